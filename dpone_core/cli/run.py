@@ -1,0 +1,85 @@
+"""``dpone run`` and ``dpone plan``."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+
+from dpone_core.cli.options import format_option, registry_option
+from dpone_core.runtime.report import RunReport
+
+
+def emit(report: RunReport, fmt: str) -> None:
+    """Print the report in the requested format and exit with its code."""
+    if fmt == "json":
+        click.echo(report.to_json())
+    elif fmt == "markdown":
+        click.echo(report.to_markdown())
+    else:
+        click.echo(report.to_text())
+    sys.exit(report.exit_code)
+
+
+@click.command("run")
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--selector", "-s", help="Process name, selector alias or tag:x (must pick one process).")
+@click.option("--run-id", help="Idempotency key: a committed run id is not loaded again (see --restart).")
+@registry_option
+@click.option("--retry-attempts", type=click.IntRange(0, 20), help="Retries after the first attempt (transient errors only).")
+@click.option("--retry-backoff-seconds", type=click.FloatRange(0), help="Seconds between attempts.")
+@click.option("--restart", is_flag=True, help="Run again even if --run-id already committed.")
+@click.option("--partition", help="Load one partition key of the process's partitions block.")
+@click.option("--dry-run", is_flag=True, help="Decide gates and DDL; read and write no rows.")
+@format_option
+def run_command(manifest: str, selector: str | None, run_id: str | None, registry: tuple[str, ...],
+                retry_attempts: int | None, retry_backoff_seconds: float | None, restart: bool,
+                partition: str | None, dry_run: bool, output_format: str) -> None:
+    """Run one process of MANIFEST. Exit 0 passed, 1 failed, 2 manifest/configuration error, 130 interrupted."""
+    from dpone_core.api import run
+    from dpone_core.cli.progress import RichProgress
+
+    console = Console(stderr=True)
+    show_progress = output_format == "text" and console.is_terminal
+    kwargs = dict(selector=selector, run_id=run_id, registry_paths=registry, retry_attempts=retry_attempts,
+                  retry_backoff_seconds=retry_backoff_seconds, restart=restart, dry_run=dry_run, partition=partition)
+    try:
+        if show_progress:
+            with RichProgress(console) as progress:
+                report = run(manifest, on_event=progress, **kwargs)  # type: ignore[arg-type]
+        else:
+            report = run(manifest, **kwargs)  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        click.echo("interrupted: the open transaction was rolled back; state was not advanced", err=True)
+        sys.exit(130)
+    emit(report, output_format)
+
+
+@click.command("plan")
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--selector", "-s", help="Process to plan (needed when the manifest has several).")
+@registry_option
+@format_option
+def plan_command(manifest: str, selector: str | None, registry: tuple[str, ...], output_format: str) -> None:
+    """Show source, sink, strategy, staging and the DDL a run would apply, without moving rows."""
+    from dpone_core.api import plan
+    from dpone_core.connectors.sql.sink import staging_name
+
+    report = plan(manifest, selector, registry)
+    if output_format != "text" or not report.passed:
+        emit(report, output_format)
+    r = report.result
+    lines = [
+        f"process:  {report.process}",
+        f"source:   {r.source}",
+        f"sink:     {r.target}",
+        f"strategy: {report.strategy}",
+        f"staging:  {staging_name(report.process or '', '<load_id>')}",
+        f"state:    {r.state_before}",
+        "ddl:" + ("" if r.ddl else "      none (target matches)"),
+        *[f"  {statement};" for statement in r.ddl],
+    ]
+    lines += [f"gate:     {g.gate}/{g.rule} {g.verdict} {g.detail}" for g in r.gates]
+    click.echo("\n".join(lines))
+    sys.exit(0)

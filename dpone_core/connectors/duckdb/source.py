@@ -1,0 +1,66 @@
+"""DuckDB source: a table or a parameterised query streamed as Arrow batches."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from dpone_core.connections.profiles import DuckDBProfile
+from dpone_core.connectors.duckdb.connection import connect, database_path
+from dpone_core.connectors.duckdb.sql import DuckDBDialect
+from dpone_core.connectors.ports import ReadRequest, TableRef
+
+_NAMED_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+
+
+class DuckDBSource:
+    """Reads from a DuckDB file (opened read-only unless the sink shares the file)."""
+
+    dialect = DuckDBDialect()
+
+    def __init__(self, profile: DuckDBProfile, base_dir: Path, *, table: TableRef | None, query: str | None,
+                 params: dict[str, Any], con: Any = None) -> None:
+        self.path = database_path(profile, base_dir)
+        self.table, self.query, self.params = table, query, params
+        self._own = con is None
+        self.con = con if con is not None else connect(profile, base_dir, read_only=True)
+
+    def describe(self) -> str:
+        """``duckdb:<file>/<table or query>``."""
+        return f"duckdb:{self.path.name}/{self.table.display() if self.table else 'query'}"
+
+    def lineage_name(self) -> tuple[str, str]:
+        """Namespace and name for lineage."""
+        return f"duckdb://{self.path}", self.table.display() if self.table else "query"
+
+    def sql(self, request: ReadRequest) -> tuple[str, dict[str, Any]]:
+        """The SELECT this source runs, with named parameters (never string-built values)."""
+        d = self.dialect
+        cols = d.column_list(list(request.columns)) if request.columns else "*"
+        params: dict[str, Any] = {}
+        if self.table is not None:
+            base = f"SELECT {cols} FROM {d.table(self.table)}"
+        else:
+            assert self.query is not None
+            inner = _NAMED_PARAM.sub(lambda m: f"$p_{m.group(1)}", self.query)
+            params.update({f"p_{k}": v for k, v in self.params.items()})
+            base = f"SELECT {cols} FROM ({inner}) AS dpone_q"
+        where = []
+        for index, predicate in enumerate(request.predicates):
+            where.append(f"{d.quote(predicate.column)} {predicate.op.replace('==', '=')} $w{index}")
+            params[f"w{index}"] = predicate.value
+        return base + (f" WHERE {' AND '.join(where)}" if where else ""), params
+
+    def read(self, request: ReadRequest) -> pa.RecordBatchReader:
+        """Stream the result in batches of at most ``batch_rows`` rows."""
+        sql, params = self.sql(request)
+        return self.con.sql(sql, params=params or None).to_arrow_reader(request.batch_rows)
+
+    def close(self) -> None:
+        """Close the connection if this source opened it."""
+        if self._own:
+            self.con.close()
+

@@ -1,0 +1,77 @@
+"""Open the source and sink of a process; connector modules are imported only when used."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dpone_core.connections.profiles import DuckDBProfile, FilesProfile, resolved
+from dpone_core.connectors.ports import TableRef
+from dpone_core.errors import ConfigurationError
+from dpone_core.manifest.models import Manifest
+from dpone_core.manifest.process import Process
+
+SOURCE_TYPES = ("files", "duckdb")
+SINK_TYPES = ("duckdb", "files")
+
+
+def _files_root(profile: FilesProfile, base_dir: Path) -> Path:
+    root = Path(str(resolved(profile, base_dir)["root"])).expanduser()
+    return root if root.is_absolute() else base_dir / root
+
+
+def source_table(process: Process) -> TableRef | None:
+    """The source table as a TableRef (None for query and path sources)."""
+    if process.source.table is None:
+        return None
+    schema, dot, name = process.source.table.partition(".")
+    return TableRef(schema, name) if dot else TableRef(None, process.source.table)
+
+
+def sink_table(process: Process) -> TableRef:
+    """The sink table as a TableRef."""
+    schema, name = process.sink.table_parts()
+    return TableRef(schema, name)
+
+
+def open_sink(manifest: Manifest, process: Process, base_dir: Path) -> Any:
+    """Connect to the process's sink."""
+    profile = manifest.connections[process.sink.connection]
+    options = process.sink.options
+    if isinstance(profile, DuckDBProfile):
+        from dpone_core.connectors.duckdb.sink import DuckDBSink
+
+        return DuckDBSink(profile, base_dir, sink_table(process), options.staging_schema, options.meta_schema)
+    if isinstance(profile, FilesProfile):
+        from dpone_core.connectors.files.sink import ParquetDirectorySink
+
+        return ParquetDirectorySink(_files_root(profile, base_dir), process.sink.table)
+    raise ConfigurationError(
+        f"no sink connector for connection type '{profile.type}' in this version (available: {', '.join(SINK_TYPES)})",
+        step="connect",
+        fix="use a supported sink type",
+    )
+
+
+def open_source(manifest: Manifest, process: Process, base_dir: Path, sink: Any = None) -> Any:
+    """Connect to the process's source (sharing the sink's DuckDB connection for the same file)."""
+    profile = manifest.connections[process.source.connection]
+    spec = process.source
+    if isinstance(profile, FilesProfile):
+        from dpone_core.connectors.files.source import FilesSource
+
+        assert spec.path is not None and spec.format is not None
+        return FilesSource(_files_root(profile, base_dir), spec.path, spec.format, spec.csv)
+    if isinstance(profile, DuckDBProfile):
+        from dpone_core.connectors.duckdb.connection import database_path
+        from dpone_core.connectors.duckdb.source import DuckDBSource
+
+        shared = getattr(sink, "con", None) if getattr(sink, "path", None) == database_path(profile, base_dir) else None
+        return DuckDBSource(profile, base_dir, table=source_table(process), query=spec.query,
+                            params=dict(spec.params), con=shared)
+    raise ConfigurationError(
+        f"no source connector for connection type '{profile.type}' in this version "
+        f"(available: {', '.join(SOURCE_TYPES)})",
+        step="connect",
+        fix="use a supported source type",
+    )

@@ -1,0 +1,288 @@
+"""Shared implementation of the Sink port for transactional SQL databases.
+
+A concrete sink (DuckDB, Postgres, ...) supplies a dialect, a DB-API-like session, bulk staging and
+catalog introspection; everything else (DDL, strategies, audit, state, duplicates, orphan
+cleanup) is here once, so each database gets the same commit protocol.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pyarrow as pa
+
+from dpone_core.connectors.ports import SEQ_COLUMN, StagedLoad, StrategyCounts, TableRef, TargetSchema
+from dpone_core.gates.ddl import create_table_sql, render_ddl
+from dpone_core.state.tables import LOAD_COLUMNS, LOADS_SCHEMA, LOADS_TABLE, STATE_SCHEMA, STATE_TABLE
+from dpone_core.strategies.dialect import SqlDialect
+from dpone_core.strategies.plan import LoadPlan
+from dpone_core.strategies.render import render_plan
+
+STAGING_PREFIX = "stg_"
+
+
+def staging_name(process: str, load_id: str) -> str:
+    """Staging table name: the process and load id make it unique and traceable to its run."""
+    return f"{STAGING_PREFIX}{process}__{load_id}"
+
+
+class SqlSink(ABC):
+    """Sink port for SQL databases with transactions; subclasses implement the abstract hooks."""
+
+    dialect: SqlDialect
+    widening_blocks_writers = False
+
+    def __init__(self, table: TableRef, staging_schema: str, meta_schema: str | None) -> None:
+        self.table = table
+        self.staging_schema = staging_schema
+        self.meta_schema = meta_schema
+        self._meta_ready = False
+
+    # ---- hooks for subclasses ------------------------------------------------------------------
+    @abstractmethod
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return the affected row count (-1 when unknown)."""
+
+    @abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a query and return all rows (small results only)."""
+
+    @abstractmethod
+    def query_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        """Run a query and return an Arrow table."""
+
+    @abstractmethod
+    def begin(self) -> None:
+        """Start a transaction."""
+
+    @abstractmethod
+    def commit(self) -> None:
+        """Commit the open transaction."""
+
+    @abstractmethod
+    def rollback(self) -> None:
+        """Roll back the open transaction (no error when none is open)."""
+
+    @abstractmethod
+    def bulk_stage(self, reader: pa.RecordBatchReader, table: TableRef) -> int:
+        """Create ``table`` from the stream with the engine's bulk path; return the row count."""
+
+    @abstractmethod
+    def catalog(self, table: TableRef) -> TargetSchema | None:
+        """Describe ``table`` (columns, Arrow types, NOT NULL, primary key) or None if absent."""
+
+    @abstractmethod
+    def list_tables(self, schema: str) -> list[str]:
+        """Names of the tables in ``schema``."""
+
+    @abstractmethod
+    def acquire_lease(self, process: str) -> None:
+        """Take the per-process finalize lease inside the open transaction (or raise ConcurrentRunError)."""
+
+    # ---- Sink port -------------------------------------------------------------------------------
+    def target_schema(self) -> TargetSchema | None:
+        """The target as it exists now."""
+        return self.catalog(self.table)
+
+    def plan_ddl(self, current: TargetSchema | None, desired: TargetSchema) -> list[str]:
+        """DDL turning ``current`` into ``desired``."""
+        return render_ddl(self.dialect, self.table, current, desired)
+
+    def _meta(self, name: str) -> TableRef:
+        return TableRef(self.meta_schema, name)
+
+    def ensure_meta_tables(self) -> None:
+        """Create the state and audit tables when missing (idempotent, outside load transactions)."""
+        if self._meta_ready:
+            return
+        if self.meta_schema:
+            self.execute(f"CREATE SCHEMA IF NOT EXISTS {self.dialect.quote(self.meta_schema)}")
+        for name, schema in ((STATE_TABLE, STATE_SCHEMA), (LOADS_TABLE, LOADS_SCHEMA)):
+            self.execute(create_table_sql(self.dialect, self._meta(name), schema, if_not_exists=True))
+        self._meta_ready = True
+
+    def _meta_exists(self) -> bool:
+        return self._meta_ready or self.catalog(self._meta(STATE_TABLE)) is not None
+
+    def read_state(self, process: str) -> dict[str, Any] | None:
+        """Committed state of ``process``."""
+        if not self._meta_exists():
+            return None
+        ph = self.dialect.placeholder
+        rows = self.query(
+            f"SELECT cursor_column, cursor_value, state_json, run_id, load_id, updated_at "
+            f"FROM {self.dialect.table(self._meta(STATE_TABLE))} WHERE process = {ph}",
+            (process,),
+        )
+        if not rows:
+            return None
+        column, value, extra, run_id, load_id, updated = rows[0]
+        state = {
+            "cursor_column": column,
+            "cursor_value": value,
+            "run_id": run_id,
+            "load_id": load_id,
+            "updated_at": _iso(updated),
+        }
+        if extra:
+            state["extra"] = json.loads(extra)
+        return state
+
+    def committed_load(self, process: str, run_id: str) -> dict[str, Any] | None:
+        """Audit row of a committed load of ``process`` with ``run_id``."""
+        if not self._meta_exists():
+            return None
+        ph = self.dialect.placeholder
+        rows = self.query(
+            f"SELECT {self.dialect.column_list(LOAD_COLUMNS)} FROM {self.dialect.table(self._meta(LOADS_TABLE))} "
+            f"WHERE process = {ph} AND run_id = {ph} AND status = 'committed' ORDER BY finished_at DESC",
+            (process, run_id),
+        )
+        return dict(zip(LOAD_COLUMNS, rows[0], strict=True)) if rows else None
+
+    def loads(self, process: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Committed audit rows, newest first, optionally for one process and after ``since``."""
+        if not self._meta_exists():
+            return []
+        ph = self.dialect.placeholder
+        where, params = ["status = 'committed'"], []
+        if process is not None:
+            where.append(f"process = {ph}")
+            params.append(process)
+        if since is not None:
+            where.append(f"finished_at > {ph}")
+            params.append(since)
+        rows = self.query(
+            f"SELECT {self.dialect.column_list(LOAD_COLUMNS)} FROM {self.dialect.table(self._meta(LOADS_TABLE))} "
+            f"WHERE {' AND '.join(where)} ORDER BY finished_at DESC",
+            params,
+        )
+        return [dict(zip(LOAD_COLUMNS, row, strict=True)) for row in rows]
+
+    def stage(self, reader: pa.RecordBatchReader, load_id: str, process: str = "load") -> StagedLoad:
+        """Bulk-load the stream into a staging table named after the process and load."""
+        self.execute(f"CREATE SCHEMA IF NOT EXISTS {self.dialect.quote(self.staging_schema)}")
+        ref = TableRef(self.staging_schema, staging_name(process, load_id))
+        rows = self.bulk_stage(reader, ref)
+        data_schema = pa.schema([f for f in reader.schema if f.name != SEQ_COLUMN])
+        return StagedLoad(load_id, ref.display(), rows, data_schema, ref)
+
+    def staged_duplicates(self, staged: StagedLoad, key: tuple[str, ...]) -> pa.Table:
+        """Rows whose key appeared earlier in the load (ordered by sequence; the first occurrence stays)."""
+        ref: TableRef = staged.handle
+        keys = self.dialect.column_list(key)
+        seq = self.dialect.quote(SEQ_COLUMN)
+        return self.query_arrow(
+            f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY {seq}) AS dpone_rn "
+            f"FROM {self.dialect.table(ref)}) AS d WHERE dpone_rn > 1 ORDER BY {seq}"
+        ).drop_columns(["dpone_rn"])
+
+    def discard_staged(self, staged: StagedLoad, seqs: pa.Array) -> StagedLoad:
+        """Delete staged rows by sequence number, in bounded chunks of bound parameters."""
+        ref: TableRef = staged.handle
+        values = seqs.to_pylist()
+        removed = 0
+        for start in range(0, len(values), 1000):
+            chunk = values[start : start + 1000]
+            marks = ", ".join([self.dialect.placeholder] * len(chunk))
+            removed += self.execute(
+                f"DELETE FROM {self.dialect.table(ref)} WHERE {self.dialect.quote(SEQ_COLUMN)} IN ({marks})", chunk
+            )
+        return StagedLoad(staged.load_id, staged.location, staged.rows - removed, staged.schema, ref)
+
+    @contextmanager
+    def finalize(self, process: str, load_id: str) -> Iterator[SqlFinalizeSession]:
+        """One transaction: lease, DDL, strategy, audit, state. Commit on success, roll back otherwise."""
+        self.ensure_meta_tables()
+        self.begin()
+        try:
+            self.acquire_lease(process)
+            yield SqlFinalizeSession(self, process)
+        except BaseException:
+            self.rollback()
+            raise
+        self.commit()
+
+    def drop_staging(self, staged: StagedLoad) -> None:
+        """Drop the staging table; never raises (a leftover is cleaned by the next run)."""
+        try:
+            self.execute(f"DROP TABLE IF EXISTS {self.dialect.table(staged.handle)}")
+        except Exception:  # noqa: BLE001 - best effort by contract
+            return
+
+    def cleanup_orphans(self, process: str) -> list[str]:
+        """Drop staging tables of ``process`` left by crashed runs (the caller holds exclusivity)."""
+        prefix = staging_name(process, "")
+        try:
+            names = [n for n in self.list_tables(self.staging_schema) if n.startswith(prefix)]
+        except Exception:  # noqa: BLE001 - no staging schema yet means nothing to clean
+            return []
+        for name in names:
+            self.execute(f"DROP TABLE IF EXISTS {self.dialect.table(TableRef(self.staging_schema, name))}")
+        return names
+
+    def read_target(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """The whole target table as Arrow (for IO managers and tests)."""
+        cols = self.dialect.column_list(list(columns)) if columns else "*"
+        return self.query_arrow(f"SELECT {cols} FROM {self.dialect.table(self.table)}")
+
+
+class SqlFinalizeSession:
+    """The open finalize transaction of a :class:`SqlSink`."""
+
+    def __init__(self, sink: SqlSink, process: str) -> None:
+        self.sink = sink
+        self.process = process
+
+    def apply_ddl(self, statements: list[str]) -> None:
+        """Run DDL inside the transaction (DuckDB and Postgres make it atomic with the data)."""
+        if statements and self.sink.table.schema:
+            self.sink.execute(f"CREATE SCHEMA IF NOT EXISTS {self.sink.dialect.quote(self.sink.table.schema)}")
+        for statement in statements:
+            self.sink.execute(statement)
+
+    def apply_strategy(self, plan: LoadPlan) -> StrategyCounts:
+        """Run the strategy's statements and add up their row counts."""
+        counts = StrategyCounts()
+        for statement in render_plan(plan, self.sink.dialect):
+            affected = max(self.sink.execute(statement.sql, statement.params), 0)
+            counts.details[statement.name] = affected
+            if statement.counts_as:
+                setattr(counts, statement.counts_as, getattr(counts, statement.counts_as) + affected)
+        return counts
+
+    def record(self, audit: dict[str, Any], state: dict[str, Any] | None) -> None:
+        """Insert the audit row and upsert the state row."""
+        d = self.sink.dialect
+        ph = d.placeholder
+        loads = d.table(self.sink._meta(LOADS_TABLE))
+        self.sink.execute(
+            f"INSERT INTO {loads} ({d.column_list(LOAD_COLUMNS)}) VALUES ({', '.join([ph] * len(LOAD_COLUMNS))})",
+            [audit.get(c) for c in LOAD_COLUMNS],
+        )
+        if state is None:
+            return
+        table = d.table(self.sink._meta(STATE_TABLE))
+        self.sink.execute(f"DELETE FROM {table} WHERE process = {ph}", (self.process,))
+        self.sink.execute(
+            f"INSERT INTO {table} (process, cursor_column, cursor_value, state_json, run_id, load_id, updated_at) "
+            f"VALUES ({', '.join([ph] * 7)})",
+            (
+                self.process,
+                state.get("cursor_column"),
+                state.get("cursor_value"),
+                json.dumps(state["extra"]) if state.get("extra") else None,
+                state["run_id"],
+                state["load_id"],
+                datetime.now(UTC),
+            ),
+        )
+
+
+def _iso(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, datetime) else value

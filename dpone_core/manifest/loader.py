@@ -1,0 +1,187 @@
+"""Read manifest and registry YAML, merge defaults, validate, and turn pydantic errors into one-liners."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from dpone_core.errors import ManifestError
+from dpone_core.manifest.models import Defaults, Manifest, Registry
+
+
+@dataclass(frozen=True)
+class LoadedManifest:
+    """A validated manifest with where it came from and the hash evidence refers to."""
+
+    manifest: Manifest
+    path: Path
+    registry_paths: tuple[Path, ...]
+    sha256: str
+
+    @property
+    def base_dir(self) -> Path:
+        """Folder that relative paths in the manifest resolve against."""
+        return self.path.parent
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate mapping keys instead of silently keeping the last one."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    mapping: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in mapping:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}'", key_node.start_mark
+            )
+        mapping[key] = loader.construct_object(value_node, deep=deep)
+    return mapping
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def read_yaml(path: Path) -> tuple[dict[str, Any], bytes]:
+    """Parse a YAML mapping from ``path``; every problem is a :class:`ManifestError`."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise ManifestError(f"file not found: {path}", fix="check the path") from None
+    except OSError as exc:
+        raise ManifestError(f"cannot read {path}: {exc.strerror}", fix="check permissions") from None
+    try:
+        data = yaml.load(raw, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
+        raise ManifestError(
+            f"{path}: invalid YAML at {where}: {exc.problem or exc.context}", fix="fix the YAML syntax"
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ManifestError(f"{path}: invalid YAML: {exc}", fix="fix the YAML syntax") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ManifestError(f"{path}: the top level must be a mapping, not {type(data).__name__}")
+    return data, raw
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Return ``base`` updated by ``override``; nested mappings merge, everything else is replaced.
+
+    >>> deep_merge({"a": {"x": 1, "y": 2}}, {"a": {"y": 3}})
+    {'a': {'x': 1, 'y': 3}}
+    """
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def format_location(loc: Sequence[str | int], data: dict[str, Any] | None = None) -> str:
+    """Render a pydantic location as ``processes[2] (orders).sink.options``.
+
+    Union tags that pydantic inserts (``function-after[...]``, connection type names under
+    ``connections.<name>``) are dropped so the path matches what the user wrote.
+    """
+    parts: list[str] = []
+    node: Any = data
+    for index, item in enumerate(loc):
+        if isinstance(item, str) and ("[" in item or item.startswith("function-")):
+            continue
+        if index >= 2 and loc[index - 2] == "connections" and isinstance(item, str):
+            if not (isinstance(node, dict) and item in node):
+                continue  # the discriminator tag pydantic adds after connections.<name>
+        if isinstance(item, int):
+            label = f"[{item}]"
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict):
+                name = node[item].get("name")
+                if parts and parts[-1] == "processes" and isinstance(name, str):
+                    label += f" ({name})"
+            parts.append(label)
+        else:
+            parts.append(("." if parts else "") + item)
+        if isinstance(node, dict):
+            node = node.get(item) if isinstance(item, str) else None
+        elif isinstance(node, list) and isinstance(item, int):
+            node = node[item] if item < len(node) else None
+        else:
+            node = None
+    return "".join(parts)
+
+
+def validation_messages(error: ValidationError, data: dict[str, Any] | None = None) -> list[str]:
+    """Turn a pydantic ValidationError into one readable line per problem."""
+    lines = []
+    for item in error.errors(include_url=False):
+        where = format_location(item["loc"], data) or "(top level)"
+        message = str(item["msg"]).removeprefix("Value error, ")
+        if item["type"] == "missing":
+            message = "required key is missing"
+        elif item["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif item["type"] == "literal_error":
+            message = f"{message} (got {item.get('input')!r})"
+        lines.append(f"{where}: {message}")
+    return lines
+
+
+def _validate(model: type[BaseModel], data: dict[str, Any], source: Path, prefix: str = "") -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{source}: {prefix}{line}" for line in validation_messages(exc, data)]
+        raise ManifestError(
+            lines[0] + (f" (and {len(lines) - 1} more)" if len(lines) > 1 else ""),
+            fix="correct the manifest; `dpone manifest validate` lists every problem",
+        ).with_details(lines) from None
+
+
+def load_manifest(path: str | Path, registry_paths: Iterable[str | Path] = ()) -> LoadedManifest:
+    """Load, merge and validate a manifest (and its registry files).
+
+    Precedence: registry files (later ones win) < manifest ``defaults``/``connections`` < process.
+
+    >>> load_manifest("dags_examples/quickstart/orders.yaml").manifest.processes[0].name  # doctest: +SKIP
+    'orders'
+    """
+    manifest_path = Path(path).resolve()
+    data, raw = read_yaml(manifest_path)
+    digest = hashlib.sha256(raw)
+    merged_connections: dict[str, Any] = {}
+    merged_defaults: dict[str, Any] = {}
+    registries = tuple(Path(p).resolve() for p in registry_paths)
+    for registry_path in registries:
+        registry_data, registry_raw = read_yaml(registry_path)
+        _validate(Registry, registry_data, registry_path)
+        digest.update(registry_raw)
+        merged_connections.update(registry_data.get("connections") or {})
+        merged_defaults = deep_merge(merged_defaults, registry_data.get("defaults") or {})
+
+    if isinstance(data.get("defaults"), dict):
+        _validate(Defaults, data["defaults"], manifest_path, prefix="defaults.")
+    defaults = deep_merge(merged_defaults, data.get("defaults") or {})
+    document = dict(data)
+    document["defaults"] = defaults
+    connections = data.get("connections")
+    if connections is None or isinstance(connections, dict):
+        document["connections"] = {**merged_connections, **(connections or {})}
+    processes = data.get("processes")
+    if isinstance(processes, list):
+        document["processes"] = [
+            deep_merge(defaults, item) if isinstance(item, dict) else item for item in processes
+        ]
+    manifest = _validate(Manifest, document, manifest_path)
+    return LoadedManifest(manifest, manifest_path, registries, digest.hexdigest())

@@ -1,0 +1,252 @@
+"""Manifest models for one process: its source, sink, policies and orchestration hints."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from dpone_core.manifest.base import StrictModel
+from dpone_core.manifest.contract import SchemaContract, SchemaEvolution
+
+Strategy = Literal[
+    "full_refresh",
+    "append",
+    "incremental",
+    "merge",
+    "scd2",
+    "snapshot_diff",
+    "partition_replace",
+]
+STRATEGIES_NEEDING_KEY = frozenset({"merge", "scd2", "snapshot_diff"})
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+
+def parse_duration_seconds(text: str) -> float:
+    """Parse ``90s``, ``30m``, ``1h``, ``2d`` or ``1w`` into seconds.
+
+    >>> parse_duration_seconds("1h")
+    3600.0
+    """
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"'{text}' is not a duration; use a number with s, m, h, d or w (e.g. 1h)")
+    factor = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[match.group(2)]
+    return float(match.group(1)) * factor
+
+
+class Incremental(StrictModel):
+    """Read only rows past the cursor kept in ``__dpone__state`` (never the target's MAX)."""
+
+    cursor: str = Field(description="Source column whose maximum becomes the next run's cursor.")
+    lookback: str | int | float | None = Field(
+        None, description="Re-read this much before the cursor for late rows: a duration (1h) or a number."
+    )
+    initial: str | int | float | None = Field(None, description="Cursor to start from on the first run.")
+
+    @field_validator("lookback")
+    @classmethod
+    def _lookback(cls, value: str | int | float | None) -> str | int | float | None:
+        if isinstance(value, str):
+            parse_duration_seconds(value)
+        elif isinstance(value, int | float) and value < 0:
+            raise ValueError("lookback cannot be negative")
+        return value
+
+
+class CsvOptions(StrictModel):
+    """How CSV files are parsed."""
+
+    delimiter: str = Field(",", min_length=1, max_length=1)
+    quote_char: str = Field('"', min_length=1, max_length=1)
+    header: bool = True
+    null_values: list[str] = Field(default_factory=lambda: [""])
+
+
+class Source(StrictModel):
+    """Where rows come from: a table, a parameterised query, or files matching a glob."""
+
+    connection: str
+    table: str | None = None
+    query: str | None = Field(None, description="SELECT with named parameters (:name) bound from params.")
+    params: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
+    path: str | None = Field(None, description="Glob relative to the files connection's root.")
+    format: Literal["csv", "parquet", "jsonl"] | None = None
+    csv: CsvOptions | None = None
+    columns: list[str] | None = Field(None, min_length=1)
+    incremental: Incremental | None = None
+    batch_rows: int = Field(65_536, ge=1, description="Upper bound on rows per Arrow batch.")
+    batch_bytes: int = Field(1 << 20, ge=1024, description="Target size of one Arrow batch in bytes.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Source:
+        kinds = [k for k in ("table", "query", "path") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("give exactly one of table, query or path")
+        if self.path is not None and self.format is None:
+            raise ValueError("a path source needs format: csv, parquet or jsonl")
+        if self.path is None and (self.format is not None or self.csv is not None):
+            raise ValueError("format/csv apply only to a path source")
+        if self.params and self.query is None:
+            raise ValueError("params apply only to a query source")
+        if self.csv is not None and self.format != "csv":
+            raise ValueError("csv options need format: csv")
+        return self
+
+
+class DeleteMarker(StrictModel):
+    """A source column that marks a row as deleted."""
+
+    column: str
+    mode: Literal["hard", "soft"] = Field(
+        "hard", description="hard: delete the target row; soft: keep it with the marker set to true."
+    )
+
+
+class Scd2Columns(StrictModel):
+    """Names of the history columns that scd2 maintains on the target."""
+
+    valid_from: str = "valid_from"
+    valid_to: str = "valid_to"
+    is_current: str = "is_current"
+
+
+class PhysicalDesign(StrictModel):
+    """Whether runtime DDL may be applied to the target and how."""
+
+    apply_runtime: bool = Field(True, description="Create/alter the target as part of the load.")
+    apply: Literal["online", "offline"] = Field(
+        "online", description="online: only additive DDL on an existing table; offline: also type widening."
+    )
+
+
+class SinkOptions(StrictModel):
+    """Sink tuning that rarely needs changing."""
+
+    physical_design: PhysicalDesign = Field(default_factory=PhysicalDesign)
+    staging_schema: str = Field("__dpone_staging", description="Schema for staging tables (created if missing).")
+    meta_schema: str | None = Field(None, description="Schema of __dpone__state/__dpone__loads (default schema).")
+
+
+class Sink(StrictModel):
+    """Where rows go, and how they are written."""
+
+    connection: str
+    table: str = Field(description="schema.table (quoted for you; case and spaces are kept).")
+    schema_name: str | None = Field(None, alias="schema", description="Schema, when the table name has dots.")
+    strategy: Strategy = "append"
+    primary_key: list[str] = Field(default_factory=list)
+    delete_marker: DeleteMarker | None = None
+    scd2: Scd2Columns | None = None
+    format: Literal["parquet"] | None = Field(None, description="File sinks only: the file format.")
+    options: SinkOptions = Field(default_factory=SinkOptions)
+
+    @model_validator(mode="after")
+    def _strategy_needs(self) -> Sink:
+        if self.strategy in STRATEGIES_NEEDING_KEY and not self.primary_key:
+            raise ValueError(f"strategy {self.strategy} needs primary_key")
+        if self.delete_marker is not None and self.strategy not in {"merge", "scd2"}:
+            raise ValueError("delete_marker applies only to merge and scd2")
+        if self.scd2 is not None and self.strategy != "scd2":
+            raise ValueError("scd2 columns apply only to strategy: scd2")
+        if len(set(self.primary_key)) != len(self.primary_key):
+            raise ValueError("primary_key lists a column twice")
+        return self
+
+    def table_parts(self) -> tuple[str | None, str]:
+        """Split ``table`` into (schema, name); an explicit ``schema`` keeps the name literal."""
+        if self.schema_name is not None:
+            return self.schema_name, self.table
+        schema, dot, name = self.table.partition(".")
+        return (schema, name) if dot else (None, self.table)
+
+
+class Partitions(StrictModel):
+    """How a process splits into slices for replay, backfill and scale-out."""
+
+    column: str
+    grain: Literal["hour", "day", "week", "month", "year"] | None = None
+    start: str | None = Field(None, description="First partition (ISO date/time) for time grains.")
+    values: list[str | int] | None = Field(None, min_length=1)
+    ranges: int | None = Field(None, ge=2, description="Split the key space into this many ranges.")
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Partitions:
+        kinds = [k for k in ("grain", "values", "ranges") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            raise ValueError("give exactly one of grain, values or ranges")
+        if self.start is not None and self.grain is None:
+            raise ValueError("start applies only to time grains")
+        return self
+
+
+class Orchestration(StrictModel):
+    """Hints for schedulers: concurrency key (pool), grouping and ownership."""
+
+    concurrency_key: str | None = None
+    group: str | None = None
+    owners: list[str] = Field(default_factory=list)
+    execution_order: int | None = None
+
+
+class Retry(StrictModel):
+    """Retry policy for transient failures (also mapped to Airflow and Dagster retries)."""
+
+    attempts: int = Field(0, ge=0, le=20, description="Retries after the first attempt.")
+    backoff_seconds: float = Field(5.0, ge=0)
+    backoff: Literal["fixed", "exponential"] = "exponential"
+
+
+class RuntimeEvidence(StrictModel):
+    """Where evidence files are written; unset means no evidence files."""
+
+    output_dir: str | None = None
+
+
+class Quarantine(StrictModel):
+    """Where rows rejected by a contract are written (Parquet, one file per load)."""
+
+    dir: str = ".dpone/quarantine"
+
+
+class Process(StrictModel):
+    """One load: a source, a sink, a strategy, and the gates that guard it."""
+
+    name: str
+    selector: str | None = Field(None, description="Extra name this process can be selected by.")
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    depends_on: list[str] = Field(default_factory=list)
+    source: Source
+    sink: Sink
+    schema_contract: SchemaContract | None = None
+    schema_evolution: SchemaEvolution = Field(default_factory=SchemaEvolution)
+    partitions: Partitions | None = None
+    orchestration: Orchestration = Field(default_factory=Orchestration)
+    retry: Retry = Field(default_factory=Retry)
+    runtime_evidence: RuntimeEvidence = Field(default_factory=RuntimeEvidence)
+    quarantine: Quarantine = Field(default_factory=Quarantine)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("process names use letters, digits, '_', '-' and '.', starting with a letter or '_'")
+        return value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Process:
+        if self.sink.strategy == "incremental" and self.source.incremental is None:
+            raise ValueError("strategy incremental needs source.incremental (a cursor column)")
+        lookback = self.source.incremental.lookback if self.source.incremental else None
+        if lookback and self.sink.strategy == "append":
+            raise ValueError("strategy append with a lookback would load rows twice; use incremental or merge")
+        if lookback and self.sink.strategy == "incremental" and not self.sink.primary_key:
+            raise ValueError("strategy incremental with a lookback needs sink.primary_key to skip re-read rows")
+        if self.sink.strategy == "partition_replace" and self.partitions is None:
+            raise ValueError("strategy partition_replace needs partitions (the column whose slices are replaced)")
+        if self.sink.delete_marker and self.sink.delete_marker.column in self.sink.primary_key:
+            raise ValueError("sink.delete_marker.column cannot be part of primary_key")
+        return self

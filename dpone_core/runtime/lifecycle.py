@@ -1,0 +1,406 @@
+"""One attempt of one process, in the fail-closed order of ARCHITECTURE §1.
+
+extract -> contract gate -> evolution gate -> type gate -> DDL gate -> stage -> finalize
+(DDL + strategy + evidence + audit row + state in one transaction) -> report.
+A failure anywhere before the commit leaves the target and the state as they were.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from dpone_core.connections.references import UnresolvedReference
+from dpone_core.connectors.ports import Predicate, ReadRequest, StagedLoad, TargetColumn
+from dpone_core.connectors.registry import open_sink, open_source, sink_table
+from dpone_core.errors import ConfigurationError, ContractViolation, DponeError, TerminalError
+from dpone_core.evidence.writer import write_evidence
+from dpone_core.gates.compatibility import CompatibilityGate
+from dpone_core.gates.contract import REASON_COLUMN, ContractGate
+from dpone_core.gates.ddl import physical_ddl
+from dpone_core.gates.evolution import EvolutionPlan, plan_evolution
+from dpone_core.gates.quarantine import QuarantineWriter
+from dpone_core.manifest.contract import SchemaContract
+from dpone_core.manifest.loader import LoadedManifest
+from dpone_core.manifest.process import STRATEGIES_NEEDING_KEY, Process
+from dpone_core.runtime.partitions import partition_predicates
+from dpone_core.runtime.pipeline import GatedStream, RowFilter, cursor_type
+from dpone_core.runtime.progress import ProgressTracker
+from dpone_core.runtime.report import GateVerdict, RunResult
+from dpone_core.runtime.testhooks import pause_point
+from dpone_core.state.cursor import CursorTracker, decode_cursor, encode_cursor, lower_bound
+from dpone_core.strategies.plan import DeleteMarkerSpec, LoadPlan, PartitionSpec, Scd2Spec
+
+
+@dataclass
+class RunContext:
+    """Everything one attempt needs besides the manifest."""
+
+    loaded: LoadedManifest
+    process: Process
+    run_id: str
+    load_id: str
+    restart: bool = False
+    dry_run: bool = False
+    partition: str | None = None
+    progress: ProgressTracker | None = None
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def path(self, value: str) -> Path:
+        """Resolve a manifest path against the manifest's folder."""
+        candidate = Path(value).expanduser()
+        return candidate if candidate.is_absolute() else self.loaded.base_dir / candidate
+
+
+@dataclass
+class AttemptOutcome:
+    """What an attempt produced: the result and the final status."""
+
+    status: str
+    result: RunResult
+    strategy: str
+
+
+def _history_columns(process: Process) -> tuple[TargetColumn, ...]:
+    if process.sink.strategy != "scd2":
+        return ()
+    spec = process.sink.scd2 or Scd2Spec()
+    ts = pa.timestamp("us", tz="UTC")
+    return (TargetColumn(spec.valid_from, ts, False), TargetColumn(spec.valid_to, ts, True),
+            TargetColumn(spec.is_current, pa.bool_(), False))
+
+
+def _unique_keys(process: Process) -> tuple[tuple[str, ...], ...]:
+    keys = [(name,) for name, rule in (process.schema_contract or SchemaContract()).columns.items() if rule.unique]
+    key = tuple(process.sink.primary_key)
+    if key and (process.sink.strategy in STRATEGIES_NEEDING_KEY or process.sink.strategy == "incremental"):
+        keys.append(key)
+    return tuple(dict.fromkeys(keys))
+
+
+class Lifecycle:
+    """Runs one attempt of one process against its source and sink."""
+
+    def __init__(self, ctx: RunContext) -> None:
+        self.ctx = ctx
+        self.process = ctx.process
+        self.progress = ctx.progress or ProgressTracker(ctx.process.name)
+        self.timings: dict[str, float] = {}
+        self.gates: list[GateVerdict] = []
+        self.warnings: list[str] = []
+
+    def _step(self, name: str) -> None:
+        self.timings[name] = time.monotonic()
+        self.progress.enter(name)
+
+    def _close_timings(self) -> dict[str, float]:
+        names = list(self.timings)
+        now = time.monotonic()
+        return {n: round((self.timings[names[i + 1]] if i + 1 < len(names) else now) - self.timings[n], 4)
+                for i, n in enumerate(names)}
+
+    def run(self) -> AttemptOutcome:
+        """Execute the attempt; raises DponeError on failure (the caller builds the report)."""
+        ctx, process = self.ctx, self.process
+        self._step("connect")
+        try:
+            sink = open_sink(ctx.loaded.manifest, process, ctx.loaded.base_dir)
+        except UnresolvedReference as exc:
+            raise ConfigurationError(f"sink connection: {exc}", step="connect",
+                                     fix="export the variable or create the file") from None
+        try:
+            return self._run_with_sink(sink)
+        finally:
+            sink.close()
+
+    def _run_with_sink(self, sink: Any) -> AttemptOutcome:
+        ctx, process = self.ctx, self.process
+        if not ctx.restart and not ctx.dry_run:
+            committed = sink.committed_load(process.name, ctx.run_id)
+            if committed is not None:
+                result = RunResult(state_after=sink.read_state(process.name), target=sink.describe(),
+                                   warnings=[f"run_id {ctx.run_id} already committed as load "
+                                             f"{committed['load_id']}; nothing to do (use --restart to run again)"])
+                return AttemptOutcome("skipped", result, process.sink.strategy)
+        try:
+            source = open_source(ctx.loaded.manifest, process, ctx.loaded.base_dir, sink)
+        except UnresolvedReference as exc:
+            raise ConfigurationError(f"source connection: {exc}", step="connect",
+                                     fix="export the variable or create the file") from None
+        try:
+            return self._run_with_source(sink, source)
+        finally:
+            source.close()
+
+    def _run_with_source(self, sink: Any, source: Any) -> AttemptOutcome:
+        ctx, process = self.ctx, self.process
+        if not ctx.dry_run:
+            dropped = sink.cleanup_orphans(process.name)
+            if dropped:
+                self.warnings.append(f"dropped staging left by an interrupted run: {', '.join(dropped)}")
+        state_before = sink.read_state(process.name)
+        current = sink.target_schema()
+        contract = ContractGate(
+            process.schema_contract or SchemaContract(),
+            not_null=frozenset(process.sink.primary_key)
+            | frozenset(c.name for c in (current.columns if current else ()) if not c.nullable),
+            unique_keys=_unique_keys(process),
+        )
+
+        # ---- extract (opened lazily: the reader streams as staging pulls) ----
+        self._step("extract")
+        request, row_filter, tracker = self._read_plan(source, contract, state_before)
+        reader = source.read(request)
+        missing = contract.missing_columns(reader.schema)
+        if missing:
+            raise ContractViolation(f"contract columns {missing} are not in the source ({reader.schema.names})",
+                                    step="contract", fix="fix schema_contract.columns or source.columns")
+        if tracker is not None:
+            if tracker.column not in reader.schema.names:
+                raise TerminalError(f"cursor column {tracker.column} is not in the source", step="extract",
+                                    fix="fix source.incremental.cursor")
+            row_filter.types[tracker.column] = cursor_type(contract, reader.schema, tracker.column)
+
+        # ---- evolution, type compatibility and DDL gates decide before any row is read ----
+        self._step("evolution")
+        incoming = contract.output_schema(reader.schema)
+        marker = process.sink.delete_marker
+        hard_marker = marker is not None and (marker.mode == "hard" or process.sink.strategy == "scd2")
+        evolution = plan_evolution(
+            incoming, current, process.schema_evolution,
+            primary_key=tuple(process.sink.primary_key) + tuple(c.name for c in _history_columns(process)[:1]),
+            not_null=contract.not_null | frozenset(n for n, r in contract.contract.columns.items() if not r.nullable),
+            managed_columns=_history_columns(process),
+            excluded=frozenset({marker.column}) if hard_marker and marker else frozenset(),
+        )
+        self.gates += [GateVerdict(gate="evolution", rule=d.rule, verdict=d.verdict, detail=d.detail)  # type: ignore[arg-type]
+                       for d in evolution.decisions]
+        if evolution.blocked:
+            from dpone_core.errors import SchemaEvolutionBlocked
+
+            raise SchemaEvolutionBlocked("; ".join(evolution.blocked), step="evolution",
+                                         fix="change schema_evolution, or migrate the target table first")
+        self._step("ddl")
+        ddl = physical_ddl(evolution, current, sink.table, sink.dialect, process.sink.options.physical_design,
+                           sink.widening_blocks_writers)
+        if ctx.dry_run:
+            return AttemptOutcome("planned", self._result(sink, source, state_before, None, ddl=ddl), process.sink.strategy)
+
+        quarantine = QuarantineWriter(ctx.path(process.quarantine.dir), process.name, ctx.load_id,
+                                      reader.schema)
+        stream = GatedStream(reader, row_filter, contract, CompatibilityGate(evolution), quarantine, tracker,
+                             self.progress, process.source.batch_rows, process.source.batch_bytes)
+        staged: StagedLoad | None = None
+        try:
+            self._step("stage")
+            staged = sink.stage(stream.reader(), ctx.load_id, process.name)
+            pause_point("stage")
+            staged = self._uniqueness(sink, staged, contract, quarantine, stream)
+            self._record_contract_verdicts(contract, stream)
+            outcome = self._finalize(sink, source, staged, evolution, ddl, stream, quarantine, state_before, tracker)
+        except BaseException:
+            quarantine.discard()
+            if staged is not None:
+                sink.drop_staging(staged)
+            raise
+        sink.drop_staging(staged)
+        return outcome
+
+    def _read_plan(self, source: Any, contract: ContractGate,
+                   state_before: dict[str, Any] | None) -> tuple[ReadRequest, RowFilter, CursorTracker | None]:
+        process = self.process
+        predicates: list[Predicate] = []
+        tracker = None
+        incremental = process.source.incremental
+        if incremental is not None:
+            tracker = CursorTracker(incremental.cursor)
+            cursor = decode_cursor(state_before.get("cursor_value")) if state_before else None
+            bound = lower_bound(cursor, incremental)
+            if bound is not None:
+                op = ">" if cursor is not None and not incremental.lookback else ">="
+                predicates.append(Predicate(incremental.cursor, op, bound))  # type: ignore[arg-type]
+        if self.ctx.partition is not None:
+            if process.partitions is None:
+                raise ConfigurationError("a partition was requested but the process has no partitions block",
+                                         step="extract", fix="add partitions to the process or drop --partition")
+            predicates.extend(partition_predicates(process.partitions, self.ctx.partition))
+        columns = tuple(process.source.columns) if process.source.columns else None
+        request = ReadRequest(columns, tuple(predicates), process.source.batch_rows, process.source.batch_bytes,
+                              contract.text_columns())
+        return request, RowFilter(tuple(predicates)), tracker
+
+    def _uniqueness(self, sink: Any, staged: StagedLoad, contract: ContractGate, quarantine: QuarantineWriter,
+                    stream: GatedStream) -> StagedLoad:
+        enforcement = contract.enforcement
+        key = tuple(self.process.sink.primary_key)
+        for unique in contract.unique_keys:
+            duplicates = sink.staged_duplicates(staged, unique)
+            if duplicates.num_rows == 0:
+                continue
+            rule = f"{'+'.join(unique)}.unique"
+            mode = "strict" if enforcement == "off" and unique == key else enforcement
+            if mode == "off":
+                continue
+            contract.totals[rule] += duplicates.num_rows
+            stream.stats.failures[rule] += duplicates.num_rows
+            if mode == "strict":
+                sample = {c: duplicates.column(c)[0].as_py() for c in unique}
+                raise ContractViolation(
+                    f"{duplicates.num_rows} rows repeat the key ({', '.join(unique)}) of an earlier row; first: {sample}",
+                    step="contract", fix="deduplicate the source, or set schema_contract.enforcement: quarantine")
+            reason = pa.array([f"{rule}: repeats the key of an earlier row of this load"] * duplicates.num_rows)
+            for batch in duplicates.append_column(REASON_COLUMN, reason).to_batches():
+                quarantine.write(batch)
+            stream.stats.quarantined += duplicates.num_rows
+            staged = sink.discard_staged(staged, duplicates.column("__dpone_seq"))
+        return staged
+
+    def _record_contract_verdicts(self, contract: ContractGate, stream: GatedStream) -> None:
+        failures = stream.stats.failures
+        verdict = "quarantined" if contract.enforcement == "quarantine" else "failed"
+        for rule_id in contract.rule_ids():
+            count = failures.get(rule_id, 0)
+            self.gates.append(GateVerdict(gate="contract", rule=rule_id, verdict=verdict if count else "passed",  # type: ignore[arg-type]
+                                          failed_rows=count, detail=contract.descriptions.get(rule_id, "")))
+        for rule_id, count in failures.items():
+            if rule_id.endswith(".target_type"):
+                self.gates.append(GateVerdict(gate="type_compatibility", rule=rule_id, verdict="quarantined",
+                                              failed_rows=count, detail="value does not fit the target type"))
+
+    def _finalize(self, sink: Any, source: Any, staged: StagedLoad, evolution: EvolutionPlan, ddl: list[str],
+                  stream: GatedStream, quarantine: QuarantineWriter, state_before: dict[str, Any] | None,
+                  tracker: CursorTracker | None) -> AttemptOutcome:
+        ctx, process = self.ctx, self.process
+        plan = LoadPlan(
+            strategy=process.sink.strategy,
+            target=sink_table(process),
+            staging=staged.handle,
+            columns=tuple(staged.schema.names),
+            primary_key=tuple(process.sink.primary_key),
+            delete_marker=DeleteMarkerSpec(process.sink.delete_marker.column, process.sink.delete_marker.mode)
+            if process.sink.delete_marker else None,
+            scd2=Scd2Spec(**(process.sink.scd2.model_dump() if process.sink.scd2 else {}))
+            if process.sink.strategy == "scd2" else None,
+            partition=PartitionSpec(process.partitions.column, process.partitions.grain) if process.partitions else None,
+            load_time=ctx.started_at,
+        )
+        state_after = self._next_state(state_before, tracker)
+        self._step("finalize")
+        with sink.finalize(process.name, ctx.load_id) as session:
+            pause_point("finalize")
+            session.apply_ddl(ddl)
+            counts = session.apply_strategy(plan)
+            artifact = quarantine.close()
+            artifacts = [{"kind": "quarantine", "path": artifact[0], "sha256": artifact[1], "rows": quarantine.rows}] \
+                if artifact else []
+            result = self._result(sink, source, state_before, state_after, ddl=ddl, stream=stream, staged=staged,
+                                  counts=counts, artifacts=artifacts)
+            self._step("evidence")
+            evidence_sha = None
+            if process.runtime_evidence.output_dir:
+                files = write_evidence(ctx.path(process.runtime_evidence.output_dir),
+                                       self._evidence_doc(result, artifacts, sink, source))
+                evidence_sha = files.sha256
+                result = result.model_copy(update={"evidence_paths": [str(files.json_path), str(files.markdown_path)]})
+            pause_point("commit")
+            session.record(self._audit_row(result, evidence_sha), state_after)
+        return AttemptOutcome("succeeded", result, process.sink.strategy)
+
+    def _next_state(self, before: dict[str, Any] | None, tracker: CursorTracker | None) -> dict[str, Any]:
+        cursor_value = before.get("cursor_value") if before else None
+        if tracker is not None and tracker.value() is not None:
+            new = tracker.value()
+            old = decode_cursor(cursor_value)
+            if old is None or _later(new, old):
+                cursor_value = encode_cursor(new)
+        return {"cursor_column": tracker.column if tracker else None, "cursor_value": cursor_value,
+                "run_id": self.ctx.run_id, "load_id": self.ctx.load_id}
+
+    def _result(self, sink: Any, source: Any, before: dict[str, Any] | None, after: dict[str, Any] | None, *,
+                ddl: list[str], stream: GatedStream | None = None, staged: StagedLoad | None = None,
+                counts: Any = None, artifacts: list[dict[str, Any]] | None = None) -> RunResult:
+        stats = stream.stats if stream else None
+        target = sink.target_schema() if counts is not None else None
+        return RunResult(
+            extracted_rows=stats.extracted if stats else 0,
+            staged_rows=staged.rows if staged else 0,
+            inserted_rows=counts.inserted if counts else 0,
+            updated_rows=counts.updated if counts else 0,
+            deleted_rows=counts.deleted if counts else 0,
+            quarantined_rows=stats.quarantined if stats else 0,
+            warnings=list(self.warnings),
+            step_seconds=self._close_timings(),
+            gates=list(self.gates),
+            ddl=ddl,
+            quarantine_paths=[a["path"] for a in artifacts or []],
+            state_before=before,
+            state_after=after,
+            source=source.describe(),
+            target=sink.describe(),
+            target_schema=[{"name": c.name, "type": str(c.type), "nullable": c.nullable} for c in target.columns]
+            if target else [],
+        )
+
+    def _evidence_doc(self, result: RunResult, artifacts: list[dict[str, Any]], sink: Any, source: Any) -> dict[str, Any]:
+        ctx = self.ctx
+        return {
+            "evidence_version": 1,
+            "status": "committing",
+            "process": self.process.name,
+            "run_id": ctx.run_id,
+            "load_id": ctx.load_id,
+            "partition": ctx.partition,
+            "strategy": self.process.sink.strategy,
+            "manifest_path": str(ctx.loaded.path),
+            "manifest_sha256": ctx.loaded.sha256,
+            "process_config_sha256": process_sha256(self.process),
+            "source": source.describe(),
+            "target": sink.describe(),
+            "started_at": ctx.started_at.isoformat(),
+            "written_at": datetime.now(UTC).isoformat(),
+            "counts": {"extracted": result.extracted_rows, "staged": result.staged_rows,
+                       "inserted": result.inserted_rows, "updated": result.updated_rows,
+                       "deleted": result.deleted_rows, "quarantined": result.quarantined_rows},
+            "gates": [g.model_dump() for g in result.gates],
+            "ddl": result.ddl,
+            "artifacts": artifacts,
+            "state_before": result.state_before,
+            "state_after": result.state_after,
+        }
+
+    def _audit_row(self, result: RunResult, evidence_sha: str | None) -> dict[str, Any]:
+        ctx = self.ctx
+        return {
+            "load_id": ctx.load_id, "run_id": ctx.run_id, "process": self.process.name,
+            "strategy": self.process.sink.strategy, "status": "committed", "target_table": result.target,
+            "rows_extracted": result.extracted_rows, "rows_staged": result.staged_rows,
+            "rows_inserted": result.inserted_rows, "rows_updated": result.updated_rows,
+            "rows_deleted": result.deleted_rows, "rows_quarantined": result.quarantined_rows,
+            "manifest_sha256": ctx.loaded.sha256, "evidence_sha256": evidence_sha,
+            "state_before": json.dumps(result.state_before, default=str) if result.state_before else None,
+            "state_after": json.dumps(result.state_after, default=str) if result.state_after else None,
+            "partition_key": ctx.partition, "started_at": ctx.started_at, "finished_at": datetime.now(UTC),
+        }
+
+
+def _later(new: Any, old: Any) -> bool:
+    with suppress(TypeError):
+        return bool(new > old)
+    return True
+
+
+def process_sha256(process: Process) -> str:
+    """sha256 of the process's effective configuration (canonical JSON, references unresolved)."""
+    canonical = json.dumps(process.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+__all__ = ["AttemptOutcome", "DponeError", "Lifecycle", "RunContext", "process_sha256"]

@@ -1,0 +1,117 @@
+"""Attempts and retries around the lifecycle, and turning outcomes and errors into a RunReport."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from datetime import UTC, datetime
+
+from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_fixed
+
+from dpone_core.connections.references import redact
+from dpone_core.errors import DponeError, InterruptedRun
+from dpone_core.manifest.loader import LoadedManifest
+from dpone_core.manifest.process import Process, Retry
+from dpone_core.runtime.lifecycle import AttemptOutcome, Lifecycle, RunContext
+from dpone_core.runtime.progress import ProgressCallback, ProgressTracker
+from dpone_core.runtime.report import ErrorEntry, RunReport, RunResult
+
+log = logging.getLogger("dpone")
+
+
+def new_id(prefix: str = "") -> str:
+    """Time-ordered unique id: ``20261123T162305Z_9f3a1c2b``."""
+    return f"{prefix}{datetime.now(UTC):%Y%m%dT%H%M%S}Z_{secrets.token_hex(4)}"
+
+
+def error_entry(error: BaseException, process: str | None) -> ErrorEntry:
+    """Report form of an exception; unexpected ones keep only their (redacted) type and message."""
+    if isinstance(error, DponeError):
+        info = error.at(process=process).info()
+        return ErrorEntry(code=info.code, message=info.message, process=info.process, step=info.step, fix=info.fix,
+                          line=info.one_line())
+    message = redact(f"{type(error).__name__}: {error}".splitlines()[0])
+    line = f"[DPONE_INTERNAL] process '{process}': {message}. Fix: report this with the run's log"
+    return ErrorEntry(code="DPONE_INTERNAL", message=message, process=process, line=line)
+
+
+def run_process(
+    loaded: LoadedManifest,
+    process: Process,
+    *,
+    run_id: str | None,
+    retry: Retry,
+    restart: bool = False,
+    dry_run: bool = False,
+    partition: str | None = None,
+    on_event: ProgressCallback | None = None,
+) -> RunReport:
+    """Run one process with retries for transient errors; never raises for expected failures."""
+    run_id = run_id or new_id(f"{process.name}_")
+    max_attempts = 1 + retry.attempts
+    started = datetime.now(UTC)
+    clock = time.monotonic()
+    attempts = 0
+    outcome: AttemptOutcome | None = None
+    load_id = None
+
+    def attempt() -> AttemptOutcome:
+        nonlocal attempts, load_id
+        attempts += 1
+        load_id = new_id()
+        ctx = RunContext(loaded, process, run_id, load_id, restart=restart, dry_run=dry_run, partition=partition,
+                         progress=ProgressTracker(process.name, on_event))
+        return Lifecycle(ctx).run()
+
+    def before_sleep(state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        log.warning("attempt %s/%s of %s failed, retrying: %s", state.attempt_number, max_attempts, process.name,
+                    error_entry(error, process.name).line if error else "")
+
+    wait = (wait_exponential(multiplier=retry.backoff_seconds, min=retry.backoff_seconds, max=retry.backoff_seconds * 32)
+            if retry.backoff == "exponential" else wait_fixed(retry.backoff_seconds))
+    retrying = Retrying(
+        stop=stop_after_attempt(max_attempts),
+        wait=wait,
+        retry=retry_if_exception(lambda e: isinstance(e, DponeError) and e.retryable),
+        reraise=True,
+        before_sleep=before_sleep,
+    )
+    error: BaseException | None = None
+    try:
+        outcome = retrying(attempt)
+    except KeyboardInterrupt as exc:
+        error = InterruptedRun("interrupted by the user; the open transaction was rolled back", process=process.name)
+        error.__cause__ = exc
+    except Exception as exc:  # noqa: BLE001 - every failure becomes a report; the CLI maps exit codes
+        error = exc
+        if not isinstance(exc, DponeError):
+            log.debug("unexpected error in %s", process.name, exc_info=True)
+
+    finished = datetime.now(UTC)
+    duration = time.monotonic() - clock
+    if outcome is not None:
+        result = outcome.result.model_copy(update={"duration_seconds": duration})
+        status = outcome.status
+        passed = status in {"succeeded", "skipped", "planned"}
+    else:
+        assert error is not None
+        result = RunResult(errors=[error_entry(error, process.name)], duration_seconds=duration)
+        status = "interrupted" if isinstance(error, InterruptedRun) else "failed"
+        passed = False
+    return RunReport(
+        passed=passed,
+        status=status,  # type: ignore[arg-type]
+        process=process.name,
+        run_id=run_id,
+        load_id=load_id if outcome is not None and outcome.status == "succeeded" else None,
+        strategy=process.sink.strategy,
+        attempts=attempts,
+        max_attempts=max_attempts,
+        manifest_path=str(loaded.path),
+        manifest_sha256=loaded.sha256,
+        started_at=started.isoformat(),
+        finished_at=finished.isoformat(),
+        result=result,
+    )
