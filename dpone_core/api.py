@@ -54,8 +54,12 @@ def run(
         loaded = _load(manifest, registry_paths)
         process = select_one(loaded.manifest, selector)
     except DponeError as exc:
-        return RunReport(passed=False, status="failed", manifest_path=str(manifest) if not isinstance(
-            manifest, LoadedManifest) else str(manifest.path), result=RunResult(errors=[error_entry(exc, None)]))
+        return RunReport(
+            passed=False,
+            status="failed",
+            manifest_path=str(manifest) if not isinstance(manifest, LoadedManifest) else str(manifest.path),
+            result=RunResult(errors=[error_entry(exc, None)]),
+        )
     retry = process.retry
     updates: dict[str, Any] = {}
     if retry_attempts is not None:
@@ -64,8 +68,16 @@ def run(
         updates["backoff_seconds"] = retry_backoff_seconds
     if updates:
         retry = Retry.model_validate({**retry.model_dump(), **updates})
-    return run_process(loaded, process, run_id=run_id, retry=retry, restart=restart, dry_run=dry_run,
-                       partition=partition, on_event=on_event)
+    return run_process(
+        loaded,
+        process,
+        run_id=run_id,
+        retry=retry,
+        restart=restart,
+        dry_run=dry_run,
+        partition=partition,
+        on_event=on_event,
+    )
 
 
 def plan(manifest: ManifestLike, selector: str | None = None, registry_paths: Sequence[str | Path] = ()) -> RunReport:
@@ -78,14 +90,16 @@ def validate(manifest: str | Path, registry_paths: Sequence[str | Path] = ()) ->
     return load_manifest(manifest, registry_paths)
 
 
-def processes(manifest: ManifestLike, selector: str | None = None,
-              registry_paths: Sequence[str | Path] = ()) -> list[Process]:
+def processes(
+    manifest: ManifestLike, selector: str | None = None, registry_paths: Sequence[str | Path] = ()
+) -> list[Process]:
     """The processes a selector picks, upstream first (for orchestrator factories)."""
     return select(_load(manifest, registry_paths).manifest, selector)
 
 
-def committed_loads(manifest: ManifestLike, selector: str, since: datetime | None = None,
-                    registry_paths: Sequence[str | Path] = ()) -> list[dict[str, Any]]:
+def committed_loads(
+    manifest: ManifestLike, selector: str, since: datetime | None = None, registry_paths: Sequence[str | Path] = ()
+) -> list[dict[str, Any]]:
     """Committed ``__dpone__loads`` rows of one process, newest first (for sensors)."""
     from dpone_core.connectors.registry import open_sink
 

@@ -39,8 +39,9 @@ def generate(path: Path = HERE / "data" / "orders.csv", rows: int = ROWS, seed: 
                 email = "not-an-email"
             elif broken == 41:
                 amount = "twelve"
-            writer.writerow([order_id, rng.randint(1, 900), amount, status, email,
-                             updated.strftime("%Y-%m-%dT%H:%M:%SZ")])
+            writer.writerow(
+                [order_id, rng.randint(1, 900), amount, status, email, updated.strftime("%Y-%m-%dT%H:%M:%SZ")]
+            )
     return path
 
 

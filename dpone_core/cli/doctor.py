@@ -29,20 +29,28 @@ def _installed(module: str) -> bool:
 
 
 @click.command("doctor")
-@click.option("--manifest", "manifest_path", type=click.Path(dir_okay=False),
-              help="Also open every connection this manifest uses.")
+@click.option(
+    "--manifest",
+    "manifest_path",
+    type=click.Path(dir_okay=False),
+    help="Also open every connection this manifest uses.",
+)
 @click.option("--registry", multiple=True, type=click.Path(dir_okay=False))
 def doctor(manifest_path: str | None, registry: tuple[str, ...]) -> None:
     """Check Python, installed extras and (with --manifest) that each connection opens."""
     problems = 0
     ok = sys.version_info >= (3, 11)
     problems += not ok
-    click.echo(f"{'ok ' if ok else 'BAD'} python {platform.python_version()}"
-               + ("" if ok else "  -> install Python 3.11 or newer"))
+    click.echo(
+        f"{'ok ' if ok else 'BAD'} python {platform.python_version()}"
+        + ("" if ok else "  -> install Python 3.11 or newer")
+    )
     for extra, (module, purpose) in EXTRAS.items():
         present = _installed(module)
-        click.echo(f"{'ok ' if present else '-- '} {extra:<10} {purpose}"
-                   + ("" if present else f"  -> pip install 'dpone[{extra}]'"))
+        click.echo(
+            f"{'ok ' if present else '-- '} {extra:<10} {purpose}"
+            + ("" if present else f"  -> pip install 'dpone[{extra}]'")
+        )
     if manifest_path:
         problems += _check_connections(manifest_path, registry)
     sys.exit(1 if problems else 0)

@@ -35,7 +35,9 @@ def validate_command(path: str, registry: tuple[str, ...]) -> None:
 @manifest.command("render")
 @click.argument("path", type=click.Path(dir_okay=False))
 @click.option("--selector", "-s", help="Only the processes this selector picks.")
-@click.option("--all", "include_defaults", is_flag=True, help="Include every default value (the full effective config).")
+@click.option(
+    "--all", "include_defaults", is_flag=True, help="Include every default value (the full effective config)."
+)
 @registry_option
 def render_command(path: str, selector: str | None, include_defaults: bool, registry: tuple[str, ...]) -> None:
     """Print the merged manifest (registry + defaults applied, secrets masked)."""

@@ -5,10 +5,17 @@ from __future__ import annotations
 import click
 
 registry_option = click.option(
-    "--registry", "registry", multiple=True, type=click.Path(dir_okay=False),
+    "--registry",
+    "registry",
+    multiple=True,
+    type=click.Path(dir_okay=False),
     help="Registry file with shared connections/defaults (repeatable; later files win).",
 )
 format_option = click.option(
-    "--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text",
-    show_default=True, help="Output format; json prints only the report (no progress).",
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json", "markdown"]),
+    default="text",
+    show_default=True,
+    help="Output format; json prints only the report (no progress).",
 )

@@ -27,23 +27,42 @@ def emit(report: RunReport, fmt: str) -> None:
 @click.option("--selector", "-s", help="Process name, selector alias or tag:x (must pick one process).")
 @click.option("--run-id", help="Idempotency key: a committed run id is not loaded again (see --restart).")
 @registry_option
-@click.option("--retry-attempts", type=click.IntRange(0, 20), help="Retries after the first attempt (transient errors only).")
+@click.option(
+    "--retry-attempts", type=click.IntRange(0, 20), help="Retries after the first attempt (transient errors only)."
+)
 @click.option("--retry-backoff-seconds", type=click.FloatRange(0), help="Seconds between attempts.")
 @click.option("--restart", is_flag=True, help="Run again even if --run-id already committed.")
 @click.option("--partition", help="Load one partition key of the process's partitions block.")
 @click.option("--dry-run", is_flag=True, help="Decide gates and DDL; read and write no rows.")
 @format_option
-def run_command(manifest: str, selector: str | None, run_id: str | None, registry: tuple[str, ...],
-                retry_attempts: int | None, retry_backoff_seconds: float | None, restart: bool,
-                partition: str | None, dry_run: bool, output_format: str) -> None:
+def run_command(
+    manifest: str,
+    selector: str | None,
+    run_id: str | None,
+    registry: tuple[str, ...],
+    retry_attempts: int | None,
+    retry_backoff_seconds: float | None,
+    restart: bool,
+    partition: str | None,
+    dry_run: bool,
+    output_format: str,
+) -> None:
     """Run one process of MANIFEST. Exit 0 passed, 1 failed, 2 manifest/configuration error, 130 interrupted."""
     from dpone_core.api import run
     from dpone_core.cli.progress import RichProgress
 
     console = Console(stderr=True)
     show_progress = output_format == "text" and console.is_terminal
-    kwargs = dict(selector=selector, run_id=run_id, registry_paths=registry, retry_attempts=retry_attempts,
-                  retry_backoff_seconds=retry_backoff_seconds, restart=restart, dry_run=dry_run, partition=partition)
+    kwargs = dict(
+        selector=selector,
+        run_id=run_id,
+        registry_paths=registry,
+        retry_attempts=retry_attempts,
+        retry_backoff_seconds=retry_backoff_seconds,
+        restart=restart,
+        dry_run=dry_run,
+        partition=partition,
+    )
     try:
         if show_progress:
             with RichProgress(console) as progress:

@@ -129,13 +129,7 @@ class KafkaProfile(StrictModel):
 
 
 ConnectionProfile = Annotated[
-    FilesProfile
-    | DuckDBProfile
-    | PostgresProfile
-    | MSSQLProfile
-    | ClickHouseProfile
-    | S3Profile
-    | KafkaProfile,
+    FilesProfile | DuckDBProfile | PostgresProfile | MSSQLProfile | ClickHouseProfile | S3Profile | KafkaProfile,
     Field(discriminator="type"),
 ]
 

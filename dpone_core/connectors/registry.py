@@ -67,8 +67,9 @@ def open_source(manifest: Manifest, process: Process, base_dir: Path, sink: Any 
         from dpone_core.connectors.duckdb.source import DuckDBSource
 
         shared = getattr(sink, "con", None) if getattr(sink, "path", None) == database_path(profile, base_dir) else None
-        return DuckDBSource(profile, base_dir, table=source_table(process), query=spec.query,
-                            params=dict(spec.params), con=shared)
+        return DuckDBSource(
+            profile, base_dir, table=source_table(process), query=spec.query, params=dict(spec.params), con=shared
+        )
     raise ConfigurationError(
         f"no source connector for connection type '{profile.type}' in this version "
         f"(available: {', '.join(SOURCE_TYPES)})",

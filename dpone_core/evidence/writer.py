@@ -69,8 +69,14 @@ def _markdown(doc: dict[str, Any]) -> str:
         lines += ["", "## DDL", "", *[f"    {s}" for s in doc["ddl"]]]
     lines += ["", "## Artifacts", ""]
     lines += [f"- `{a['path']}` sha256 `{a['sha256']}` ({a['kind']})" for a in doc["artifacts"]] or ["- none"]
-    lines += ["", "## State", "", f"- before: `{json.dumps(doc['state_before'])}`",
-              f"- after: `{json.dumps(doc['state_after'])}`", ""]
+    lines += [
+        "",
+        "## State",
+        "",
+        f"- before: `{json.dumps(doc['state_before'])}`",
+        f"- after: `{json.dumps(doc['state_after'])}`",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -81,7 +87,9 @@ def write_evidence(output_dir: Path, document: dict[str, Any]) -> EvidenceFiles:
     md_path, json_path = folder / EVIDENCE_MD, folder / EVIDENCE_JSON
     _atomic_write(md_path, redact(_markdown(document)))
     doc = dict(document)
-    doc["artifacts"] = [*document["artifacts"], {"kind": "evidence_markdown", "path": str(md_path),
-                                                 "sha256": sha256_file(md_path)}]
+    doc["artifacts"] = [
+        *document["artifacts"],
+        {"kind": "evidence_markdown", "path": str(md_path), "sha256": sha256_file(md_path)},
+    ]
     _atomic_write(json_path, redact(json.dumps(doc, indent=2, default=str, sort_keys=True)))
     return EvidenceFiles(json_path, md_path, sha256_file(json_path))

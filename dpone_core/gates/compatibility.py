@@ -29,9 +29,7 @@ class CompatibilityGate:
     def output_schema(self, incoming: pa.Schema) -> pa.Schema:
         """Schema of conformed batches: incoming columns (minus ignored) with target types."""
         desired = {c.name: c.type for c in self.plan.desired.columns}
-        return pa.schema(
-            [pa.field(f.name, desired.get(f.name, f.type), True) for f in incoming if f.name in desired]
-        )
+        return pa.schema([pa.field(f.name, desired.get(f.name, f.type), True) for f in incoming if f.name in desired])
 
     def conform(self, batch: pa.RecordBatch, raw: pa.RecordBatch | None = None) -> BatchVerdict:
         """Cast ``batch`` to the target types; ``raw`` (same rows, original values) feeds quarantine."""
@@ -49,7 +47,8 @@ class CompatibilityGate:
                 converted, failed = cast_with_failures(column, f.type)
             except NoConversion as exc:
                 raise TypeCompatibilityError(
-                    f"column {f.name}: {exc}", step="type_compatibility",
+                    f"column {f.name}: {exc}",
+                    step="type_compatibility",
                     fix="cast the column in the source query, or set schema_evolution.type_changes",
                 ) from None
             if failed.any():
@@ -70,8 +69,11 @@ class CompatibilityGate:
         source = raw if raw is not None else batch
         rejected = source.filter(pa.array(bad))
         texts = [
-            pc.if_else(pa.array(mask[bad]), pa.scalar(f"{rule}: does not fit the target column type"),
-                       pa.nulls(int(bad.sum()), pa.string()))
+            pc.if_else(
+                pa.array(mask[bad]),
+                pa.scalar(f"{rule}: does not fit the target column type"),
+                pa.nulls(int(bad.sum()), pa.string()),
+            )
             for rule, mask in reasons.items()
         ]
         reason = texts[0] if len(texts) == 1 else pc.binary_join_element_wise(*texts, "; ", null_handling="skip")

@@ -10,6 +10,7 @@ on the staged rows by the sink (see ``Sink.staged_duplicates``) and reported und
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -116,8 +117,11 @@ class ContractGate:
         self.totals.update(counts)
         bad = np.logical_or.reduce(list(masks.values()))
         if self.enforcement == "strict":
-            raise ContractViolation(self.violation_message(counts, batch, masks), step="contract",
-                                    fix="correct the source rows, or set schema_contract.enforcement: quarantine")
+            raise ContractViolation(
+                self.violation_message(counts, batch, masks),
+                step="contract",
+                fix="correct the source rows, or set schema_contract.enforcement: quarantine",
+            )
         keep = pa.array(~bad)
         rejected = batch.filter(pa.array(bad))
         reasons = self._reasons({k: m[bad] for k, m in masks.items()}, rejected.num_rows)
@@ -167,24 +171,39 @@ class ContractGate:
             return
         if rule.min is not None:
             bound = _scalar_like(rule.min, value.type)
-            add(f"{name}.min", pc.and_(present, pc.invert(pc.fill_null(pc.greater_equal(value, bound), False))),
-                f"must be >= {rule.min}")
+            add(
+                f"{name}.min",
+                pc.and_(present, pc.invert(pc.fill_null(pc.greater_equal(value, bound), False))),
+                f"must be >= {rule.min}",
+            )
         if rule.max is not None:
             bound = _scalar_like(rule.max, value.type)
-            add(f"{name}.max", pc.and_(present, pc.invert(pc.fill_null(pc.less_equal(value, bound), False))),
-                f"must be <= {rule.max}")
+            add(
+                f"{name}.max",
+                pc.and_(present, pc.invert(pc.fill_null(pc.less_equal(value, bound), False))),
+                f"must be <= {rule.max}",
+            )
         if rule.allowed is not None:
             allowed = _array_like(rule.allowed, value.type)
-            add(f"{name}.allowed", pc.and_(present, pc.invert(pc.is_in(value, value_set=allowed))),
-                "must be one of " + ", ".join(str(v) for v in rule.allowed))
+            add(
+                f"{name}.allowed",
+                pc.and_(present, pc.invert(pc.is_in(value, value_set=allowed))),
+                "must be one of " + ", ".join(str(v) for v in rule.allowed),
+            )
         if rule.regex is not None or rule.max_length is not None:
             text = value if pa.types.is_string(value.type) else pc.cast(value, pa.string())
             if rule.regex is not None:
-                add(f"{name}.regex", pc.and_(present, pc.invert(pc.match_substring_regex(text, rule.regex))),
-                    f"must match /{rule.regex}/")
+                add(
+                    f"{name}.regex",
+                    pc.and_(present, pc.invert(pc.match_substring_regex(text, rule.regex))),
+                    f"must match /{rule.regex}/",
+                )
             if rule.max_length is not None:
-                add(f"{name}.max_length", pc.greater(pc.utf8_length(text), rule.max_length),
-                    f"must be at most {rule.max_length} characters")
+                add(
+                    f"{name}.max_length",
+                    pc.greater(pc.utf8_length(text), rule.max_length),
+                    f"must be at most {rule.max_length} characters",
+                )
 
 
 def _rules_of(rule: ColumnRule) -> list[str]:
@@ -201,7 +220,7 @@ def _rules_of(rule: ColumnRule) -> list[str]:
     return names
 
 
-def _array_like(values: list[object], arrow_type: pa.DataType) -> pa.Array:
+def _array_like(values: Sequence[object], arrow_type: pa.DataType) -> pa.Array:
     converted, failed = cast_with_failures(pa.array(values), arrow_type)
     if failed.any():
         bad = [v for v, f in zip(values, failed, strict=True) if f]

@@ -51,14 +51,11 @@ def render_ddl(dialect: SqlDialect, table: TableRef, current: TargetSchema | Non
 
 def physical_ddl(
     plan: EvolutionPlan,
-    current: TargetSchema | None,
-    table: TableRef,
-    dialect: SqlDialect,
+    statements: list[str],
     design: PhysicalDesign,
     widening_blocks_writers: bool,
 ) -> list[str]:
-    """Return the DDL to run in the finalize transaction, or raise when the design forbids it."""
-    statements = render_ddl(dialect, table, current, plan.desired)
+    """Return the sink's DDL for ``plan`` if the physical design allows it, else raise."""
     if not statements:
         return []
     if not design.apply_runtime:

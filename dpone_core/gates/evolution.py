@@ -76,10 +76,13 @@ def plan_evolution(
     """
     fields = [f for f in incoming if f.name not in excluded]
     if current is None:
-        columns = tuple(
-            TargetColumn(f.name, _normalise(f.type), f.name not in not_null and f.name not in primary_key)
-            for f in fields
-        ) + managed_columns
+        columns = (
+            tuple(
+                TargetColumn(f.name, _normalise(f.type), f.name not in not_null and f.name not in primary_key)
+                for f in fields
+            )
+            + managed_columns
+        )
         return EvolutionPlan(
             desired=TargetSchema(columns, primary_key),
             creates_table=True,

@@ -123,10 +123,9 @@ def cast_with_failures(array: pa.Array | pa.ChunkedArray, target: pa.DataType) -
             return _string_to_bool(array)
         if pa.types.is_timestamp(target) and target.tz:
             return _string_to_zoned_timestamp(array, target)
-    if pa.types.is_timestamp(array.type) and pa.types.is_timestamp(target):
-        if array.type.tz is None and target.tz:
-            local = pc.assume_timezone(array, target.tz, ambiguous="earliest", nonexistent="earliest")
-            return _cast_plain(local, target)
+    if pa.types.is_timestamp(array.type) and pa.types.is_timestamp(target) and array.type.tz is None and target.tz:
+        local = pc.assume_timezone(array, target.tz, ambiguous="earliest", nonexistent="earliest")
+        return _cast_plain(local, target)
     return _cast_plain(array, target)
 
 
@@ -168,18 +167,14 @@ def widens(source: pa.DataType, target: pa.DataType) -> bool:
     if pa.types.is_integer(source) and pa.types.is_decimal(target):
         return target.precision - target.scale >= _int_digits(source)
     if pa.types.is_decimal(source) and pa.types.is_decimal(target):
-        return target.scale >= source.scale and (target.precision - target.scale) >= (
-            source.precision - source.scale
-        )
+        return target.scale >= source.scale and (target.precision - target.scale) >= (source.precision - source.scale)
     if pa.types.is_date(source) and pa.types.is_timestamp(target):
         return True
     if pa.types.is_timestamp(source) and pa.types.is_timestamp(target):
         same_zone = (source.tz is None) == (target.tz is None)
         units = ["s", "ms", "us", "ns"]
         return same_zone and units.index(source.unit) <= units.index(target.unit)
-    if pa.types.is_string(source) and pa.types.is_large_string(target):
-        return True
-    return False
+    return pa.types.is_string(source) and pa.types.is_large_string(target)
 
 
 def same_logical_type(a: pa.DataType, b: pa.DataType) -> bool:
@@ -190,6 +185,4 @@ def same_logical_type(a: pa.DataType, b: pa.DataType) -> bool:
         pa.types.is_string(b) or pa.types.is_large_string(b)
     ):
         return True
-    if pa.types.is_binary(a) and pa.types.is_binary(b):
-        return True
-    return False
+    return pa.types.is_binary(a) and pa.types.is_binary(b)

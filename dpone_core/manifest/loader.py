@@ -40,9 +40,7 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=deep)
         if key in mapping:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}'", key_node.start_mark
-            )
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
         mapping[key] = loader.construct_object(value_node, deep=deep)
     return mapping
 
@@ -59,7 +57,7 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], bytes]:
     except OSError as exc:
         raise ManifestError(f"cannot read {path}: {exc.strerror}", fix="check permissions") from None
     try:
-        data = yaml.load(raw, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(raw, Loader=_UniqueKeyLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
@@ -101,9 +99,9 @@ def format_location(loc: Sequence[str | int], data: dict[str, Any] | None = None
     for index, item in enumerate(loc):
         if isinstance(item, str) and ("[" in item or item.startswith("function-")):
             continue
-        if index >= 2 and loc[index - 2] == "connections" and isinstance(item, str):
-            if not (isinstance(node, dict) and item in node):
-                continue  # the discriminator tag pydantic adds after connections.<name>
+        tag_position = index >= 2 and loc[index - 2] == "connections" and isinstance(item, str)
+        if tag_position and not (isinstance(node, dict) and item in node):
+            continue  # the discriminator tag pydantic adds after connections.<name>
         if isinstance(item, int):
             label = f"[{item}]"
             if isinstance(node, list) and item < len(node) and isinstance(node[item], dict):
@@ -180,8 +178,6 @@ def load_manifest(path: str | Path, registry_paths: Iterable[str | Path] = ()) -
         document["connections"] = {**merged_connections, **(connections or {})}
     processes = data.get("processes")
     if isinstance(processes, list):
-        document["processes"] = [
-            deep_merge(defaults, item) if isinstance(item, dict) else item for item in processes
-        ]
+        document["processes"] = [deep_merge(defaults, item) if isinstance(item, dict) else item for item in processes]
     manifest = _validate(Manifest, document, manifest_path)
     return LoadedManifest(manifest, manifest_path, registries, digest.hexdigest())

@@ -14,6 +14,7 @@ from dpone_core.manifest.process import Process, Quarantine, Retry, RuntimeEvide
 # Which connection types can play which role; checked at validation time so a bad pairing is exit 2.
 SOURCE_TYPES = {"files", "duckdb", "postgres", "mssql", "clickhouse", "s3", "kafka"}
 PATH_SOURCE_TYPES = {"files", "s3"}
+FILE_SINK_STRATEGIES = frozenset({"append", "incremental", "full_refresh"})
 
 
 class Defaults(StrictModel):
@@ -70,8 +71,7 @@ class Manifest(StrictModel):
                 if dep not in seen:
                     hint = suggest(dep, names)
                     problems.append(
-                        f"{where}.depends_on: unknown process '{dep}'"
-                        + (f"; did you mean '{hint}'?" if hint else "")
+                        f"{where}.depends_on: unknown process '{dep}'" + (f"; did you mean '{hint}'?" if hint else "")
                     )
             problems.extend(self._role_problems(where, process))
         cycle = _find_cycle({p.name: list(p.depends_on) for p in self.processes})
@@ -93,6 +93,11 @@ class Manifest(StrictModel):
         if sink is not None:
             if sink.type in PATH_SOURCE_TYPES and process.sink.format is None:
                 problems.append(f"{where}.sink: a {sink.type} sink needs format: parquet")
+            if sink.type in PATH_SOURCE_TYPES and process.sink.strategy not in FILE_SINK_STRATEGIES:
+                problems.append(
+                    f"{where}.sink: a {sink.type} sink supports strategies {', '.join(sorted(FILE_SINK_STRATEGIES))}, "
+                    f"not {process.sink.strategy}"
+                )
             if sink.type not in PATH_SOURCE_TYPES and process.sink.format is not None:
                 problems.append(f"{where}.sink: format applies to files/s3 sinks, not {sink.type}")
         return problems

@@ -27,8 +27,9 @@ def _mask(node: Any, key: str | None = None) -> Any:
 def render_manifest(loaded: LoadedManifest, selector: str | None = None, include_defaults: bool = False) -> str:
     """YAML of the merged manifest; ``include_defaults`` adds every default value (``--all``)."""
     chosen = {p.name for p in select(loaded.manifest, selector)}
-    data = loaded.manifest.model_dump(mode="json", by_alias=True, exclude_defaults=not include_defaults,
-                                      exclude_none=not include_defaults)
+    data = loaded.manifest.model_dump(
+        mode="json", by_alias=True, exclude_defaults=not include_defaults, exclude_none=not include_defaults
+    )
     data["processes"] = [p for p in data.get("processes", []) if p.get("name") in chosen]
     data.setdefault("version", 1)
     return yaml.safe_dump(_mask(data), sort_keys=False, allow_unicode=True)

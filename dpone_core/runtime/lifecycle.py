@@ -74,12 +74,17 @@ def _history_columns(process: Process) -> tuple[TargetColumn, ...]:
         return ()
     spec = process.sink.scd2 or Scd2Spec()
     ts = pa.timestamp("us", tz="UTC")
-    return (TargetColumn(spec.valid_from, ts, False), TargetColumn(spec.valid_to, ts, True),
-            TargetColumn(spec.is_current, pa.bool_(), False))
+    return (
+        TargetColumn(spec.valid_from, ts, False),
+        TargetColumn(spec.valid_to, ts, True),
+        TargetColumn(spec.is_current, pa.bool_(), False),
+    )
 
 
 def _unique_keys(process: Process) -> tuple[tuple[str, ...], ...]:
-    keys = [(name,) for name, rule in (process.schema_contract or SchemaContract()).columns.items() if rule.unique]
+    keys: list[tuple[str, ...]] = [
+        (name,) for name, rule in (process.schema_contract or SchemaContract()).columns.items() if rule.unique
+    ]
     key = tuple(process.sink.primary_key)
     if key and (process.sink.strategy in STRATEGIES_NEEDING_KEY or process.sink.strategy == "incremental"):
         keys.append(key)
@@ -104,8 +109,10 @@ class Lifecycle:
     def _close_timings(self) -> dict[str, float]:
         names = list(self.timings)
         now = time.monotonic()
-        return {n: round((self.timings[names[i + 1]] if i + 1 < len(names) else now) - self.timings[n], 4)
-                for i, n in enumerate(names)}
+        return {
+            n: round((self.timings[names[i + 1]] if i + 1 < len(names) else now) - self.timings[n], 4)
+            for i, n in enumerate(names)
+        }
 
     def run(self) -> AttemptOutcome:
         """Execute the attempt; raises DponeError on failure (the caller builds the report)."""
@@ -114,8 +121,9 @@ class Lifecycle:
         try:
             sink = open_sink(ctx.loaded.manifest, process, ctx.loaded.base_dir)
         except UnresolvedReference as exc:
-            raise ConfigurationError(f"sink connection: {exc}", step="connect",
-                                     fix="export the variable or create the file") from None
+            raise ConfigurationError(
+                f"sink connection: {exc}", step="connect", fix="export the variable or create the file"
+            ) from None
         try:
             return self._run_with_sink(sink)
         finally:
@@ -126,15 +134,21 @@ class Lifecycle:
         if not ctx.restart and not ctx.dry_run:
             committed = sink.committed_load(process.name, ctx.run_id)
             if committed is not None:
-                result = RunResult(state_after=sink.read_state(process.name), target=sink.describe(),
-                                   warnings=[f"run_id {ctx.run_id} already committed as load "
-                                             f"{committed['load_id']}; nothing to do (use --restart to run again)"])
+                result = RunResult(
+                    state_after=sink.read_state(process.name),
+                    target=sink.describe(),
+                    warnings=[
+                        f"run_id {ctx.run_id} already committed as load "
+                        f"{committed['load_id']}; nothing to do (use --restart to run again)"
+                    ],
+                )
                 return AttemptOutcome("skipped", result, process.sink.strategy)
         try:
             source = open_source(ctx.loaded.manifest, process, ctx.loaded.base_dir, sink)
         except UnresolvedReference as exc:
-            raise ConfigurationError(f"source connection: {exc}", step="connect",
-                                     fix="export the variable or create the file") from None
+            raise ConfigurationError(
+                f"source connection: {exc}", step="connect", fix="export the variable or create the file"
+            ) from None
         try:
             return self._run_with_source(sink, source)
         finally:
@@ -161,12 +175,18 @@ class Lifecycle:
         reader = source.read(request)
         missing = contract.missing_columns(reader.schema)
         if missing:
-            raise ContractViolation(f"contract columns {missing} are not in the source ({reader.schema.names})",
-                                    step="contract", fix="fix schema_contract.columns or source.columns")
+            raise ContractViolation(
+                f"contract columns {missing} are not in the source ({reader.schema.names})",
+                step="contract",
+                fix="fix schema_contract.columns or source.columns",
+            )
         if tracker is not None:
             if tracker.column not in reader.schema.names:
-                raise TerminalError(f"cursor column {tracker.column} is not in the source", step="extract",
-                                    fix="fix source.incremental.cursor")
+                raise TerminalError(
+                    f"cursor column {tracker.column} is not in the source",
+                    step="extract",
+                    fix="fix source.incremental.cursor",
+                )
             row_filter.types[tracker.column] = cursor_type(contract, reader.schema, tracker.column)
 
         # ---- evolution, type compatibility and DDL gates decide before any row is read ----
@@ -175,29 +195,49 @@ class Lifecycle:
         marker = process.sink.delete_marker
         hard_marker = marker is not None and (marker.mode == "hard" or process.sink.strategy == "scd2")
         evolution = plan_evolution(
-            incoming, current, process.schema_evolution,
+            incoming,
+            current,
+            process.schema_evolution,
             primary_key=tuple(process.sink.primary_key) + tuple(c.name for c in _history_columns(process)[:1]),
             not_null=contract.not_null | frozenset(n for n, r in contract.contract.columns.items() if not r.nullable),
             managed_columns=_history_columns(process),
             excluded=frozenset({marker.column}) if hard_marker and marker else frozenset(),
         )
-        self.gates += [GateVerdict(gate="evolution", rule=d.rule, verdict=d.verdict, detail=d.detail)  # type: ignore[arg-type]
-                       for d in evolution.decisions]
+        self.gates += [
+            GateVerdict(gate="evolution", rule=d.rule, verdict=d.verdict, detail=d.detail) for d in evolution.decisions
+        ]
         if evolution.blocked:
             from dpone_core.errors import SchemaEvolutionBlocked
 
-            raise SchemaEvolutionBlocked("; ".join(evolution.blocked), step="evolution",
-                                         fix="change schema_evolution, or migrate the target table first")
+            raise SchemaEvolutionBlocked(
+                "; ".join(evolution.blocked),
+                step="evolution",
+                fix="change schema_evolution, or migrate the target table first",
+            )
         self._step("ddl")
-        ddl = physical_ddl(evolution, current, sink.table, sink.dialect, process.sink.options.physical_design,
-                           sink.widening_blocks_writers)
+        ddl = physical_ddl(
+            evolution,
+            sink.plan_ddl(current, evolution.desired),
+            process.sink.options.physical_design,
+            sink.widening_blocks_writers,
+        )
         if ctx.dry_run:
-            return AttemptOutcome("planned", self._result(sink, source, state_before, None, ddl=ddl), process.sink.strategy)
+            return AttemptOutcome(
+                "planned", self._result(sink, source, state_before, None, ddl=ddl), process.sink.strategy
+            )
 
-        quarantine = QuarantineWriter(ctx.path(process.quarantine.dir), process.name, ctx.load_id,
-                                      reader.schema)
-        stream = GatedStream(reader, row_filter, contract, CompatibilityGate(evolution), quarantine, tracker,
-                             self.progress, process.source.batch_rows, process.source.batch_bytes)
+        quarantine = QuarantineWriter(ctx.path(process.quarantine.dir), process.name, ctx.load_id, reader.schema)
+        stream = GatedStream(
+            reader,
+            row_filter,
+            contract,
+            CompatibilityGate(evolution),
+            quarantine,
+            tracker,
+            self.progress,
+            process.source.batch_rows,
+            process.source.batch_bytes,
+        )
         staged: StagedLoad | None = None
         try:
             self._step("stage")
@@ -214,8 +254,9 @@ class Lifecycle:
         sink.drop_staging(staged)
         return outcome
 
-    def _read_plan(self, source: Any, contract: ContractGate,
-                   state_before: dict[str, Any] | None) -> tuple[ReadRequest, RowFilter, CursorTracker | None]:
+    def _read_plan(
+        self, source: Any, contract: ContractGate, state_before: dict[str, Any] | None
+    ) -> tuple[ReadRequest, RowFilter, CursorTracker | None]:
         process = self.process
         predicates: list[Predicate] = []
         tracker = None
@@ -229,16 +270,21 @@ class Lifecycle:
                 predicates.append(Predicate(incremental.cursor, op, bound))  # type: ignore[arg-type]
         if self.ctx.partition is not None:
             if process.partitions is None:
-                raise ConfigurationError("a partition was requested but the process has no partitions block",
-                                         step="extract", fix="add partitions to the process or drop --partition")
+                raise ConfigurationError(
+                    "a partition was requested but the process has no partitions block",
+                    step="extract",
+                    fix="add partitions to the process or drop --partition",
+                )
             predicates.extend(partition_predicates(process.partitions, self.ctx.partition))
         columns = tuple(process.source.columns) if process.source.columns else None
-        request = ReadRequest(columns, tuple(predicates), process.source.batch_rows, process.source.batch_bytes,
-                              contract.text_columns())
+        request = ReadRequest(
+            columns, tuple(predicates), process.source.batch_rows, process.source.batch_bytes, contract.text_columns()
+        )
         return request, RowFilter(tuple(predicates)), tracker
 
-    def _uniqueness(self, sink: Any, staged: StagedLoad, contract: ContractGate, quarantine: QuarantineWriter,
-                    stream: GatedStream) -> StagedLoad:
+    def _uniqueness(
+        self, sink: Any, staged: StagedLoad, contract: ContractGate, quarantine: QuarantineWriter, stream: GatedStream
+    ) -> StagedLoad:
         enforcement = contract.enforcement
         key = tuple(self.process.sink.primary_key)
         for unique in contract.unique_keys:
@@ -254,8 +300,11 @@ class Lifecycle:
             if mode == "strict":
                 sample = {c: duplicates.column(c)[0].as_py() for c in unique}
                 raise ContractViolation(
-                    f"{duplicates.num_rows} rows repeat the key ({', '.join(unique)}) of an earlier row; first: {sample}",
-                    step="contract", fix="deduplicate the source, or set schema_contract.enforcement: quarantine")
+                    f"{duplicates.num_rows} rows repeat the key ({', '.join(unique)}) of an earlier row; "
+                    f"first: {sample}",
+                    step="contract",
+                    fix="deduplicate the source, or set schema_contract.enforcement: quarantine",
+                )
             reason = pa.array([f"{rule}: repeats the key of an earlier row of this load"] * duplicates.num_rows)
             for batch in duplicates.append_column(REASON_COLUMN, reason).to_batches():
                 quarantine.write(batch)
@@ -268,16 +317,39 @@ class Lifecycle:
         verdict = "quarantined" if contract.enforcement == "quarantine" else "failed"
         for rule_id in contract.rule_ids():
             count = failures.get(rule_id, 0)
-            self.gates.append(GateVerdict(gate="contract", rule=rule_id, verdict=verdict if count else "passed",  # type: ignore[arg-type]
-                                          failed_rows=count, detail=contract.descriptions.get(rule_id, "")))
+            self.gates.append(
+                GateVerdict(
+                    gate="contract",
+                    rule=rule_id,
+                    verdict=verdict if count else "passed",
+                    failed_rows=count,
+                    detail=contract.descriptions.get(rule_id, ""),
+                )
+            )
         for rule_id, count in failures.items():
             if rule_id.endswith(".target_type"):
-                self.gates.append(GateVerdict(gate="type_compatibility", rule=rule_id, verdict="quarantined",
-                                              failed_rows=count, detail="value does not fit the target type"))
+                self.gates.append(
+                    GateVerdict(
+                        gate="type_compatibility",
+                        rule=rule_id,
+                        verdict="quarantined",
+                        failed_rows=count,
+                        detail="value does not fit the target type",
+                    )
+                )
 
-    def _finalize(self, sink: Any, source: Any, staged: StagedLoad, evolution: EvolutionPlan, ddl: list[str],
-                  stream: GatedStream, quarantine: QuarantineWriter, state_before: dict[str, Any] | None,
-                  tracker: CursorTracker | None) -> AttemptOutcome:
+    def _finalize(
+        self,
+        sink: Any,
+        source: Any,
+        staged: StagedLoad,
+        evolution: EvolutionPlan,
+        ddl: list[str],
+        stream: GatedStream,
+        quarantine: QuarantineWriter,
+        state_before: dict[str, Any] | None,
+        tracker: CursorTracker | None,
+    ) -> AttemptOutcome:
         ctx, process = self.ctx, self.process
         plan = LoadPlan(
             strategy=process.sink.strategy,
@@ -286,10 +358,14 @@ class Lifecycle:
             columns=tuple(staged.schema.names),
             primary_key=tuple(process.sink.primary_key),
             delete_marker=DeleteMarkerSpec(process.sink.delete_marker.column, process.sink.delete_marker.mode)
-            if process.sink.delete_marker else None,
+            if process.sink.delete_marker
+            else None,
             scd2=Scd2Spec(**(process.sink.scd2.model_dump() if process.sink.scd2 else {}))
-            if process.sink.strategy == "scd2" else None,
-            partition=PartitionSpec(process.partitions.column, process.partitions.grain) if process.partitions else None,
+            if process.sink.strategy == "scd2"
+            else None,
+            partition=PartitionSpec(process.partitions.column, process.partitions.grain)
+            if process.partitions
+            else None,
             load_time=ctx.started_at,
         )
         state_after = self._next_state(state_before, tracker)
@@ -299,15 +375,28 @@ class Lifecycle:
             session.apply_ddl(ddl)
             counts = session.apply_strategy(plan)
             artifact = quarantine.close()
-            artifacts = [{"kind": "quarantine", "path": artifact[0], "sha256": artifact[1], "rows": quarantine.rows}] \
-                if artifact else []
-            result = self._result(sink, source, state_before, state_after, ddl=ddl, stream=stream, staged=staged,
-                                  counts=counts, artifacts=artifacts)
+            artifacts = (
+                [{"kind": "quarantine", "path": artifact[0], "sha256": artifact[1], "rows": quarantine.rows}]
+                if artifact
+                else []
+            )
+            result = self._result(
+                sink,
+                source,
+                state_before,
+                state_after,
+                ddl=ddl,
+                stream=stream,
+                staged=staged,
+                counts=counts,
+                artifacts=artifacts,
+            )
             self._step("evidence")
             evidence_sha = None
             if process.runtime_evidence.output_dir:
-                files = write_evidence(ctx.path(process.runtime_evidence.output_dir),
-                                       self._evidence_doc(result, artifacts, sink, source))
+                files = write_evidence(
+                    ctx.path(process.runtime_evidence.output_dir), self._evidence_doc(result, artifacts, sink, source)
+                )
                 evidence_sha = files.sha256
                 result = result.model_copy(update={"evidence_paths": [str(files.json_path), str(files.markdown_path)]})
             pause_point("commit")
@@ -321,12 +410,26 @@ class Lifecycle:
             old = decode_cursor(cursor_value)
             if old is None or _later(new, old):
                 cursor_value = encode_cursor(new)
-        return {"cursor_column": tracker.column if tracker else None, "cursor_value": cursor_value,
-                "run_id": self.ctx.run_id, "load_id": self.ctx.load_id}
+        return {
+            "cursor_column": tracker.column if tracker else None,
+            "cursor_value": cursor_value,
+            "run_id": self.ctx.run_id,
+            "load_id": self.ctx.load_id,
+        }
 
-    def _result(self, sink: Any, source: Any, before: dict[str, Any] | None, after: dict[str, Any] | None, *,
-                ddl: list[str], stream: GatedStream | None = None, staged: StagedLoad | None = None,
-                counts: Any = None, artifacts: list[dict[str, Any]] | None = None) -> RunResult:
+    def _result(
+        self,
+        sink: Any,
+        source: Any,
+        before: dict[str, Any] | None,
+        after: dict[str, Any] | None,
+        *,
+        ddl: list[str],
+        stream: GatedStream | None = None,
+        staged: StagedLoad | None = None,
+        counts: Any = None,
+        artifacts: list[dict[str, Any]] | None = None,
+    ) -> RunResult:
         stats = stream.stats if stream else None
         target = sink.target_schema() if counts is not None else None
         return RunResult(
@@ -346,10 +449,13 @@ class Lifecycle:
             source=source.describe(),
             target=sink.describe(),
             target_schema=[{"name": c.name, "type": str(c.type), "nullable": c.nullable} for c in target.columns]
-            if target else [],
+            if target
+            else [],
         )
 
-    def _evidence_doc(self, result: RunResult, artifacts: list[dict[str, Any]], sink: Any, source: Any) -> dict[str, Any]:
+    def _evidence_doc(
+        self, result: RunResult, artifacts: list[dict[str, Any]], sink: Any, source: Any
+    ) -> dict[str, Any]:
         ctx = self.ctx
         return {
             "evidence_version": 1,
@@ -366,9 +472,14 @@ class Lifecycle:
             "target": sink.describe(),
             "started_at": ctx.started_at.isoformat(),
             "written_at": datetime.now(UTC).isoformat(),
-            "counts": {"extracted": result.extracted_rows, "staged": result.staged_rows,
-                       "inserted": result.inserted_rows, "updated": result.updated_rows,
-                       "deleted": result.deleted_rows, "quarantined": result.quarantined_rows},
+            "counts": {
+                "extracted": result.extracted_rows,
+                "staged": result.staged_rows,
+                "inserted": result.inserted_rows,
+                "updated": result.updated_rows,
+                "deleted": result.deleted_rows,
+                "quarantined": result.quarantined_rows,
+            },
             "gates": [g.model_dump() for g in result.gates],
             "ddl": result.ddl,
             "artifacts": artifacts,
@@ -379,15 +490,25 @@ class Lifecycle:
     def _audit_row(self, result: RunResult, evidence_sha: str | None) -> dict[str, Any]:
         ctx = self.ctx
         return {
-            "load_id": ctx.load_id, "run_id": ctx.run_id, "process": self.process.name,
-            "strategy": self.process.sink.strategy, "status": "committed", "target_table": result.target,
-            "rows_extracted": result.extracted_rows, "rows_staged": result.staged_rows,
-            "rows_inserted": result.inserted_rows, "rows_updated": result.updated_rows,
-            "rows_deleted": result.deleted_rows, "rows_quarantined": result.quarantined_rows,
-            "manifest_sha256": ctx.loaded.sha256, "evidence_sha256": evidence_sha,
+            "load_id": ctx.load_id,
+            "run_id": ctx.run_id,
+            "process": self.process.name,
+            "strategy": self.process.sink.strategy,
+            "status": "committed",
+            "target_table": result.target,
+            "rows_extracted": result.extracted_rows,
+            "rows_staged": result.staged_rows,
+            "rows_inserted": result.inserted_rows,
+            "rows_updated": result.updated_rows,
+            "rows_deleted": result.deleted_rows,
+            "rows_quarantined": result.quarantined_rows,
+            "manifest_sha256": ctx.loaded.sha256,
+            "evidence_sha256": evidence_sha,
             "state_before": json.dumps(result.state_before, default=str) if result.state_before else None,
             "state_after": json.dumps(result.state_after, default=str) if result.state_after else None,
-            "partition_key": ctx.partition, "started_at": ctx.started_at, "finished_at": datetime.now(UTC),
+            "partition_key": ctx.partition,
+            "started_at": ctx.started_at,
+            "finished_at": datetime.now(UTC),
         }
 
 

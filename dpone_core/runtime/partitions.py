@@ -26,14 +26,17 @@ def _next(start: datetime, grain: str) -> datetime:
 def partition_window(grain: str, key: str) -> tuple[datetime, datetime]:
     """[start, end) of a time partition key such as ``2024-03-05`` (day) or ``2024-03`` (month).
 
-    >>> partition_window("month", "2024-12")
-    (datetime.datetime(2024, 12, 1, 0, 0, tzinfo=datetime.timezone.utc), datetime.datetime(2025, 1, 1, 0, 0, tzinfo=datetime.timezone.utc))
+    >>> [d.isoformat() for d in partition_window("month", "2024-12")]
+    ['2024-12-01T00:00:00+00:00', '2025-01-01T00:00:00+00:00']
     """
     try:
         start = datetime.strptime(key, _FORMATS[grain]).replace(tzinfo=UTC)
     except ValueError:
-        raise ConfigurationError(f"partition key '{key}' does not match the {grain} format {_FORMATS[grain]}",
-                                 step="extract", fix="pass a key such as " + datetime(2024, 1, 1).strftime(_FORMATS[grain])) from None
+        raise ConfigurationError(
+            f"partition key '{key}' does not match the {grain} format {_FORMATS[grain]}",
+            step="extract",
+            fix="pass a key such as " + datetime(2024, 1, 1).strftime(_FORMATS[grain]),
+        ) from None
     return start, _next(start, grain)
 
 
@@ -45,11 +48,18 @@ def partition_predicates(partitions: Partitions, key: str) -> list[Predicate]:
     if partitions.values is not None:
         matches = [v for v in partitions.values if str(v) == key]
         if not matches:
-            raise ConfigurationError(f"partition '{key}' is not one of {partitions.values}", step="extract",
-                                     fix="pass one of the manifest's partitions.values")
+            raise ConfigurationError(
+                f"partition '{key}' is not one of {partitions.values}",
+                step="extract",
+                fix="pass one of the manifest's partitions.values",
+            )
         return [Predicate(partitions.column, "==", matches[0])]
-    raise ConfigurationError("key-range partitions are split by a database source; files and DuckDB sources "
-                             "take time-grain or value partitions", step="extract", fix="use grain or values")
+    raise ConfigurationError(
+        "key-range partitions are split by a database source; files and DuckDB sources "
+        "take time-grain or value partitions",
+        step="extract",
+        fix="use grain or values",
+    )
 
 
 def partition_keys(partitions: Partitions, until: datetime | None = None) -> list[str]:

@@ -138,7 +138,9 @@ class RunReport(BaseModel):
             if gate.verdict != "passed":
                 lines.append(f"  gate {gate.gate}/{gate.rule}: {gate.verdict} {gate.detail}".rstrip())
         if r.state_after is not None:
-            lines.append(f"  state: {json.dumps(r.state_before, default=str)} -> {json.dumps(r.state_after, default=str)}")
+            lines.append(
+                f"  state: {json.dumps(r.state_before, default=str)} -> {json.dumps(r.state_after, default=str)}"
+            )
         lines.extend(f"  evidence: {p}" for p in r.evidence_paths)
         lines.extend(f"  quarantine: {p}" for p in r.quarantine_paths)
         lines.extend(f"  warning: {w}" for w in r.warnings)

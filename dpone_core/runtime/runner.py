@@ -7,7 +7,14 @@ import secrets
 import time
 from datetime import UTC, datetime
 
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential, wait_fixed
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    wait_exponential,
+    wait_fixed,
+)
 
 from dpone_core.connections.references import redact
 from dpone_core.errors import DponeError, InterruptedRun
@@ -29,8 +36,14 @@ def error_entry(error: BaseException, process: str | None) -> ErrorEntry:
     """Report form of an exception; unexpected ones keep only their (redacted) type and message."""
     if isinstance(error, DponeError):
         info = error.at(process=process).info()
-        return ErrorEntry(code=info.code, message=info.message, process=info.process, step=info.step, fix=info.fix,
-                          line=info.one_line())
+        return ErrorEntry(
+            code=info.code,
+            message=info.message,
+            process=info.process,
+            step=info.step,
+            fix=info.fix,
+            line=info.one_line(),
+        )
     message = redact(f"{type(error).__name__}: {error}".splitlines()[0])
     line = f"[DPONE_INTERNAL] process '{process}': {message}. Fix: report this with the run's log"
     return ErrorEntry(code="DPONE_INTERNAL", message=message, process=process, line=line)
@@ -60,17 +73,33 @@ def run_process(
         nonlocal attempts, load_id
         attempts += 1
         load_id = new_id()
-        ctx = RunContext(loaded, process, run_id, load_id, restart=restart, dry_run=dry_run, partition=partition,
-                         progress=ProgressTracker(process.name, on_event))
+        ctx = RunContext(
+            loaded,
+            process,
+            run_id,
+            load_id,
+            restart=restart,
+            dry_run=dry_run,
+            partition=partition,
+            progress=ProgressTracker(process.name, on_event),
+        )
         return Lifecycle(ctx).run()
 
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
-        log.warning("attempt %s/%s of %s failed, retrying: %s", state.attempt_number, max_attempts, process.name,
-                    error_entry(error, process.name).line if error else "")
+        log.warning(
+            "attempt %s/%s of %s failed, retrying: %s",
+            state.attempt_number,
+            max_attempts,
+            process.name,
+            error_entry(error, process.name).line if error else "",
+        )
 
-    wait = (wait_exponential(multiplier=retry.backoff_seconds, min=retry.backoff_seconds, max=retry.backoff_seconds * 32)
-            if retry.backoff == "exponential" else wait_fixed(retry.backoff_seconds))
+    wait = (
+        wait_exponential(multiplier=retry.backoff_seconds, min=retry.backoff_seconds, max=retry.backoff_seconds * 32)
+        if retry.backoff == "exponential"
+        else wait_fixed(retry.backoff_seconds)
+    )
     retrying = Retrying(
         stop=stop_after_attempt(max_attempts),
         wait=wait,
@@ -84,7 +113,7 @@ def run_process(
     except KeyboardInterrupt as exc:
         error = InterruptedRun("interrupted by the user; the open transaction was rolled back", process=process.name)
         error.__cause__ = exc
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a report; the CLI maps exit codes
+    except Exception as exc:
         error = exc
         if not isinstance(exc, DponeError):
             log.debug("unexpected error in %s", process.name, exc_info=True)
@@ -102,7 +131,7 @@ def run_process(
         passed = False
     return RunReport(
         passed=passed,
-        status=status,  # type: ignore[arg-type]
+        status=status,
         process=process.name,
         run_id=run_id,
         load_id=load_id if outcome is not None and outcome.status == "succeeded" else None,

@@ -70,7 +70,9 @@ def lower_bound(cursor: Any, incremental: Incremental) -> Any:
     if isinstance(cursor, int | float | Decimal):
         if isinstance(lookback, str):
             raise ValueError("a numeric cursor needs a numeric lookback")
-        return cursor - type(cursor)(lookback)
+        if isinstance(cursor, Decimal):
+            return cursor - Decimal(str(lookback))
+        return cursor - lookback
     raise ValueError(f"lookback does not apply to a {type(cursor).__name__} cursor")
 
 

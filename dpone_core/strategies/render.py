@@ -102,8 +102,7 @@ def _merge(q: _Sql) -> list[Statement]:
 def _snapshot_diff(q: _Sql) -> list[Statement]:
     vanished = Statement(
         "delete_missing",
-        f"DELETE FROM {q.target} AS {T} WHERE NOT EXISTS "
-        f"(SELECT 1 FROM {q.staging} AS {S} WHERE {q.key_match()})",
+        f"DELETE FROM {q.target} AS {T} WHERE NOT EXISTS (SELECT 1 FROM {q.staging} AS {S} WHERE {q.key_match()})",
         (),
         "deleted",
     )

@@ -24,8 +24,9 @@ class DuckDBSink(SqlSink):
 
     dialect = DuckDBDialect()
 
-    def __init__(self, profile: DuckDBProfile, base_dir: Path, table: TableRef, staging_schema: str,
-                 meta_schema: str | None) -> None:
+    def __init__(
+        self, profile: DuckDBProfile, base_dir: Path, table: TableRef, staging_schema: str, meta_schema: str | None
+    ) -> None:
         super().__init__(table, staging_schema, meta_schema)
         self.path = database_path(profile, base_dir)
         self.con = connect(profile, base_dir)
@@ -106,8 +107,10 @@ class DuckDBSink(SqlSink):
 
     def list_tables(self, schema: str) -> list[str]:
         """Tables in ``schema``."""
-        return [r[0] for r in self.query(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = ?", (schema,))]
+        return [
+            r[0]
+            for r in self.query("SELECT table_name FROM information_schema.tables WHERE table_schema = ?", (schema,))
+        ]
 
     def acquire_lease(self, process: str) -> None:
         """No-op: the DuckDB file lock already makes this process the only writer."""

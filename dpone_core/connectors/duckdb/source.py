@@ -21,8 +21,16 @@ class DuckDBSource:
 
     dialect = DuckDBDialect()
 
-    def __init__(self, profile: DuckDBProfile, base_dir: Path, *, table: TableRef | None, query: str | None,
-                 params: dict[str, Any], con: Any = None) -> None:
+    def __init__(
+        self,
+        profile: DuckDBProfile,
+        base_dir: Path,
+        *,
+        table: TableRef | None,
+        query: str | None,
+        params: dict[str, Any],
+        con: Any = None,
+    ) -> None:
         self.path = database_path(profile, base_dir)
         self.table, self.query, self.params = table, query, params
         self._own = con is None
@@ -63,4 +71,3 @@ class DuckDBSource:
         """Close the connection if this source opened it."""
         if self._own:
             self.con.close()
-

@@ -32,12 +32,16 @@ class FilesSource:
     def files(self) -> list[str]:
         """Matching files in a stable (sorted) order."""
         if not self.root.is_dir():
-            raise TerminalError(f"files root {self.root} does not exist", step="extract",
-                                fix="check the connection's root")
+            raise TerminalError(
+                f"files root {self.root} does not exist", step="extract", fix="check the connection's root"
+            )
         found = sorted(str(p) for p in self.root.glob(self.pattern) if p.is_file())
         if not found:
-            raise TerminalError(f"no files match {self.pattern} under {self.root}", step="extract",
-                                fix="check source.path or the files connection's root")
+            raise TerminalError(
+                f"no files match {self.pattern} under {self.root}",
+                step="extract",
+                fix="check source.path or the files connection's root",
+            )
         return found
 
     def _format(self, text_columns: frozenset[str], batch_bytes: int) -> ds.FileFormat:
@@ -47,10 +51,12 @@ class FilesSource:
             return ds.JsonFileFormat(read_options=pajson.ReadOptions(block_size=max(batch_bytes, 1 << 16)))
         opts = self.csv
         return ds.CsvFileFormat(
-            parse_options=pacsv.ParseOptions(delimiter=opts.delimiter, quote_char=opts.quote_char,
-                                             newlines_in_values=True),
-            read_options=pacsv.ReadOptions(block_size=max(batch_bytes, 1 << 16),
-                                           autogenerate_column_names=not opts.header),
+            parse_options=pacsv.ParseOptions(
+                delimiter=opts.delimiter, quote_char=opts.quote_char, newlines_in_values=True
+            ),
+            read_options=pacsv.ReadOptions(
+                block_size=max(batch_bytes, 1 << 16), autogenerate_column_names=not opts.header
+            ),
             convert_options=pacsv.ConvertOptions(
                 column_types={name: pa.string() for name in text_columns},
                 null_values=opts.null_values,
@@ -69,19 +75,28 @@ class FilesSource:
         names = dataset.schema.names
         missing = [c for c in (request.columns or []) if c not in names]
         if missing:
-            raise TerminalError(f"source columns {missing} not found in {self.pattern} (has {names})",
-                                step="extract", fix="fix source.columns")
+            raise TerminalError(
+                f"source columns {missing} not found in {self.pattern} (has {names})",
+                step="extract",
+                fix="fix source.columns",
+            )
         expression = None
         for predicate in request.predicates:
             if predicate.column in request.text_columns or predicate.column not in names:
                 continue
             field = pc.field(predicate.column)
             value = pa.scalar(predicate.value).cast(dataset.schema.field(predicate.column).type)
-            term = {">": field > value, ">=": field >= value, "<": field < value, "<=": field <= value,
-                    "==": field == value}[predicate.op]
+            term = {
+                ">": field > value,
+                ">=": field >= value,
+                "<": field < value,
+                "<=": field <= value,
+                "==": field == value,
+            }[predicate.op]
             expression = term if expression is None else expression & term
-        scanner = dataset.scanner(columns=list(request.columns) if request.columns else None,
-                                  filter=expression, batch_size=request.batch_rows)
+        scanner = dataset.scanner(
+            columns=list(request.columns) if request.columns else None, filter=expression, batch_size=request.batch_rows
+        )
         return scanner.to_reader()
 
     def close(self) -> None:

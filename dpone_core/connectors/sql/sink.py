@@ -150,7 +150,8 @@ class SqlSink(ABC):
         if not self._meta_exists():
             return []
         ph = self.dialect.placeholder
-        where, params = ["status = 'committed'"], []
+        where: list[str] = ["status = 'committed'"]
+        params: list[Any] = []
         if process is not None:
             where.append(f"process = {ph}")
             params.append(process)
