@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
 from dpone_core.cli.options import format_option, registry_option
-from dpone_core.runtime.report import RunReport
+
+if TYPE_CHECKING:
+    from dpone_core.runtime.report import RunReport
 
 
 def emit(report: RunReport, fmt: str) -> None:
@@ -48,6 +50,8 @@ def run_command(
     output_format: str,
 ) -> None:
     """Run one process of MANIFEST. Exit 0 passed, 1 failed, 2 manifest/configuration error, 130 interrupted."""
+    from rich.console import Console
+
     from dpone_core.api import run
     from dpone_core.cli.progress import RichProgress
 

@@ -1,0 +1,119 @@
+"""Read-only questions orchestrators ask about a process before or after a run.
+
+Which contract rules a process checks (so Dagster can declare one asset check per rule before
+anything runs), how many rows its target holds now, and which error codes are worth a retry.
+Nothing here reads or writes rows of a load; nothing here imports an orchestrator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dpone_core.errors import DponeError
+from dpone_core.gates.contract import ContractGate
+from dpone_core.manifest.contract import ColumnRule, SchemaContract
+from dpone_core.manifest.loader import LoadedManifest, load_manifest
+from dpone_core.manifest.process import STRATEGIES_NEEDING_KEY, Process
+from dpone_core.manifest.selectors import select_one
+
+
+@dataclass(frozen=True)
+class ContractRule:
+    """One rule of a process's contract: its id as it appears in gate verdicts, and what it demands."""
+
+    rule_id: str
+    column: str
+    kind: str
+    description: str
+
+
+def _unique_keys(process: Process) -> tuple[tuple[str, ...], ...]:
+    # Mirrors dpone_core.runtime.lifecycle._unique_keys (kept private there).
+    contract = process.schema_contract or SchemaContract()
+    keys = [(name,) for name, rule in contract.columns.items() if rule.unique]
+    key = tuple(process.sink.primary_key)
+    if key and (process.sink.strategy in STRATEGIES_NEEDING_KEY or process.sink.strategy == "incremental"):
+        keys.append(key)
+    return tuple(dict.fromkeys(keys))
+
+
+def _describe(kind: str, rule: ColumnRule | None) -> str:
+    if rule is None:
+        return {"not_null": "value is required", "unique": "no two rows of one load share the key"}.get(kind, kind)
+    texts = {
+        "type": f"value converts to {rule.type}",
+        "not_null": "value is required (no nulls)",
+        "min": f"value >= {rule.min}",
+        "max": f"value <= {rule.max}",
+        "allowed": "value is one of " + ", ".join(str(v) for v in rule.allowed or []),
+        "regex": f"value matches /{rule.regex}/",
+        "max_length": f"at most {rule.max_length} characters",
+        "unique": "no two rows of one load share the value",
+    }
+    return texts.get(kind, kind)
+
+
+def contract_rules(process: Process) -> list[ContractRule]:
+    """The contract rules a run of ``process`` reports verdicts for, known from the manifest alone.
+
+    With ``enforcement: off`` only the rules the runtime still enforces are listed (type conversion
+    and the uniqueness of the primary key). Not-null rules that come from an existing target's
+    NOT NULL columns are decided at run time and are not listed here.
+
+    >>> [r.rule_id for r in contract_rules(process)]  # doctest: +SKIP
+    ['id.type', 'id.not_null', 'id.unique', 'amount.min']
+    """
+    contract = process.schema_contract or SchemaContract()
+    gate = ContractGate(contract, not_null=frozenset(process.sink.primary_key), unique_keys=_unique_keys(process))
+    primary_key_rule = f"{'+'.join(process.sink.primary_key)}.unique" if process.sink.primary_key else None
+    rules = []
+    for rule_id in gate.rule_ids():
+        column, _, kind = rule_id.rpartition(".")
+        if not gate.checks_rules and kind != "type" and rule_id != primary_key_rule:
+            continue
+        rule = contract.columns.get(column)
+        rules.append(ContractRule(rule_id, column, kind, _describe(kind, rule)))
+    return rules
+
+
+def target_row_count(manifest: str | Path | LoadedManifest, selector: str,
+                     registry_paths: Sequence[str | Path] = ()) -> int | None:
+    """Rows in the process's target table now, or None when the table does not exist yet.
+
+    SQL sinks answer with ``SELECT count(*)``; other sinks count the Arrow table they read.
+
+    >>> target_row_count("dags_examples/quickstart/orders.yaml", "orders")  # doctest: +SKIP
+    3835
+    """
+    from dpone_core.connectors.registry import open_sink
+
+    loaded = manifest if isinstance(manifest, LoadedManifest) else load_manifest(manifest, registry_paths)
+    process = select_one(loaded.manifest, selector)
+    sink = open_sink(loaded.manifest, process, loaded.base_dir)
+    try:
+        if sink.target_schema() is None:
+            return None
+        if hasattr(sink, "query") and hasattr(sink, "dialect"):
+            rows = sink.query(f"SELECT count(*) FROM {sink.dialect.table(sink.table)}")
+            return int(rows[0][0])
+        return int(sink.read_target().num_rows)
+    finally:
+        sink.close()
+
+
+def retryable_codes() -> frozenset[str]:
+    """Error codes whose failures a retry can fix (every retryable :class:`DponeError` subclass).
+
+    >>> "DPONE_TRANSIENT" in retryable_codes()
+    True
+    """
+    codes: set[str] = set()
+    pending: list[type[DponeError]] = [DponeError]
+    while pending:
+        cls = pending.pop()
+        if cls.retryable:
+            codes.add(cls.code)
+        pending.extend(cls.__subclasses__())
+    return frozenset(codes)
