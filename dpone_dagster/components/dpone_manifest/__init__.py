@@ -1,0 +1,1 @@
+"""The ``DponeManifestComponent``: a ``defs.yaml`` that points at a dpone manifest."""

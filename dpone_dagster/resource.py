@@ -1,0 +1,176 @@
+"""DponeResource: runs dpone processes from Dagster assets through ``dpone_core.run``.
+
+The resource adds nothing to a load: the same lifecycle, gates, evidence and state commit run
+as under ``dpone run``. What it adds is the mapping to Dagster: dpone run ids derived from the
+Dagster run (so a step retry after a commit is a no-op), partition keys passed through, progress
+streamed to the Dagster log, and the report turned into events by
+:mod:`dpone_dagster.event_iterator`.
+"""
+
+import dataclasses
+import time
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+from pydantic import Field
+
+from dpone_core.api import processes as select_processes
+from dpone_core.api import run as dpone_run
+from dpone_core.introspection import target_row_count
+from dpone_core.manifest.loader import LoadedManifest, load_manifest
+from dpone_core.manifest.process import RuntimeEvidence
+from dpone_core.runtime.progress import ProgressEvent
+from dpone_core.runtime.report import RunReport
+from dpone_dagster.event_iterator import DponeEvent, DponeEventIterator, report_events
+from dpone_dagster.translator import MANIFEST_KEY, PROCESS_KEY, REGISTRY_KEY, RULE_KEY
+from dpone_dagster.translator import plain_metadata as _plain
+
+
+def dpone_run_id(dagster_run_id: str, partition_key: str | None = None) -> str:
+    """The dpone run id of one process in one Dagster run (and partition).
+
+    A Dagster step retry reuses it, so a load that already committed is skipped instead of loaded
+    twice; a new Dagster run (re-execution, backfill) gets a new id and loads again.
+
+    >>> dpone_run_id("8d1c...", "2024-01-02")
+    'dagster-8d1c...-2024-01-02'
+    """
+    return f"dagster-{dagster_run_id}" + (f"-{partition_key}" if partition_key else "")
+
+
+class _ProgressLog:
+    """Forwards dpone progress events to a Dagster logger: every phase, rows at most every N seconds."""
+
+    def __init__(self, log: Any, every_seconds: float) -> None:
+        self.log = log
+        self.every_seconds = every_seconds
+        self.phase: tuple[str, str] | None = None
+        self.last = 0.0
+
+    def __call__(self, event: ProgressEvent) -> None:
+        now = time.monotonic()
+        if (event.process, event.phase) != self.phase:
+            self.phase = (event.process, event.phase)
+            self.last = now
+            self.log.info(f"dpone {event.process}: {event.phase}" + (f" ({event.message})" if event.message else "")
+                          + (f", {event.rows} rows so far" if event.rows else ""))
+        elif now - self.last >= self.every_seconds:
+            self.last = now
+            self.log.info(f"dpone {event.process}: {event.phase}, {event.rows} rows "
+                          f"({event.rows_per_second:,.0f} rows/s)")
+
+
+class DponeResource(dg.ConfigurableResource):
+    """Runs dpone processes for Dagster assets.
+
+    >>> defs = dg.Definitions(assets=build_dpone_assets("orders.yaml"),  # doctest: +SKIP
+    ...                       resources={"dpone": DponeResource(evidence_dir="/var/dpone/evidence")})
+    """
+
+    registry_paths: list[str] = Field(
+        default_factory=list,
+        description="Registry files merged under every manifest (connections, defaults). Empty: the paths "
+        "the assets were built with.",
+    )
+    evidence_dir: str | None = Field(
+        None, description="Write evidence for every process here (overrides runtime_evidence.output_dir)."
+    )
+    core_retries: bool = Field(
+        False,
+        description="Also retry transient errors inside the step (dpone's own retry). Off by default: the "
+        "asset's RetryPolicy, built from the manifest's retry block, owns retries.",
+    )
+    fetch_row_count: bool = Field(
+        True, description="Count the target's rows after each load for dagster/row_count (one count(*))."
+    )
+    progress_log_seconds: float = Field(
+        5.0, ge=0, description="Log row progress at most this often (phase changes are always logged)."
+    )
+
+    def load(self, manifest: str | Path, registry_paths: Sequence[str] = ()) -> LoadedManifest:
+        """Load ``manifest`` with this resource's registry paths and evidence override applied."""
+        loaded = load_manifest(manifest, self.registry_paths or list(registry_paths))
+        if not self.evidence_dir:
+            return loaded
+        evidence = RuntimeEvidence(output_dir=str(Path(self.evidence_dir).expanduser().resolve()))
+        processes = [p.model_copy(update={"runtime_evidence": evidence}) for p in loaded.manifest.processes]
+        return dataclasses.replace(loaded, manifest=loaded.manifest.model_copy(update={"processes": processes}))
+
+    def run_process(self, manifest: str | Path | LoadedManifest, process: str, *, run_id: str | None = None,
+                    partition: str | None = None, restart: bool = False, log: Any = None) -> RunReport:
+        """Run one process and return its report (never raises for expected errors), for ops and sensors.
+
+        >>> DponeResource().run_process("orders.yaml", "orders").passed  # doctest: +SKIP
+        True
+        """
+        loaded = manifest if isinstance(manifest, LoadedManifest) else self.load(manifest)
+        return dpone_run(
+            loaded, process, run_id=run_id, partition=partition, restart=restart,
+            retry_attempts=None if self.core_retries else 0,
+            on_event=_ProgressLog(log, self.progress_log_seconds) if log is not None else None,
+        )
+
+    def _row_count(self, loaded: LoadedManifest, process: str, log: Any) -> int | None:
+        if not self.fetch_row_count:
+            return None
+        try:
+            return target_row_count(loaded, process)
+        except Exception as exc:  # noqa: BLE001 - a count is metadata; never fail a committed load over it
+            log.warning(f"dpone {process}: could not count target rows for dagster/row_count: {exc}")
+            return None
+
+    def run(self, context: dg.AssetExecutionContext, *, restart: bool = False) -> DponeEventIterator:
+        """Run every selected process of the asset definition, upstream first, and yield its events.
+
+        Each process gets a :class:`dagster.MaterializeResult` and one
+        :class:`dagster.AssetCheckResult` per selected contract rule. The first process whose run
+        does not pass ends the step with :class:`dagster.Failure` carrying the report's errors.
+        A partitioned run loads each partition key as its own dpone run.
+        """
+        return DponeEventIterator(self._events(context, restart))
+
+    def _events(self, context: dg.AssetExecutionContext, restart: bool) -> Iterator[DponeEvent]:
+        assets_def = context.assets_def
+        selected = set(context.selected_asset_keys)
+        selected_checks = set(context.selected_asset_check_keys)
+        by_manifest: dict[tuple[str, tuple[str, ...]], list[dg.AssetSpec]] = {}
+        for spec in assets_def.specs:
+            if spec.key not in selected:
+                continue
+            manifest = _plain(spec.metadata.get(MANIFEST_KEY))
+            if manifest is None:
+                raise dg.DagsterInvariantViolationError(
+                    f"asset {spec.key.to_user_string()} has no {MANIFEST_KEY} metadata; "
+                    "it was not built by dpone_dagster")
+            registry = tuple(_plain(spec.metadata.get(REGISTRY_KEY)) or ())
+            by_manifest.setdefault((manifest, registry), []).append(spec)
+
+        partition_keys: list[str] = []
+        if assets_def.partitions_def is not None:
+            partition_keys = list(context.partition_keys)
+
+        for (manifest, registry), specs in by_manifest.items():
+            loaded = self.load(manifest, registry)
+            order = [p.name for p in select_processes(loaded)]
+            specs.sort(key=lambda s: order.index(_plain(s.metadata[PROCESS_KEY])))
+            for spec in specs:
+                process = _plain(spec.metadata[PROCESS_KEY])
+                checks = {
+                    _plain(c.metadata[RULE_KEY]): c.name
+                    for c in assets_def.check_specs
+                    if c.asset_key == spec.key and c.key in selected_checks and RULE_KEY in c.metadata
+                }
+                reports = []
+                for key in partition_keys or [None]:
+                    context.log.info(f"dpone {process}: starting" + (f" partition {key}" if key else ""))
+                    report = self.run_process(loaded, process, run_id=dpone_run_id(context.run_id, key),
+                                              partition=key, restart=restart, log=context.log)
+                    (context.log.info if report.passed else context.log.error)(report.to_text())
+                    reports.append(report)
+                    if not report.passed:
+                        break
+                row_count = self._row_count(loaded, process, context.log) if reports[-1].passed else None
+                yield from report_events(reports, asset_key=spec.key, checks=checks, row_count=row_count,
+                                         partition_keys=partition_keys)

@@ -1,0 +1,177 @@
+"""DponeTranslator: how a dpone process becomes a Dagster asset (key, deps, group, checks, policies).
+
+Subclass it and override one method to change one thing, as with dagster-dbt's
+``DagsterDbtTranslator`` or dagster-sling's ``DagsterSlingTranslator``::
+
+    class PrefixedTranslator(DponeTranslator):
+        def get_asset_key(self, process, manifest):
+            return super().get_asset_key(process, manifest).with_prefix("warehouse")
+
+The factory (:func:`dpone_dagster.build_dpone_assets`) adds the ``depends_on`` edges itself,
+using the keys this translator returns, so a changed key is followed by every downstream asset.
+"""
+
+import re
+from dataclasses import dataclass
+
+import dagster as dg
+
+from dpone_core.connectors.registry import sink_table, source_table
+from dpone_core.introspection import contract_rules
+from dpone_core.manifest.loader import LoadedManifest
+from dpone_core.manifest.process import Process
+from dpone_dagster.partitions import partitions_def_for
+
+# Metadata keys the resource and the IO manager read back from the specs at run time.
+MANIFEST_KEY = "dpone/manifest"
+PROCESS_KEY = "dpone/process"
+REGISTRY_KEY = "dpone/registry_paths"
+RULE_KEY = "dpone/rule"
+
+_NOT_NAME = re.compile(r"[^A-Za-z0-9_]")
+_TAG_KEY = re.compile(r"^[A-Za-z0-9_.\-/]{1,63}$")
+
+
+def plain_metadata(value: object) -> object:
+    """A definition metadata value as a plain Python value (it comes back raw or as a MetadataValue)."""
+    return value.value if isinstance(value, dg.MetadataValue) else value
+
+
+def check_name(rule_id: str) -> str:
+    """The asset check name of a contract rule id (Dagster names allow only letters, digits and ``_``).
+
+    >>> check_name("amount.min"), check_name("id+region.unique")
+    ('amount_min', 'id_region_unique')
+    """
+    return _NOT_NAME.sub("_", rule_id)
+
+
+def _identifier(text: str) -> str:
+    name = _NOT_NAME.sub("_", text)
+    return name if name and not name[0].isdigit() else f"_{name}"
+
+
+@dataclass
+class DponeTranslator:
+    """Maps dpone processes to Dagster asset specs, check specs and execution policies.
+
+    ``io_manager_key`` (optional) is set on every spec so downstream assets load the target
+    through :class:`dpone_dagster.DponeIOManager` without naming an input manager.
+    """
+
+    io_manager_key: str | None = None
+
+    def get_asset_key(self, process: Process, manifest: LoadedManifest) -> dg.AssetKey:
+        """The key of the asset: the sink table as ``[schema, table]`` (``[table]`` without a schema).
+
+        >>> DponeTranslator().get_asset_key(process, manifest)  # doctest: +SKIP
+        AssetKey(['analytics', 'orders'])
+        """
+        ref = sink_table(process)
+        return dg.AssetKey([part for part in (ref.schema, ref.name) if part])
+
+    def get_source_key(self, process: Process, manifest: LoadedManifest) -> dg.AssetKey | None:
+        """The key of the source table (an upstream dep), or None for query and file sources.
+
+        When another process loads that same table, the key is that process's asset and the edge
+        links the two; otherwise :func:`build_dpone_assets` adds an external ``AssetSpec`` for it.
+        """
+        ref = source_table(process)
+        if ref is None:
+            return None
+        return dg.AssetKey([part for part in (ref.schema, ref.name) if part])
+
+    def get_group_name(self, process: Process, manifest: LoadedManifest) -> str:
+        """``orchestration.group`` (letters, digits and ``_`` only), or ``dpone``."""
+        return _identifier(process.orchestration.group) if process.orchestration.group else "dpone"
+
+    def get_owners(self, process: Process, manifest: LoadedManifest) -> list[str]:
+        """``orchestration.owners``; a bare name becomes ``team:<name>`` (Dagster accepts emails and teams)."""
+        return [o if "@" in o or o.startswith("team:") else f"team:{o}" for o in process.orchestration.owners]
+
+    def get_tags(self, process: Process, manifest: LoadedManifest) -> dict[str, str]:
+        """Manifest tags as Dagster label tags (``{tag: ""}``); tags Dagster cannot store are left out."""
+        return {tag: "" for tag in process.tags if _TAG_KEY.match(tag)}
+
+    def get_kinds(self, process: Process, manifest: LoadedManifest) -> set[str]:
+        """``dpone`` plus the source and sink connection types (``files``, ``duckdb``, ``postgres``...)."""
+        connections = manifest.manifest.connections
+        return {"dpone", connections[process.source.connection].type, connections[process.sink.connection].type}
+
+    def get_description(self, process: Process, manifest: LoadedManifest) -> str:
+        """The process description, or a generated one naming source, sink and strategy."""
+        if process.description:
+            return process.description
+        source = process.source.table or process.source.path or "query"
+        return f"dpone process {process.name}: {source} -> {process.sink.table} ({process.sink.strategy})"
+
+    def get_metadata(self, process: Process, manifest: LoadedManifest) -> dict[str, object]:
+        """Definition metadata: where the process lives, its strategy, its contract's column schema."""
+        metadata: dict[str, object] = {
+            MANIFEST_KEY: str(manifest.path.resolve()),
+            PROCESS_KEY: process.name,
+            REGISTRY_KEY: [str(p) for p in manifest.registry_paths],
+            "dpone/strategy": process.sink.strategy,
+            "dpone/source": f"{process.source.connection}:{process.source.table or process.source.path or 'query'}",
+            "dpone/sink": f"{process.sink.connection}:{process.sink.table}",
+            "dagster/table_name": sink_table(process).display(),
+        }
+        if process.sink.primary_key:
+            metadata["dpone/primary_key"] = list(process.sink.primary_key)
+        if process.schema_contract and process.schema_contract.columns:
+            metadata["dpone/contract_enforcement"] = process.schema_contract.enforcement
+            metadata["dagster/column_schema"] = dg.TableSchema(columns=[
+                dg.TableColumn(name, rule.type or "unknown", description=None,
+                               constraints=dg.TableColumnConstraints(nullable=rule.nullable, unique=rule.unique))
+                for name, rule in process.schema_contract.columns.items()
+            ])
+        return metadata
+
+    def get_partitions_def(self, process: Process, manifest: LoadedManifest) -> dg.PartitionsDefinition | None:
+        """Time-window or static partitions from ``partitions`` (see :mod:`dpone_dagster.partitions`)."""
+        return partitions_def_for(process)
+
+    def get_asset_spec(self, process: Process, manifest: LoadedManifest) -> dg.AssetSpec:
+        """The whole spec of one process; override this or one of the ``get_*`` methods it calls.
+
+        >>> DponeTranslator().get_asset_spec(process, manifest).group_name  # doctest: +SKIP
+        'sales'
+        """
+        source_key = self.get_source_key(process, manifest)
+        spec = dg.AssetSpec(
+            key=self.get_asset_key(process, manifest),
+            deps=[source_key] if source_key is not None else [],
+            description=self.get_description(process, manifest),
+            metadata=self.get_metadata(process, manifest),
+            group_name=self.get_group_name(process, manifest),
+            owners=self.get_owners(process, manifest),
+            tags=self.get_tags(process, manifest),
+            kinds=self.get_kinds(process, manifest),
+            partitions_def=self.get_partitions_def(process, manifest),
+        )
+        return spec.with_io_manager_key(self.io_manager_key) if self.io_manager_key else spec
+
+    def get_check_specs(self, process: Process, manifest: LoadedManifest, asset_key: dg.AssetKey,
+                        ) -> list[dg.AssetCheckSpec]:
+        """One asset check per contract rule; its result comes from the verdicts of the same run."""
+        specs: list[dg.AssetCheckSpec] = []
+        for rule in contract_rules(process):
+            specs.append(dg.AssetCheckSpec(
+                check_name(rule.rule_id),
+                asset=asset_key,
+                description=f"dpone contract rule {rule.rule_id}: {rule.description}",
+                metadata={RULE_KEY: rule.rule_id},
+            ))
+        return specs
+
+    def get_retry_policy(self, process: Process, manifest: LoadedManifest) -> dg.RetryPolicy | None:
+        """``retry`` of the process as a Dagster RetryPolicy (None when ``attempts`` is 0)."""
+        retry = process.retry
+        if retry.attempts == 0:
+            return None
+        backoff = dg.Backoff.EXPONENTIAL if retry.backoff == "exponential" else None  # None: fixed delay
+        return dg.RetryPolicy(max_retries=retry.attempts, delay=retry.backoff_seconds or None, backoff=backoff)
+
+    def get_pool(self, process: Process, manifest: LoadedManifest) -> str | None:
+        """``orchestration.concurrency_key`` as the Dagster pool (enforced by the instance's pool limits)."""
+        return process.orchestration.concurrency_key
