@@ -8,6 +8,7 @@ import click
 
 from dpone_core.cli.doctor import doctor
 from dpone_core.cli.manifest import manifest
+from dpone_core.cli.orchestrate import orchestrate
 from dpone_core.cli.run import plan_command, run_command
 
 
@@ -21,6 +22,7 @@ cli.add_command(run_command)
 cli.add_command(plan_command)
 cli.add_command(manifest)
 cli.add_command(doctor)
+cli.add_command(orchestrate)
 
 
 def main() -> None:
