@@ -99,7 +99,9 @@ def verdicts_from_errors(report: RunReport) -> list[GateVerdict]:
     """
     verdicts: list[GateVerdict] = []
     for error in report.result.errors:
-        if error.code != "DPONE_CONTRACT_VIOLATION":
+        # The DuckDB sink currently wraps a violation raised inside its Arrow scan, so the code can
+        # arrive as DPONE_INTERNAL with the original one-liner embedded in the message.
+        if error.code != "DPONE_CONTRACT_VIOLATION" and "[DPONE_CONTRACT_VIOLATION]" not in error.message:
             continue
         counts = _CONTRACT_COUNTS.search(error.message)
         if counts:

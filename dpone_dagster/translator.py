@@ -169,8 +169,10 @@ class DponeTranslator:
         retry = process.retry
         if retry.attempts == 0:
             return None
+        if not retry.backoff_seconds:
+            return dg.RetryPolicy(max_retries=retry.attempts)
         backoff = dg.Backoff.EXPONENTIAL if retry.backoff == "exponential" else None  # None: fixed delay
-        return dg.RetryPolicy(max_retries=retry.attempts, delay=retry.backoff_seconds or None, backoff=backoff)
+        return dg.RetryPolicy(max_retries=retry.attempts, delay=retry.backoff_seconds, backoff=backoff)
 
     def get_pool(self, process: Process, manifest: LoadedManifest) -> str | None:
         """``orchestration.concurrency_key`` as the Dagster pool (enforced by the instance's pool limits)."""

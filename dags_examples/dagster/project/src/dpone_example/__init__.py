@@ -1,0 +1,1 @@
+"""Example Dagster project built from dpone components."""
