@@ -32,7 +32,7 @@ class ContractRule:
 def _unique_keys(process: Process) -> tuple[tuple[str, ...], ...]:
     # Mirrors dpone_core.runtime.lifecycle._unique_keys (kept private there).
     contract = process.schema_contract or SchemaContract()
-    keys = [(name,) for name, rule in contract.columns.items() if rule.unique]
+    keys: list[tuple[str, ...]] = [(name,) for name, rule in contract.columns.items() if rule.unique]
     key = tuple(process.sink.primary_key)
     if key and (process.sink.strategy in STRATEGIES_NEEDING_KEY or process.sink.strategy == "incremental"):
         keys.append(key)

@@ -95,3 +95,17 @@ def test_report_events_raise_after_yielding_attributable_checks() -> None:
     assert isinstance(first, dg.AssetCheckResult) and first.check_name == "amount_min" and not first.passed
     with pytest.raises(dg.Failure):
         next(events)
+
+
+def test_same_dagster_run_id_does_not_load_twice(quickstart: Path) -> None:
+    from dpone_dagster import dpone_run_id
+
+    resource = DponeResource()
+    run_id = dpone_run_id("0f1e2d3c")
+    first = resource.run_process(quickstart, "orders", run_id=run_id)
+    again = resource.run_process(quickstart, "orders", run_id=run_id)  # a Dagster step retry after the commit
+    assert (first.status, first.result.inserted_rows) == ("succeeded", 3835)
+    assert again.passed and again.status == "skipped" and again.result.inserted_rows == 0
+    events = list(report_events([again], asset_key=ORDERS, checks={"amount.min": "amount_min"}, row_count=3835))
+    assert [type(e) for e in events] == [dg.MaterializeResult]
+    assert events[0].metadata["dpone/status"] == "skipped"
