@@ -66,6 +66,9 @@ class PostgresProfile(StrictModel):
     connect_timeout_seconds: int = Field(10, ge=1)
     statement_timeout_seconds: int | None = Field(None, ge=1)
     lock_timeout_seconds: int | None = Field(None, ge=1)
+    lease_wait_seconds: int | None = Field(
+        None, ge=1, description="Wait this long for another run's finalize lease; unset: fail fast (already running)."
+    )
 
     _check_password = field_validator("password")(_secret_must_be_reference)
 

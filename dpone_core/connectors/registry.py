@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dpone_core.connections.profiles import DuckDBProfile, FilesProfile, resolved
+from dpone_core.connections.profiles import DuckDBProfile, FilesProfile, PostgresProfile, resolved
 from dpone_core.connectors.ports import TableRef
 from dpone_core.errors import ConfigurationError
 from dpone_core.manifest.models import Manifest
 from dpone_core.manifest.process import Process
 
-SOURCE_TYPES = ("files", "duckdb")
-SINK_TYPES = ("duckdb", "files")
+SOURCE_TYPES = ("files", "duckdb", "postgres")
+SINK_TYPES = ("duckdb", "files", "postgres")
 
 
 def _files_root(profile: FilesProfile, base_dir: Path) -> Path:
@@ -42,6 +42,12 @@ def open_sink(manifest: Manifest, process: Process, base_dir: Path) -> Any:
         from dpone_core.connectors.duckdb.sink import DuckDBSink
 
         return DuckDBSink(profile, base_dir, sink_table(process), options.staging_schema, options.meta_schema)
+    if isinstance(profile, PostgresProfile):
+        from dpone_core.connectors.postgres.sink import PostgresSink
+
+        return PostgresSink(
+            profile, base_dir, sink_table(process), options.staging_schema, options.meta_schema, process.name
+        )
     if isinstance(profile, FilesProfile):
         from dpone_core.connectors.files.sink import ParquetDirectorySink
 
@@ -69,6 +75,17 @@ def open_source(manifest: Manifest, process: Process, base_dir: Path, sink: Any 
         shared = getattr(sink, "con", None) if getattr(sink, "path", None) == database_path(profile, base_dir) else None
         return DuckDBSource(
             profile, base_dir, table=source_table(process), query=spec.query, params=dict(spec.params), con=shared
+        )
+    if isinstance(profile, PostgresProfile):
+        from dpone_core.connectors.postgres.source import PostgresSource
+
+        return PostgresSource(
+            profile,
+            base_dir,
+            table=source_table(process),
+            query=spec.query,
+            params=dict(spec.params),
+            process=process.name,
         )
     raise ConfigurationError(
         f"no source connector for connection type '{profile.type}' in this version "

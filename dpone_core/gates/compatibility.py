@@ -8,7 +8,7 @@ else that does not fit fails the run before the target is touched.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
@@ -25,11 +25,13 @@ class CompatibilityGate:
     """Applies an :class:`EvolutionPlan` to batches."""
 
     plan: EvolutionPlan
+    passthrough: dict[str, pa.DataType] = field(default_factory=dict)
+    """Staged columns that are not stored in the target (a hard delete marker), with their type."""
 
     def output_schema(self, incoming: pa.Schema) -> pa.Schema:
         """Schema of conformed batches: incoming columns (minus ignored) with target types."""
-        desired = {c.name: c.type for c in self.plan.desired.columns}
-        return pa.schema([pa.field(f.name, desired.get(f.name, f.type), True) for f in incoming if f.name in desired])
+        types = {**self.passthrough, **{c.name: c.type for c in self.plan.desired.columns}}
+        return pa.schema([pa.field(f.name, types[f.name], True) for f in incoming if f.name in types])
 
     def conform(self, batch: pa.RecordBatch, raw: pa.RecordBatch | None = None) -> BatchVerdict:
         """Cast ``batch`` to the target types; ``raw`` (same rows, original values) feeds quarantine."""

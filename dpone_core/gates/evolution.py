@@ -84,7 +84,7 @@ def plan_evolution(
             + managed_columns
         )
         return EvolutionPlan(
-            desired=TargetSchema(columns, primary_key),
+            desired=TargetSchema(columns, _target_key(primary_key, managed_columns) if primary_key else ()),
             creates_table=True,
             decisions=(Decision("create_table", "applied", f"{len(columns)} columns"),),
         )

@@ -185,4 +185,11 @@ def same_logical_type(a: pa.DataType, b: pa.DataType) -> bool:
         pa.types.is_string(b) or pa.types.is_large_string(b)
     ):
         return True
-    return pa.types.is_binary(a) and pa.types.is_binary(b)
+    if pa.types.is_binary(a) and pa.types.is_binary(b):
+        return True
+    # uuid/json columns: some catalogs (DuckDB's Arrow export) describe them as plain strings.
+    return (_text_like_extension(a) and pa.types.is_string(b)) or (_text_like_extension(b) and pa.types.is_string(a))
+
+
+def _text_like_extension(t: pa.DataType) -> bool:
+    return isinstance(t, pa.BaseExtensionType) and t.extension_name in {"arrow.uuid", "arrow.json"}

@@ -28,7 +28,7 @@ from dpone_core.gates.contract import REASON_COLUMN, ContractGate
 from dpone_core.gates.ddl import physical_ddl
 from dpone_core.gates.evolution import EvolutionPlan, plan_evolution
 from dpone_core.gates.quarantine import QuarantineWriter
-from dpone_core.manifest.contract import SchemaContract
+from dpone_core.manifest.contract import ColumnRule, SchemaContract
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import STRATEGIES_NEEDING_KEY, Process
 from dpone_core.runtime.partitions import partition_predicates
@@ -79,6 +79,16 @@ def _history_columns(process: Process) -> tuple[TargetColumn, ...]:
         TargetColumn(spec.valid_to, ts, True),
         TargetColumn(spec.is_current, pa.bool_(), False),
     )
+
+
+def effective_contract(process: Process) -> SchemaContract:
+    """The manifest's contract plus implicit rules: a delete marker column is a boolean."""
+    contract = process.schema_contract or SchemaContract()
+    marker = process.sink.delete_marker
+    if marker is None or marker.column in contract.columns:
+        return contract
+    columns = {**contract.columns, marker.column: ColumnRule(type="boolean")}
+    return contract.model_copy(update={"columns": columns})
 
 
 def _unique_keys(process: Process) -> tuple[tuple[str, ...], ...]:
@@ -163,7 +173,7 @@ class Lifecycle:
         state_before = sink.read_state(process.name)
         current = sink.target_schema()
         contract = ContractGate(
-            process.schema_contract or SchemaContract(),
+            effective_contract(process),
             not_null=frozenset(process.sink.primary_key)
             | frozenset(c.name for c in (current.columns if current else ()) if not c.nullable),
             unique_keys=_unique_keys(process),
@@ -180,14 +190,20 @@ class Lifecycle:
                 step="contract",
                 fix="fix schema_contract.columns or source.columns",
             )
-        if tracker is not None:
-            if tracker.column not in reader.schema.names:
+        if tracker is not None and tracker.column not in reader.schema.names:
+            raise TerminalError(
+                f"cursor column {tracker.column} is not in the source",
+                step="extract",
+                fix="fix source.incremental.cursor",
+            )
+        for predicate in row_filter.predicates:
+            if predicate.column not in reader.schema.names:
                 raise TerminalError(
-                    f"cursor column {tracker.column} is not in the source",
+                    f"filter column {predicate.column} is not in the source",
                     step="extract",
-                    fix="fix source.incremental.cursor",
+                    fix="fix partitions.column",
                 )
-            row_filter.types[tracker.column] = cursor_type(contract, reader.schema, tracker.column)
+            row_filter.types[predicate.column] = cursor_type(contract, reader.schema, predicate.column)
 
         # ---- evolution, type compatibility and DDL gates decide before any row is read ----
         self._step("evolution")
@@ -198,8 +214,10 @@ class Lifecycle:
             incoming,
             current,
             process.schema_evolution,
-            primary_key=tuple(process.sink.primary_key) + tuple(c.name for c in _history_columns(process)[:1]),
-            not_null=contract.not_null | frozenset(n for n, r in contract.contract.columns.items() if not r.nullable),
+            primary_key=tuple(process.sink.primary_key),
+            not_null=contract.not_null
+            | frozenset(n for n, r in contract.contract.columns.items() if not r.nullable)
+            | frozenset(f.name for f in reader.schema if not f.nullable),  # the source's NOT NULL is kept
             managed_columns=_history_columns(process),
             excluded=frozenset({marker.column}) if hard_marker and marker else frozenset(),
         )
@@ -231,7 +249,7 @@ class Lifecycle:
             reader,
             row_filter,
             contract,
-            CompatibilityGate(evolution),
+            CompatibilityGate(evolution, {marker.column: pa.bool_()} if marker else {}),
             quarantine,
             tracker,
             self.progress,
@@ -241,7 +259,12 @@ class Lifecycle:
         staged: StagedLoad | None = None
         try:
             self._step("stage")
-            staged = sink.stage(stream.reader(), ctx.load_id, process.name)
+            try:
+                staged = sink.stage(stream.reader(), ctx.load_id, process.name)
+            except Exception:
+                if stream.error is not None:
+                    raise stream.error from None
+                raise
             pause_point("stage")
             staged = self._uniqueness(sink, staged, contract, quarantine, stream)
             self._record_contract_verdicts(contract, stream)

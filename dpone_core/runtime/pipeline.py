@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -52,9 +53,12 @@ class RowFilter:
         mask = None
         for predicate in self.predicates:
             values = self.typed(batch, predicate.column)
-            bound = pa.scalar(predicate.value)
+            value = predicate.value
+            if pa.types.is_date(values.type) and isinstance(value, datetime):
+                value = value.date()  # partition windows start at midnight; compare as dates
+            bound = pa.scalar(value)
             if bound.type != values.type:
-                bound = cast_with_failures(pa.array([predicate.value]), values.type)[0][0]
+                bound = cast_with_failures(pa.array([value]), values.type)[0][0]
             term = pc.fill_null(_OPS[predicate.op](values, bound), False)
             mask = term if mask is None else pc.and_(mask, term)
         return batch.filter(mask)
@@ -95,6 +99,8 @@ class GatedStream:
     max_rows: int
     max_bytes: int
     stats: StreamStats = field(default_factory=StreamStats)
+    error: BaseException | None = None
+    """The exception a gate raised while the sink was pulling batches (engines wrap it in their own)."""
 
     def staging_schema(self) -> pa.Schema:
         """Schema of staged batches: conformed columns plus the sequence column."""
@@ -102,6 +108,13 @@ class GatedStream:
         return self.compatibility.output_schema(gated).append(pa.field(SEQ_COLUMN, pa.int64(), False))
 
     def _batches(self) -> Iterator[pa.RecordBatch]:
+        try:
+            yield from self._gated_batches()
+        except BaseException as exc:
+            self.error = exc
+            raise
+
+    def _gated_batches(self) -> Iterator[pa.RecordBatch]:
         schema = self.staging_schema()
         seq = 0
         for raw in rebatch(self.source, self.max_rows, self.max_bytes):

@@ -51,6 +51,15 @@ class SqlDialect:
 
     def type_sql(self, arrow_type: pa.DataType) -> str:
         """SQL type for an Arrow type; timestamps with a zone keep it."""
+        if isinstance(arrow_type, pa.BaseExtensionType):
+            names = {"arrow.uuid": "UUID", "arrow.json": "JSON"}
+            if arrow_type.extension_name in names:
+                return names[arrow_type.extension_name]
+            return self.type_sql(arrow_type.storage_type)
+        if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
+            return f"{self.type_sql(arrow_type.value_type)}[]"
+        if pa.types.is_interval(arrow_type):
+            return "INTERVAL"
         if pa.types.is_boolean(arrow_type):
             return "BOOLEAN"
         if pa.types.is_int8(arrow_type) or pa.types.is_int16(arrow_type):

@@ -85,7 +85,10 @@ class FilesSource:
             if predicate.column in request.text_columns or predicate.column not in names:
                 continue
             field = pc.field(predicate.column)
-            value = pa.scalar(predicate.value).cast(dataset.schema.field(predicate.column).type)
+            try:
+                value = pa.scalar(predicate.value).cast(dataset.schema.field(predicate.column).type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+                continue  # not pushed down; the runtime filter still applies it on typed values
             term = {
                 ">": field > value,
                 ">=": field >= value,

@@ -1,0 +1,246 @@
+"""Connecting to Postgres (psycopg2 for control statements, ADBC for bulk COPY) and mapping errors.
+
+Credentials come from the profile's references (``${env:..}``, ``${file:..}``), a libpq service or
+libpq's own defaults (``PGPASSWORD``, ``~/.pgpass``). Resolved secrets are registered for redaction
+by :func:`dpone_core.connections.profiles.resolved`, and no connection string is ever logged.
+Every driver error passes through :func:`translate`, which turns it into one line of
+:mod:`dpone_core.errors`: retryable (:class:`TransientError`) or not.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from dpone_core.connections.profiles import PostgresProfile, resolved
+from dpone_core.errors import (
+    ConfigurationError,
+    DponeConnectionError,
+    DponeError,
+    TerminalError,
+    TransientError,
+)
+
+TRANSIENT_SQLSTATES = {
+    "40001": "serialization failure",
+    "40P01": "deadlock detected",
+    "55P03": "lock not available (lock_timeout)",
+    "57014": "statement canceled (statement_timeout)",
+    "57P01": "server shutting down",
+    "57P02": "server crashed",
+    "57P03": "server starting up",
+    "53300": "too many connections",
+}
+"""SQLSTATEs worth a retry; connection-class errors (08xxx) are transient too."""
+
+
+def connection_params(profile: PostgresProfile, base_dir: Path, application_name: str) -> dict[str, str]:
+    """libpq keyword parameters for the profile (references resolved, timeouts as ``options``)."""
+    values = resolved(profile, base_dir)
+    params: dict[str, str] = {
+        "dbname": str(values["database"]),
+        "application_name": application_name[:63],
+        "client_encoding": "UTF8",
+    }
+    for key in ("host", "port", "user", "password", "sslmode", "service"):
+        value = values.get(key)
+        if value not in (None, ""):
+            params[key] = str(value)
+    params["connect_timeout"] = str(values["connect_timeout_seconds"])
+    options = [str(values["options"])] if values.get("options") else []
+    if values.get("statement_timeout_seconds"):
+        options.append(f"-c statement_timeout={int(str(values['statement_timeout_seconds'])) * 1000}")
+    if values.get("lock_timeout_seconds"):
+        options.append(f"-c lock_timeout={int(str(values['lock_timeout_seconds'])) * 1000}")
+    if options:
+        params["options"] = " ".join(options)
+    return params
+
+
+def conninfo(params: dict[str, str]) -> str:
+    """libpq key/value connection string (values quoted), for drivers that take one string.
+
+    >>> conninfo({"host": "db", "password": "it's"})
+    "host='db' password='it\\\\'s'"
+    """
+    return " ".join(f"{key}='{_escape(value)}'" for key, value in params.items())
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("'", "\\'")
+
+
+def where(params: dict[str, str]) -> str:
+    """``user@host:port/db`` for messages (never the password)."""
+    host = params.get("host", "localhost")
+    user = params.get("user", "")
+    return f"{user + '@' if user else ''}{host}:{params.get('port', '5432')}/{params.get('dbname', '')}"
+
+
+def connect(params: dict[str, str]) -> Any:
+    """A psycopg2 connection in autocommit mode (transactions are explicit BEGIN/COMMIT)."""
+    try:
+        import psycopg2  # type: ignore[import-untyped]
+    except ImportError:
+        raise ConfigurationError(
+            "the Postgres connector needs psycopg2 and adbc-driver-postgresql",
+            step="connect",
+            fix="install dpone[postgres]",
+        ) from None
+    _install_wait_callback()
+    try:
+        con = psycopg2.connect(**params)
+    except psycopg2.Error as exc:
+        raise connect_error(exc, params) from None
+    con.autocommit = True
+    return con
+
+
+def connect_adbc(params: dict[str, str]) -> Any:
+    """An ADBC connection (autocommit) used for binary COPY in and out."""
+    try:
+        import adbc_driver_postgresql.dbapi as adbc  # type: ignore[import-untyped]
+    except ImportError:
+        raise ConfigurationError(
+            "the Postgres connector needs adbc-driver-postgresql", step="connect", fix="install dpone[postgres]"
+        ) from None
+    try:
+        return adbc.connect(conninfo(params), autocommit=True)
+    except Exception as exc:  # noqa: BLE001 - every driver error becomes one line
+        raise connect_error(exc, params) from None
+
+
+def connect_error(exc: BaseException, params: dict[str, str]) -> DponeError:
+    """One clear line for a failed connection attempt."""
+    text = str(exc).strip()
+    target = where(params)
+    lowered = text.lower()
+    if "password authentication failed" in lowered or "no password supplied" in lowered:
+        return DponeConnectionError(
+            f"Postgres at {target} refused the credentials of user {params.get('user', '(default)')}",
+            step="connect",
+            fix="check the user and the password reference of the connection",
+        )
+    if "database" in lowered and "does not exist" in lowered:
+        return DponeConnectionError(
+            f"database {params.get('dbname')} does not exist on {target}",
+            step="connect",
+            fix="create the database or fix connection.database",
+        )
+    if "role" in lowered and "does not exist" in lowered:
+        return DponeConnectionError(
+            f"user {params.get('user')} does not exist on {target}", step="connect", fix="fix connection.user"
+        )
+    if any(s in lowered for s in ("connection refused", "could not connect", "timeout expired", "could not translate")):
+        return DponeConnectionError(
+            f"cannot reach Postgres at {target}",
+            step="connect",
+            fix="check host and port, and that the server is running and accepts TCP connections",
+        )
+    first = text.splitlines()[0] if text else type(exc).__name__
+    return DponeConnectionError(f"cannot connect to Postgres at {target}: {first}", step="connect")
+
+
+def sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a psycopg2 or ADBC error, when the server sent one."""
+    code = getattr(exc, "pgcode", None) or getattr(exc, "sqlstate", None)
+    return str(code) if code else None
+
+
+def translate(exc: BaseException, step: str, what: str) -> DponeError:
+    """Map a driver error to dpone's hierarchy: retryable or terminal, one line, object named."""
+    if isinstance(exc, DponeError):
+        return exc
+    code = sqlstate(exc)
+    text = str(exc).strip()
+    first = _first_line(text)
+    if code in TRANSIENT_SQLSTATES or (code or "").startswith("08"):
+        reason = TRANSIENT_SQLSTATES.get(code or "", "connection problem")
+        return TransientError(f"{what}: {reason}: {first}", step=step, fix="retry the run (retries are safe)")
+    if code is None and _is_connection_loss(exc, text):
+        return TransientError(
+            f"{what}: connection to Postgres lost: {first}", step=step, fix="retry the run (retries are safe)"
+        )
+    if code == "42P01":
+        return TerminalError(f"{what}: {first}", step=step, fix="create the table or fix the table name")
+    if code == "42703":
+        return TerminalError(f"{what}: {first}", step=step, fix="fix the column list or the query")
+    if code == "42501":
+        return TerminalError(f"{what}: {first}", step=step, fix="grant the connection's user the privilege")
+    return TerminalError(f"{what}: {first}" + (f" (SQLSTATE {code})" if code else ""), step=step)
+
+
+def _first_line(text: str) -> str:
+    for raw in text.splitlines():
+        line = raw.strip()
+        if line:
+            return line.removeprefix("ERROR:").strip()
+    return text
+
+
+def _is_connection_loss(exc: BaseException, text: str) -> bool:
+    lowered = text.lower()
+    markers = (
+        "server closed the connection",
+        "connection already closed",
+        "terminating connection",
+        "ssl syscall",
+        "could not receive data",
+        "could not send data",
+        "connection reset",
+        "eof detected",
+    )
+    if any(m in lowered for m in markers):
+        return True
+    try:
+        import psycopg2
+
+        return isinstance(exc, psycopg2.InterfaceError | psycopg2.OperationalError)
+    except ImportError:  # pragma: no cover
+        return False
+
+
+def _wait_interruptibly(conn: Any) -> None:
+    """psycopg2 wait callback: Ctrl-C cancels the running statement and surfaces as KeyboardInterrupt.
+
+    Without a callback libpq blocks signals until the server answers, so Ctrl-C during a long
+    statement would wait for it; with it the statement is cancelled, the caller's rollback runs and
+    the CLI exits 130.
+    """
+    import select
+
+    import psycopg2.extensions as ext  # type: ignore[import-untyped]
+
+    interrupted = False
+    while True:
+        try:
+            state = conn.poll()
+            if state == ext.POLL_OK:
+                break
+            if state == ext.POLL_READ:
+                select.select([conn.fileno()], [], [])
+            elif state == ext.POLL_WRITE:
+                select.select([], [conn.fileno()], [])
+            else:  # pragma: no cover - libpq never returns anything else
+                raise RuntimeError(f"unexpected poll state {state}")
+        except KeyboardInterrupt:
+            interrupted = True
+            conn.cancel()
+        except Exception:
+            if interrupted:
+                raise KeyboardInterrupt from None
+            raise
+    if interrupted:
+        raise KeyboardInterrupt
+
+
+_wait_installed = False
+
+
+def _install_wait_callback() -> None:
+    global _wait_installed  # noqa: PLW0603 - psycopg2's wait callback is process-wide by design
+    if not _wait_installed:
+        import psycopg2.extensions as ext
+
+        ext.set_wait_callback(_wait_interruptibly)
+        _wait_installed = True

@@ -1,0 +1,153 @@
+"""Postgres source: ``COPY (SELECT ...) TO STDOUT (FORMAT binary)`` streamed into Arrow batches.
+
+The ADBC driver runs a parameterless query as a binary COPY and hands out Arrow batches of about
+``batch_bytes`` each, so memory stays flat however large the table. Never LIMIT/OFFSET.
+
+Pushed-down predicates (incremental cursor, partitions) and query ``params`` are bound on the
+client by psycopg2 (``cursor.mogrify``: libpq's own escaping, the same binding psycopg2 uses for
+every statement) because a server-side bind would make the driver materialise the whole result
+instead of streaming COPY (measured: 1 batch and 640 MB RSS for 1M rows, against 100 MB).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from dpone_core.connections.profiles import PostgresProfile
+from dpone_core.connectors.ports import ReadRequest, TableRef
+from dpone_core.connectors.postgres.connection import connect, connect_adbc, connection_params, translate, where
+from dpone_core.connectors.postgres.sql import PostgresDialect, to_pyformat
+from dpone_core.connectors.postgres.types import conform, plan_columns
+from dpone_core.errors import DponeError, TerminalError
+from dpone_core.runtime.testhooks import pause_point
+
+_NAMED_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+_OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "==": "="}
+
+
+class PostgresSource:
+    """Reads a table (with its NOT NULL columns) or a parameterised query from Postgres."""
+
+    dialect = PostgresDialect()
+
+    def __init__(
+        self,
+        profile: PostgresProfile,
+        base_dir: Path,
+        *,
+        table: TableRef | None,
+        query: str | None,
+        params: dict[str, Any],
+        process: str = "dpone",
+    ) -> None:
+        self.table, self.query, self.params = table, query, params
+        self.conn_params = connection_params(profile, base_dir, f"dpone/{process}")
+        self.con = connect(self.conn_params)
+        self.adbc: Any = None
+
+    def describe(self) -> str:
+        """``postgres:<db>/<table or query>``."""
+        return f"postgres:{self.conn_params['dbname']}/{self.table.display() if self.table else 'query'}"
+
+    def lineage_name(self) -> tuple[str, str]:
+        """OpenLineage namespace (``postgres://host:port``) and ``db.schema.table``."""
+        host = self.conn_params.get("host", "localhost")
+        name = self.table.display() if self.table else "query"
+        return f"postgres://{host}:{self.conn_params.get('port', '5432')}", f"{self.conn_params['dbname']}.{name}"
+
+    def sql(self, request: ReadRequest) -> str:
+        """The SELECT this source copies out, with every value bound by psycopg2 (never string-built)."""
+        d = self.dialect
+        cols = d.column_list(list(request.columns)) if request.columns else "*"
+        values: dict[str, Any] = {}
+        if self.table is not None:
+            base = to_pyformat(f"SELECT {cols} FROM {d.table(self.table)}")
+        else:
+            assert self.query is not None
+            inner = _NAMED_PARAM.sub(lambda m: f"%(p_{m.group(1)})s", self.query.replace("%", "%%"))
+            values.update({f"p_{k}": v for k, v in self.params.items()})
+            base = to_pyformat(f"SELECT {cols} FROM (") + inner + ") AS dpone_q"
+        where_parts = []
+        for index, predicate in enumerate(request.predicates):
+            where_parts.append(to_pyformat(d.quote(predicate.column)) + f" {_OPS[predicate.op]} %(w{index})s")
+            values[f"w{index}"] = predicate.value
+        sql = base + (f" WHERE {' AND '.join(where_parts)}" if where_parts else "")
+        with self.con.cursor() as cur:
+            rendered: bytes = cur.mogrify(sql, values)
+        return rendered.decode("utf-8")
+
+    def _not_null(self) -> tuple[set[str], dict[str, int]]:
+        """NOT NULL columns and typmods of a table source, from the catalog."""
+        if self.table is None:
+            return set(), {}
+        try:
+            with self.con.cursor() as cur:
+                cur.execute(
+                    "SELECT a.attname, a.attnotnull, a.atttypmod FROM pg_attribute a "
+                    "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
+                    (self.dialect.table(self.table),),
+                )
+                rows = cur.fetchall()
+        except Exception as exc:  # noqa: BLE001
+            raise translate(exc, "extract", f"source table {self.table.display()}") from None
+        if not rows:
+            raise TerminalError(
+                f"source table {self.table.display()} does not exist on {where(self.conn_params)}",
+                step="extract",
+                fix="create it, or fix source.table (schema.table; names are case-sensitive)",
+            )
+        return {name for name, not_null, _ in rows if not_null}, {name: int(mod) for name, _, mod in rows}
+
+    def read(self, request: ReadRequest) -> pa.RecordBatchReader:
+        """Start the COPY and return a reader whose schema (catalog types, NOT NULL kept) is known now."""
+        not_null, typmods = self._not_null()
+        sql = self.sql(request)
+        if self.adbc is None:
+            self.adbc = connect_adbc(self.conn_params)
+        cursor = self.adbc.cursor()
+        try:
+            cursor.adbc_statement.set_options(
+                **{"adbc.postgresql.batch_size_hint_bytes": str(max(request.batch_bytes, 1 << 16))}
+            )
+            cursor.execute(sql)
+            raw = cursor.fetch_record_batch()
+        except Exception as exc:  # noqa: BLE001
+            cursor.close()
+            raise translate(exc, "extract", f"reading {self.describe()}") from None
+        plans = plan_columns(raw.schema, typmods)
+        schema = pa.schema([pa.field(p.name, p.declared, p.name not in not_null) for p in plans])
+        return pa.RecordBatchReader.from_batches(schema, self._batches(raw, cursor, plans, schema))
+
+    def _batches(
+        self, raw: pa.RecordBatchReader, cursor: Any, plans: list[Any], schema: pa.Schema
+    ) -> Iterator[pa.RecordBatch]:
+        first = True
+        try:
+            while True:
+                try:
+                    batch = raw.read_next_batch()
+                except StopIteration:
+                    return
+                except Exception as exc:  # noqa: BLE001
+                    raise translate(exc, "extract", f"reading {self.describe()}") from None
+                yield conform(batch, plans, schema)
+                if first:
+                    first = False
+                    pause_point("extract")
+        except DponeError:
+            raise
+        finally:
+            cursor.close()
+
+    def close(self) -> None:
+        """Close both connections."""
+        for con in (self.adbc, self.con):
+            if con is not None:
+                with contextlib.suppress(Exception):
+                    con.close()
