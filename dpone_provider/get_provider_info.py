@@ -1,0 +1,58 @@
+"""Provider metadata Airflow reads through the ``apache_airflow_provider`` entry point.
+
+Airflow imports this module on every start (``import airflow`` fails if it does not import), so it
+imports nothing and returns a plain dict. ``package-name`` must equal the distribution name.
+"""
+
+
+def get_provider_info() -> dict[str, object]:
+    """Describe the dpone provider: hooks, operators, sensors, triggers and the ``dpone`` connection type.
+
+    >>> get_provider_info()["package-name"]
+    'dpone'
+    """
+    return {
+        "package-name": "dpone",
+        "name": "dpone",
+        "description": "dpone: table loads with data contracts, evidence and exactly-once state, run from Airflow.",
+        "integrations": [
+            {
+                "integration-name": "dpone",
+                "external-doc-url": "https://github.com/dpone/dpone/blob/main/docs/airflow.md",
+                "how-to-guide": ["/docs/airflow.md"],
+                "tags": ["software"],
+            }
+        ],
+        "hooks": [{"integration-name": "dpone", "python-modules": ["dpone_provider.hooks.dpone"]}],
+        "operators": [{"integration-name": "dpone", "python-modules": ["dpone_provider.operators.run"]}],
+        "sensors": [{"integration-name": "dpone", "python-modules": ["dpone_provider.sensors.load"]}],
+        "triggers": [{"integration-name": "dpone", "python-modules": ["dpone_provider.triggers.load"]}],
+        "task-decorators": [],
+        "connection-types": [
+            {
+                "hook-class-name": "dpone_provider.hooks.dpone.DponeHook",
+                "hook-name": "dpone",
+                "connection-type": "dpone",
+                "conn-fields": {
+                    "manifest_dir": {
+                        "label": "Manifest folder",
+                        "description": "Folder that relative manifest paths resolve against.",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "registry_paths": {
+                        "label": "Registry files",
+                        "description": "Comma-separated registry YAML files (connections and defaults).",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["host", "schema", "login", "password", "port"],
+                    "relabeling": {},
+                    "placeholders": {
+                        "manifest_dir": "/opt/airflow/dags/manifests",
+                        "registry_paths": "/opt/airflow/dags/manifests/registry.yaml",
+                    },
+                },
+            }
+        ],
+    }

@@ -1,0 +1,1 @@
+"""dpone hooks for Airflow."""

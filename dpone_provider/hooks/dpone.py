@@ -1,0 +1,380 @@
+"""DponeHook: Airflow Connections as dpone connection profiles, and the calls into ``dpone_core``.
+
+A manifest process can name an Airflow Connection instead of a manifest connection::
+
+    source: {connection: "airflow:shop_db", table: public.orders}
+
+Before a run the hook looks up every ``airflow:<conn_id>`` the manifest names, turns each into a dpone
+profile (:func:`profile_from_connection`) and hands them to ``dpone_core.run`` as a temporary registry
+file. Secrets never enter that file: a password becomes the reference ``${env:DPONE_AIRFLOW_...}``
+and its value lives in this process's environment only while the run lasts (dpone registers it for
+redaction when it resolves the reference; Airflow masks connection passwords in task logs too).
+
+An optional connection of type ``dpone`` holds where manifests and registry files live
+(``manifest_dir``, ``registry_paths`` in its extra).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+from airflow.sdk import BaseHook
+
+from dpone_core.manifest.loader import LoadedManifest, load_manifest, read_yaml
+
+AIRFLOW_PREFIX = "airflow:"
+"""Prefix of a process connection that names an Airflow Connection (``airflow:<conn_id>``)."""
+
+log = logging.getLogger(__name__)
+
+
+class UnsupportedConnection(ValueError):
+    """An Airflow Connection whose type dpone cannot turn into a profile."""
+
+
+@dataclass(frozen=True)
+class ConnectionFields:
+    """The parts of an Airflow Connection the mapping reads (decoupled from Airflow for testing)."""
+
+    conn_id: str
+    conn_type: str
+    host: str | None = None
+    port: int | None = None
+    schema: str | None = None
+    login: str | None = None
+    password: str | None = None
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_airflow(cls, conn: Any) -> ConnectionFields:
+        """Read the fields of an ``airflow.sdk.Connection`` (or any object with the same attributes)."""
+        extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
+        return cls(conn.conn_id, (conn.conn_type or "").lower(), conn.host, conn.port, conn.schema, conn.login,
+                   conn.password, dict(extra or {}))
+
+
+@dataclass(frozen=True)
+class MappedProfile:
+    """A dpone profile built from an Airflow Connection, and the secret values its references point at."""
+
+    profile: dict[str, Any]
+    secrets: dict[str, str] = field(default_factory=dict)
+    """Environment variable name -> secret value, set only while a run lasts."""
+
+
+def secret_env_name(conn_id: str, key: str) -> str:
+    """Name of the environment variable that carries one secret of one Airflow Connection.
+
+    >>> secret_env_name("shop-db", "password")
+    'DPONE_AIRFLOW_SHOP_DB_PASSWORD'
+    """
+    return "DPONE_AIRFLOW_" + re.sub(r"[^A-Za-z0-9]", "_", f"{conn_id}_{key}").upper()
+
+
+def _bool(value: Any) -> bool:
+    return str(value).strip().lower() in {"1", "true", "yes", "on", "require", "mandatory"}
+
+
+def profile_from_connection(conn: ConnectionFields) -> MappedProfile:
+    """Map an Airflow Connection to a dpone connection profile (secrets as ``${env:...}`` references).
+
+    Postgres, MSSQL and ClickHouse take the database from ``schema`` (as Airflow's own hooks do);
+    ``aws`` needs ``bucket`` (and optionally ``prefix``) in its extra; ``kafka`` reads the
+    ``bootstrap.servers`` / ``security.protocol`` / ``sasl.*`` keys of its extra; ``duckdb`` takes the
+    file from ``host`` (or ``schema``); ``fs`` takes the folder from extra ``path``.
+
+    >>> mapped = profile_from_connection(ConnectionFields("shop", "postgres", "db", 5433, "shop", "bob", "pw"))
+    >>> mapped.profile["password"], mapped.profile["database"], list(mapped.secrets)
+    ('${env:DPONE_AIRFLOW_SHOP_PASSWORD}', 'shop', ['DPONE_AIRFLOW_SHOP_PASSWORD'])
+    """
+    kind, extra = conn.conn_type, dict(conn.extra)
+    secrets: dict[str, str] = {}
+
+    def secret(key: str, value: str | None) -> str | None:
+        if not value:
+            return None
+        name = secret_env_name(conn.conn_id, key)
+        secrets[name] = value
+        return "${env:" + name + "}"
+
+    profile: dict[str, Any]
+    if kind in {"postgres", "postgresql"}:
+        profile = {"type": "postgres", "host": conn.host or "localhost", "port": conn.port or 5432,
+                   "database": conn.schema or extra.get("dbname") or "postgres", "user": conn.login,
+                   "password": secret("password", conn.password)}
+        for key in ("sslmode", "options", "service"):
+            if extra.get(key):
+                profile[key] = extra[key]
+        if extra.get("connect_timeout"):
+            profile["connect_timeout_seconds"] = int(extra["connect_timeout"])
+    elif kind == "mssql":
+        profile = {"type": "mssql", "host": conn.host or "localhost", "port": conn.port or 1433,
+                   "database": conn.schema or "master", "user": conn.login,
+                   "password": secret("password", conn.password)}
+        if extra.get("driver"):
+            profile["driver"] = extra["driver"]
+        if "encrypt" in extra:
+            profile["encrypt"] = _bool(extra["encrypt"])
+        trust = extra.get("trust_server_certificate", extra.get("TrustServerCertificate"))
+        if trust is not None:
+            profile["trust_server_certificate"] = _bool(trust)
+    elif kind == "clickhouse":
+        profile = {"type": "clickhouse", "host": conn.host or "localhost", "port": conn.port or 8123,
+                   "database": conn.schema or extra.get("database") or "default", "user": conn.login or "default",
+                   "password": secret("password", conn.password), "secure": _bool(extra.get("secure", False))}
+    elif kind == "aws":
+        bucket = extra.get("bucket") or extra.get("bucket_name")
+        if not bucket:
+            raise UnsupportedConnection(f"Airflow connection '{conn.conn_id}' (aws) has no 'bucket' in its extra; "
+                                        "add {\"bucket\": \"...\"} for dpone")
+        profile = {"type": "s3", "bucket": bucket, "prefix": extra.get("prefix", ""),
+                   "region": extra.get("region_name"), "access_key_id": conn.login,
+                   "secret_access_key": secret("secret_access_key", conn.password),
+                   "session_token": secret("session_token", extra.get("aws_session_token"))}
+        s3_config = (extra.get("service_config") or {}).get("s3") or {}
+        endpoint = extra.get("endpoint_url") or s3_config.get("endpoint_url")
+        if endpoint:
+            profile["endpoint_url"] = endpoint
+    elif kind == "kafka":
+        servers = extra.get("bootstrap.servers") or extra.get("bootstrap_servers") or conn.host
+        if not servers:
+            raise UnsupportedConnection(f"Airflow connection '{conn.conn_id}' (kafka) has no bootstrap.servers")
+        profile = {"type": "kafka", "bootstrap_servers": servers,
+                   "security_protocol": str(extra.get("security.protocol", "PLAINTEXT")).upper(),
+                   "sasl_mechanism": extra.get("sasl.mechanism") or extra.get("sasl.mechanisms"),
+                   "sasl_username": extra.get("sasl.username"),
+                   "sasl_password": secret("sasl_password", extra.get("sasl.password"))}
+    elif kind == "duckdb":
+        path = conn.host or conn.schema or extra.get("path")
+        if not path:
+            raise UnsupportedConnection(f"Airflow connection '{conn.conn_id}' (duckdb) has no file path in host")
+        profile = {"type": "duckdb", "path": path}
+    elif kind in {"fs", "file"}:
+        profile = {"type": "files", "root": extra.get("path") or conn.host or "."}
+    else:
+        raise UnsupportedConnection(
+            f"Airflow connection '{conn.conn_id}' has type '{kind}', which dpone cannot use; supported: postgres, "
+            "mssql, clickhouse, aws (s3), kafka, duckdb, fs")
+    return MappedProfile({k: v for k, v in profile.items() if v is not None}, secrets)
+
+
+def airflow_connection_ids(manifest_path: str | Path) -> list[str]:
+    """The Airflow Connection ids a manifest's processes name (``connection: airflow:<id>``), sorted.
+
+    Only the raw YAML is read, so this works before the manifest validates.
+    """
+    data, _ = read_yaml(Path(manifest_path))
+    found: set[str] = set()
+    for process in data.get("processes") or []:
+        if not isinstance(process, dict):
+            continue
+        for role in ("source", "sink"):
+            spec = process.get(role)
+            ref = spec.get("connection") if isinstance(spec, dict) else None
+            if isinstance(ref, str) and ref.startswith(AIRFLOW_PREFIX):
+                found.add(ref.removeprefix(AIRFLOW_PREFIX))
+    return sorted(found)
+
+
+@dataclass(frozen=True)
+class PreparedManifest:
+    """A manifest path and the registry files (including the Airflow one) to run it with."""
+
+    path: Path
+    registry_paths: tuple[str, ...]
+    placeholders: frozenset[str] = frozenset()
+    """Connection names (``airflow:<id>``) that stand in for Airflow Connections not found (parse time only)."""
+
+    def load(self) -> LoadedManifest:
+        """Load and validate the manifest with its registries (raises ManifestError)."""
+        return load_manifest(self.path, self.registry_paths)
+
+
+class DponeHook(BaseHook):
+    """Runs dpone from Airflow: resolves manifests, maps Airflow Connections, calls ``dpone_core``.
+
+    ``dpone_conn_id`` is optional: without it, manifest paths resolve against the working directory
+    and only the registry files given by the caller are used.
+
+    >>> hook = DponeHook()  # doctest: +SKIP
+    >>> hook.run("/opt/airflow/dags/orders.yaml", run_id="daily_2026-11-23").passed  # doctest: +SKIP
+    True
+    """
+
+    conn_name_attr = "dpone_conn_id"
+    default_conn_name = "dpone_default"
+    conn_type = "dpone"
+    hook_name = "dpone"
+
+    def __init__(self, dpone_conn_id: str | None = None, registry_paths: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dpone_conn_id = dpone_conn_id
+        self.extra_registry_paths = tuple(registry_paths)
+        self._settings: dict[str, Any] | None = None
+
+    def get_conn(self) -> dict[str, Any]:
+        """The settings of the ``dpone`` connection (``manifest_dir``, ``registry_paths``); ``{}`` without one."""
+        if self._settings is None:
+            settings: dict[str, Any] = {}
+            if self.dpone_conn_id:
+                conn = self.get_connection(self.dpone_conn_id)
+                extra = dict(conn.extra_dejson or {})
+                settings["manifest_dir"] = extra.get("manifest_dir") or conn.host or None
+                paths = extra.get("registry_paths") or []
+                if isinstance(paths, str):
+                    paths = [p.strip() for p in paths.split(",") if p.strip()]
+                settings["registry_paths"] = list(paths)
+            self._settings = settings
+        return self._settings
+
+    def manifest_path(self, manifest: str | Path) -> Path:
+        """Absolute manifest path; a relative one resolves against the connection's ``manifest_dir``."""
+        path = Path(manifest).expanduser()
+        base = self.get_conn().get("manifest_dir")
+        if not path.is_absolute() and base:
+            path = Path(base).expanduser() / path
+        return path.resolve()
+
+    def registry_paths(self) -> tuple[str, ...]:
+        """Registry files from the ``dpone`` connection, then those passed to the hook."""
+        base = self.get_conn().get("manifest_dir")
+        resolved = []
+        for item in self.get_conn().get("registry_paths", []):
+            path = Path(item).expanduser()
+            resolved.append(str(Path(base).expanduser() / path if base and not path.is_absolute() else path))
+        return (*resolved, *self.extra_registry_paths)
+
+    def mapped_profiles(self, conn_ids: Sequence[str], *, missing_ok: bool = False) -> dict[str, MappedProfile]:
+        """Profiles for Airflow Connection ids; with ``missing_ok`` an unknown id is left out (parse time)."""
+        mapped: dict[str, MappedProfile] = {}
+        for conn_id in conn_ids:
+            try:
+                conn = self.get_connection(conn_id)
+            except Exception as exc:  # AirflowNotFoundException and secrets-backend errors alike
+                if missing_ok:
+                    log.debug("Airflow connection %s not available: %s", conn_id, exc)
+                    continue
+                raise
+            mapped[conn_id] = profile_from_connection(ConnectionFields.from_airflow(conn))
+        return mapped
+
+    @contextmanager
+    def prepared(self, manifest: str | Path, *, missing_ok: bool = False) -> Iterator[PreparedManifest]:
+        """Resolve the manifest, write the Airflow-connection registry and expose secrets for one block.
+
+        The temporary registry and the secret environment variables are removed on exit.
+        With ``missing_ok`` (parse time) unknown Airflow connections get a placeholder profile of
+        the shape the process needs, so the manifest still validates and the DAG still builds.
+        """
+        path = self.manifest_path(manifest)
+        registries = self.registry_paths()
+        conn_ids = airflow_connection_ids(path) if path.exists() else []
+        if not conn_ids:
+            yield PreparedManifest(path, registries)
+            return
+        mapped = self.mapped_profiles(conn_ids, missing_ok=missing_ok)
+        connections = {AIRFLOW_PREFIX + cid: m.profile for cid, m in mapped.items()}
+        placeholders = frozenset(AIRFLOW_PREFIX + cid for cid in conn_ids if cid not in mapped)
+        for name in placeholders:
+            connections[name] = _placeholder_profile(path, name.removeprefix(AIRFLOW_PREFIX))
+        folder = tempfile.mkdtemp(prefix="dpone_airflow_")
+        registry = Path(folder) / "airflow_connections.yaml"
+        registry.write_text(yaml.safe_dump({"version": 1, "connections": connections}, sort_keys=True),
+                            encoding="utf-8")
+        registry.chmod(0o600)
+        secrets = {name: value for m in mapped.values() for name, value in m.secrets.items()}
+        previous = {name: os.environ.get(name) for name in secrets}
+        os.environ.update(secrets)
+        try:
+            yield PreparedManifest(path, (*registries, str(registry)), placeholders)
+        finally:
+            for name, value in previous.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def parse(self, manifest: str | Path) -> tuple[LoadedManifest, frozenset[str]]:
+        """Load a manifest for building a DAG: Airflow connections that are missing get placeholders.
+
+        Returns the validated manifest and the names of the placeholder connections (whose
+        datasets are unknown until run time). Raises ManifestError for an invalid manifest.
+        """
+        with self.prepared(manifest, missing_ok=True) as prepared:
+            return prepared.load(), prepared.placeholders
+
+    def run(self, manifest: str | Path, selector: str | None = None, run_id: str | None = None, *,
+            retry_attempts: int | None = None, restart: bool = False, dry_run: bool = False,
+            partition: str | None = None, on_event: Callable[[Any], None] | None = None) -> Any:
+        """Run one process with ``dpone_core.run`` and return its RunReport (never raises for expected errors)."""
+        import dpone_core
+
+        with self.prepared(manifest) as prepared:
+            return dpone_core.run(prepared.path, selector, run_id, prepared.registry_paths,
+                                  retry_attempts=retry_attempts, restart=restart, dry_run=dry_run,
+                                  partition=partition, on_event=on_event)
+
+    def committed_loads(self, manifest: str | Path, selector: str,
+                        since: datetime | None = None) -> list[dict[str, Any]]:
+        """Committed ``__dpone__loads`` rows of one process newer than ``since``, newest first."""
+        import dpone_core
+
+        with self.prepared(manifest) as prepared:
+            return dpone_core.committed_loads(prepared.path, selector, since, prepared.registry_paths)
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check that the ``dpone`` connection's manifest folder and registry files exist and validate."""
+        from dpone_core.manifest.models import Registry
+
+        settings = self.get_conn()
+        folder = settings.get("manifest_dir")
+        if folder and not Path(folder).expanduser().is_dir():
+            return False, f"manifest_dir {folder} is not a folder"
+        for path in self.registry_paths():
+            try:
+                data, _ = read_yaml(Path(path))
+                Registry.model_validate(data)
+            except Exception as exc:  # noqa: BLE001 - reported to the UI as text
+                return False, f"registry {path}: {str(exc).splitlines()[0]}"
+        return True, "dpone connection OK"
+
+
+def _placeholder_profile(manifest_path: Path, conn_id: str) -> dict[str, Any]:
+    """A stand-in profile for an Airflow connection that is not available (e.g. while parsing a DAG).
+
+    Files-shaped when the process reads or writes paths, DuckDB-shaped otherwise; never used to run.
+    """
+    data, _ = read_yaml(manifest_path)
+    for process in data.get("processes") or []:
+        for role in ("source", "sink"):
+            spec = process.get(role) if isinstance(process, dict) else None
+            named = isinstance(spec, dict) and spec.get("connection") == AIRFLOW_PREFIX + conn_id
+            if named and (spec.get("path") or spec.get("format")):  # type: ignore[union-attr]
+                return {"type": "files", "root": f"unresolved-airflow-connection-{conn_id}"}
+    return {"type": "duckdb", "path": f"unresolved-airflow-connection-{conn_id}.duckdb"}
+
+
+def dumps_safe(value: Any) -> Any:
+    """Round-trip through JSON with dpone's redactor, so XCom values carry no secret and no datetime."""
+    from dpone_core.connections.references import redact
+
+    return json.loads(redact(json.dumps(value, default=_json_default)))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)

@@ -1,0 +1,243 @@
+"""DponeRunOperator: run one manifest process with ``dpone_core.run`` as an Airflow task.
+
+The operator is thin: it resolves the manifest through :class:`~dpone_provider.hooks.dpone.DponeHook`
+(Airflow Connections become dpone profiles), calls ``dpone_core.run`` once, logs progress, and
+
+* returns the report's compact summary (counts, status, evidence paths, state after) as XCom;
+* fails the task with the report's one-line errors when the run did not pass. Errors dpone knows
+  cannot succeed on retry (contract, schema, manifest, terminal) raise ``AirflowFailException`` so
+  Airflow does not retry them; transient ones raise ``AirflowException`` and use Airflow's retries.
+
+Airflow owns retries: dpone's own retry loop is off (``in_process_retries=0``) and the manifest's
+``retry`` block fills ``retries`` / ``retry_delay`` / ``retry_exponential_backoff`` /
+``max_retry_delay`` unless the task or the DAG's ``default_args`` set them. The manifest's
+``orchestration.concurrency_key`` becomes the task's ``pool`` and ``orchestration.owners`` its
+``owner``, under the same rule.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from dpone_provider.hooks.dpone import DponeHook, dumps_safe
+from dpone_provider.lineage import ProcessDatasets, assets, operator_lineage, process_datasets
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from dpone_core.manifest.process import Process
+
+RETRYABLE_CODES = frozenset({"DPONE_TRANSIENT", "DPONE_ALREADY_RUNNING", "DPONE_INTERNAL"})
+"""Error codes Airflow may retry; every other dpone error fails the task for good."""
+
+MANIFEST_DEFAULTED = ("retries", "retry_delay", "retry_exponential_backoff", "max_retry_delay", "pool", "owner")
+"""Task arguments the manifest fills in unless the task or the DAG's default_args set them."""
+
+RESTART_CONF_KEY = "dpone_restart"
+"""``dag_run.conf`` key that re-runs a load whose run_id already committed (``{"dpone_restart": true}``)."""
+
+_PROGRESS_LOG_SECONDS = 10.0
+
+
+def manifest_task_kwargs(process: Process, *, use_pool: bool = True) -> dict[str, Any]:
+    """Airflow task arguments derived from a process: retries, backoff, pool and owner.
+
+    >>> from dpone_core.manifest.process import Retry
+    >>> # manifest_task_kwargs(process)  -> {'retries': 2, 'retry_delay': timedelta(seconds=5), ...}
+    """
+    kwargs: dict[str, Any] = {}
+    retry = process.retry
+    if retry.attempts:
+        kwargs["retries"] = retry.attempts
+        kwargs["retry_delay"] = timedelta(seconds=retry.backoff_seconds)
+        if retry.backoff == "exponential":
+            kwargs["retry_exponential_backoff"] = 2.0
+            kwargs["max_retry_delay"] = timedelta(seconds=retry.backoff_seconds * 32)
+    if use_pool and process.orchestration.concurrency_key:
+        kwargs["pool"] = process.orchestration.concurrency_key
+    if process.orchestration.owners:
+        kwargs["owner"] = ",".join(process.orchestration.owners)
+    return kwargs
+
+
+def _templated(*values: Any) -> bool:
+    return any(isinstance(v, str) and ("{{" in v or "{%" in v) for v in values)
+
+
+class DponeRunOperator(BaseOperator):
+    """Run one dpone process (``dpone_core.run``) and push its report summary to XCom.
+
+    :param manifest: Path of the manifest YAML (templated). A relative path resolves against the
+        ``dpone`` connection's ``manifest_dir``, else the working directory.
+    :param selector: Process name or selector picking exactly one process (templated); optional for
+        a one-process manifest.
+    :param run_id: dpone run id (templated). Default: ``airflow__<dag>__<task>__<dag run id>`` plus the
+        partition or map index, so a retry or re-run of the same DAG run is idempotent (a run id that
+        already committed is skipped unless ``dag_run.conf`` has ``dpone_restart: true``).
+    :param registry_paths: Extra registry files (templated).
+    :param dpone_conn_id: Optional ``dpone`` Airflow connection (manifest folder, registry files).
+    :param partition: Partition key of the process's ``partitions`` to load (templated, mappable).
+    :param restart: Load again even when ``run_id`` already committed.
+    :param plan_only: Decide gates and DDL without reading or writing rows (dpone's dry run; the name
+        ``dry_run`` is taken by ``BaseOperator.dry_run()``).
+    :param in_process_retries: dpone's own retries for transient errors inside one try (default 0:
+        Airflow retries the task).
+    :param use_manifest_defaults: Fill retries, pool, owner, inlets and outlets from the manifest.
+    :param use_pool: Map ``orchestration.concurrency_key`` to the task's pool (create the pool with
+        ``airflow pools set <key> <slots> ...``).
+
+    >>> DponeRunOperator(task_id="orders", manifest="/opt/airflow/dags/orders.yaml")  # doctest: +SKIP
+    """
+
+    template_fields: Sequence[str] = ("manifest", "selector", "run_id", "registry_paths", "partition")
+    template_fields_renderers = {"manifest": "yaml"}
+    ui_color = "#e8f4ea"
+
+    def __init__(
+        self,
+        *,
+        manifest: str,
+        selector: str | None = None,
+        run_id: str | None = None,
+        registry_paths: Sequence[str] = (),
+        dpone_conn_id: str | None = None,
+        partition: str | None = None,
+        restart: bool = False,
+        plan_only: bool = False,
+        in_process_retries: int = 0,
+        use_manifest_defaults: bool = True,
+        use_pool: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        if not manifest:
+            raise ValueError("DponeRunOperator needs manifest: the path of a dpone manifest")
+        if in_process_retries < 0:
+            raise ValueError("in_process_retries cannot be negative")
+        self._datasets: ProcessDatasets | None = None
+        self._process: Process | None = None
+        self._parse_error: str | None = None
+        if use_manifest_defaults and not _templated(manifest, selector, *registry_paths):
+            kwargs = self._with_manifest_defaults(kwargs, manifest, selector, tuple(registry_paths), dpone_conn_id,
+                                                  use_pool)
+        super().__init__(**kwargs)
+        self.manifest = str(manifest)
+        self.selector = selector
+        self.run_id = run_id
+        self.registry_paths = list(registry_paths)
+        self.dpone_conn_id = dpone_conn_id
+        self.partition = partition
+        self.restart = restart
+        self.plan_only = plan_only
+        self.in_process_retries = in_process_retries
+        self.report: Any = None
+
+    def _with_manifest_defaults(self, kwargs: dict[str, Any], manifest: str, selector: str | None,
+                                registry_paths: tuple[str, ...], dpone_conn_id: str | None,
+                                use_pool: bool) -> dict[str, Any]:
+        """Read the manifest at parse time; a manifest that cannot be read leaves kwargs unchanged."""
+        from dpone_core.manifest.selectors import select_one
+
+        try:
+            loaded, placeholders = DponeHook(dpone_conn_id, registry_paths).parse(manifest)
+            process = select_one(loaded.manifest, selector)
+        except Exception as exc:  # noqa: BLE001 - the run reports the problem with its full message
+            self._parse_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            return kwargs
+        self._process = process
+        self._datasets = process_datasets(loaded, process, placeholders)
+        given = set(kwargs) | set(kwargs.get("default_args") or {})
+        merged = {k: v for k, v in manifest_task_kwargs(process, use_pool=use_pool).items() if k not in given}
+        inlets, outlets = assets(self._datasets)
+        if "inlets" not in given and inlets:
+            merged["inlets"] = inlets
+        if "outlets" not in given and outlets:
+            merged["outlets"] = outlets
+        return {**kwargs, **merged}
+
+    def hook(self) -> DponeHook:
+        """The hook this operator runs through."""
+        return DponeHook(self.dpone_conn_id, self.registry_paths)
+
+    def default_run_id(self, context: Context) -> str:
+        """``airflow__<dag_id>__<task_id>__<dag run id>[__<partition> | __<map index>]``."""
+        ti = context["ti"]
+        dag_run = context["dag_run"]
+        parts = ["airflow", ti.dag_id, ti.task_id, dag_run.run_id]
+        if self.partition:
+            parts.append(str(self.partition))
+        elif getattr(ti, "map_index", -1) not in (None, -1):
+            parts.append(str(ti.map_index))
+        return "__".join(parts)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        """Run the process; return the compact report (XCom ``return_value``) or fail the task."""
+        from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+        run_id = self.run_id or self.default_run_id(context)
+        conf: Mapping[str, Any] = getattr(context.get("dag_run"), "conf", None) or {}
+        restart = self.restart or bool(conf.get(RESTART_CONF_KEY))
+        self.log.info("dpone run %s selector=%s run_id=%s partition=%s restart=%s", self.manifest, self.selector,
+                      run_id, self.partition, restart)
+        report = self.hook().run(self.manifest, self.selector, run_id, retry_attempts=self.in_process_retries,
+                                 restart=restart, dry_run=self.plan_only, partition=self.partition,
+                                 on_event=self._progress_logger())
+        self.report = report
+        for line in report.to_text().splitlines():
+            self.log.info("%s", line)
+        summary = dumps_safe({**report.summary(), "target": report.result.target, "partition": self.partition})
+        if report.passed:
+            if report.status == "skipped":
+                self.log.info("run_id %s already committed; nothing loaded (set dag_run.conf %s=true to load "
+                              "again)", run_id, RESTART_CONF_KEY)
+            return summary
+        context["ti"].xcom_push(key="dpone_report", value=summary)
+        message = "; ".join(e.line for e in report.result.errors) or f"dpone run {report.status}"
+        if any(e.code in RETRYABLE_CODES for e in report.result.errors) or report.status == "interrupted":
+            raise AirflowException(message)
+        raise AirflowFailException(message)
+
+    def _progress_logger(self) -> Any:
+        last: dict[str, Any] = {"phase": None, "at": 0.0}
+
+        def on_event(event: Any) -> None:
+            now = time.monotonic()
+            if event.phase != last["phase"] or now - last["at"] >= _PROGRESS_LOG_SECONDS:
+                last["phase"], last["at"] = event.phase, now
+                self.log.info("dpone %s: %s rows=%s (%.0f rows/s) %s", event.process, event.phase, event.rows,
+                              event.rows_per_second, event.message)
+
+        return on_event
+
+    # OpenLineage: picked up by the openlineage provider's DefaultExtractor by name.
+
+    def _lineage_datasets(self) -> tuple[Process | None, ProcessDatasets]:
+        if self._datasets is not None:
+            return self._process, self._datasets
+        from dpone_core.manifest.selectors import select_one
+
+        try:
+            with self.hook().prepared(self.manifest, missing_ok=True) as prepared:
+                loaded = prepared.load()
+                process = select_one(loaded.manifest, self.selector)
+                return process, process_datasets(loaded, process, prepared.placeholders)
+        except Exception:  # noqa: BLE001 - lineage must never fail the task
+            return None, ProcessDatasets((), ())
+
+    def get_openlineage_facets_on_start(self) -> Any:
+        """Input and output datasets of the process (names only)."""
+        process, datasets = self._lineage_datasets()
+        return operator_lineage(process, datasets)
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """Datasets with schema, column lineage, row counts and contract assertions from the run's report."""
+        process, datasets = self._lineage_datasets()
+        return operator_lineage(process, datasets, self.report)
+
+    def get_openlineage_facets_on_failure(self, task_instance: Any) -> Any:
+        """Datasets with the contract assertions of the failed run (no output statistics)."""
+        return self.get_openlineage_facets_on_complete(task_instance)

@@ -1,0 +1,210 @@
+"""Build Airflow tasks from a manifest: ``dpone_task_group`` (a TaskGroup) and ``dpone_dag`` (a whole DAG).
+
+One :class:`~dpone_provider.operators.run.DponeRunOperator` per selected process, wired upstream to
+downstream from ``depends_on``; each task gets the manifest's retries, pool, owner and Assets.
+
+A process with ``partitions`` becomes a dynamically mapped task, one mapped run per partition key,
+each calling ``dpone_core.run(..., partition=key)``:
+
+* ``values`` partitions map over the listed values;
+* time-grain partitions map over the keys inside the DAG run's data interval (a small
+  ``<process>__partition_keys`` task computes them at run time); a run without a data interval
+  maps over every key from ``partitions.start`` up to now;
+* ``ranges`` partitions run as one task (the files and DuckDB connectors cannot split key ranges).
+
+Each mapped run stages and commits its own partition. The core cannot yet split one load into
+stage chunks plus a single finalize commit, so there is no separate finalize task.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import DAG, TaskGroup, task
+
+from dpone_core.manifest.loader import LoadedManifest
+from dpone_core.manifest.process import Partitions, Process
+from dpone_provider.hooks.dpone import DponeHook
+from dpone_provider.lineage import assets, process_datasets
+from dpone_provider.operators.run import DponeRunOperator, manifest_task_kwargs
+
+
+def task_id_for(process_name: str) -> str:
+    """A task id for a process name (dots separate task groups in Airflow, so they become ``_``).
+
+    >>> task_id_for("sales.orders")
+    'sales_orders'
+    """
+    return re.sub(r"[^A-Za-z0-9_\-]", "_", process_name)
+
+
+def interval_partition_keys(partitions: Partitions, start: datetime | None, end: datetime | None) -> list[str]:
+    """Partition keys of a time grain inside ``[start, end)``; every key from ``partitions.start`` without one.
+
+    >>> from datetime import UTC
+    >>> p = Partitions(column="updated_at", grain="hour")
+    >>> interval_partition_keys(p, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 3, tzinfo=UTC))
+    ['2026-01-01T00', '2026-01-01T01', '2026-01-01T02']
+    """
+    from dpone_core.runtime.partitions import partition_keys
+
+    if partitions.values is not None:
+        return [str(v) for v in partitions.values]
+    if start is None or end is None:
+        return partition_keys(partitions)
+    window = partitions.model_copy(update={"start": start.isoformat()})
+    return partition_keys(window, until=end)
+
+
+def _task_kwargs(process: Process, loaded: LoadedManifest, placeholders: frozenset[str], use_pool: bool,
+                 given: set[str]) -> dict[str, Any]:
+    """Manifest-derived task arguments for mapped tasks (their __init__ runs only at execution)."""
+    kwargs = {k: v for k, v in manifest_task_kwargs(process, use_pool=use_pool).items() if k not in given}
+    inlets, outlets = assets(process_datasets(loaded, process, placeholders))
+    if inlets and "inlets" not in given:
+        kwargs["inlets"] = inlets
+    if outlets and "outlets" not in given:
+        kwargs["outlets"] = outlets
+    return kwargs
+
+
+def add_process_tasks(
+    manifest: str | Path,
+    selector: str | None = None,
+    *,
+    registry_paths: Sequence[str] = (),
+    dpone_conn_id: str | None = None,
+    use_pool: bool = True,
+    default_args: Mapping[str, Any] | None = None,
+    operator_kwargs: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Add one task per selected process to the current DAG / TaskGroup; returns ``{process name: task}``.
+
+    The manifest is read now (parse time); an invalid manifest raises ``ManifestError``, which Airflow
+    shows as the DAG's import error.
+    """
+    import dpone_core
+
+    hook = DponeHook(dpone_conn_id, registry_paths)
+    loaded, placeholders = hook.parse(manifest)
+    manifest_path = str(hook.manifest_path(manifest))
+    selected = dpone_core.processes(loaded, selector)
+    extra = dict(operator_kwargs or {})
+    given = set(extra) | set(default_args or {})
+    tasks: dict[str, Any] = {}
+    for process in selected:
+        common: dict[str, Any] = {
+            "task_id": task_id_for(process.name),
+            "manifest": manifest_path,
+            "selector": process.name,
+            "registry_paths": list(registry_paths),
+            "dpone_conn_id": dpone_conn_id,
+            "use_pool": use_pool,
+            "doc_md": process.description,
+            **extra,
+        }
+        partitions = process.partitions
+        if partitions is None or partitions.ranges is not None:
+            tasks[process.name] = DponeRunOperator(**common)
+            continue
+        mapped_kwargs = {**common, **_task_kwargs(process, loaded, placeholders, use_pool, given)}
+        if partitions.values is not None:
+            keys: Any = [str(v) for v in partitions.values]
+            tasks[process.name] = DponeRunOperator.partial(**mapped_kwargs).expand(partition=keys)
+            continue
+        keys = _grain_keys_task(process, partitions)
+        tasks[process.name] = DponeRunOperator.partial(**mapped_kwargs).expand(partition=keys)
+    for process in selected:
+        for upstream in process.depends_on:
+            if upstream in tasks:
+                tasks[upstream] >> tasks[process.name]
+    return tasks
+
+
+def _grain_keys_task(process: Process, partitions: Partitions) -> Any:
+    """A ``<process>__partition_keys`` task listing the grain keys of the run's data interval."""
+    spec = partitions.model_dump()
+
+    @task(task_id=f"{task_id_for(process.name)}__partition_keys")
+    def partition_keys_for_interval(data_interval_start: Any = None, data_interval_end: Any = None) -> list[str]:
+        """Partition keys inside this DAG run's data interval."""
+        return interval_partition_keys(Partitions.model_validate(spec), data_interval_start, data_interval_end)
+
+    return partition_keys_for_interval()
+
+
+def dpone_task_group(
+    manifest: str | Path,
+    selector: str | None = None,
+    *,
+    group_id: str | None = None,
+    registry_paths: Sequence[str] = (),
+    dpone_conn_id: str | None = None,
+    use_pool: bool = True,
+    operator_kwargs: Mapping[str, Any] | None = None,
+    tooltip: str = "",
+) -> TaskGroup:
+    """A TaskGroup with one DponeRunOperator per process the selector picks, wired by ``depends_on``.
+
+    Call it inside ``with DAG(...)``; the group id defaults to the manifest's file name.
+
+    >>> with DAG("sales", schedule="@daily") as dag:  # doctest: +SKIP
+    ...     loads = dpone_task_group("/opt/airflow/dags/orders.yaml", "tag:sales")
+    """
+    group = TaskGroup(group_id=group_id or task_id_for(Path(manifest).stem), tooltip=tooltip)
+    dag = getattr(group, "dag", None)
+    with group:
+        add_process_tasks(manifest, selector, registry_paths=registry_paths, dpone_conn_id=dpone_conn_id,
+                          use_pool=use_pool, default_args=getattr(dag, "default_args", None),
+                          operator_kwargs=operator_kwargs)
+    return group
+
+
+def dpone_dag(
+    manifest: str | Path,
+    selector: str | None = None,
+    *,
+    dag_id: str | None = None,
+    schedule: Any = None,
+    start_date: datetime | None = None,
+    catchup: bool = False,
+    tags: Sequence[str] | None = None,
+    default_args: Mapping[str, Any] | None = None,
+    registry_paths: Sequence[str] = (),
+    dpone_conn_id: str | None = None,
+    use_pool: bool = True,
+    operator_kwargs: Mapping[str, Any] | None = None,
+    **dag_kwargs: Any,
+) -> DAG:
+    """A DAG running the selected processes of a manifest, one task per process.
+
+    ``dag_id`` defaults to ``dpone_<manifest file name>``; tags default to ``dpone`` plus the
+    processes' tags. Assign the result to a module-level name so Airflow finds it.
+
+    >>> dag = dpone_dag("/opt/airflow/dags/orders.yaml", schedule="@hourly")  # doctest: +SKIP
+    """
+    import dpone_core
+
+    hook = DponeHook(dpone_conn_id, registry_paths)
+    loaded, _ = hook.parse(manifest)
+    selected = dpone_core.processes(loaded, selector)
+    if tags is None:
+        tags = ["dpone", *sorted({t for p in selected for t in p.tags})]
+    doc = "\n".join(f"* **{p.name}**: {p.description or ''}" for p in selected)
+    with DAG(
+        dag_id=dag_id or f"dpone_{task_id_for(Path(manifest).stem)}",
+        schedule=schedule,
+        start_date=start_date,
+        catchup=catchup,
+        tags=list(tags),
+        default_args=dict(default_args or {}),
+        doc_md=dag_kwargs.pop("doc_md", f"dpone manifest `{Path(manifest).name}`\n\n{doc}"),
+        **dag_kwargs,
+    ) as dag:
+        add_process_tasks(manifest, selector, registry_paths=registry_paths, dpone_conn_id=dpone_conn_id,
+                          use_pool=use_pool, default_args=default_args, operator_kwargs=operator_kwargs)
+    return dag

@@ -1,0 +1,100 @@
+"""dpone_task_group / dpone_dag: tasks, dependencies, mapping and task arguments from the manifest."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from airflow.sdk import DAG
+
+from dpone_core.errors import ManifestError
+from dpone_core.manifest.process import Partitions
+from dpone_provider.task_group import dpone_dag, dpone_task_group, interval_partition_keys, task_id_for
+
+
+def _manifest(tmp_path: Path, processes: list[dict[str, Any]]) -> Path:
+    path = tmp_path / "loads.yaml"
+    path.write_text(yaml.safe_dump({
+        "version": 1,
+        "connections": {"inbox": {"type": "files", "root": "data"}, "wh": {"type": "duckdb", "path": "wh.duckdb"}},
+        "processes": processes}), encoding="utf-8")
+    return path
+
+
+def _process(name: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "source": {"connection": "inbox", "path": f"{name}.csv", "format": "csv"},
+            "sink": {"connection": "wh", "table": f"raw.{name}", "strategy": "append"}, **extra}
+
+
+def test_one_task_per_process_wired_by_depends_on(tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path, [
+        _process("customers", tags=["crm"]),
+        _process("orders", tags=["sales"], retry={"attempts": 2, "backoff_seconds": 10, "backoff": "fixed"}),
+        _process("sales.daily", depends_on=["customers", "orders"], tags=["sales"],
+                 orchestration={"concurrency_key": "wh_writes", "owners": ["ana", "bo"]}),
+    ])
+    with DAG("d", schedule=None) as dag:
+        group = dpone_task_group(manifest)
+    assert group.group_id == "loads"
+    assert sorted(dag.task_ids) == ["loads.customers", "loads.orders", "loads.sales_daily"]
+    daily = dag.get_task("loads.sales_daily")
+    assert daily.upstream_task_ids == {"loads.customers", "loads.orders"}
+    assert (daily.pool, daily.owner, daily.selector) == ("wh_writes", "ana,bo", "sales.daily")
+    orders = dag.get_task("loads.orders")
+    assert (orders.retries, orders.retry_delay.total_seconds(), orders.retry_exponential_backoff) == (2, 10.0, 0)
+    assert [a.uri for a in orders.outlets] == [f"duckdb:{tmp_path}/wh.duckdb/raw/orders"]
+
+
+def test_selector_limits_the_tasks(tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path, [_process("customers", tags=["crm"]), _process("orders", tags=["sales"])])
+    with DAG("d", schedule=None) as dag:
+        dpone_task_group(manifest, "tag:sales", group_id="sales")
+    assert dag.task_ids == ["sales.orders"]
+
+
+def test_value_partitions_map_and_grain_partitions_get_a_keys_task(tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path, [
+        _process("by_region", partitions={"column": "region", "values": ["eu", "us"]},
+                 retry={"attempts": 1}),
+        _process("by_hour", partitions={"column": "updated_at", "grain": "hour"}),
+        _process("by_range", partitions={"column": "id", "ranges": 4}),
+    ])
+    with DAG("d", schedule=None) as dag:
+        dpone_task_group(manifest, group_id="g")
+    by_region = dag.get_task("g.by_region")
+    assert type(by_region).__name__ == "MappedOperator"
+    assert by_region.expand_input.value["partition"] == ["eu", "us"]
+    assert by_region.partial_kwargs["retries"] == 1
+    assert by_region.partial_kwargs["outlets"][0].uri.endswith("/raw/by_region")
+    by_hour = dag.get_task("g.by_hour")
+    assert by_hour.upstream_task_ids == {"g.by_hour__partition_keys"}
+    assert type(dag.get_task("g.by_range")).__name__ == "DponeRunOperator"  # ranges: one unsplit run
+
+
+def test_interval_partition_keys() -> None:
+    hour = Partitions(column="t", grain="hour")
+    start, end = datetime(2026, 1, 1, 22, tzinfo=UTC), datetime(2026, 1, 2, 1, tzinfo=UTC)
+    assert interval_partition_keys(hour, start, end) == ["2026-01-01T22", "2026-01-01T23", "2026-01-02T00"]
+    day = Partitions(column="t", grain="day", start="2026-01-01")
+    assert interval_partition_keys(day, None, None)[:2] == ["2026-01-01", "2026-01-02"]
+    assert interval_partition_keys(Partitions(column="r", values=["eu", 1]), start, end) == ["eu", "1"]
+
+
+def test_dpone_dag_defaults(tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path, [_process("orders", tags=["sales"], description="Orders.")])
+    dag = dpone_dag(manifest, schedule="@daily", start_date=datetime(2026, 1, 1), default_args={"retries": 5})
+    assert dag.dag_id == "dpone_loads" and sorted(dag.tags) == ["dpone", "sales"]
+    assert dag.get_task("orders").retries == 5 and "Orders." in (dag.doc_md or "")
+
+
+def test_an_invalid_manifest_is_an_import_error(tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path, [_process("orders", depends_on=["nope"])])
+    with pytest.raises(ManifestError, match="unknown process 'nope'"), DAG("d", schedule=None):
+        dpone_task_group(manifest)
+
+
+def test_task_id_for() -> None:
+    assert task_id_for("sales.orders-v2") == "sales_orders-v2"
