@@ -115,4 +115,4 @@ def test_dagster_snippet_loads_as_definitions(quickstart: object) -> None:
     defs = namespace["defs"]
     assert isinstance(defs, dg.Definitions)
     dg.Definitions.validate_loadable(defs)
-    assert defs.get_job_def("dpone_orders_job") is not None
+    assert defs.resolve_job_def("dpone_orders_job").name == "dpone_orders_job"
