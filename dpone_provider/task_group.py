@@ -45,6 +45,8 @@ def task_id_for(process_name: str) -> str:
 def interval_partition_keys(partitions: Partitions, start: datetime | None, end: datetime | None) -> list[str]:
     """Partition keys of a time grain inside ``[start, end)``; every key from ``partitions.start`` without one.
 
+    A manual run has no interval (or an empty one): it maps over every key from ``partitions.start``.
+
     >>> from datetime import UTC
     >>> p = Partitions(column="updated_at", grain="hour")
     >>> interval_partition_keys(p, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 3, tzinfo=UTC))
@@ -54,7 +56,7 @@ def interval_partition_keys(partitions: Partitions, start: datetime | None, end:
 
     if partitions.values is not None:
         return [str(v) for v in partitions.values]
-    if start is None or end is None:
+    if start is None or end is None or start >= end:  # manual runs: no interval, or an empty one
         return partition_keys(partitions)
     window = partitions.model_copy(update={"start": start.isoformat()})
     return partition_keys(window, until=end)
@@ -109,7 +111,7 @@ def add_process_tasks(
         }
         partitions = process.partitions
         if partitions is None or partitions.ranges is not None:
-            tasks[process.name] = DponeRunOperator(**common)
+            tasks[process.name] = DponeRunOperator(parsed_manifest=(loaded, placeholders), **common)
             continue
         mapped_kwargs = {**common, **_task_kwargs(process, loaded, placeholders, use_pool, given)}
         if partitions.values is not None:

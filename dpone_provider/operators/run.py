@@ -30,6 +30,7 @@ from dpone_provider.lineage import ProcessDatasets, assets, operator_lineage, pr
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
+    from dpone_core.manifest.loader import LoadedManifest
     from dpone_core.manifest.process import Process
 
 RETRYABLE_CODES = frozenset({"DPONE_TRANSIENT", "DPONE_ALREADY_RUNNING", "DPONE_INTERNAL"})
@@ -90,6 +91,8 @@ class DponeRunOperator(BaseOperator):
     :param use_manifest_defaults: Fill retries, pool, owner, inlets and outlets from the manifest.
     :param use_pool: Map ``orchestration.concurrency_key`` to the task's pool (create the pool with
         ``airflow pools set <key> <slots> ...``).
+    :param parsed_manifest: ``DponeHook.parse(manifest)``'s result when the caller already has it
+        (the factories pass it so a DAG with many processes reads its manifest once).
 
     >>> DponeRunOperator(task_id="orders", manifest="/opt/airflow/dags/orders.yaml")  # doctest: +SKIP
     """
@@ -112,6 +115,7 @@ class DponeRunOperator(BaseOperator):
         in_process_retries: int = 0,
         use_manifest_defaults: bool = True,
         use_pool: bool = True,
+        parsed_manifest: tuple[LoadedManifest, frozenset[str]] | None = None,
         **kwargs: Any,
     ) -> None:
         if not manifest:
@@ -123,7 +127,7 @@ class DponeRunOperator(BaseOperator):
         self._parse_error: str | None = None
         if use_manifest_defaults and not _templated(manifest, selector, *registry_paths):
             kwargs = self._with_manifest_defaults(kwargs, manifest, selector, tuple(registry_paths), dpone_conn_id,
-                                                  use_pool)
+                                                  use_pool, parsed_manifest)
         super().__init__(**kwargs)
         self.manifest = str(manifest)
         self.selector = selector
@@ -137,13 +141,13 @@ class DponeRunOperator(BaseOperator):
         self.report: Any = None
 
     def _with_manifest_defaults(self, kwargs: dict[str, Any], manifest: str, selector: str | None,
-                                registry_paths: tuple[str, ...], dpone_conn_id: str | None,
-                                use_pool: bool) -> dict[str, Any]:
+                                registry_paths: tuple[str, ...], dpone_conn_id: str | None, use_pool: bool,
+                                parsed: tuple[LoadedManifest, frozenset[str]] | None) -> dict[str, Any]:
         """Read the manifest at parse time; a manifest that cannot be read leaves kwargs unchanged."""
         from dpone_core.manifest.selectors import select_one
 
         try:
-            loaded, placeholders = DponeHook(dpone_conn_id, registry_paths).parse(manifest)
+            loaded, placeholders = parsed or DponeHook(dpone_conn_id, registry_paths).parse(manifest)
             process = select_one(loaded.manifest, selector)
         except Exception as exc:  # noqa: BLE001 - the run reports the problem with its full message
             self._parse_error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__

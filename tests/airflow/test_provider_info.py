@@ -49,3 +49,20 @@ def test_providers_manager_registers_dpone() -> None:
     hook = ProvidersManagerTaskRuntime().hooks["dpone"]
     assert hook is not None and hook.hook_class_name == "dpone_provider.hooks.dpone.DponeHook"
     assert (hook.connection_id_attribute_name, hook.connection_testable) == ("dpone_conn_id", True)
+
+
+def test_dpone_core_never_imports_airflow() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib, pkgutil, sys, dpone_core\n"
+        "for m in pkgutil.walk_packages(dpone_core.__path__, 'dpone_core.'):\n"
+        "    try:\n"
+        "        importlib.import_module(m.name)\n"
+        "    except ImportError:\n"
+        "        pass\n"
+        "print(sorted(n for n in sys.modules if n == 'airflow' or n.startswith('airflow.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.strip() == "[]"

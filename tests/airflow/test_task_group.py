@@ -80,6 +80,7 @@ def test_interval_partition_keys() -> None:
     assert interval_partition_keys(hour, start, end) == ["2026-01-01T22", "2026-01-01T23", "2026-01-02T00"]
     day = Partitions(column="t", grain="day", start="2026-01-01")
     assert interval_partition_keys(day, None, None)[:2] == ["2026-01-01", "2026-01-02"]
+    assert interval_partition_keys(day, start, start)[:2] == ["2026-01-01", "2026-01-02"]
     assert interval_partition_keys(Partitions(column="r", values=["eu", 1]), start, end) == ["eu", "1"]
 
 
