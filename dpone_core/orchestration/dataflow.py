@@ -37,7 +37,7 @@ from dpone_core.orchestration.retry import ALL_STEPS, RetryPolicy, RetryStep
 from dpone_core.orchestration.trace import TraceRecorder, store_trace
 from dpone_core.runtime.progress import ProgressCallback, ProgressEvent
 from dpone_core.runtime.report import RunReport, RunResult
-from dpone_core.runtime.runner import error_entry
+from dpone_core.runtime.runner import error_entry, new_id
 
 
 class RunnerCallbacks:
@@ -203,7 +203,7 @@ class DataflowRunner:
     def __post_init__(self) -> None:
         self.loaded = (self.manifest if isinstance(self.manifest, LoadedManifest)
                        else load_manifest(self.manifest, self.registry_paths))
-        self.job_id = self.config.job_id or datetime.now(UTC).strftime("job_%Y%m%dT%H%M%SZ")
+        self.job_id = self.config.job_id or new_id("job_")
         self.pipeline = self.config.pipeline_name or self.loaded.path.stem
 
     # ---- planning ------------------------------------------------------------------------------

@@ -225,3 +225,24 @@ def test_stage_cli_json_and_exit_codes(project: Project, tmp_path: Path) -> None
     assert (tmp_path / "out/execution_result.md").exists()
     bad = dpone("orchestrate", "stage", manifest.name, "--stage", "gold", cwd=tmp_path)
     assert bad.returncode == 2 and "no process carries the stage tag" in bad.stderr
+
+
+def test_the_live_table_shows_every_task_with_its_final_status(project: Project) -> None:
+    import io
+
+    from rich.console import Console
+
+    from dpone_core.orchestration.live import LiveJobTable
+
+    manifest = project([process("a"), process("broken", path="missing/*.csv")])
+    runner = DataflowRunner(manifest)
+    plan = runner.plan()
+    console = Console(file=io.StringIO(), width=120, force_terminal=False)
+    table = LiveJobTable(console, plan)
+    runner.callbacks = table
+    with table:
+        runner.execute(plan, on_event=table.on_event)
+    console.print(table.render())
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "succeeded" in text and "failed" in text and "200" in text
+    assert table.rows["a"].phase in {"finalize", "evidence"} and table.rows["broken"].attempts == 1
