@@ -88,7 +88,7 @@ def test_spec_carries_manifest_attributes(quickstart: Path) -> None:
 
 
 def test_retry_and_concurrency_key_map_to_policy_and_pool(quickstart: Path) -> None:
-    from conftest import edit_manifest
+    from dagster_helpers import edit_manifest
 
     edit_manifest(quickstart, retry={"attempts": 3, "backoff_seconds": 2, "backoff": "exponential"},
                   orchestration={"concurrency_key": "warehouse_writes", "group": "sales"})
@@ -98,7 +98,7 @@ def test_retry_and_concurrency_key_map_to_policy_and_pool(quickstart: Path) -> N
 
 
 def test_dependencies_from_depends_on_and_source_tables(quickstart: Path) -> None:
-    from conftest import edit_manifest
+    from dagster_helpers import edit_manifest
 
     doc_path = edit_manifest(quickstart)
     import yaml

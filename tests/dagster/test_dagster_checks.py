@@ -5,7 +5,7 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 import pytest
-from conftest import edit_manifest
+from dagster_helpers import edit_manifest
 
 from dpone_core.runtime.report import ErrorEntry, RunReport, RunResult
 from dpone_dagster import DponeResource, build_dpone_assets

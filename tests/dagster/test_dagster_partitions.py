@@ -7,7 +7,7 @@ import dagster as dg
 import duckdb
 import pyarrow as pa
 import pytest
-from conftest import edit_manifest
+from dagster_helpers import edit_manifest
 
 import dpone_core
 from dpone_core.manifest.process import Partitions
