@@ -98,8 +98,9 @@ NOTES: dict[tuple[str, ...], str] = {
 `dpone plan` opens the source and the sink, reads the source's schema, the committed state and the
 target's catalog, and runs the evolution and DDL gates; it stages and writes no rows. Opening a
 DuckDB sink creates an empty database file when none exists. The text output lists the process,
-source, sink, strategy, the staging table name (`stg_<process>__<load_id>` in the sink's
-`staging_schema`; the Parquet directory sink stages under `_dpone/staging/` instead), the committed
+source, sink, strategy, the staging table name (`stg_<process>__<load_id>`: a temporary table on
+DuckDB, a table in `staging_schema` on other SQL sinks; the Parquet directory sink stages under
+`_dpone/staging/` instead), the committed
 state, the DDL a run would apply, and the evolution verdicts. `--format json|markdown` prints the
 report (status `planned`).
 """,
