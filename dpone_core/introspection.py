@@ -29,8 +29,8 @@ class ContractRule:
     description: str
 
 
-def _unique_keys(process: Process) -> tuple[tuple[str, ...], ...]:
-    # Mirrors dpone_core.runtime.lifecycle._unique_keys (kept private there).
+def unique_keys(process: Process) -> tuple[tuple[str, ...], ...]:
+    """Column sets that must be unique within one load: ``unique`` rules and the key of key strategies."""
     contract = process.schema_contract or SchemaContract()
     keys: list[tuple[str, ...]] = [(name,) for name, rule in contract.columns.items() if rule.unique]
     key = tuple(process.sink.primary_key)
@@ -66,7 +66,7 @@ def contract_rules(process: Process) -> list[ContractRule]:
     ['id.type', 'id.not_null', 'id.unique', 'amount.min']
     """
     contract = process.schema_contract or SchemaContract()
-    gate = ContractGate(contract, not_null=frozenset(process.sink.primary_key), unique_keys=_unique_keys(process))
+    gate = ContractGate(contract, not_null=frozenset(process.sink.primary_key), unique_keys=unique_keys(process))
     primary_key_rule = f"{'+'.join(process.sink.primary_key)}.unique" if process.sink.primary_key else None
     rules = []
     for rule_id in gate.rule_ids():
@@ -78,8 +78,9 @@ def contract_rules(process: Process) -> list[ContractRule]:
     return rules
 
 
-def target_row_count(manifest: str | Path | LoadedManifest, selector: str,
-                     registry_paths: Sequence[str | Path] = ()) -> int | None:
+def target_row_count(
+    manifest: str | Path | LoadedManifest, selector: str, registry_paths: Sequence[str | Path] = ()
+) -> int | None:
     """Rows in the process's target table now, or None when the table does not exist yet.
 
     SQL sinks answer with ``SELECT count(*)``; other sinks count the Arrow table they read.

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from collections import Counter
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,9 +29,10 @@ from dpone_core.gates.contract import REASON_COLUMN, ContractGate
 from dpone_core.gates.ddl import physical_ddl
 from dpone_core.gates.evolution import EvolutionPlan, plan_evolution
 from dpone_core.gates.quarantine import QuarantineWriter
+from dpone_core.introspection import unique_keys
 from dpone_core.manifest.contract import ColumnRule, SchemaContract
 from dpone_core.manifest.loader import LoadedManifest
-from dpone_core.manifest.process import STRATEGIES_NEEDING_KEY, Process
+from dpone_core.manifest.process import Process
 from dpone_core.runtime.partitions import partition_predicates
 from dpone_core.runtime.pipeline import GatedStream, RowFilter, cursor_type
 from dpone_core.runtime.progress import ProgressTracker
@@ -89,16 +91,6 @@ def effective_contract(process: Process) -> SchemaContract:
         return contract
     columns = {**contract.columns, marker.column: ColumnRule(type="boolean")}
     return contract.model_copy(update={"columns": columns})
-
-
-def _unique_keys(process: Process) -> tuple[tuple[str, ...], ...]:
-    keys: list[tuple[str, ...]] = [
-        (name,) for name, rule in (process.schema_contract or SchemaContract()).columns.items() if rule.unique
-    ]
-    key = tuple(process.sink.primary_key)
-    if key and (process.sink.strategy in STRATEGIES_NEEDING_KEY or process.sink.strategy == "incremental"):
-        keys.append(key)
-    return tuple(dict.fromkeys(keys))
 
 
 class Lifecycle:
@@ -176,7 +168,7 @@ class Lifecycle:
             effective_contract(process),
             not_null=frozenset(process.sink.primary_key)
             | frozenset(c.name for c in (current.columns if current else ()) if not c.nullable),
-            unique_keys=_unique_keys(process),
+            unique_keys=unique_keys(process),
         )
 
         # ---- extract (opened lazily: the reader streams as staging pulls) ----
@@ -196,6 +188,8 @@ class Lifecycle:
                 step="extract",
                 fix="fix source.incremental.cursor",
             )
+        if tracker is not None:
+            row_filter.types[tracker.column] = cursor_type(contract, reader.schema, tracker.column)
         for predicate in row_filter.predicates:
             if predicate.column not in reader.schema.names:
                 raise TerminalError(
@@ -270,6 +264,7 @@ class Lifecycle:
             self._record_contract_verdicts(contract, stream)
             outcome = self._finalize(sink, source, staged, evolution, ddl, stream, quarantine, state_before, tracker)
         except BaseException:
+            self._record_contract_verdicts(contract, stream, failed=True)
             quarantine.discard()
             if staged is not None:
                 sink.drop_staging(staged)
@@ -284,7 +279,9 @@ class Lifecycle:
         predicates: list[Predicate] = []
         tracker = None
         incremental = process.source.incremental
-        if incremental is not None:
+        # A partition run loads a slice chosen by the caller (replay, backfill): the cursor neither
+        # filters it nor moves, so backfilling old partitions never skips or rewinds anything.
+        if incremental is not None and self.ctx.partition is None:
             tracker = CursorTracker(incremental.cursor)
             cursor = decode_cursor(state_before.get("cursor_value")) if state_before else None
             bound = lower_bound(cursor, incremental)
@@ -335,16 +332,22 @@ class Lifecycle:
             staged = sink.discard_staged(staged, duplicates.column("__dpone_seq"))
         return staged
 
-    def _record_contract_verdicts(self, contract: ContractGate, stream: GatedStream) -> None:
-        failures = stream.stats.failures
-        verdict = "quarantined" if contract.enforcement == "quarantine" else "failed"
+    def _record_contract_verdicts(self, contract: ContractGate, stream: GatedStream, *, failed: bool = False) -> None:
+        """Add one verdict per contract rule (also for a failed run, so checks can show what broke)."""
+        if any(g.gate == "contract" for g in self.gates):
+            return
+        failures = Counter(contract.totals)
+        failures.update({k: v for k, v in stream.stats.failures.items() if k.endswith(".target_type")})
+        verdict = "failed" if failed or contract.enforcement != "quarantine" else "quarantined"
+        key_rule = f"{'+'.join(self.process.sink.primary_key)}.unique"
         for rule_id in contract.rule_ids():
             count = failures.get(rule_id, 0)
+            enforced = contract.checks_rules or rule_id.endswith(".type") or rule_id == key_rule
             self.gates.append(
                 GateVerdict(
                     gate="contract",
                     rule=rule_id,
-                    verdict=verdict if count else "passed",
+                    verdict=verdict if count else ("passed" if enforced else "skipped"),
                     failed_rows=count,
                     detail=contract.descriptions.get(rule_id, ""),
                 )
@@ -390,6 +393,7 @@ class Lifecycle:
             if process.partitions
             else None,
             load_time=ctx.started_at,
+            target_empty=evolution.creates_table,
         )
         state_after = self._next_state(state_before, tracker)
         self._step("finalize")
@@ -434,7 +438,7 @@ class Lifecycle:
             if old is None or _later(new, old):
                 cursor_value = encode_cursor(new)
         return {
-            "cursor_column": tracker.column if tracker else None,
+            "cursor_column": tracker.column if tracker else (before or {}).get("cursor_column"),
             "cursor_value": cursor_value,
             "run_id": self.ctx.run_id,
             "load_id": self.ctx.load_id,

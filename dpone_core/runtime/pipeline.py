@@ -20,6 +20,7 @@ from dpone_core.gates.compatibility import CompatibilityGate
 from dpone_core.gates.contract import ContractGate
 from dpone_core.gates.quarantine import QuarantineWriter
 from dpone_core.gates.types import cast_with_failures
+from dpone_core.runtime.prefetch import prefetch
 from dpone_core.runtime.progress import ProgressTracker
 from dpone_core.state.cursor import CursorTracker
 
@@ -152,7 +153,7 @@ class GatedStream:
 
     def reader(self) -> pa.RecordBatchReader:
         """The gated stream as a reader the sink can bulk-load."""
-        return pa.RecordBatchReader.from_batches(self.staging_schema(), self._batches())
+        return pa.RecordBatchReader.from_batches(self.staging_schema(), prefetch(self._batches()))
 
 
 def cursor_type(contract: ContractGate, schema: pa.Schema, column: str) -> Any:

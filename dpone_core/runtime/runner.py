@@ -68,9 +68,10 @@ def run_process(
     attempts = 0
     outcome: AttemptOutcome | None = None
     load_id = None
+    lifecycle: Lifecycle | None = None
 
     def attempt() -> AttemptOutcome:
-        nonlocal attempts, load_id
+        nonlocal attempts, load_id, lifecycle
         attempts += 1
         load_id = new_id()
         ctx = RunContext(
@@ -83,7 +84,8 @@ def run_process(
             partition=partition,
             progress=ProgressTracker(process.name, on_event),
         )
-        return Lifecycle(ctx).run()
+        lifecycle = Lifecycle(ctx)
+        return lifecycle.run()
 
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
@@ -126,7 +128,12 @@ def run_process(
         passed = status in {"succeeded", "skipped", "planned"}
     else:
         assert error is not None
-        result = RunResult(errors=[error_entry(error, process.name)], duration_seconds=duration)
+        result = RunResult(
+            errors=[error_entry(error, process.name)],
+            duration_seconds=duration,
+            gates=list(lifecycle.gates) if lifecycle else [],
+            warnings=list(lifecycle.warnings) if lifecycle else [],
+        )
         status = "interrupted" if isinstance(error, InterruptedRun) else "failed"
         passed = False
     return RunReport(

@@ -40,6 +40,16 @@ class SqlDialect:
             raise ValueError(f"invalid identifier {identifier!r}: empty or contains NUL")
         return '"' + identifier.replace('"', '""') + '"'
 
+    def literal(self, text: str) -> str:
+        """A string literal (single quotes doubled), for the few places that take no parameters.
+
+        >>> SqlDialect().literal("it's")
+        "'it''s'"
+        """
+        if "\x00" in text:
+            raise ValueError("string literal contains NUL")
+        return "'" + text.replace("'", "''") + "'"
+
     def table(self, ref: TableRef) -> str:
         """Quoted, schema-qualified table name."""
         return f"{self.quote(ref.schema)}.{self.quote(ref.name)}" if ref.schema else self.quote(ref.name)

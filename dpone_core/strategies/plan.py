@@ -46,6 +46,8 @@ class LoadPlan:
     scd2: Scd2Spec | None = None
     partition: PartitionSpec | None = None
     load_time: datetime | None = None
+    target_empty: bool = False
+    """The target was created by this load, so key lookups against it can be skipped."""
 
     @property
     def target_columns(self) -> tuple[str, ...]:

@@ -183,6 +183,27 @@ _RENDERERS: dict[str, Callable[[_Sql], list[Statement]]] = {
 }
 
 
+def _first_load(q: _Sql) -> list[Statement]:
+    """Into a table this load created: every key is new, so merge-like strategies are plain inserts."""
+    plan = q.plan
+    if plan.strategy == "scd2" and plan.scd2 is not None:
+        d, spec = q.d, plan.scd2
+        cols = plan.target_columns
+        history = (spec.valid_from, spec.valid_to, spec.is_current)
+        return [
+            Statement(
+                "insert_versions",
+                f"INSERT INTO {q.target} ({d.column_list(cols)}, {d.column_list(history)}) "
+                f"SELECT {d.column_list(cols, S)}, {d.placeholder}, NULL, TRUE FROM {q.staging} AS {S} "
+                f"WHERE NOT ({q.marked()})",
+                (plan.load_time,),
+                "inserted",
+            )
+        ]
+    marker = plan.delete_marker
+    return [q.insert_all(f"NOT ({q.marked()})" if marker and marker.mode == "hard" else None)]
+
+
 def render_plan(plan: LoadPlan, dialect: SqlDialect) -> list[Statement]:
     """Render ``plan`` for ``dialect``; statements run in order inside one transaction.
 
@@ -195,4 +216,6 @@ def render_plan(plan: LoadPlan, dialect: SqlDialect) -> list[Statement]:
         renderer = _RENDERERS[plan.strategy]
     except KeyError:
         raise ValueError(f"strategy {plan.strategy} has no SQL rendering") from None
+    if plan.target_empty and plan.strategy in {"incremental", "merge", "snapshot_diff", "scd2"}:
+        return _first_load(_Sql(plan, dialect))
     return renderer(_Sql(plan, dialect))

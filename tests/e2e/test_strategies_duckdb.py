@@ -193,3 +193,25 @@ def test_partition_key_loads_one_slice(project: Callable[..., Path]) -> None:
     result = run_json(m, "--partition", "2026-01-02")["result"]
     assert result["extracted_rows"] == 1
     assert [r[0] for r in rows(m)] == [2]
+
+
+def test_partition_run_ignores_and_keeps_the_cursor(project: Callable[..., Path]) -> None:
+    m = project("id,day\n1,2026-01-01\n2,2026-01-02\n", """
+- name: p
+  source:
+    connection: inbox
+    path: data.csv
+    format: csv
+    incremental: {cursor: day}
+  sink: {connection: wh, table: t, strategy: merge, primary_key: [id]}
+  partitions: {column: day, grain: day, start: "2026-01-01"}
+  schema_contract: {columns: {day: {type: date}}}
+""")
+    run_json(m)
+    cursor = rows(m, "SELECT cursor_value FROM __dpone__state")
+    # A late row for an old day: the incremental run skips it, a backfill of that day loads it.
+    load(m, "id,day\n1,2026-01-01\n2,2026-01-02\n3,2026-01-01\n")
+    assert rows(m, "SELECT count(*) FROM t") == [(2,)]
+    result = run_json(m, "--partition", "2026-01-01")["result"]
+    assert (result["extracted_rows"], result["inserted_rows"]) == (2, 1)
+    assert rows(m, "SELECT cursor_value FROM __dpone__state") == cursor

@@ -8,6 +8,8 @@ from typing import Any
 from dpone_core.connections.profiles import DuckDBProfile, resolved
 from dpone_core.errors import ConcurrentRunError, DponeConnectionError
 
+DEFAULT_MEMORY_LIMIT = "128MB"
+
 
 def database_path(profile: DuckDBProfile, base_dir: Path) -> Path:
     """Absolute path of the database file (relative paths resolve against the manifest's folder)."""
@@ -26,10 +28,10 @@ def connect(profile: DuckDBProfile, base_dir: Path, *, read_only: bool = False) 
     config: dict[str, Any] = {}
     if profile.threads:
         config["threads"] = profile.threads
-    if profile.memory_limit:
-        config["memory_limit"] = profile.memory_limit
+    # A bounded buffer pool keeps RSS flat as tables grow (staging spills to disk past it).
+    config["memory_limit"] = profile.memory_limit or DEFAULT_MEMORY_LIMIT
     try:
-        return duckdb.connect(str(path), read_only=read_only, config=config)
+        con = duckdb.connect(str(path), read_only=read_only, config=config)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise ConcurrentRunError(
@@ -37,3 +39,6 @@ def connect(profile: DuckDBProfile, base_dir: Path, *, read_only: bool = False) 
                 fix="wait for the other run to finish; DuckDB allows one writer per file",
             ) from None
         raise DponeConnectionError(f"cannot open DuckDB file {path}: {exc}") from None
+    # DuckDB draws its own progress bar on a terminal; dpone reports progress itself.
+    con.execute("SET enable_progress_bar = false")
+    return con

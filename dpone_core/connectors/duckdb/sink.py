@@ -1,4 +1,4 @@
-"""DuckDB sink: staging via DuckDB's Arrow scan, finalize in one DuckDB transaction.
+"""DuckDB sink: staging as Parquet files, finalize in one DuckDB transaction.
 
 DuckDB allows one writing process per file, so the file lock is the per-process lease: a second
 run of any process on the same file fails fast with DPONE_ALREADY_RUNNING (retryable).
@@ -6,17 +6,22 @@ run of any process on the same file fails fast with DPONE_ALREADY_RUNNING (retry
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from dpone_core.connections.profiles import DuckDBProfile
 from dpone_core.connectors.duckdb.connection import connect, database_path
 from dpone_core.connectors.duckdb.sql import DuckDBDialect
-from dpone_core.connectors.ports import TableRef, TargetColumn, TargetSchema
-from dpone_core.connectors.sql.sink import SqlSink
+from dpone_core.connectors.ports import SEQ_COLUMN, StagedLoad, TableRef, TargetColumn, TargetSchema, iter_batches
+from dpone_core.connectors.sql.sink import SqlSink, staging_name
+from dpone_core.errors import TransientError
 
 
 class DuckDBSink(SqlSink):
@@ -41,7 +46,16 @@ class DuckDBSink(SqlSink):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run a statement; DuckDB returns the affected row count as a one-row result."""
-        result = self.con.execute(sql, list(params))
+        try:
+            result = self.con.execute(sql, list(params))
+        except duckdb.TransactionException as exc:
+            if "conflict" in str(exc).lower():
+                raise TransientError(
+                    f"DuckDB write conflict with another writer of {self.path.name}: {exc}",
+                    step="finalize",
+                    fix="retry; give concurrent processes different DuckDB files or run them in sequence",
+                ) from None
+            raise
         try:
             row = result.fetchone()
         except Exception:  # noqa: BLE001 - DDL has no result set
@@ -71,14 +85,73 @@ class DuckDBSink(SqlSink):
         except Exception:  # noqa: BLE001
             return
 
-    def bulk_stage(self, reader: pa.RecordBatchReader, table: TableRef) -> int:
-        """CREATE TABLE AS over the Arrow stream: DuckDB pulls batches as it goes (flat memory)."""
-        view = "__dpone_stage_source"
-        self.con.register(view, reader)
+    @property
+    def staging_dir(self) -> Path:
+        """Folder beside the database file where loads are staged as Parquet."""
+        return self.path.with_name(self.path.name + ".dpone_staging")
+
+    def stage(self, reader: pa.RecordBatchReader, load_id: str, process: str = "load") -> StagedLoad:
+        """Stage as Parquet files beside the database, exposed to SQL as a TEMP view.
+
+        Writing Parquet keeps memory flat (DuckDB's in-memory temp tables grew with the load), and
+        DuckDB then reads the files in parallel in the finalize statements. The files are removed
+        after the load; files of a killed run are removed by the next run of the process.
+        """
+        folder = self.staging_dir / staging_name(process, load_id)
+        folder.mkdir(parents=True, exist_ok=True)
+        rows = 0
+        with pq.ParquetWriter(str(folder / "part-0000.parquet"), reader.schema, compression="lz4") as writer:
+            for batch in iter_batches(reader):
+                writer.write_batch(batch)
+                rows += batch.num_rows
+        ref = TableRef("temp", staging_name(process, load_id))
+        self._create_view(ref, folder)
+        data_schema = pa.schema([f for f in reader.schema if f.name != SEQ_COLUMN])
+        return StagedLoad(load_id, str(folder), rows, data_schema, ref)
+
+    def _create_view(self, ref: TableRef, folder: Path, discarded: TableRef | None = None) -> None:
+        files = self.dialect.literal(str(folder / "*.parquet"))
+        where = ""
+        if discarded is not None:
+            seq = self.dialect.quote(SEQ_COLUMN)
+            where = f" WHERE {seq} NOT IN (SELECT {seq} FROM {self.dialect.table(discarded)})"
+        self.execute(
+            f"CREATE OR REPLACE TEMP VIEW {self.dialect.quote(ref.name)} AS SELECT * FROM read_parquet({files}){where}"
+        )
+
+    def discard_staged(self, staged: StagedLoad, seqs: pa.Array) -> StagedLoad:
+        """Hide rows by sequence number: the view excludes the sequences listed in a temp table."""
+        ref: TableRef = staged.handle
+        discarded = TableRef("temp", ref.name + "__discarded")
+        self.con.register("__dpone_discarded", pa.table({SEQ_COLUMN: seqs}))
         try:
-            return self.execute(f"CREATE TABLE {self.dialect.table(table)} AS SELECT * FROM {view}")
+            self.execute(
+                f"CREATE OR REPLACE TEMP TABLE {self.dialect.quote(discarded.name)} AS "
+                f"SELECT * FROM __dpone_discarded UNION ALL "
+                f"SELECT * FROM (SELECT NULL::BIGINT AS {self.dialect.quote(SEQ_COLUMN)}) WHERE FALSE"
+            )
         finally:
-            self.con.unregister(view)
+            self.con.unregister("__dpone_discarded")
+        self._create_view(ref, Path(staged.location), discarded)
+        return StagedLoad(staged.load_id, staged.location, staged.rows - len(seqs), staged.schema, ref)
+
+    def drop_staging(self, staged: StagedLoad) -> None:
+        """Drop the view and delete the staged files (best effort)."""
+        with contextlib.suppress(Exception):  # cleanup never masks the load's own outcome
+            self.execute(f"DROP VIEW IF EXISTS {self.dialect.quote(staged.handle.name)}")
+        shutil.rmtree(staged.location, ignore_errors=True)
+
+    def cleanup_orphans(self, process: str) -> list[str]:
+        """Remove staged files left by killed runs of ``process`` (the file lock makes us the only writer)."""
+        prefix = staging_name(process, "")
+        folders = sorted(self.staging_dir.glob(prefix + "*")) if self.staging_dir.is_dir() else []
+        for folder in folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        return [f.name for f in folders]
+
+    def bulk_stage(self, reader: pa.RecordBatchReader, table: TableRef) -> int:
+        """Not used: :meth:`stage` writes Parquet instead of a staging table."""
+        raise NotImplementedError("DuckDBSink stages through Parquet files")
 
     def catalog(self, table: TableRef) -> TargetSchema | None:
         """Columns (as Arrow types), NOT NULL and primary key from DuckDB's catalog."""

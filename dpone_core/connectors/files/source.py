@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 from pyarrow import csv as pacsv
 from pyarrow import json as pajson
 
+from dpone_core.connectors.ports import ReadRequest, iter_batches
 from dpone_core.errors import TerminalError
 from dpone_core.manifest.process import CsvOptions
 
@@ -46,7 +48,8 @@ class FilesSource:
 
     def _format(self, text_columns: frozenset[str], batch_bytes: int) -> ds.FileFormat:
         if self.format == "parquet":
-            return ds.ParquetFileFormat()
+            # pre_buffer reads whole column chunks ahead and made memory grow with the file.
+            return ds.ParquetFileFormat(default_fragment_scan_options=ds.ParquetFragmentScanOptions(pre_buffer=False))
         if self.format == "jsonl":
             return ds.JsonFileFormat(read_options=pajson.ReadOptions(block_size=max(batch_bytes, 1 << 16)))
         opts = self.csv
@@ -69,8 +72,13 @@ class FilesSource:
         """The dataset over all matching files."""
         return ds.dataset(self.files(), format=self._format(text_columns, batch_bytes))
 
-    def read(self, request) -> pa.RecordBatchReader:  # type: ignore[no-untyped-def]
-        """Stream batches; predicates on typed (non-text) columns are pushed into the scan."""
+    def read(self, request: ReadRequest) -> pa.RecordBatchReader:
+        """Stream batches file by file.
+
+        Parquet and CSV are read with pyarrow's per-file streaming readers, which hold one batch
+        at a time; the dataset scanner read ahead without bound when the gates were slower than
+        the disk. Row filters are applied by the runtime on typed values.
+        """
         dataset = self.dataset(request.text_columns, request.batch_bytes)
         names = dataset.schema.names
         missing = [c for c in (request.columns or []) if c not in names]
@@ -80,27 +88,55 @@ class FilesSource:
                 step="extract",
                 fix="fix source.columns",
             )
-        expression = None
-        for predicate in request.predicates:
-            if predicate.column in request.text_columns or predicate.column not in names:
-                continue
-            field = pc.field(predicate.column)
-            try:
-                value = pa.scalar(predicate.value).cast(dataset.schema.field(predicate.column).type)
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
-                continue  # not pushed down; the runtime filter still applies it on typed values
-            term = {
-                ">": field > value,
-                ">=": field >= value,
-                "<": field < value,
-                "<=": field <= value,
-                "==": field == value,
-            }[predicate.op]
-            expression = term if expression is None else expression & term
-        scanner = dataset.scanner(
-            columns=list(request.columns) if request.columns else None, filter=expression, batch_size=request.batch_rows
-        )
-        return scanner.to_reader()
+        columns = list(request.columns) if request.columns else names
+        schema = pa.schema([dataset.schema.field(c) for c in columns])
+        if self.format == "jsonl":
+            scanner = dataset.scanner(
+                columns=columns, batch_size=request.batch_rows, batch_readahead=1, fragment_readahead=1
+            )
+            return scanner.to_reader()
+        return pa.RecordBatchReader.from_batches(schema, self._stream(schema, request))
+
+    def _stream(self, schema: pa.Schema, request: ReadRequest) -> Iterator[pa.RecordBatch]:
+        columns = schema.names
+        for path in self.files():
+            if self.format == "parquet":
+                batches: Iterator[pa.RecordBatch] = pq.ParquetFile(path, pre_buffer=False).iter_batches(
+                    batch_size=request.batch_rows, columns=columns
+                )
+            else:
+                opts = self.csv
+                reader = pacsv.open_csv(
+                    path,
+                    read_options=pacsv.ReadOptions(
+                        block_size=max(request.batch_bytes, 1 << 16), autogenerate_column_names=not opts.header
+                    ),
+                    parse_options=pacsv.ParseOptions(
+                        delimiter=opts.delimiter, quote_char=opts.quote_char, newlines_in_values=True
+                    ),
+                    convert_options=pacsv.ConvertOptions(
+                        include_columns=columns,
+                        column_types={c: schema.field(c).type for c in columns},
+                        null_values=opts.null_values,
+                        strings_can_be_null=True,
+                        quoted_strings_can_be_null=False,
+                    ),
+                )
+                batches = iter_batches(reader)
+            for batch in batches:
+                yield batch if batch.schema.equals(schema) else _conform(batch, schema, path)
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _conform(batch: pa.RecordBatch, schema: pa.Schema, path: str) -> pa.RecordBatch:
+    """Give a file's batch the dataset's schema (column order and types of the first file)."""
+    try:
+        return pa.RecordBatch.from_arrays([batch.column(f.name).cast(f.type) for f in schema], schema=schema)
+    except (KeyError, pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+        raise TerminalError(
+            f"file {path} does not match the schema of the first file: {exc}",
+            step="extract",
+            fix="give every file of the source the same columns and types, or split the process",
+        ) from None

@@ -178,6 +178,10 @@ class SqlSink(ABC):
         ref: TableRef = staged.handle
         keys = self.dialect.column_list(key)
         seq = self.dialect.quote(SEQ_COLUMN)
+        # One aggregate first: the common case (no duplicates) skips the window query.
+        distinct = f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM {self.dialect.table(ref)}) AS k"
+        if self.query(distinct)[0][0] == staged.rows:
+            return pa.table({SEQ_COLUMN: pa.array([], pa.int64())})
         return self.query_arrow(
             f"SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY {keys} ORDER BY {seq}) AS dpone_rn "
             f"FROM {self.dialect.table(ref)}) AS d WHERE dpone_rn > 1 ORDER BY {seq}"

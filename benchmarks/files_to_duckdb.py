@@ -1,0 +1,134 @@
+"""Benchmark: Parquet -> DuckDB ``merge`` with a 5-column contract vs DuckDB's own INSERT ... SELECT.
+
+    python benchmarks/files_to_duckdb.py [--rows 1000000 5000000] [--workdir DIR]
+
+For each size it generates a Parquet file (ids, decimals, text, timestamps, booleans), then runs,
+each in a fresh subprocess so peak RSS is measured per path:
+  raw    DuckDB ``CREATE TABLE ... ; INSERT INTO t SELECT * FROM read_parquet(...)``
+  dpone  ``dpone_core.run`` of a merge manifest (primary key, contract on 5 columns, evidence on)
+and prints rows/s, the dpone/raw ratio and peak RSS of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+RAW = """
+import duckdb, json, resource, sys, time
+path, db = sys.argv[1], sys.argv[2]
+con = duckdb.connect(db)
+start = time.perf_counter()
+con.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, customer_id BIGINT, amount DECIMAL(18,2), status VARCHAR, "
+            "email VARCHAR, updated_at TIMESTAMPTZ, flag BOOLEAN)")
+con.execute(f"INSERT INTO t SELECT * FROM read_parquet('{path}')")
+elapsed = time.perf_counter() - start
+rows = con.execute("SELECT count(*) FROM t").fetchone()[0]
+print(json.dumps({"rows": rows, "seconds": elapsed, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+DPONE = """
+import json, resource, sys, time
+import dpone_core.api, dpone_core.runtime.lifecycle, dpone_core.connectors.duckdb.sink  # imports outside the timing
+start = time.perf_counter()
+report = dpone_core.api.run(sys.argv[1])
+elapsed = time.perf_counter() - start
+assert report.passed, report.to_text()
+print(json.dumps({"rows": report.result.inserted_rows, "seconds": elapsed,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "steps": report.result.step_seconds}))
+"""
+
+MANIFEST = """
+version: 1
+connections:
+  files: {{type: files, root: {root}}}
+  wh: {{type: duckdb, path: {db}, memory_limit: 256MB}}
+processes:
+  - name: bench
+    source: {{connection: files, path: data.parquet, format: parquet}}
+    sink: {{connection: wh, table: t, strategy: merge, primary_key: [id]}}
+    runtime_evidence: {{output_dir: evidence}}
+    quarantine: {{dir: quarantine}}
+    schema_contract:
+      enforcement: quarantine
+      columns:
+        id: {{type: int64, nullable: false, unique: true}}
+        amount: {{type: decimal, precision: 18, scale: 2, min: 0}}
+        status: {{type: string, allowed: [new, paid, shipped, cancelled]}}
+        email: {{type: string, regex: "^[^@ ]+@[^@ ]+$"}}
+        updated_at: {{type: timestamp, tz: UTC, nullable: false}}
+"""
+
+
+def generate(path: Path, rows: int) -> None:
+    """Write ``rows`` rows of a 7-column orders table with DuckDB (fast, no Python per row)."""
+    import duckdb
+
+    duckdb.sql(
+        f"""COPY (SELECT i::BIGINT AS id, (i % 9000)::BIGINT AS customer_id,
+                   ((i % 50000) / 100.0)::DECIMAL(18,2) AS amount,
+                   ['new','paid','shipped','cancelled'][1 + (i % 4)] AS status,
+                   'customer' || (i % 9000) || '@example.com' AS email,
+                   TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(i) AS updated_at,
+                   (i % 2 = 0) AS flag
+            FROM range({rows}) r(i)) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 122880)"""
+    )
+
+
+def child(code: str, *args: str) -> dict[str, float]:
+    """Run ``code`` in a fresh interpreter and parse the JSON line it prints."""
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def bench(rows: int, workdir: Path) -> dict[str, float]:
+    """Run both paths for one size and return the figures."""
+    folder = workdir / f"rows_{rows}"
+    folder.mkdir(parents=True, exist_ok=True)
+    data = folder / "data.parquet"
+    if not data.exists():
+        generate(data, rows)
+    for name in ("raw.duckdb", "dpone.duckdb"):
+        (folder / name).unlink(missing_ok=True)
+    raw = child(RAW, str(data), str(folder / "raw.duckdb"))
+    manifest = folder / "bench.yaml"
+    manifest.write_text(textwrap.dedent(MANIFEST.format(root=folder, db=folder / "dpone.duckdb")))
+    ours = child(DPONE, str(manifest))
+    assert raw["rows"] == ours["rows"] == rows, (raw, ours)
+    return {
+        "rows": rows,
+        "raw_rows_per_s": rows / raw["seconds"],
+        "dpone_rows_per_s": rows / ours["seconds"],
+        "ratio": raw["seconds"] / ours["seconds"],
+        "raw_rss_mb": raw["rss_mb"],
+        "dpone_rss_mb": ours["rss_mb"],
+        "dpone_steps": ours["steps"],
+    }
+
+
+def main() -> None:
+    """Parse arguments, run every size, print a table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
+    parser.add_argument("--workdir", type=Path, default=None)
+    args = parser.parse_args()
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="dpone-bench-"))
+    results = [bench(rows, workdir) for rows in args.rows]
+    print(f"{'rows':>10} {'raw rows/s':>12} {'dpone rows/s':>13} {'ratio':>6} {'raw RSS MB':>11} {'dpone RSS MB':>13}")
+    for r in results:
+        print(f"{r['rows']:>10,} {r['raw_rows_per_s']:>12,.0f} {r['dpone_rows_per_s']:>13,.0f} {r['ratio']:>6.2f} "
+              f"{r['raw_rss_mb']:>11.0f} {r['dpone_rss_mb']:>13.0f}")
+    if len(results) > 1:
+        print(f"dpone RSS growth {results[-1]['rows']:,} vs {results[0]['rows']:,} rows: "
+              f"{results[-1]['dpone_rss_mb'] / results[0]['dpone_rss_mb']:.2f}x")
+    print("dpone step seconds (last size):", json.dumps(results[-1]["dpone_steps"]))
+
+
+if __name__ == "__main__":
+    main()
