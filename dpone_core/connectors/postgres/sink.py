@@ -235,17 +235,33 @@ class PostgresSink(SqlSink):
         cursor = self._adbc().cursor()
         try:
             rows = cursor.adbc_ingest(table.name, guard.as_reader(), mode="append", db_schema_name=table.schema)
+            if guard.error is not None:
+                raise guard.error
         except BaseException as exc:
+            # The runtime never got a StagedLoad for this table, so it cannot drop it: do it here,
+            # after closing the COPY session (it may still hold the table's lock mid-COPY).
+            self._reset_adbc()
+            self._discard(table)
             if guard.error is not None:
                 raise guard.error from None
             if isinstance(exc, DponeError | KeyboardInterrupt):
                 raise
             raise translate(exc, "stage", f"COPY into staging {table.display()}") from None
         finally:
-            cursor.close()
-        if guard.error is not None:
-            raise guard.error
+            with contextlib.suppress(Exception):
+                cursor.close()
         return int(rows)
+
+    def _reset_adbc(self) -> None:
+        if self.adbc is not None:
+            with contextlib.suppress(Exception):
+                self.adbc.close()
+            self.adbc = None
+
+    def _discard(self, table: TableRef) -> None:
+        with contextlib.suppress(Exception):
+            self.execute(f"DROP TABLE IF EXISTS {self.dialect.table(table)}")
+        self._unlock_staging(table.name)
 
     def drop_staging(self, staged: StagedLoad) -> None:
         """Drop the staging table and release its lock; never raises."""
