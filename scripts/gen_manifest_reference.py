@@ -31,6 +31,7 @@ if str(REPO) not in sys.path:
 
 from dpone_core.connections import profiles  # noqa: E402
 from dpone_core.connectors import registry  # noqa: E402
+from dpone_core.connectors.duckdb.connection import DEFAULT_MEMORY_LIMIT  # noqa: E402
 from dpone_core.manifest import contract, models, process  # noqa: E402
 
 # (model, heading, anchor): the order sections appear in. Models found by walking the field
@@ -82,6 +83,8 @@ MEANING: dict[str, str] = {
     "Defaults.schema_contract": "Merged under each process's `schema_contract` (column rules merge by column name).",
     "FilesProfile.type": "Selects this profile.",
     "DuckDBProfile.type": "Selects this profile.",
+    "DuckDBProfile.memory_limit": f"Unset: `{DEFAULT_MEMORY_LIMIT}`, which keeps memory bounded; DuckDB spills to "
+    "disk beyond it.",
     "PostgresProfile.type": "Selects this profile.",
     "PostgresProfile.host": "Server host name.",
     "PostgresProfile.port": "Server port.",
@@ -144,6 +147,8 @@ MEANING: dict[str, str] = {
     "Source.table": "Table to read, `schema.table` or `table` (database connections).",
     "Source.params": "Values bound to the `:name` placeholders of `query`. Never pasted into the SQL text.",
     "Source.format": "File format of a `path` source.",
+    "Source.path": "Matching files are read one after another in name order; every file must have the columns "
+    "of the first one, and its values are cast to the first file's types.",
     "Source.csv": "CSV parsing options (`format: csv` only); see [csv](#source-csv).",
     "Source.columns": "Read only these columns, in this order. Unset: every column.",
     "Source.incremental": "Read only rows past the committed cursor; see [incremental](#source-incremental).",
