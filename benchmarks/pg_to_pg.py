@@ -1,0 +1,256 @@
+"""Postgres -> Postgres benchmark: dpone against the raw binary COPY pipe, on a server it starts itself.
+
+    .venv/bin/python benchmarks/pg_to_pg.py            # 1M rows
+    .venv/bin/python benchmarks/pg_to_pg.py --big      # 1M and 5M rows
+
+The server runs with Postgres defaults (fsync and synchronous_commit on). For each size it times,
+in the same run and against the same 11-column table (bigint, int, bigint, numeric(18,2), 2x text,
+2x timestamptz, boolean, uuid, jsonb; primary key on id):
+
+* raw pipe: ``psql -c "COPY src TO STDOUT (FORMAT binary)" | psql -c "COPY dst FROM STDIN (FORMAT binary)"``
+  into an empty table with its primary key;
+* dpone full_refresh (contract on 5 columns) into a new target, then again over the loaded target;
+* merge of 100k changed rows into the loaded target: dpone ``merge`` against raw ``COPY`` into a
+  temp table + ``INSERT ... ON CONFLICT DO UPDATE`` in one transaction (psql ``-1``).
+
+Each measured command is a child process; its peak RSS comes from ``wait4``. dlt is not run here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "integration" / "postgres"))
+from pgserver import PostgresServer, start_server  # noqa: E402
+
+COLUMNS = """id bigint PRIMARY KEY, a int NOT NULL, b bigint, amount numeric(18,2) NOT NULL, name text NOT NULL,
+  descr text, created_at timestamptz NOT NULL, updated_at timestamptz, flag boolean, uid uuid, payload jsonb"""
+CHANGED = 100_000
+
+
+def _env(server: PostgresServer, db: str) -> dict[str, str]:
+    # An installed package has its .pyc files; without them every dpone start recompiles its imports.
+    base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    return {
+        **base,
+        "PGHOST": server.host,
+        "PGPORT": str(server.port),
+        "PGUSER": server.user,
+        "PGPASSWORD": server.password,
+        "PGDATABASE": db,
+        "DPONE_BENCH_PG_PASSWORD": server.password,
+    }
+
+
+def psql(server: PostgresServer, db: str, sql: str) -> str:
+    """Run SQL through psql and return its output."""
+    result = subprocess.run(
+        ["psql", "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
+        env=_env(server, db),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return result.stdout.strip()
+
+
+def timed(commands: list[list[str]], env: dict[str, str], stdin_file: str | None = None) -> tuple[float, float]:
+    """Run a pipeline of commands (stdout -> stdin); return (seconds, peak RSS in MB of the largest process)."""
+    start = time.perf_counter()
+    procs: list[subprocess.Popen[bytes]] = []
+    previous = open(stdin_file, "rb") if stdin_file else None  # noqa: SIM115
+    for index, command in enumerate(commands):
+        last = index == len(commands) - 1
+        proc = subprocess.Popen(
+            command,
+            env=env,
+            stdin=previous.stdout if isinstance(previous, subprocess.Popen) else previous,
+            stdout=subprocess.DEVNULL if last else subprocess.PIPE,
+        )
+        if isinstance(previous, subprocess.Popen) and previous.stdout is not None:
+            previous.stdout.close()
+        procs.append(proc)
+        previous = proc  # type: ignore[assignment]
+    peak = 0.0
+    failed = []
+    for proc in procs:
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        peak = max(peak, usage.ru_maxrss / 1024)
+        if proc.returncode:
+            failed.append((proc.args, proc.returncode))
+    if failed:
+        raise RuntimeError(f"benchmark command failed: {failed}")
+    return time.perf_counter() - start, peak
+
+
+def manifest(folder: Path, server: PostgresServer, db: str, name: str, process: dict[str, Any]) -> Path:
+    """Write a one-process manifest for the benchmark database."""
+    doc = {
+        "version": 1,
+        "connections": {
+            "pg": {
+                "type": "postgres",
+                "host": server.host,
+                "port": server.port,
+                "database": db,
+                "user": server.user,
+                "password": "${env:DPONE_BENCH_PG_PASSWORD}",
+            }
+        },
+        "processes": [process],
+    }
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
+
+
+def dpone(path: Path, env: dict[str, str]) -> tuple[float, float]:
+    """Time ``dpone run`` in a child process (exit code must be 0)."""
+    return timed([[sys.executable, "-m", "dpone_core.cli.main", "run", str(path), "--format", "json"]], env)
+
+
+def bench(server: PostgresServer, rows: int, folder: Path) -> list[tuple[str, int, float, float]]:
+    """All measurements for one table size; returns (name, rows, seconds, peak RSS MB)."""
+    db = f"bench_{rows}"
+    psql(server, "postgres", f"DROP DATABASE IF EXISTS {db}")
+    psql(server, "postgres", f"CREATE DATABASE {db}")
+    env = _env(server, db)
+    print(f"generating {rows:,} rows ...", flush=True)
+    psql(server, db, f"CREATE TABLE src ({COLUMNS})")
+    psql(
+        server,
+        db,
+        f"""INSERT INTO src SELECT g, g % 1000, g * 7, (g % 100000) / 100.0, 'name ' || g,
+        md5(g::text) || ' ,"quoted"', '2026-01-01'::timestamptz - g * interval '1 second', now(), g % 2 = 0,
+        md5(g::text)::uuid, jsonb_build_object('k', g, 'v', 'x') FROM generate_series(1, {rows}) g""",
+    )
+    psql(server, db, f"CREATE TABLE changes AS SELECT * FROM src WHERE id % {rows // CHANGED} = 0")
+    psql(server, db, "UPDATE changes SET amount = amount + 1, name = name || ' v2', updated_at = now()")
+    psql(server, db, "VACUUM ANALYZE")
+    results = []
+
+    psql(server, db, f"CREATE TABLE dst_raw ({COLUMNS})")
+    seconds, rss = timed(
+        [
+            ["psql", "-c", "COPY src TO STDOUT (FORMAT binary)"],
+            ["psql", "-c", "COPY dst_raw FROM STDIN (FORMAT binary)"],
+        ],
+        env,
+    )
+    results.append(("raw COPY binary pipe", rows, seconds, rss))
+
+    contract = {
+        "enforcement": "strict",
+        "columns": {
+            "id": {"type": "int64", "nullable": False},
+            "amount": {"type": "decimal", "precision": 18, "scale": 2, "min": 0},
+            "name": {"type": "string", "nullable": False},
+            "created_at": {"type": "timestamp", "tz": "UTC", "nullable": False},
+            "flag": {"type": "boolean"},
+        },
+    }
+    full = manifest(
+        folder,
+        server,
+        db,
+        "full",
+        {
+            "name": "full",
+            "source": {"connection": "pg", "table": "public.src"},
+            "sink": {"connection": "pg", "table": "public.dst", "strategy": "full_refresh", "primary_key": ["id"]},
+            "schema_contract": contract,
+        },
+    )
+    seconds, rss = dpone(full, env)
+    results.append(("dpone full_refresh (new target, 5-col contract)", rows, seconds, rss))
+    seconds, rss = dpone(full, env)
+    results.append(("dpone full_refresh (over loaded target)", rows, seconds, rss))
+
+    merge_sql = folder / "merge.sql"
+    sets = ", ".join(
+        f"{c} = EXCLUDED.{c}"
+        for c in ("a", "b", "amount", "name", "descr", "created_at", "updated_at", "flag", "uid", "payload")
+    )
+    merge_sql.write_text(
+        "CREATE TEMP TABLE tmp (LIKE dst_raw) ON COMMIT DROP;\n"
+        "\\copy tmp FROM pstdin WITH (FORMAT binary)\n"
+        f"INSERT INTO dst_raw SELECT * FROM tmp ON CONFLICT (id) DO UPDATE SET {sets};\n"
+    )
+    seconds, rss = timed(
+        [
+            ["psql", "-c", "COPY changes TO STDOUT (FORMAT binary)"],
+            ["psql", "-v", "ON_ERROR_STOP=1", "-1", "-q", "-f", str(merge_sql)],
+        ],
+        env,
+    )
+    results.append(("raw COPY + INSERT ON CONFLICT (100k into table)", CHANGED, seconds, rss))
+    merge = manifest(
+        folder,
+        server,
+        db,
+        "merge",
+        {
+            "name": "merge",
+            "source": {"connection": "pg", "table": "public.changes"},
+            "sink": {"connection": "pg", "table": "public.dst", "strategy": "merge", "primary_key": ["id"]},
+        },
+    )
+    seconds, rss = dpone(merge, env)
+    results.append(("dpone merge (100k changed into table)", CHANGED, seconds, rss))
+    check = psql(
+        server,
+        db,
+        "SELECT count(*) FROM dst d JOIN dst_raw r USING (id) WHERE d.name = r.name "
+        "AND d.amount = r.amount AND d.payload = r.payload AND d.created_at = r.created_at",
+    )
+    assert int(check) == rows, f"dpone and the raw path disagree: {check} of {rows} rows match"
+    psql(server, "postgres", f"DROP DATABASE {db}")
+    return results
+
+
+def main() -> None:
+    """Parse flags, start the server, run the sizes and print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--big", action="store_true", help="also run 5M rows")
+    args = parser.parse_args()
+    sizes = [args.rows] + ([5_000_000] if args.big else [])
+    server = start_server(prefix="dpone-bench-")
+    folder = server.root / "manifests"
+    folder.mkdir()
+    warm = "import dpone_core.api, dpone_core.runtime.lifecycle, dpone_core.connectors.postgres.sink, pandas"
+    subprocess.run([sys.executable, "-c", warm], env=_env(server, "postgres"), check=True)
+    try:
+        print(
+            f"postgres {psql(server, 'postgres', 'SHOW server_version')} on 127.0.0.1:{server.port}, "
+            f"fsync={psql(server, 'postgres', 'SHOW fsync')}, "
+            f"synchronous_commit={psql(server, 'postgres', 'SHOW synchronous_commit')}, {os.cpu_count()} cores"
+        )
+        for rows in sizes:
+            results = bench(server, rows, folder)
+            base = {n: r / s for n, r, s, _ in results}
+            raw = base["raw COPY binary pipe"]
+            upsert = base["raw COPY + INSERT ON CONFLICT (100k into table)"]
+            print(f"\n{rows:,} rows")
+            print(f"{'measurement':52} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'vs pipe':>8} {'peak RSS':>9}")
+            for name, n, seconds, rss in results:
+                rate = n / seconds
+                ref = upsert if "100k" in name else raw
+                print(f"{name:52} {n:>10,} {seconds:8.2f} {rate:10,.0f} {rate / ref:8.2f} {rss:7.0f}MB")
+            print("(merge rows are compared with the raw upsert, the rest with the raw pipe)")
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
