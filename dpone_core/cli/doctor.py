@@ -11,10 +11,10 @@ import click
 # extra -> (import name, what it enables)
 EXTRAS: dict[str, tuple[str, str]] = {
     "postgres": ("psycopg2", "Postgres source/sink"),
-    "mssql": ("pyodbc", "MSSQL source/sink"),
-    "clickhouse": ("clickhouse_connect", "ClickHouse source/sink"),
-    "kafka": ("kafka", "Kafka source/sink"),
-    "s3": ("boto3", "S3 files"),
+    "mssql": ("pyodbc", "MSSQL driver (connector not built yet)"),
+    "clickhouse": ("clickhouse_connect", "ClickHouse driver (connector not built yet)"),
+    "kafka": ("kafka", "Kafka driver (connector not built yet)"),
+    "s3": ("boto3", "S3 driver (connector not built yet)"),
     "lineage": ("openlineage.client", "OpenLineage events"),
     "airflow": ("airflow", "Airflow provider"),
     "dagster": ("dagster", "Dagster integration"),
@@ -72,6 +72,8 @@ def _check_connections(path: str, registry: tuple[str, ...]) -> int:
             name = getattr(process, role).connection
             try:
                 handle = opener(loaded.manifest, process, loaded.base_dir)
+                if hasattr(handle, "files"):
+                    handle.files()  # a files source is only usable if its glob matches something
                 handle.close()
                 click.echo(f"ok  {process.name}: {role} {name} opens")
             except Exception as exc:  # noqa: BLE001 - doctor reports every failure and goes on

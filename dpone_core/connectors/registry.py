@@ -34,14 +34,16 @@ def sink_table(process: Process) -> TableRef:
     return TableRef(schema, name)
 
 
-def open_sink(manifest: Manifest, process: Process, base_dir: Path) -> Any:
-    """Connect to the process's sink."""
+def open_sink(manifest: Manifest, process: Process, base_dir: Path, *, read_only: bool = False) -> Any:
+    """Connect to the process's sink (``read_only`` for plans: nothing is created or locked for writing)."""
     profile = manifest.connections[process.sink.connection]
     options = process.sink.options
     if isinstance(profile, DuckDBProfile):
         from dpone_core.connectors.duckdb.sink import DuckDBSink
 
-        return DuckDBSink(profile, base_dir, sink_table(process), options.staging_schema, options.meta_schema)
+        return DuckDBSink(
+            profile, base_dir, sink_table(process), options.staging_schema, options.meta_schema, read_only=read_only
+        )
     if isinstance(profile, PostgresProfile):
         from dpone_core.connectors.postgres.sink import PostgresSink
 

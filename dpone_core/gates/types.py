@@ -121,6 +121,14 @@ def cast_with_failures(array: pa.Array | pa.ChunkedArray, target: pa.DataType) -
         array = pc.utf8_trim_whitespace(array)
         if pa.types.is_boolean(target):
             return _string_to_bool(array)
+        if pa.types.is_time(target):
+            # Arrow has no text -> time cast; read "HH:MM[:SS[.ffffff]]" as a time of 1970-01-01.
+            stamped, failed = _cast_plain(pc.binary_join_element_wise("1970-01-01T", array, ""), pa.timestamp("us"))
+            return pc.cast(stamped, target), failed
+        if pa.types.is_timestamp(target):
+            # A bare date is midnight (Arrow's timestamp parser wants a time part).
+            is_date = pc.fill_null(pc.match_substring_regex(array, r"^\d{4}-\d{2}-\d{2}$"), False)
+            array = pc.if_else(is_date, pc.binary_join_element_wise(array, "T00:00:00", ""), array)
         if pa.types.is_timestamp(target) and target.tz:
             return _string_to_zoned_timestamp(array, target)
     if pa.types.is_timestamp(array.type) and pa.types.is_timestamp(target) and array.type.tz is None and target.tz:

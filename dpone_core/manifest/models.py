@@ -98,6 +98,11 @@ class Manifest(StrictModel):
                     f"{where}.sink: a {sink.type} sink supports strategies {', '.join(sorted(FILE_SINK_STRATEGIES))}, "
                     f"not {process.sink.strategy}"
                 )
+            lookback = process.source.incremental.lookback if process.source.incremental else None
+            if sink.type in PATH_SOURCE_TYPES and lookback:
+                problems.append(
+                    f"{where}.sink: a {sink.type} sink appends files and cannot skip re-read rows; drop lookback"
+                )
             if sink.type not in PATH_SOURCE_TYPES and process.sink.format is not None:
                 problems.append(f"{where}.sink: format applies to files/s3 sinks, not {sink.type}")
         return problems

@@ -118,7 +118,9 @@ class PhysicalDesign(StrictModel):
 
     apply_runtime: bool = Field(True, description="Create/alter the target as part of the load.")
     apply: Literal["online", "offline"] = Field(
-        "online", description="online: only additive DDL on an existing table; offline: also type widening."
+        "online",
+        description="online: refuse DDL that rewrites the table and blocks writers (type widening on Postgres); "
+        "offline: allow it.",
     )
 
 

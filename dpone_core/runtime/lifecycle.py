@@ -7,22 +7,16 @@ A failure anywhere before the commit leaves the target and the state as they wer
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections import Counter
-from contextlib import suppress
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from dpone_core.connections.references import UnresolvedReference
-from dpone_core.connectors.ports import Predicate, ReadRequest, StagedLoad, TargetColumn
+from dpone_core.connectors.ports import Predicate, ReadRequest, StagedLoad
 from dpone_core.connectors.registry import open_sink, open_source, sink_table
-from dpone_core.errors import ConfigurationError, ContractViolation, DponeError, TerminalError
+from dpone_core.errors import ConfigurationError, ContractViolation, TerminalError
 from dpone_core.evidence.writer import write_evidence
 from dpone_core.gates.compatibility import CompatibilityGate
 from dpone_core.gates.contract import REASON_COLUMN, ContractGate
@@ -30,67 +24,15 @@ from dpone_core.gates.ddl import physical_ddl
 from dpone_core.gates.evolution import EvolutionPlan, plan_evolution
 from dpone_core.gates.quarantine import QuarantineWriter
 from dpone_core.introspection import unique_keys
-from dpone_core.manifest.contract import ColumnRule, SchemaContract
-from dpone_core.manifest.loader import LoadedManifest
-from dpone_core.manifest.process import Process
+from dpone_core.runtime.context import AttemptOutcome, RunContext, effective_contract, history_columns
 from dpone_core.runtime.partitions import partition_predicates
 from dpone_core.runtime.pipeline import GatedStream, RowFilter, cursor_type
 from dpone_core.runtime.progress import ProgressTracker
+from dpone_core.runtime.records import audit_row, evidence_document
 from dpone_core.runtime.report import GateVerdict, RunResult
 from dpone_core.runtime.testhooks import pause_point
 from dpone_core.state.cursor import CursorTracker, decode_cursor, encode_cursor, lower_bound
 from dpone_core.strategies.plan import DeleteMarkerSpec, LoadPlan, PartitionSpec, Scd2Spec
-
-
-@dataclass
-class RunContext:
-    """Everything one attempt needs besides the manifest."""
-
-    loaded: LoadedManifest
-    process: Process
-    run_id: str
-    load_id: str
-    restart: bool = False
-    dry_run: bool = False
-    partition: str | None = None
-    progress: ProgressTracker | None = None
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-    def path(self, value: str) -> Path:
-        """Resolve a manifest path against the manifest's folder."""
-        candidate = Path(value).expanduser()
-        return candidate if candidate.is_absolute() else self.loaded.base_dir / candidate
-
-
-@dataclass
-class AttemptOutcome:
-    """What an attempt produced: the result and the final status."""
-
-    status: str
-    result: RunResult
-    strategy: str
-
-
-def _history_columns(process: Process) -> tuple[TargetColumn, ...]:
-    if process.sink.strategy != "scd2":
-        return ()
-    spec = process.sink.scd2 or Scd2Spec()
-    ts = pa.timestamp("us", tz="UTC")
-    return (
-        TargetColumn(spec.valid_from, ts, False),
-        TargetColumn(spec.valid_to, ts, True),
-        TargetColumn(spec.is_current, pa.bool_(), False),
-    )
-
-
-def effective_contract(process: Process) -> SchemaContract:
-    """The manifest's contract plus implicit rules: a delete marker column is a boolean."""
-    contract = process.schema_contract or SchemaContract()
-    marker = process.sink.delete_marker
-    if marker is None or marker.column in contract.columns:
-        return contract
-    columns = {**contract.columns, marker.column: ColumnRule(type="boolean")}
-    return contract.model_copy(update={"columns": columns})
 
 
 class Lifecycle:
@@ -121,7 +63,7 @@ class Lifecycle:
         ctx, process = self.ctx, self.process
         self._step("connect")
         try:
-            sink = open_sink(ctx.loaded.manifest, process, ctx.loaded.base_dir)
+            sink = open_sink(ctx.loaded.manifest, process, ctx.loaded.base_dir, read_only=ctx.dry_run)
         except UnresolvedReference as exc:
             raise ConfigurationError(
                 f"sink connection: {exc}", step="connect", fix="export the variable or create the file"
@@ -212,7 +154,7 @@ class Lifecycle:
             not_null=contract.not_null
             | frozenset(n for n, r in contract.contract.columns.items() if not r.nullable)
             | frozenset(f.name for f in reader.schema if not f.nullable),  # the source's NOT NULL is kept
-            managed_columns=_history_columns(process),
+            managed_columns=history_columns(process),
             excluded=frozenset({marker.column}) if hard_marker and marker else frozenset(),
         )
         self.gates += [
@@ -422,12 +364,13 @@ class Lifecycle:
             evidence_sha = None
             if process.runtime_evidence.output_dir:
                 files = write_evidence(
-                    ctx.path(process.runtime_evidence.output_dir), self._evidence_doc(result, artifacts, sink, source)
+                    ctx.path(process.runtime_evidence.output_dir),
+                    evidence_document(self.ctx, result, artifacts, sink.describe(), source.describe()),
                 )
                 evidence_sha = files.sha256
                 result = result.model_copy(update={"evidence_paths": [str(files.json_path), str(files.markdown_path)]})
             pause_point("commit")
-            session.record(self._audit_row(result, evidence_sha), state_after)
+            session.record(audit_row(self.ctx, result, evidence_sha), state_after)
         return AttemptOutcome("succeeded", result, process.sink.strategy)
 
     def _next_state(self, before: dict[str, Any] | None, tracker: CursorTracker | None) -> dict[str, Any]:
@@ -480,75 +423,16 @@ class Lifecycle:
             else [],
         )
 
-    def _evidence_doc(
-        self, result: RunResult, artifacts: list[dict[str, Any]], sink: Any, source: Any
-    ) -> dict[str, Any]:
-        ctx = self.ctx
-        return {
-            "evidence_version": 1,
-            "status": "committing",
-            "process": self.process.name,
-            "run_id": ctx.run_id,
-            "load_id": ctx.load_id,
-            "partition": ctx.partition,
-            "strategy": self.process.sink.strategy,
-            "manifest_path": str(ctx.loaded.path),
-            "manifest_sha256": ctx.loaded.sha256,
-            "process_config_sha256": process_sha256(self.process),
-            "source": source.describe(),
-            "target": sink.describe(),
-            "started_at": ctx.started_at.isoformat(),
-            "written_at": datetime.now(UTC).isoformat(),
-            "counts": {
-                "extracted": result.extracted_rows,
-                "staged": result.staged_rows,
-                "inserted": result.inserted_rows,
-                "updated": result.updated_rows,
-                "deleted": result.deleted_rows,
-                "quarantined": result.quarantined_rows,
-            },
-            "gates": [g.model_dump() for g in result.gates],
-            "ddl": result.ddl,
-            "artifacts": artifacts,
-            "state_before": result.state_before,
-            "state_after": result.state_after,
-        }
-
-    def _audit_row(self, result: RunResult, evidence_sha: str | None) -> dict[str, Any]:
-        ctx = self.ctx
-        return {
-            "load_id": ctx.load_id,
-            "run_id": ctx.run_id,
-            "process": self.process.name,
-            "strategy": self.process.sink.strategy,
-            "status": "committed",
-            "target_table": result.target,
-            "rows_extracted": result.extracted_rows,
-            "rows_staged": result.staged_rows,
-            "rows_inserted": result.inserted_rows,
-            "rows_updated": result.updated_rows,
-            "rows_deleted": result.deleted_rows,
-            "rows_quarantined": result.quarantined_rows,
-            "manifest_sha256": ctx.loaded.sha256,
-            "evidence_sha256": evidence_sha,
-            "state_before": json.dumps(result.state_before, default=str) if result.state_before else None,
-            "state_after": json.dumps(result.state_after, default=str) if result.state_after else None,
-            "partition_key": ctx.partition,
-            "started_at": ctx.started_at,
-            "finished_at": datetime.now(UTC),
-        }
-
 
 def _later(new: Any, old: Any) -> bool:
-    with suppress(TypeError):
+    try:
         return bool(new > old)
-    return True
+    except TypeError:
+        raise TerminalError(
+            f"the cursor changed kind ({type(old).__name__} {old!r} in state, {type(new).__name__} now)",
+            step="finalize",
+            fix="declare the cursor column's type in schema_contract, or reset the state row of this process",
+        ) from None
 
 
-def process_sha256(process: Process) -> str:
-    """sha256 of the process's effective configuration (canonical JSON, references unresolved)."""
-    canonical = json.dumps(process.model_dump(mode="json", by_alias=True), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-__all__ = ["AttemptOutcome", "DponeError", "Lifecycle", "RunContext", "process_sha256"]
+__all__ = ["AttemptOutcome", "Lifecycle", "RunContext", "effective_contract"]

@@ -132,7 +132,7 @@ class RunReport(BaseModel):
             f"  rows: extracted={r.extracted_rows} inserted={r.inserted_rows} updated={r.updated_rows} "
             f"deleted={r.deleted_rows} quarantined={r.quarantined_rows}",
         ]
-        if r.source or r.target:
+        if r.source and r.target:
             lines.append(f"  {r.source} -> {r.target}")
         for gate in r.gates:
             if gate.verdict != "passed":

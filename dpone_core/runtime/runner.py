@@ -20,7 +20,8 @@ from dpone_core.connections.references import redact
 from dpone_core.errors import DponeError, InterruptedRun
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import Process, Retry
-from dpone_core.runtime.lifecycle import AttemptOutcome, Lifecycle, RunContext
+from dpone_core.runtime.context import AttemptOutcome, RunContext
+from dpone_core.runtime.lifecycle import Lifecycle
 from dpone_core.runtime.progress import ProgressCallback, ProgressTracker
 from dpone_core.runtime.report import ErrorEntry, RunReport, RunResult
 

@@ -141,3 +141,9 @@ def test_rule_ids_cover_every_rule() -> None:
 def test_typed_source_column_compared_without_text() -> None:
     verdict = gate(n={"min": 1}).check(batch(n=[0, 1, 2]))
     assert verdict.valid.column("n").to_pylist() == [1, 2]
+
+
+def test_timestamp_bounds_may_be_bare_dates() -> None:
+    g = gate(ts={"type": "timestamp", "tz": "UTC", "min": "2024-01-01"})
+    verdict = g.check(batch(ts=["2023-12-31T23:59:59Z", "2024-01-01T00:00:00Z"]))
+    assert verdict.failures == {"ts.min": 1}

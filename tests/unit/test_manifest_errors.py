@@ -186,6 +186,14 @@ def test_append_with_lookback_would_duplicate(tmp_path: Path) -> None:
     assert "append with a lookback would load rows twice" in one(tmp_path, text)
 
 
+def test_files_sink_cannot_skip_reread_rows(tmp_path: Path) -> None:
+    text = BASE.replace("format: csv}", "format: csv, incremental: {cursor: ts, lookback: 1h}}").replace(
+        "{connection: warehouse, table: raw.orders, strategy: append}",
+        "{connection: inbox, table: out, format: parquet, strategy: incremental, primary_key: [id]}",
+    )
+    assert "cannot skip re-read rows; drop lookback" in one(tmp_path, text)
+
+
 def test_bad_duration(tmp_path: Path) -> None:
     text = BASE.replace("format: csv}", "format: csv, incremental: {cursor: ts, lookback: soon}}")
     assert "'soon' is not a duration" in one(tmp_path, text)

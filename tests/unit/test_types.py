@@ -57,3 +57,12 @@ def test_overflow_into_small_int_is_a_failure() -> None:
 def test_float_truncation_is_a_failure() -> None:
     values, failed = cast_with_failures(pa.array([1.0, 1.5]), pa.int64())
     assert values.to_pylist() == [1, None] and failed.tolist() == [False, True]
+
+
+def test_text_to_time_and_bare_dates_to_timestamps() -> None:
+    times, failed = cast_with_failures(pa.array(["10:30", "23:59:59.5", "25:00", None]), pa.time64("us"))
+    assert [str(t) if t else None for t in times.to_pylist()] == ["10:30:00", "23:59:59.500000", None, None]
+    assert failed.tolist() == [False, False, True, False]
+    stamps, failed = cast_with_failures(pa.array(["2024-01-01", "2024-01-01T10:00:00Z"]), pa.timestamp("us", tz="UTC"))
+    assert [s.isoformat() for s in stamps.to_pylist()] == ["2024-01-01T00:00:00+00:00", "2024-01-01T10:00:00+00:00"]
+    assert not failed.any()

@@ -30,11 +30,22 @@ class DuckDBSink(SqlSink):
     dialect = DuckDBDialect()
 
     def __init__(
-        self, profile: DuckDBProfile, base_dir: Path, table: TableRef, staging_schema: str, meta_schema: str | None
+        self,
+        profile: DuckDBProfile,
+        base_dir: Path,
+        table: TableRef,
+        staging_schema: str,
+        meta_schema: str | None,
+        *,
+        read_only: bool = False,
     ) -> None:
         super().__init__(table, staging_schema, meta_schema)
         self.path = database_path(profile, base_dir)
-        self.con = connect(profile, base_dir)
+        if read_only and not self.path.exists():
+            # A plan of a first load: describe an empty database without creating the file.
+            self.con = duckdb.connect(":memory:")
+        else:
+            self.con = connect(profile, base_dir, read_only=read_only)
 
     def describe(self) -> str:
         """``duckdb:<file>/<table>``."""

@@ -148,7 +148,7 @@ class ParquetDirectorySink:
         with duckdb.connect() as con:
             return con.sql(
                 f"SELECT * EXCLUDE (dpone_rn) FROM (SELECT *, row_number() OVER (PARTITION BY {keys} "
-                f'ORDER BY "{SEQ_COLUMN}") AS dpone_rn FROM read_parquet(\'{self._staged_sql(staged)}\')) '
+                f"ORDER BY \"{SEQ_COLUMN}\") AS dpone_rn FROM read_parquet('{self._staged_sql(staged)}')) "
                 "WHERE dpone_rn > 1"
             ).to_arrow_table()
 
