@@ -53,6 +53,18 @@ class DagRuns:
         """The sqlite metadata database of the run."""
         return self.root / "airflow_home" / "airflow.db"
 
+    def section(self, dag_id: str) -> str:
+        """The part of the subprocess log written while ``dag_id`` ran."""
+        start = self.log.find(f"=== dagtest_runner: {dag_id} ===")
+        end = self.log.find(f"=== dagtest_runner: {dag_id} ->")
+        return self.log[start:end] if start >= 0 else ""
+
+    def explain(self, dag_id: str) -> str:
+        """The run's result and its error lines, for assertion messages."""
+        lines = [line[:500] for line in self.section(dag_id).splitlines()
+                 if "error" in line.lower() or "DPONE_" in line or "Traceback" in line]
+        return f"{self.results.get(dag_id)}\n" + "\n".join(lines[-40:])
+
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         """Rows from Airflow's database (read-only)."""
         con = sqlite3.connect(f"file:{self.db}?mode=ro", uri=True)

@@ -21,7 +21,7 @@ def _count(db: str, sql: str) -> int:
 
 
 def test_quickstart_dag_loads_the_target(dag_runs: DagRuns) -> None:
-    assert dag_runs.results["dpone_quickstart"]["state"] == "success", dag_runs.results["dpone_quickstart"]
+    assert dag_runs.results["dpone_quickstart"]["state"] == "success", dag_runs.explain("dpone_quickstart")
     states = dag_runs.task_states("dpone_quickstart")
     assert states[("orders", -1)] == ("success", 1)
     db = dag_runs.scenario["duckdb"]["quickstart"]
@@ -68,7 +68,7 @@ def test_outlet_asset_event_for_the_sink_table(dag_runs: DagRuns) -> None:
 
 
 def test_failing_contract_fails_the_task_with_the_report_message(dag_runs: DagRuns) -> None:
-    assert dag_runs.results["dpone_strict"]["state"] == "failed"
+    assert dag_runs.results["dpone_strict"]["state"] == "failed", dag_runs.explain("dpone_strict")
     state, try_number = dag_runs.task_states("dpone_strict")[("strict_orders", -1)]
     # retries=2 came from the manifest, but a contract violation is not retried (AirflowFailException).
     assert (state, try_number) == ("failed", 1)
@@ -93,7 +93,7 @@ def test_sensors_time_out_deferred_and_poking(dag_runs: DagRuns) -> None:
 
 
 def test_value_partitions_run_as_mapped_tasks_then_downstream(dag_runs: DagRuns) -> None:
-    assert dag_runs.results["dpone_partitioned"]["state"] == "success", dag_runs.results["dpone_partitioned"]
+    assert dag_runs.results["dpone_partitioned"]["state"] == "success", dag_runs.explain("dpone_partitioned")
     states = dag_runs.task_states("dpone_partitioned")
     assert states[("loads.orders_by_status", 0)][0] == "success"
     assert states[("loads.orders_by_status", 1)][0] == "success"
@@ -112,7 +112,7 @@ def test_value_partitions_run_as_mapped_tasks_then_downstream(dag_runs: DagRuns)
 
 
 def test_manifest_naming_airflow_connections_runs(dag_runs: DagRuns) -> None:
-    assert dag_runs.results["dpone_airflow_conns"]["state"] == "success", dag_runs.results["dpone_airflow_conns"]
+    assert dag_runs.results["dpone_airflow_conns"]["state"] == "success", dag_runs.explain("dpone_airflow_conns")
     assert _count(dag_runs.scenario["duckdb"]["airflow_conns"], "SELECT count(*) FROM analytics.orders_af") == 4000
 
 
