@@ -105,7 +105,8 @@ def committed_loads(
 
     loaded = _load(manifest, registry_paths)
     process = select_one(loaded.manifest, selector)
-    sink = open_sink(loaded.manifest, process, loaded.base_dir)
+    # Read-only: a sensor poll must never create the target or take a writer's lock.
+    sink = open_sink(loaded.manifest, process, loaded.base_dir, read_only=True)
     try:
         rows: list[dict[str, Any]] = sink.loads(process.name, since)
         return rows
@@ -119,7 +120,7 @@ def read_target(manifest: ManifestLike, selector: str, registry_paths: Sequence[
 
     loaded = _load(manifest, registry_paths)
     process = select_one(loaded.manifest, selector)
-    sink = open_sink(loaded.manifest, process, loaded.base_dir)
+    sink = open_sink(loaded.manifest, process, loaded.base_dir, read_only=True)
     try:
         return sink.read_target()
     finally:

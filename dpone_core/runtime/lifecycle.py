@@ -14,7 +14,7 @@ from typing import Any
 import pyarrow as pa
 
 from dpone_core.connections.references import UnresolvedReference
-from dpone_core.connectors.ports import Predicate, ReadRequest, StagedLoad
+from dpone_core.connectors.ports import Predicate, ReadRequest, StagedLoad, TargetSchema
 from dpone_core.connectors.registry import open_sink, open_source, sink_table
 from dpone_core.errors import ConfigurationError, ContractViolation, TerminalError
 from dpone_core.evidence.writer import write_evidence
@@ -359,6 +359,7 @@ class Lifecycle:
                 staged=staged,
                 counts=counts,
                 artifacts=artifacts,
+                target=evolution.desired,
             )
             self._step("evidence")
             evidence_sha = None
@@ -399,9 +400,9 @@ class Lifecycle:
         staged: StagedLoad | None = None,
         counts: Any = None,
         artifacts: list[dict[str, Any]] | None = None,
+        target: TargetSchema | None = None,
     ) -> RunResult:
         stats = stream.stats if stream else None
-        target = sink.target_schema() if counts is not None else None
         return RunResult(
             extracted_rows=stats.extracted if stats else 0,
             staged_rows=staged.rows if staged else 0,
