@@ -30,7 +30,8 @@ con.execute(f"INSERT INTO t SELECT * FROM read_parquet('{path}')")
 rows = con.execute("SELECT count(*) FROM t").fetchone()[0]
 con.close()  # both paths end with the database checkpointed and closed, as dpone.run does
 elapsed = time.perf_counter() - start
-print(json.dumps({"rows": rows, "seconds": elapsed, "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"rows": rows, "seconds": elapsed, "rss_mb": rss_mb}))
 """
 
 DPONE = """
