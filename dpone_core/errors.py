@@ -129,6 +129,12 @@ class TerminalError(DponeError):
     code = "DPONE_TERMINAL"
 
 
+class DuplicateKeyError(TerminalError):
+    """The target's primary key rejected a row (two rows of the load share a key)."""
+
+    code = "DPONE_DUPLICATE_KEY"
+
+
 class TransientError(DponeError):
     """A failure worth retrying: connection reset, timeout, lock held, serialization failure."""
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 from dpone_core.connections.references import UnresolvedReference
 from dpone_core.connectors.ports import Predicate, ReadRequest, StagedLoad, TargetSchema
 from dpone_core.connectors.registry import open_sink, open_source, sink_table
-from dpone_core.errors import ConfigurationError, ContractViolation, TerminalError
+from dpone_core.errors import ConfigurationError, ContractViolation, DuplicateKeyError, TerminalError
 from dpone_core.evidence.writer import write_evidence
 from dpone_core.gates.compatibility import CompatibilityGate
 from dpone_core.gates.contract import REASON_COLUMN, ContractGate
@@ -202,9 +202,22 @@ class Lifecycle:
                     raise stream.error from None
                 raise
             pause_point("stage")
-            staged = self._uniqueness(sink, staged, contract, quarantine, stream)
+            key = tuple(process.sink.primary_key)
+            # Into a table this load creates, the primary key itself rejects duplicate keys: check
+            # them only if the insert fails (the common, clean case skips a full pass over staging).
+            deferred = key if evolution.creates_table and key and getattr(sink, "enforces_primary_key", False) else ()
+            staged = self._uniqueness(sink, staged, contract, quarantine, stream, skip=deferred)
             self._record_contract_verdicts(contract, stream)
-            outcome = self._finalize(sink, source, staged, evolution, ddl, stream, quarantine, state_before, tracker)
+            args = (evolution, ddl, stream, quarantine, state_before, tracker)
+            try:
+                outcome = self._finalize(sink, source, staged, *args)
+            except DuplicateKeyError:
+                if not deferred:
+                    raise
+                staged = self._uniqueness(sink, staged, contract, quarantine, stream, only=deferred)
+                self.gates = [g for g in self.gates if g.gate != "contract"]
+                self._record_contract_verdicts(contract, stream)
+                outcome = self._finalize(sink, source, staged, *args)
         except BaseException:
             self._record_contract_verdicts(contract, stream, failed=True)
             quarantine.discard()
@@ -245,11 +258,21 @@ class Lifecycle:
         return request, RowFilter(tuple(predicates)), tracker
 
     def _uniqueness(
-        self, sink: Any, staged: StagedLoad, contract: ContractGate, quarantine: QuarantineWriter, stream: GatedStream
+        self,
+        sink: Any,
+        staged: StagedLoad,
+        contract: ContractGate,
+        quarantine: QuarantineWriter,
+        stream: GatedStream,
+        *,
+        skip: tuple[str, ...] = (),
+        only: tuple[str, ...] = (),
     ) -> StagedLoad:
         enforcement = contract.enforcement
         key = tuple(self.process.sink.primary_key)
         for unique in contract.unique_keys:
+            if unique == skip or (only and unique != only):
+                continue
             duplicates = sink.staged_duplicates(staged, unique)
             if duplicates.num_rows == 0:
                 continue
