@@ -1,0 +1,161 @@
+"""Local connectors end to end: JSON lines and Parquet sources, a DuckDB source, the Parquet directory sink."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+import dpone_core
+from tests.e2e.conftest import query, run_cli, run_json
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    return path
+
+
+def test_jsonl_and_parquet_sources(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text('{"id": 1, "v": "x"}\n{"id": 2, "v": "y, \\"quoted\\"\\nline"}\n')
+    pq.write_table(pa.table({"id": [3, 4], "v": ["é", None]}), tmp_path / "in" / "b.parquet")
+    manifest = write(
+        tmp_path / "m.yaml",
+        """
+        version: 1
+        connections:
+          inbox: {type: files, root: in}
+          wh: {type: duckdb, path: wh.duckdb}
+        processes:
+          - name: j
+            source: {connection: inbox, path: "*.jsonl", format: jsonl}
+            sink: {connection: wh, table: t, strategy: append}
+          - name: p
+            source: {connection: inbox, path: "*.parquet", format: parquet}
+            sink: {connection: wh, table: t, strategy: append}
+    """,
+    )
+    assert run_json(manifest, "--selector", "j")["result"]["inserted_rows"] == 2
+    assert run_json(manifest, "--selector", "p")["result"]["inserted_rows"] == 2
+    assert query(tmp_path / "wh.duckdb", "SELECT id, v FROM t ORDER BY id") == [
+        (1, "x"),
+        (2, 'y, "quoted"\nline'),
+        (3, "é"),
+        (4, None),
+    ]
+
+
+def test_duckdb_source_table_and_parameterised_query(tmp_path: Path) -> None:
+    with duckdb.connect(str(tmp_path / "src.duckdb")) as con:
+        con.execute(
+            "CREATE SCHEMA shop; CREATE TABLE shop.orders AS SELECT range AS id, range % 3 AS kind FROM range(10)"
+        )
+    manifest = write(
+        tmp_path / "m.yaml",
+        """
+        version: 1
+        connections:
+          src: {type: duckdb, path: src.duckdb}
+          wh: {type: duckdb, path: wh.duckdb}
+        processes:
+          - name: all_orders
+            source: {connection: src, table: shop.orders, columns: [id]}
+            sink: {connection: wh, table: copy, strategy: full_refresh}
+          - name: some_orders
+            source:
+              connection: src
+              query: "SELECT id, kind FROM shop.orders WHERE kind = :kind AND id::VARCHAR <> ':kind'"
+              params: {kind: 1}
+            sink: {connection: wh, table: some, strategy: merge, primary_key: [id]}
+    """,
+    )
+    assert run_json(manifest, "-s", "all_orders")["result"]["inserted_rows"] == 10
+    assert run_json(manifest, "-s", "some_orders")["result"]["inserted_rows"] == 3
+    wh = tmp_path / "wh.duckdb"
+    assert query(wh, "SELECT count(*), min(id), max(id) FROM copy") == [(10, 0, 9)]
+    assert query(wh, "SELECT id FROM \"some\" ORDER BY id") == [(1,), (4,), (7,)]
+
+
+def test_parquet_directory_sink_append_refresh_and_state(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    data = tmp_path / "in" / "data.csv"
+    data.write_text("id,ts\n1,2026-01-01T00:00:00Z\n2,2026-01-02T00:00:00Z\n")
+    manifest = write(
+        tmp_path / "m.yaml",
+        """
+        version: 1
+        connections:
+          inbox: {type: files, root: in}
+          lake: {type: files, root: lake}
+        processes:
+          - name: events
+            source: {connection: inbox, path: data.csv, format: csv, incremental: {cursor: ts}}
+            sink: {connection: lake, table: raw.events, format: parquet, strategy: append}
+            schema_contract: {columns: {ts: {type: timestamp, tz: UTC}}}
+    """,
+    )
+    assert run_json(manifest)["result"]["inserted_rows"] == 2
+    data.write_text("id,ts\n1,2026-01-01T00:00:00Z\n2,2026-01-02T00:00:00Z\n3,2026-01-03T00:00:00Z\n")
+    assert run_json(manifest)["result"]["inserted_rows"] == 1
+    table = ds.dataset(tmp_path / "lake" / "raw" / "events", format="parquet").to_table()
+    assert sorted(table.column("id").to_pylist()) == [1, 2, 3]
+    assert table.schema.field("ts").type == pa.timestamp("us", tz="UTC")
+    state = json.loads((tmp_path / "lake" / "_dpone" / "state" / "events.json").read_text())
+    assert "2026-01-03T00:00:00" in state["cursor_value"]
+    assert len(list((tmp_path / "lake" / "_dpone" / "loads").glob("*.json"))) == 2
+    assert not list((tmp_path / "lake" / "_dpone" / "staging").iterdir())
+    # full_refresh replaces the files in one journal commit.
+    manifest.write_text(
+        manifest.read_text()
+        .replace("strategy: append", "strategy: full_refresh")
+        .replace(", incremental: {cursor: ts}", "")
+    )
+    result = run_json(manifest)["result"]
+    assert (result["inserted_rows"], result["deleted_rows"]) == (3, 3)
+    assert ds.dataset(tmp_path / "lake" / "raw" / "events", format="parquet").count_rows() == 3
+
+
+def test_parquet_journal_written_before_a_crash_is_rolled_forward(tmp_path: Path) -> None:
+    from dpone_core.connectors.files.sink import ParquetDirectorySink
+
+    root = tmp_path / "lake"
+    staged = root / "_dpone" / "staging" / "p__L1"
+    staged.mkdir(parents=True)
+    pq.write_table(pa.table({"id": [1, 2], "__dpone_seq": [0, 1]}), staged / "part-0000.parquet")
+    journal = {
+        "process": "p",
+        "load_id": "L1",
+        "delete": [],
+        "staging": str(staged),
+        "moves": [[str(staged / "part-0000.parquet"), str(root / "t" / "part-L1-0000.parquet")]],
+        "state": {"cursor_value": None, "run_id": "r", "load_id": "L1"},
+        "audit": {"load_id": "L1", "run_id": "r", "process": "p", "finished_at": "2026-01-01T00:00:00+00:00"},
+    }
+    (root / "_dpone" / "journal").mkdir(parents=True)
+    (root / "_dpone" / "journal" / "L1.json").write_text(json.dumps(journal))
+    sink = ParquetDirectorySink(root, "t")  # opening the sink rolls the journal forward
+    assert sink.read_target().to_pydict() == {"id": [1, 2]}
+    assert sink.committed_load("p", "r") is not None and sink.read_state("p")["load_id"] == "L1"
+    assert not (root / "_dpone" / "journal" / "L1.json").exists()
+
+
+def test_dry_run_and_registry_through_the_cli(tmp_path: Path, quickstart: Path) -> None:
+    registry = write(tmp_path / "registry.yaml", "defaults:\n  retry: {attempts: 3, backoff_seconds: 0}\n")
+    report = run_json(quickstart, "--dry-run", "--registry", str(registry))
+    assert report["status"] == "planned" and report["max_attempts"] == 4
+    assert report["result"]["ddl"][0].startswith('CREATE TABLE "analytics"."orders"')
+    assert not (quickstart.parent / ".dpone" / "warehouse.duckdb").exists()
+    render = run_cli("manifest", "render", str(quickstart), "--all", "--registry", str(registry))
+    assert "attempts: 3" in render.stdout
+
+
+def test_python_api_matches_the_cli(quickstart: Path) -> None:
+    report = dpone_core.run(quickstart)
+    assert report.passed and report.result.inserted_rows == 3835 and report.exit_code == 0
+    again = dpone_core.run(quickstart, run_id=report.run_id)
+    assert again.status == "skipped" and again.passed
