@@ -9,6 +9,7 @@ import click
 from rich.console import Console
 
 from dpone_core.cli.options import format_option, registry_option
+from dpone_core.cli.output import emit
 
 
 @click.group("orchestrate")
@@ -74,13 +75,7 @@ def run_command(
             report = service.run(request, output_dir, on_event=progress)
     else:
         report = service.run(request, output_dir)
-    if output_format == "json":
-        click.echo(report.to_json())
-    elif output_format == "markdown":
-        click.echo(report.to_markdown())
-    else:
-        click.echo(report.to_text())
-    sys.exit(report.exit_code)
+    emit(report, output_format)
 
 
 @orchestrate.command("stage")

@@ -8,20 +8,10 @@ from typing import TYPE_CHECKING
 import click
 
 from dpone_core.cli.options import format_option, registry_option
+from dpone_core.cli.output import emit
 
 if TYPE_CHECKING:
-    from dpone_core.runtime.report import RunReport
-
-
-def emit(report: RunReport, fmt: str) -> None:
-    """Print the report in the requested format and exit with its code."""
-    if fmt == "json":
-        click.echo(report.to_json())
-    elif fmt == "markdown":
-        click.echo(report.to_markdown())
-    else:
-        click.echo(report.to_text())
-    sys.exit(report.exit_code)
+    pass
 
 
 @click.command("run")
