@@ -104,6 +104,7 @@ class Lifecycle:
             dropped = sink.cleanup_orphans(process.name)
             if dropped:
                 self.warnings.append(f"dropped staging left by an interrupted run: {', '.join(dropped)}")
+            self._discard_uncommitted_quarantine(sink)
         state_before = sink.read_state(process.name)
         current = sink.target_schema()
         contract = ContractGate(
@@ -226,6 +227,21 @@ class Lifecycle:
             raise
         sink.drop_staging(staged)
         return outcome
+
+    def _discard_uncommitted_quarantine(self, sink: Any) -> None:
+        """Delete quarantine files of loads that never committed (their rows will be read again).
+
+        Only where the sink guarantees a single writer for the whole run (DuckDB's file lock);
+        elsewhere another run of the process may be writing its quarantine file right now.
+        """
+        folder = self.ctx.path(self.process.quarantine.dir) / self.process.name
+        if not getattr(sink, "single_writer", False) or not folder.is_dir():
+            return
+        committed = {row["load_id"] for row in sink.loads(self.process.name)}
+        for path in folder.glob("*.parquet"):
+            if path.stem not in committed:
+                path.unlink(missing_ok=True)
+                self.warnings.append(f"removed quarantine file of a load that did not commit: {path.name}")
 
     def _read_plan(
         self, source: Any, contract: ContractGate, state_before: dict[str, Any] | None

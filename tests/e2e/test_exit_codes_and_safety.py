@@ -152,9 +152,9 @@ def test_kill_9_during_finalize_leaves_old_target_and_state(project: Callable[..
     assert state_and_rows(manifest) == before
     db = manifest.parent / "wh.duckdb"
     assert query(db, "SELECT count(*) FROM __dpone__loads") == [(1,)]
-    # The next run converges and commits the new data; DuckDB staging is a TEMP table, so the
-    # killed run left nothing behind in the database file.
+    # The next run converges and commits the new data; the killed run's staged files are removed.
     run_json(manifest)
+    assert not list((manifest.parent / "wh.duckdb.dpone_staging").iterdir())
     assert query(db, "SELECT id, v FROM t ORDER BY id") == [(1, "c"), (2, "b"), (3, "d")]
     assert query(db, "SELECT count(*) FROM information_schema.tables WHERE table_schema='__dpone_staging'") == [(0,)]
 
@@ -200,3 +200,19 @@ def test_json_mode_prints_only_json(project: Callable[..., Path]) -> None:
     manifest = project("id,v\n1,a\n", MERGE)
     proc = run_cli("run", str(manifest), "--format", "json")
     assert json.loads(proc.stdout)["passed"] is True
+
+
+def test_quarantine_file_of_a_killed_load_is_removed(project: Callable[..., Path], tmp_path: Path) -> None:
+    manifest = project("id,v\n1,a\n2,zz\n", MERGE.replace("enforcement: strict", "enforcement: quarantine"))
+    marker = tmp_path / "paused"
+    env = {**os.environ, "DPONE_TEST_PAUSE_AT": "commit", "DPONE_TEST_PAUSE_FILE": str(marker)}
+    victim = subprocess.Popen([*CLI, "run", str(manifest)], env=env, stdout=subprocess.DEVNULL)
+    wait_for(marker)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    orphans = list((manifest.parent / "quarantine" / "p").glob("*.parquet"))
+    assert len(orphans) == 1  # written before the commit that never happened
+    report = run_json(manifest)
+    assert any("did not commit" in w for w in report["result"]["warnings"])
+    files = list((manifest.parent / "quarantine" / "p").glob("*.parquet"))
+    assert [f.stem for f in files] == [report["load_id"]]

@@ -29,6 +29,8 @@ class DuckDBSink(SqlSink):
 
     dialect = DuckDBDialect()
     enforces_primary_key = True
+    single_writer = True
+    """The DuckDB file lock is held for the whole run: no other run can be mid-load."""
 
     def __init__(
         self,
