@@ -9,6 +9,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from dpone_core.errors import DponeError
 from dpone_provider.hooks.dpone import DponeHook, dumps_safe
 
 LOAD_FIELDS = ("load_id", "run_id", "process", "status", "target_table", "rows_extracted", "rows_inserted",
@@ -99,6 +100,13 @@ class DponeLoadTrigger(BaseTrigger):
             try:
                 load = await asyncio.to_thread(newest_load, self.manifest, self.selector, since,
                                                self.registry_paths, self.dpone_conn_id)
+            except DponeError as exc:
+                if not exc.retryable:
+                    yield TriggerEvent({"status": "error", "message": exc.info().one_line()})
+                    return
+                # A load is writing the target right now (e.g. DuckDB's file lock): check again later.
+                self.log.info("target busy (%s); checking again", exc.code)
+                load = None
             except Exception as exc:  # noqa: BLE001 - reported to the task as an event
                 yield TriggerEvent({"status": "error", "message": str(exc).splitlines()[0] if str(exc) else
                                     type(exc).__name__})

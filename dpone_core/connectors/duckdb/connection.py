@@ -31,7 +31,14 @@ def connect(profile: DuckDBProfile, base_dir: Path, *, read_only: bool = False) 
     # A bounded buffer pool keeps RSS flat as tables grow (staging spills to disk past it).
     config["memory_limit"] = profile.memory_limit or DEFAULT_MEMORY_LIMIT
     try:
-        con = duckdb.connect(str(path), read_only=read_only, config=config)
+        try:
+            con = duckdb.connect(str(path), read_only=read_only, config=config)
+        except duckdb.ConnectionException:
+            if not read_only:
+                raise
+            # This process already has the file open for writing (a sensor polling beside a load
+            # in one worker): share that database instance instead of a read-only one.
+            con = duckdb.connect(str(path), config=config)
     except duckdb.IOException as exc:
         if "lock" in str(exc).lower():
             raise ConcurrentRunError(
