@@ -8,18 +8,18 @@ A failure anywhere before the commit leaves the target and the state as they wer
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import Any
 
 import pyarrow as pa
 
 from dpone_core.connections.references import UnresolvedReference
-from dpone_core.connectors.ports import Predicate, ReadRequest, StagedLoad, TargetSchema
+from dpone_core.connectors.ports import SEQ_COLUMN, Predicate, ReadRequest, StagedLoad, TableRef, TargetSchema
 from dpone_core.connectors.registry import open_sink, open_source, sink_table
+from dpone_core.connectors.sql.sink import staging_name
 from dpone_core.errors import ConfigurationError, ContractViolation, DuplicateKeyError, TerminalError
 from dpone_core.evidence.writer import write_evidence
 from dpone_core.gates.compatibility import CompatibilityGate
-from dpone_core.gates.contract import REASON_COLUMN, ContractGate
+from dpone_core.gates.contract import ContractGate
 from dpone_core.gates.ddl import physical_ddl
 from dpone_core.gates.evolution import EvolutionPlan, plan_evolution
 from dpone_core.gates.quarantine import QuarantineWriter
@@ -31,8 +31,13 @@ from dpone_core.runtime.progress import ProgressTracker
 from dpone_core.runtime.records import audit_row, evidence_document
 from dpone_core.runtime.report import GateVerdict, RunResult
 from dpone_core.runtime.testhooks import pause_point
-from dpone_core.state.cursor import CursorTracker, decode_cursor, encode_cursor, lower_bound
+from dpone_core.runtime.verdicts import contract_verdicts, resolve_duplicates
+from dpone_core.state.cursor import CursorTracker, decode_cursor, lower_bound, next_state
 from dpone_core.strategies.plan import DeleteMarkerSpec, LoadPlan, PartitionSpec, Scd2Spec
+
+
+class _StageInstead(Exception):
+    """Internal: a direct first load must be redone through staging."""
 
 
 class Lifecycle:
@@ -45,6 +50,7 @@ class Lifecycle:
         self.timings: dict[str, float] = {}
         self.gates: list[GateVerdict] = []
         self.warnings: list[str] = []
+        self.allow_direct = True
 
     def _step(self, name: str) -> None:
         self.timings[name] = time.monotonic()
@@ -94,7 +100,15 @@ class Lifecycle:
                 f"source connection: {exc}", step="connect", fix="export the variable or create the file"
             ) from None
         try:
-            return self._run_with_source(sink, source)
+            try:
+                return self._run_with_source(sink, source)
+            except _StageInstead:
+                # A first load streamed straight into its new table met a duplicate key: start over
+                # through staging, where duplicates are found, quarantined or reported by rule.
+                self.gates.clear()
+                self.allow_direct = False
+                self.warnings.append("duplicate keys in a first load: read again through staging")
+                return self._run_with_source(sink, source)
         finally:
             source.close()
 
@@ -193,6 +207,8 @@ class Lifecycle:
             process.source.batch_rows,
             process.source.batch_bytes,
         )
+        if self._direct_eligible(sink, evolution, contract):
+            return self._run_direct(sink, source, evolution, ddl, stream, quarantine, state_before, tracker)
         staged: StagedLoad | None = None
         try:
             self._step("stage")
@@ -207,26 +223,79 @@ class Lifecycle:
             # Into a table this load creates, the primary key itself rejects duplicate keys: check
             # them only if the insert fails (the common, clean case skips a full pass over staging).
             deferred = key if evolution.creates_table and key and getattr(sink, "enforces_primary_key", False) else ()
-            staged = self._uniqueness(sink, staged, contract, quarantine, stream, skip=deferred)
-            self._record_contract_verdicts(contract, stream)
+            staged = resolve_duplicates(
+                sink, staged, contract, quarantine, stream.stats, self.process.sink.primary_key, skip=deferred
+            )
+            self._verdicts(contract, stream)
             args = (evolution, ddl, stream, quarantine, state_before, tracker)
             try:
                 outcome = self._finalize(sink, source, staged, *args)
             except DuplicateKeyError:
                 if not deferred:
                     raise
-                staged = self._uniqueness(sink, staged, contract, quarantine, stream, only=deferred)
+                staged = resolve_duplicates(
+                    sink, staged, contract, quarantine, stream.stats, self.process.sink.primary_key, only=deferred
+                )
                 self.gates = [g for g in self.gates if g.gate != "contract"]
-                self._record_contract_verdicts(contract, stream)
+                self._verdicts(contract, stream)
                 outcome = self._finalize(sink, source, staged, *args)
         except BaseException:
-            self._record_contract_verdicts(contract, stream, failed=True)
+            self._verdicts(contract, stream, failed=True)
             quarantine.discard()
             if staged is not None:
                 sink.drop_staging(staged)
             raise
         sink.drop_staging(staged)
         return outcome
+
+    def _direct_eligible(self, sink: Any, evolution: EvolutionPlan, contract: ContractGate) -> bool:
+        """A first load whose only uniqueness rule is the new table's own primary key needs no staging."""
+        key = tuple(self.process.sink.primary_key)
+        return (
+            self.allow_direct
+            and evolution.creates_table
+            and getattr(sink, "supports_direct_load", False)
+            and self.process.sink.strategy != "partition_replace"
+            and all(unique == key for unique in contract.unique_keys)
+        )
+
+    def _run_direct(
+        self,
+        sink: Any,
+        source: Any,
+        evolution: EvolutionPlan,
+        ddl: list[str],
+        stream: GatedStream,
+        quarantine: QuarantineWriter,
+        state_before: dict[str, Any] | None,
+        tracker: CursorTracker | None,
+    ) -> AttemptOutcome:
+        """Stream the gated batches straight into the table this load creates, in the finalize transaction.
+
+        The table is new, so no statement needs to read the rows twice; the primary key rejects
+        duplicates (then :class:`_StageInstead` restarts through staging), and a gate failure
+        rolls back the table's creation with everything else.
+        """
+        name = staging_name(self.process.name, self.ctx.load_id)
+        data_schema = pa.schema([f for f in stream.staging_schema() if f.name != SEQ_COLUMN])
+        staged = StagedLoad(self.ctx.load_id, "direct", -1, data_schema, TableRef(None, name))
+        self._step("stage")
+        pause_point("stage")
+        try:
+            sink.register_stream(name, stream.reader())
+            try:
+                return self._finalize(sink, source, staged, evolution, ddl, stream, quarantine, state_before, tracker)
+            finally:
+                sink.unregister_stream(name)
+        except DuplicateKeyError:
+            quarantine.discard()
+            raise _StageInstead from None
+        except BaseException:
+            self._verdicts(stream.contract, stream, failed=True)
+            quarantine.discard()
+            if stream.error is not None:
+                raise stream.error from None
+            raise
 
     def _discard_uncommitted_quarantine(self, sink: Any) -> None:
         """Delete quarantine files of loads that never committed (their rows will be read again).
@@ -273,77 +342,10 @@ class Lifecycle:
         )
         return request, RowFilter(tuple(predicates)), tracker
 
-    def _uniqueness(
-        self,
-        sink: Any,
-        staged: StagedLoad,
-        contract: ContractGate,
-        quarantine: QuarantineWriter,
-        stream: GatedStream,
-        *,
-        skip: tuple[str, ...] = (),
-        only: tuple[str, ...] = (),
-    ) -> StagedLoad:
-        enforcement = contract.enforcement
-        key = tuple(self.process.sink.primary_key)
-        for unique in contract.unique_keys:
-            if unique == skip or (only and unique != only):
-                continue
-            duplicates = sink.staged_duplicates(staged, unique)
-            if duplicates.num_rows == 0:
-                continue
-            rule = f"{'+'.join(unique)}.unique"
-            mode = "strict" if enforcement == "off" and unique == key else enforcement
-            if mode == "off":
-                continue
-            contract.totals[rule] += duplicates.num_rows
-            stream.stats.failures[rule] += duplicates.num_rows
-            if mode == "strict":
-                sample = {c: duplicates.column(c)[0].as_py() for c in unique}
-                raise ContractViolation(
-                    f"{duplicates.num_rows} rows repeat the key ({', '.join(unique)}) of an earlier row; "
-                    f"first: {sample}",
-                    step="contract",
-                    fix="deduplicate the source, or set schema_contract.enforcement: quarantine",
-                )
-            reason = pa.array([f"{rule}: repeats the key of an earlier row of this load"] * duplicates.num_rows)
-            for batch in duplicates.append_column(REASON_COLUMN, reason).to_batches():
-                quarantine.write(batch)
-            stream.stats.quarantined += duplicates.num_rows
-            staged = sink.discard_staged(staged, duplicates.column("__dpone_seq"))
-        return staged
-
-    def _record_contract_verdicts(self, contract: ContractGate, stream: GatedStream, *, failed: bool = False) -> None:
-        """Add one verdict per contract rule (also for a failed run, so checks can show what broke)."""
-        if any(g.gate == "contract" for g in self.gates):
-            return
-        failures = Counter(contract.totals)
-        failures.update({k: v for k, v in stream.stats.failures.items() if k.endswith(".target_type")})
-        verdict = "failed" if failed or contract.enforcement != "quarantine" else "quarantined"
-        key_rule = f"{'+'.join(self.process.sink.primary_key)}.unique"
-        for rule_id in contract.rule_ids():
-            count = failures.get(rule_id, 0)
-            enforced = contract.checks_rules or rule_id.endswith(".type") or rule_id == key_rule
-            self.gates.append(
-                GateVerdict(
-                    gate="contract",
-                    rule=rule_id,
-                    verdict=verdict if count else ("passed" if enforced else "skipped"),
-                    failed_rows=count,
-                    detail=contract.descriptions.get(rule_id, ""),
-                )
-            )
-        for rule_id, count in failures.items():
-            if rule_id.endswith(".target_type"):
-                self.gates.append(
-                    GateVerdict(
-                        gate="type_compatibility",
-                        rule=rule_id,
-                        verdict="quarantined",
-                        failed_rows=count,
-                        detail="value does not fit the target type",
-                    )
-                )
+    def _verdicts(self, contract: ContractGate, stream: GatedStream, *, failed: bool = False) -> None:
+        """Record the contract verdicts once (also for a failed run, so checks can show what broke)."""
+        if not any(g.gate == "contract" for g in self.gates):
+            self.gates += contract_verdicts(contract, stream.stats, self.process.sink.primary_key, failed=failed)
 
     def _finalize(
         self,
@@ -376,12 +378,14 @@ class Lifecycle:
             load_time=ctx.started_at,
             target_empty=evolution.creates_table,
         )
-        state_after = self._next_state(state_before, tracker)
         self._step("finalize")
         with sink.finalize(process.name, ctx.load_id) as session:
             pause_point("finalize")
             session.apply_ddl(ddl)
             counts = session.apply_strategy(plan)
+            # After the strategy: in a direct first load the rows (and the cursor) flow only now.
+            state_after = next_state(state_before, tracker, self.ctx.run_id, self.ctx.load_id)
+            self._verdicts(stream.contract, stream)
             artifact = quarantine.close()
             artifacts = (
                 [{"kind": "quarantine", "path": artifact[0], "sha256": artifact[1], "rows": quarantine.rows}]
@@ -413,20 +417,6 @@ class Lifecycle:
             session.record(audit_row(self.ctx, result, evidence_sha), state_after)
         return AttemptOutcome("succeeded", result, process.sink.strategy)
 
-    def _next_state(self, before: dict[str, Any] | None, tracker: CursorTracker | None) -> dict[str, Any]:
-        cursor_value = before.get("cursor_value") if before else None
-        if tracker is not None and tracker.value() is not None:
-            new = tracker.value()
-            old = decode_cursor(cursor_value)
-            if old is None or _later(new, old):
-                cursor_value = encode_cursor(new)
-        return {
-            "cursor_column": tracker.column if tracker else (before or {}).get("cursor_column"),
-            "cursor_value": cursor_value,
-            "run_id": self.ctx.run_id,
-            "load_id": self.ctx.load_id,
-        }
-
     def _result(
         self,
         sink: Any,
@@ -444,7 +434,7 @@ class Lifecycle:
         stats = stream.stats if stream else None
         return RunResult(
             extracted_rows=stats.extracted if stats else 0,
-            staged_rows=staged.rows if staged else 0,
+            staged_rows=(staged.rows if staged.rows >= 0 else stats.passed if stats else 0) if staged else 0,
             inserted_rows=counts.inserted if counts else 0,
             updated_rows=counts.updated if counts else 0,
             deleted_rows=counts.deleted if counts else 0,
@@ -462,17 +452,6 @@ class Lifecycle:
             if target
             else [],
         )
-
-
-def _later(new: Any, old: Any) -> bool:
-    try:
-        return bool(new > old)
-    except TypeError:
-        raise TerminalError(
-            f"the cursor changed kind ({type(old).__name__} {old!r} in state, {type(new).__name__} now)",
-            step="finalize",
-            fix="declare the cursor column's type in schema_contract, or reset the state row of this process",
-        ) from None
 
 
 __all__ = ["AttemptOutcome", "Lifecycle", "RunContext", "effective_contract"]

@@ -10,6 +10,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dpone_core.errors import TerminalError
 from dpone_core.manifest.process import Incremental, parse_duration_seconds
 
 
@@ -96,3 +97,32 @@ class CursorTracker:
     def value(self) -> Any:
         """The maximum as a Python value (None when no row had a cursor)."""
         return None if self.maximum is None else self.maximum.as_py()
+
+
+def next_state(
+    before: dict[str, Any] | None, tracker: CursorTracker | None, run_id: str, load_id: str
+) -> dict[str, Any]:
+    """The state row a committing load writes: the cursor only ever moves forward."""
+    cursor_value = before.get("cursor_value") if before else None
+    if tracker is not None and tracker.value() is not None:
+        new = tracker.value()
+        old = decode_cursor(cursor_value)
+        if old is None or _later(new, old):
+            cursor_value = encode_cursor(new)
+    return {
+        "cursor_column": tracker.column if tracker else (before or {}).get("cursor_column"),
+        "cursor_value": cursor_value,
+        "run_id": run_id,
+        "load_id": load_id,
+    }
+
+
+def _later(new: Any, old: Any) -> bool:
+    try:
+        return bool(new > old)
+    except TypeError:
+        raise TerminalError(
+            f"the cursor changed kind ({type(old).__name__} {old!r} in state, {type(new).__name__} now)",
+            step="finalize",
+            fix="declare the cursor column's type in schema_contract, or reset the state row of this process",
+        ) from None

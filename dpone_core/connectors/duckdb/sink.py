@@ -29,6 +29,7 @@ class DuckDBSink(SqlSink):
 
     dialect = DuckDBDialect()
     enforces_primary_key = True
+    supports_direct_load = True
     single_writer = True
     """The DuckDB file lock is held for the whole run: no other run can be mid-load."""
 
@@ -145,6 +146,15 @@ class DuckDBSink(SqlSink):
         self.execute(
             f"CREATE OR REPLACE TEMP VIEW {self.dialect.quote(ref.name)} AS SELECT * FROM read_parquet({files}){where}"
         )
+
+    def register_stream(self, name: str, reader: pa.RecordBatchReader) -> None:
+        """Expose an Arrow stream to SQL under ``name`` (for direct first loads)."""
+        self.con.register(name, reader)
+
+    def unregister_stream(self, name: str) -> None:
+        """Remove a stream registered with :meth:`register_stream`."""
+        with contextlib.suppress(Exception):
+            self.con.unregister(name)
 
     def discard_staged(self, staged: StagedLoad, seqs: pa.Array) -> StagedLoad:
         """Hide rows by sequence number: the view excludes the sequences listed in a temp table."""
