@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dpone_core.errors import DponeError
+from dpone_core.errors import DponeError, ManifestError
 from dpone_core.manifest.loader import LoadedManifest, load_manifest
 from dpone_core.manifest.process import Process, Retry
 from dpone_core.manifest.selectors import select, select_one
@@ -38,6 +38,7 @@ def run(
     dry_run: bool = False,
     partition: str | None = None,
     on_event: ProgressCallback | None = None,
+    column_name_mode: str | None = None,
 ) -> RunReport:
     """Run one process of a manifest and return its :class:`RunReport` (never raises for expected errors).
 
@@ -45,6 +46,7 @@ def run(
     transient errors are retried. ``run_id`` makes the run idempotent: a committed ``run_id`` is
     not loaded again unless ``restart`` is True. ``dry_run`` decides gates and DDL but reads and
     writes no rows. ``partition`` loads one partition key of the process's ``partitions``.
+    ``column_name_mode`` (as_is, lower, snake) overrides the process's ``source.column_names``.
 
     >>> report = run("dags_examples/quickstart/orders.yaml")  # doctest: +SKIP
     >>> report.passed, report.result.inserted_rows  # doctest: +SKIP
@@ -60,6 +62,23 @@ def run(
             manifest_path=str(manifest) if not isinstance(manifest, LoadedManifest) else str(manifest.path),
             result=RunResult(errors=[error_entry(exc, None)]),
         )
+    if column_name_mode is not None:
+        try:
+            source = process.source.model_copy(update={"column_names": column_name_mode})
+            process = process.model_copy(update={"source": type(process.source).model_validate(source.model_dump())})
+        except ValueError as exc:
+            return RunReport(
+                passed=False,
+                status="failed",
+                process=process.name,
+                result=RunResult(
+                    errors=[
+                        error_entry(
+                            ManifestError(f"column_name_mode: {exc}", fix="use as_is, lower or snake"), process.name
+                        )
+                    ]
+                ),
+            )
     retry = process.retry
     updates: dict[str, Any] = {}
     if retry_attempts is not None:

@@ -104,6 +104,8 @@ def run_command(
 @click.option("--replay-end", help="Last partition key to replay, included.")
 @click.option("--restart", is_flag=True, help="Load again even where the job id already committed.")
 @click.option("--maintenance", is_flag=True, help="After the job: CHECKPOINT DuckDB, ANALYZE Postgres, ...")
+@click.option("--column-name-mode", type=click.Choice(["as_is", "lower", "snake"]),
+              help="Override every process's source.column_names (normalise column names).")
 @click.option("--trace", "store_trace", is_flag=True, help="Load one row per attempt into <pipeline>_trace.")
 @click.option("--trace-connection", help="Connection that receives the trace (default: the first sink).")
 @click.option("--pipeline-name", help="Name of the job's pipeline (default: the manifest's file name).")
@@ -129,6 +131,7 @@ def stage_command(
     replay_end: str | None,
     restart: bool,
     maintenance: bool,
+    column_name_mode: str | None,
     store_trace: bool,
     trace_connection: str | None,
     pipeline_name: str | None,
@@ -162,6 +165,7 @@ def stage_command(
         job_id=job_id, job_num=job_num, job_index=job_index, max_workers=max_workers, stop_on_error=stop_on_error,
         dry_run=dry_run, retry=policy, retry_steps=steps, restart=restart, store_trace=store_trace,  # type: ignore[arg-type]
         trace_connection=trace_connection, pipeline_name=pipeline_name, maintenance=maintenance,
+        column_name_mode=column_name_mode,
     )
     replay = ReplayRange(replay_start, replay_end) if replay_start and replay_end else None
     console = Console(stderr=True)

@@ -76,6 +76,11 @@ class Source(StrictModel):
     format: Literal["csv", "parquet", "jsonl"] | None = None
     csv: CsvOptions | None = None
     columns: list[str] | None = Field(None, min_length=1)
+    column_names: Literal["as_is", "lower", "snake"] = Field(
+        "as_is",
+        description="Normalise source column names (lower, snake_case) before contracts, keys and the target "
+        "use them; source.columns keeps the source's own names.",
+    )
     incremental: Incremental | None = None
     batch_rows: int = Field(65_536, ge=1, description="Upper bound on rows per Arrow batch.")
     batch_bytes: int = Field(1 << 20, ge=1024, description="Target size of one Arrow batch in bytes.")

@@ -70,6 +70,8 @@ class RunConfig:
     trace_connection: str | None = None
     pipeline_name: str | None = None
     maintenance: bool = False
+    column_name_mode: str | None = None
+    """Override each process's ``source.column_names`` (as_is, lower, snake)."""
 
     def __post_init__(self) -> None:
         if self.max_workers < 1:
@@ -339,6 +341,10 @@ class DataflowRunner:
             pool.shutdown(wait=True)
         return interrupted
 
+    def _extra_run_options(self) -> dict[str, Any]:
+        """Options passed to the run function only when set (custom run functions may not take them)."""
+        return {"column_name_mode": self.config.column_name_mode} if self.config.column_name_mode else {}
+
     def _finish_unrun(self, task: Task, reason: str, reports: dict[str, RunReport], attempts: dict[str, int]) -> None:
         report = _not_run(task, reason)
         reports[task.id], attempts[task.id] = report, 0
@@ -365,6 +371,7 @@ class DataflowRunner:
                 report: RunReport = run_function(
                     self.loaded, task.process.name, run_id=task.run_id, retry_attempts=0,
                     restart=self.config.restart, partition=task.partition, on_event=progress,
+                    **self._extra_run_options(),
                 )
             except Exception as exc:  # noqa: BLE001 - one broken task must not take the job down
                 report = RunReport(passed=False, status="failed", process=task.process.name, run_id=task.run_id,

@@ -7,6 +7,7 @@ A failure anywhere before the commit leaves the target and the state as they wer
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -24,6 +25,7 @@ from dpone_core.gates.ddl import physical_ddl
 from dpone_core.gates.evolution import EvolutionPlan, plan_evolution
 from dpone_core.gates.quarantine import QuarantineWriter
 from dpone_core.introspection import unique_keys
+from dpone_core.runtime.column_names import renamed_reader
 from dpone_core.runtime.context import AttemptOutcome, RunContext, effective_contract, history_columns
 from dpone_core.runtime.partitions import partition_predicates
 from dpone_core.runtime.pipeline import GatedStream, RowFilter, cursor_type
@@ -131,7 +133,11 @@ class Lifecycle:
         # ---- extract (opened lazily: the reader streams as staging pulls) ----
         self._step("extract")
         request, row_filter, tracker = self._read_plan(source, contract, state_before)
-        reader = source.read(request)
+        mode = process.source.column_names
+        if mode != "as_is":
+            # Filters name normalised columns, which the source does not know: apply them after reading.
+            request = dataclasses.replace(request, predicates=())
+        reader = renamed_reader(source.read(request), mode)
         missing = contract.missing_columns(reader.schema)
         if missing:
             raise ContractViolation(

@@ -159,3 +159,50 @@ def test_python_api_matches_the_cli(quickstart: Path) -> None:
     assert report.passed and report.result.inserted_rows == 3835 and report.exit_code == 0
     again = dpone_core.run(quickstart, run_id=report.run_id)
     assert again.status == "skipped" and again.passed
+
+
+def test_column_names_snake_case(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "data.csv").write_text("OrderID,Customer Name,createdAt\n1,Ann,2026-01-01T00:00:00Z\n")
+    manifest = write(tmp_path / "m.yaml", """
+        version: 1
+        connections:
+          inbox: {type: files, root: in}
+          wh: {type: duckdb, path: wh.duckdb}
+        processes:
+          - name: p
+            source: {connection: inbox, path: data.csv, format: csv, column_names: snake,
+                     incremental: {cursor: created_at}}
+            sink: {connection: wh, table: t, strategy: merge, primary_key: [order_id]}
+            schema_contract: {columns: {created_at: {type: timestamp, tz: UTC}}}
+    """)
+    assert run_json(manifest)["result"]["inserted_rows"] == 1
+    columns = query(tmp_path / "wh.duckdb", "SELECT column_name FROM information_schema.columns WHERE table_name='t'")
+    assert [c for (c,) in columns] == ["order_id", "customer_name", "created_at"]
+    # The cursor filter works on the normalised name: a second run reads nothing new.
+    assert run_json(manifest)["result"]["extracted_rows"] == 0
+    # The API override: lower case keeps the space.
+    manifest.write_text(manifest.read_text().replace("table: t,", "table: t2,").replace(
+        "primary_key: [order_id]", "primary_key: [orderid]").replace("{cursor: created_at}", "{cursor: createdat}")
+        .replace("created_at: {type", "createdat: {type"))
+    report = dpone_core.run(manifest, column_name_mode="lower")
+    assert report.passed, report.to_text()
+    columns = query(tmp_path / "wh.duckdb", "SELECT column_name FROM information_schema.columns WHERE table_name='t2'")
+    assert [c for (c,) in columns] == ["orderid", "customer name", "createdat"]
+
+
+def test_column_names_that_collide_fail_clearly(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "data.csv").write_text("Id,ID\n1,2\n")
+    manifest = write(tmp_path / "m.yaml", """
+        version: 1
+        connections:
+          inbox: {type: files, root: in}
+          wh: {type: duckdb, path: wh.duckdb}
+        processes:
+          - name: p
+            source: {connection: inbox, path: data.csv, format: csv, column_names: lower}
+            sink: {connection: wh, table: t}
+    """)
+    report = run_json(manifest, expect=1)
+    assert "all become ['id'] under column_names: lower" in report["result"]["errors"][0]["line"]

@@ -246,3 +246,12 @@ def test_the_live_table_shows_every_task_with_its_final_status(project: Project)
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "succeeded" in text and "failed" in text and "200" in text
     assert table.rows["a"].phase in {"finalize", "evidence"} and table.rows["broken"].attempts == 1
+
+
+def test_column_name_mode_renames_every_process(project: Project, tmp_path: Path) -> None:
+    manifest = project([process("a"), process("b")], rows=3)
+    (tmp_path / "data" / "a.csv").write_text("ID,Day,Amount\n1,2024-01-01,1.0\n")
+    result = DataflowRunner(manifest, RunConfig(column_name_mode="lower")).run()
+    assert result.succeeded == 2, result.to_text()
+    columns = query(tmp_path / "wh.duckdb", "SELECT column_name FROM information_schema.columns WHERE table_name='a'")
+    assert [c for (c,) in columns] == ["id", "day", "amount"]
