@@ -11,6 +11,12 @@ registry_option = click.option(
     type=click.Path(dir_okay=False),
     help="Registry file with shared connections/defaults (repeatable; later files win).",
 )
+retry_attempts_option = click.option(
+    "--retry-attempts", type=click.IntRange(0, 20), help="Retries after the first attempt (transient errors only)."
+)
+retry_backoff_option = click.option(
+    "--retry-backoff-seconds", type=click.FloatRange(0), help="Seconds between attempts."
+)
 format_option = click.option(
     "--format",
     "output_format",

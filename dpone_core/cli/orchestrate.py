@@ -8,7 +8,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from dpone_core.cli.options import format_option, registry_option
+from dpone_core.cli.options import format_option, registry_option, retry_attempts_option, retry_backoff_option
 from dpone_core.cli.output import emit
 
 
@@ -22,8 +22,8 @@ def orchestrate() -> None:
 @click.option("--selector", "-s", help="Process name, selector alias or tag:x (must pick one process).")
 @click.option("--run-id", help="Stable key of the logical run (one per scheduled date); state and idempotency key.")
 @registry_option
-@click.option("--retry-attempts", type=click.IntRange(0, 20), help="Retries after the first attempt (transient only).")
-@click.option("--retry-backoff-seconds", type=click.FloatRange(0), help="Seconds between attempts.")
+@retry_attempts_option
+@retry_backoff_option
 @click.option("--concurrency-key", help="Lock key; defaults to '<manifest stem>.<selector>'.")
 @click.option("--lock-dir", default=".dpone/locks", show_default=True, type=click.Path(file_okay=False))
 @click.option("--lock-ttl-seconds", default=3600.0, show_default=True, type=click.FloatRange(min=0.1),

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from dpone_core.cli.options import format_option, registry_option
+from dpone_core.cli.options import format_option, registry_option, retry_attempts_option, retry_backoff_option
 from dpone_core.cli.output import emit
 
 if TYPE_CHECKING:
@@ -19,10 +19,8 @@ if TYPE_CHECKING:
 @click.option("--selector", "-s", help="Process name, selector alias or tag:x (must pick one process).")
 @click.option("--run-id", help="Idempotency key: a committed run id is not loaded again (see --restart).")
 @registry_option
-@click.option(
-    "--retry-attempts", type=click.IntRange(0, 20), help="Retries after the first attempt (transient errors only)."
-)
-@click.option("--retry-backoff-seconds", type=click.FloatRange(0), help="Seconds between attempts.")
+@retry_attempts_option
+@retry_backoff_option
 @click.option("--restart", is_flag=True, help="Run again even if --run-id already committed.")
 @click.option("--partition", help="Load one partition key of the process's partitions block.")
 @click.option("--dry-run", is_flag=True, help="Decide gates and DDL; read and write no rows.")

@@ -187,8 +187,13 @@ class DuckDBSink(SqlSink):
         return [f.name for f in folders]
 
     def bulk_stage(self, reader: pa.RecordBatchReader, table: TableRef) -> int:
-        """Not used: :meth:`stage` writes Parquet instead of a staging table."""
-        raise NotImplementedError("DuckDBSink stages through Parquet files")
+        """Load a stream into a TEMP table (the generic SqlSink path; :meth:`stage` prefers Parquet files)."""
+        view = "__dpone_stage_source"
+        self.con.register(view, reader)
+        try:
+            return self.execute(f"CREATE TEMP TABLE {self.dialect.quote(table.name)} AS SELECT * FROM {view}")
+        finally:
+            self.con.unregister(view)
 
     def catalog(self, table: TableRef) -> TargetSchema | None:
         """Columns (as Arrow types), NOT NULL and primary key from DuckDB's catalog."""
