@@ -6,7 +6,7 @@ re-implements a step.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ def run(
     partition: str | None = None,
     on_event: ProgressCallback | None = None,
     column_name_mode: str | None = None,
+    query_params: Mapping[str, str | int | float | bool | None] | None = None,
 ) -> RunReport:
     """Run one process of a manifest and return its :class:`RunReport` (never raises for expected errors).
 
@@ -47,6 +48,8 @@ def run(
     not loaded again unless ``restart`` is True. ``dry_run`` decides gates and DDL but reads and
     writes no rows. ``partition`` loads one partition key of the process's ``partitions``.
     ``column_name_mode`` (as_is, lower, snake) overrides the process's ``source.column_names``.
+    ``query_params`` override named parameters of a query source (e.g. an Airflow data interval);
+    they are bound as parameters, never pasted into the SQL.
 
     >>> report = run("dags_examples/quickstart/orders.yaml")  # doctest: +SKIP
     >>> report.passed, report.result.inserted_rows  # doctest: +SKIP
@@ -62,6 +65,13 @@ def run(
             manifest_path=str(manifest) if not isinstance(manifest, LoadedManifest) else str(manifest.path),
             result=RunResult(errors=[error_entry(exc, None)]),
         )
+    if query_params:
+        if process.source.query is None:
+            error = ManifestError("query_params apply only to a query source", fix="drop query_params or use query:")
+            return RunReport(passed=False, status="failed", process=process.name,
+                             result=RunResult(errors=[error_entry(error, process.name)]))
+        merged = {**process.source.params, **query_params}
+        process = process.model_copy(update={"source": process.source.model_copy(update={"params": merged})})
     if column_name_mode is not None:
         try:
             source = process.source.model_copy(update={"column_names": column_name_mode})

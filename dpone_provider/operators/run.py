@@ -93,11 +93,14 @@ class DponeRunOperator(BaseOperator):
         ``airflow pools set <key> <slots> ...``).
     :param parsed_manifest: ``DponeHook.parse(manifest)``'s result when the caller already has it
         (the factories pass it so a DAG with many processes reads its manifest once).
+    :param query_params: Named parameters of a query source, overriding the manifest's
+        ``source.params`` (templated, e.g. ``{"since": "{{ data_interval_start }}"}``); bound as
+        parameters, never pasted into the SQL.
 
     >>> DponeRunOperator(task_id="orders", manifest="/opt/airflow/dags/orders.yaml")  # doctest: +SKIP
     """
 
-    template_fields: Sequence[str] = ("manifest", "selector", "run_id", "registry_paths", "partition")
+    template_fields: Sequence[str] = ("manifest", "selector", "run_id", "registry_paths", "partition", "query_params")
     template_fields_renderers = {"manifest": "yaml"}
     ui_color = "#e8f4ea"
 
@@ -116,6 +119,7 @@ class DponeRunOperator(BaseOperator):
         use_manifest_defaults: bool = True,
         use_pool: bool = True,
         parsed_manifest: tuple[LoadedManifest, frozenset[str]] | None = None,
+        query_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         if not manifest:
@@ -132,6 +136,7 @@ class DponeRunOperator(BaseOperator):
         self.manifest = str(manifest)
         self.selector = selector
         self.run_id = run_id
+        self.query_params = dict(query_params or {})
         self.registry_paths = list(registry_paths)
         self.dpone_conn_id = dpone_conn_id
         self.partition = partition
@@ -189,7 +194,7 @@ class DponeRunOperator(BaseOperator):
                       run_id, self.partition, restart)
         report = self.hook().run(self.manifest, self.selector, run_id, retry_attempts=self.in_process_retries,
                                  restart=restart, dry_run=self.plan_only, partition=self.partition,
-                                 on_event=self._progress_logger())
+                                 on_event=self._progress_logger(), query_params=self.query_params or None)
         self.report = report
         for line in report.to_text().splitlines():
             self.log.info("%s", line)

@@ -147,3 +147,23 @@ def test_constructor_validates_arguments() -> None:
         DponeRunOperator(task_id="t", manifest="")
     with pytest.raises(ValueError, match="in_process_retries"):
         DponeRunOperator(task_id="t", manifest="m.yaml", in_process_retries=-1)
+
+
+def test_query_params_override_the_manifest(tmp_path: Path) -> None:
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "src.duckdb")) as con:
+        con.execute("CREATE TABLE events AS SELECT range AS id, DATE '2026-01-01' + range::INT AS day FROM range(10)")
+    manifest = tmp_path / "m.yaml"
+    manifest.write_text(
+        "version: 1\nconnections:\n  src: {type: duckdb, path: src.duckdb}\n  wh: {type: duckdb, path: wh.duckdb}\n"
+        "processes:\n  - name: ev\n    source:\n      connection: src\n"
+        "      query: 'SELECT id, day FROM events WHERE day >= CAST(:since AS DATE)'\n"
+        "      params: {since: '2026-01-01'}\n    sink: {connection: wh, table: ev, strategy: append}\n"
+    )
+    op = DponeRunOperator(task_id="ev", manifest=str(manifest), query_params={"since": "2026-01-08"})
+    assert "query_params" in op.template_fields
+    summary = op.execute(_context())
+    assert summary["inserted_rows"] == 3
+    with duckdb.connect(str(tmp_path / "wh.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT min(id), max(id) FROM ev").fetchall() == [(7, 9)]

@@ -206,3 +206,28 @@ def test_column_names_that_collide_fail_clearly(tmp_path: Path) -> None:
     """)
     report = run_json(manifest, expect=1)
     assert "all become ['id'] under column_names: lower" in report["result"]["errors"][0]["line"]
+
+
+def test_query_params_override_and_refusal(tmp_path: Path) -> None:
+    with duckdb.connect(str(tmp_path / "src.duckdb")) as con:
+        con.execute("CREATE TABLE t AS SELECT range AS id FROM range(10)")
+    manifest = write(tmp_path / "m.yaml", """
+        version: 1
+        connections:
+          src: {type: duckdb, path: src.duckdb}
+          wh: {type: duckdb, path: wh.duckdb}
+        processes:
+          - name: q
+            source: {connection: src, query: "SELECT id FROM t WHERE id >= :low", params: {low: 0}}
+            sink: {connection: wh, table: q, strategy: append}
+          - name: plain
+            source: {connection: src, table: t}
+            sink: {connection: wh, table: plain, strategy: append}
+    """)
+    # A value that looks like SQL stays a value: it is bound, never pasted into the query.
+    assert dpone_core.run(manifest, "q", query_params={"low": 7}).result.inserted_rows == 3
+    hostile = dpone_core.run(manifest, "q", query_params={"low": "0; DROP TABLE t"})
+    assert not hostile.passed
+    assert query(tmp_path / "src.duckdb", "SELECT count(*) FROM t") == [(10,)]
+    refused = dpone_core.run(manifest, "plain", query_params={"low": 1})
+    assert refused.exit_code == 2 and "query_params apply only to a query source" in refused.result.errors[0].line
