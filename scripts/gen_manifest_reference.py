@@ -186,8 +186,9 @@ MEANING: dict[str, str] = {
     "its first day), `2024-03` (month), `2024` (year).",
     "Partitions.start": "Used to list every partition key from `start` up to now (for orchestrators' "
     "backfills). Partition windows are in UTC.",
-    "Partitions.ranges": "Accepted by validation, but no connector in this version splits key ranges: a "
-    "`--partition` run of such a process fails with `DPONE_CONFIGURATION`.",
+    "Partitions.ranges": "Keys are `0` .. `ranges - 1`; `--partition 2` reads the third range of the integer "
+    "`column`, cut from its current min and max (Postgres sources; other sources fail with "
+    "`DPONE_CONFIGURATION`). See [Postgres key ranges](connectors/postgres.md#key-range-partitions).",
     "PhysicalDesign.apply": "In this version `online` refuses widening only on sinks where it rewrites the table "
     "and blocks writers (Postgres); DuckDB widens in both modes.",
     "Partitions.values": "Explicit partition values; `--partition <value>` selects rows equal to it.",
@@ -221,6 +222,8 @@ RULES: dict[type[BaseModel], list[str]] = {
         "`strategy: incremental` needs `source.incremental`.",
         "`strategy: append` with an `incremental.lookback` is refused (re-read rows would be appended twice).",
         "`strategy: incremental` with a lookback needs `sink.primary_key` (to skip re-read rows).",
+        "`incremental.mode: xmin` needs a `table` source and is refused with `strategy: append` or with "
+        "`incremental` without `sink.primary_key` (rows of transactions open at the previous read are read again).",
         "`strategy: partition_replace` needs `partitions`.",
         "`sink.delete_marker.column` may not be part of `sink.primary_key`.",
     ],
@@ -230,6 +233,8 @@ RULES: dict[type[BaseModel], list[str]] = {
         "`params` apply only to `query`.",
     ],
     process.Incremental: [
+        "`mode: cursor` needs `cursor`; `mode: xmin` takes no `cursor`, `lookback` or `initial` (Postgres table "
+        "sources; see [xmin incremental](connectors/postgres.md#xmin-incremental)).",
         "`lookback` is a duration (`90s`, `30m`, `1h`, `2d`, `1w`) for date and timestamp cursors, or a "
         "non-negative number for numeric cursors.",
     ],

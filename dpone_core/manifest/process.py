@@ -40,7 +40,12 @@ def parse_duration_seconds(text: str) -> float:
 class Incremental(StrictModel):
     """Read only rows past the cursor kept in ``__dpone__state`` (never the target's MAX)."""
 
-    cursor: str = Field(description="Source column whose maximum becomes the next run's cursor.")
+    mode: Literal["cursor", "xmin"] = Field(
+        "cursor",
+        description="cursor: rows past the committed maximum of `cursor`; xmin: Postgres table sources only, "
+        "rows written by transactions after the committed xmin horizon (no cursor column needed).",
+    )
+    cursor: str | None = Field(None, description="Source column whose maximum becomes the next run's cursor.")
     lookback: str | int | float | None = Field(
         None, description="Re-read this much before the cursor for late rows: a duration (1h) or a number."
     )
@@ -54,6 +59,14 @@ class Incremental(StrictModel):
         elif isinstance(value, int | float) and value < 0:
             raise ValueError("lookback cannot be negative")
         return value
+
+    @model_validator(mode="after")
+    def _mode(self) -> Incremental:
+        if self.mode == "cursor" and self.cursor is None:
+            raise ValueError("incremental needs cursor (a source column), or mode: xmin")
+        if self.mode == "xmin" and (self.cursor is not None or self.lookback or self.initial is not None):
+            raise ValueError("incremental mode xmin takes no cursor, lookback or initial (the state holds the horizon)")
+        return self
 
 
 class CsvOptions(StrictModel):
@@ -252,6 +265,17 @@ class Process(StrictModel):
             raise ValueError("strategy append with a lookback would load rows twice; use incremental or merge")
         if lookback and self.sink.strategy == "incremental" and not self.sink.primary_key:
             raise ValueError("strategy incremental with a lookback needs sink.primary_key to skip re-read rows")
+        xmin = self.source.incremental is not None and self.source.incremental.mode == "xmin"
+        if xmin and self.source.table is None:
+            raise ValueError("incremental mode xmin needs a table source (xmin is a column of a table's rows)")
+        rereads_twice = self.sink.strategy == "append" or (
+            self.sink.strategy == "incremental" and not self.sink.primary_key
+        )
+        if xmin and rereads_twice:
+            raise ValueError(
+                "incremental mode xmin may re-read rows of transactions open at the previous read; "
+                "use merge, or incremental with sink.primary_key"
+            )
         if self.sink.strategy == "partition_replace" and self.partitions is None:
             raise ValueError("strategy partition_replace needs partitions (the column whose slices are replaced)")
         if self.sink.delete_marker and self.sink.delete_marker.column in self.sink.primary_key:

@@ -138,6 +138,7 @@ class Lifecycle:
             # Filters name normalised columns, which the source does not know: apply them after reading.
             request = dataclasses.replace(request, predicates=())
         reader = renamed_reader(source.read(request), mode)
+        self.warnings.extend(getattr(source, "notes", ()))
         missing = contract.missing_columns(reader.schema)
         if missing:
             raise ContractViolation(
@@ -327,7 +328,17 @@ class Lifecycle:
         incremental = process.source.incremental
         # A partition run loads a slice chosen by the caller (replay, backfill): the cursor neither
         # filters it nor moves, so backfilling old partitions never skips or rewinds anything.
-        if incremental is not None and self.ctx.partition is None:
+        if incremental is not None and incremental.mode == "xmin" and self.ctx.partition is None:
+            use_xmin = getattr(source, "use_xmin", None)
+            if use_xmin is None:
+                raise ConfigurationError(
+                    f"incremental mode xmin needs a Postgres table source, not {source.describe()}",
+                    step="extract",
+                    fix="use incremental.cursor with a column of the source",
+                )
+            use_xmin(((state_before or {}).get("extra") or {}).get("xmin_horizon"))
+        elif incremental is not None and self.ctx.partition is None:
+            assert incremental.cursor is not None
             tracker = CursorTracker(incremental.cursor)
             cursor = decode_cursor(state_before.get("cursor_value")) if state_before else None
             bound = lower_bound(cursor, incremental)
@@ -341,7 +352,7 @@ class Lifecycle:
                     step="extract",
                     fix="add partitions to the process or drop --partition",
                 )
-            predicates.extend(partition_predicates(process.partitions, self.ctx.partition))
+            predicates.extend(partition_predicates(process.partitions, self.ctx.partition, source))
         columns = tuple(process.source.columns) if process.source.columns else None
         request = ReadRequest(
             columns, tuple(predicates), process.source.batch_rows, process.source.batch_bytes, contract.text_columns()
@@ -390,7 +401,9 @@ class Lifecycle:
             session.apply_ddl(ddl)
             counts = session.apply_strategy(plan)
             # After the strategy: in a direct first load the rows (and the cursor) flow only now.
-            state_after = next_state(state_before, tracker, self.ctx.run_id, self.ctx.load_id)
+            # Source-held state (the xmin horizon) belongs to a completed read; partition runs leave it.
+            extra = source.state_extra() if hasattr(source, "state_extra") and ctx.partition is None else None
+            state_after = next_state(state_before, tracker, self.ctx.run_id, self.ctx.load_id, extra)
             self._verdicts(stream.contract, stream)
             artifact = quarantine.close()
             artifacts = (

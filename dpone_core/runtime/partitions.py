@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from dpone_core.connectors.ports import Predicate
 from dpone_core.errors import ConfigurationError
@@ -40,8 +41,44 @@ def partition_window(grain: str, key: str) -> tuple[datetime, datetime]:
     return start, _next(start, grain)
 
 
-def partition_predicates(partitions: Partitions, key: str) -> list[Predicate]:
-    """Predicates selecting the rows of partition ``key``."""
+def range_index(ranges: int, key: str) -> int:
+    """The range number a partition key names (``0`` .. ``ranges - 1``)."""
+    index = int(key) if key.isascii() and key.isdigit() else -1
+    if not 0 <= index < ranges:
+        raise ConfigurationError(
+            f"partition '{key}' is not a key range of this process (0 to {ranges - 1})",
+            step="extract",
+            fix=f"pass --partition 0 .. {ranges - 1} (ranges are numbered from 0)",
+        )
+    return index
+
+
+def range_predicates(column: str, ranges: int, index: int, bounds: tuple[int, int] | None) -> list[Predicate]:
+    """Predicates of key range ``index`` (``0`` .. ``ranges - 1``) over integer keys within ``bounds``.
+
+    The span ``[low, high]`` is cut at ``low + span * i // ranges``; the first range has no lower
+    bound and the last no upper bound, so every non-NULL key lands in exactly one range.
+
+    >>> [[(p.op, p.value) for p in range_predicates("id", 3, i, (1, 9))] for i in range(3)]
+    [[('<', 4)], [('>=', 4), ('<', 7)], [('>=', 7)]]
+    """
+    low, high = bounds if bounds is not None else (0, 0)
+    span = high - low + 1
+    cuts = [low + span * i // ranges for i in range(ranges + 1)]
+    predicates = []
+    if index > 0:
+        predicates.append(Predicate(column, ">=", cuts[index]))
+    if index < ranges - 1:
+        predicates.append(Predicate(column, "<", cuts[index + 1]))
+    return predicates
+
+
+def partition_predicates(partitions: Partitions, key: str, source: Any = None) -> list[Predicate]:
+    """Predicates selecting the rows of partition ``key``.
+
+    Key ranges need a source that reports the key column's bounds (``key_bounds(column)``, a
+    database source); other sources take time-grain or value partitions.
+    """
     if partitions.grain is not None:
         start, end = partition_window(partitions.grain, key)
         return [Predicate(partitions.column, ">=", start), Predicate(partitions.column, "<", end)]
@@ -54,18 +91,25 @@ def partition_predicates(partitions: Partitions, key: str) -> list[Predicate]:
                 fix="pass one of the manifest's partitions.values",
             )
         return [Predicate(partitions.column, "==", matches[0])]
-    raise ConfigurationError(
-        "key-range partitions are split by a database source; files and DuckDB sources "
-        "take time-grain or value partitions",
-        step="extract",
-        fix="use grain or values",
-    )
+    assert partitions.ranges is not None
+    key_bounds = getattr(source, "key_bounds", None)
+    if key_bounds is None:
+        raise ConfigurationError(
+            "key-range partitions are split by a database source (Postgres); files and DuckDB sources "
+            "take time-grain or value partitions",
+            step="extract",
+            fix="use grain or values",
+        )
+    index = range_index(partitions.ranges, key)
+    return range_predicates(partitions.column, partitions.ranges, index, key_bounds(partitions.column))
 
 
 def partition_keys(partitions: Partitions, until: datetime | None = None) -> list[str]:
-    """Every partition key: each grain step from ``start`` up to ``until`` (now), or the values list."""
+    """Every partition key: each grain step from ``start`` up to ``until`` (now), the values, or range numbers."""
     if partitions.values is not None:
         return [str(v) for v in partitions.values]
+    if partitions.ranges is not None:
+        return [str(i) for i in range(partitions.ranges)]
     if partitions.grain is None or partitions.start is None:
         return []
     fmt = _FORMATS[partitions.grain]

@@ -100,21 +100,33 @@ class CursorTracker:
 
 
 def next_state(
-    before: dict[str, Any] | None, tracker: CursorTracker | None, run_id: str, load_id: str
+    before: dict[str, Any] | None,
+    tracker: CursorTracker | None,
+    run_id: str,
+    load_id: str,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The state row a committing load writes: the cursor only ever moves forward."""
+    """The state row a committing load writes: the cursor only ever moves forward.
+
+    ``extra`` (source-held state such as the Postgres xmin horizon) is merged over the committed
+    ``extra``, so keys this run did not produce are kept.
+    """
     cursor_value = before.get("cursor_value") if before else None
     if tracker is not None and tracker.value() is not None:
         new = tracker.value()
         old = decode_cursor(cursor_value)
         if old is None or _later(new, old):
             cursor_value = encode_cursor(new)
-    return {
+    state: dict[str, Any] = {
         "cursor_column": tracker.column if tracker else (before or {}).get("cursor_column"),
         "cursor_value": cursor_value,
         "run_id": run_id,
         "load_id": load_id,
     }
+    merged = {**((before or {}).get("extra") or {}), **(extra or {})}
+    if merged:
+        state["extra"] = merged
+    return state
 
 
 def _later(new: Any, old: Any) -> bool:

@@ -24,7 +24,8 @@ from dpone_core.connectors.ports import ReadRequest, TableRef
 from dpone_core.connectors.postgres.connection import connect, connect_adbc, connection_params, translate, where
 from dpone_core.connectors.postgres.sql import PostgresDialect, to_pyformat
 from dpone_core.connectors.postgres.types import conform, plan_columns
-from dpone_core.errors import DponeError, TerminalError
+from dpone_core.connectors.postgres.xmin import STATE_KEY, XminPlan, plan_xmin
+from dpone_core.errors import ConfigurationError, DponeError, TerminalError
 from dpone_core.runtime.testhooks import pause_point
 
 _NAMED_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
@@ -50,6 +51,11 @@ class PostgresSource:
         self.conn_params = connection_params(profile, base_dir, f"dpone/{process}")
         self.con = connect(self.conn_params)
         self.adbc: Any = None
+        self._xmin_committed: int | None = None
+        self._xmin_on = False
+        self._xmin_plan: XminPlan | None = None
+        self.notes: list[str] = []
+        """Warnings for the run report (e.g. an xmin horizon that forced a full read)."""
 
     def describe(self) -> str:
         """``postgres:<db>/<table or query>``."""
@@ -61,26 +67,102 @@ class PostgresSource:
         name = self.table.display() if self.table else "query"
         return f"postgres://{host}:{self.conn_params.get('port', '5432')}", f"{self.conn_params['dbname']}.{name}"
 
+    def _from(self) -> tuple[str, dict[str, Any]]:
+        """The FROM item (pyformat) and the values it binds: the table, or the query as a subselect."""
+        if self.table is not None:
+            return to_pyformat(self.dialect.table(self.table)), {}
+        assert self.query is not None
+        inner = _NAMED_PARAM.sub(lambda m: f"%(p_{m.group(1)})s", self.query.replace("%", "%%"))
+        return "(" + inner + ") AS dpone_q", {f"p_{k}": v for k, v in self.params.items()}
+
     def sql(self, request: ReadRequest) -> str:
         """The SELECT this source copies out, with every value bound by psycopg2 (never string-built)."""
         d = self.dialect
         cols = d.column_list(list(request.columns)) if request.columns else "*"
-        values: dict[str, Any] = {}
-        if self.table is not None:
-            base = to_pyformat(f"SELECT {cols} FROM {d.table(self.table)}")
-        else:
-            assert self.query is not None
-            inner = _NAMED_PARAM.sub(lambda m: f"%(p_{m.group(1)})s", self.query.replace("%", "%%"))
-            values.update({f"p_{k}": v for k, v in self.params.items()})
-            base = to_pyformat(f"SELECT {cols} FROM (") + inner + ") AS dpone_q"
+        source, values = self._from()
+        base = to_pyformat(f"SELECT {cols} FROM ") + source
         where_parts = []
         for index, predicate in enumerate(request.predicates):
             where_parts.append(to_pyformat(d.quote(predicate.column)) + f" {_OPS[predicate.op]} %(w{index})s")
             values[f"w{index}"] = predicate.value
+        if self._xmin_plan is not None and self._xmin_plan.predicate is not None:
+            where_parts.append(self._xmin_plan.predicate)
+            values.update(self._xmin_plan.values)
         sql = base + (f" WHERE {' AND '.join(where_parts)}" if where_parts else "")
         with self.con.cursor() as cur:
             rendered: bytes = cur.mogrify(sql, values)
         return rendered.decode("utf-8")
+
+    # ---- key ranges ---------------------------------------------------------------------------------
+    def key_bounds(self, column: str) -> tuple[int, int] | None:
+        """(min, max) of an integer key column (None for no rows); NULL keys are an error (no range holds them)."""
+        source, values = self._from()
+        quoted = to_pyformat(self.dialect.quote(column))
+        sql = f"SELECT min({quoted}), max({quoted}), count(*) FILTER (WHERE {quoted} IS NULL) FROM " + source
+        try:
+            with self.con.cursor() as cur:
+                cur.execute(sql, values)
+                low, high, nulls = cur.fetchone()
+        except Exception as exc:  # noqa: BLE001
+            raise translate(exc, "extract", f"key bounds of {column} in {self.describe()}") from None
+        if nulls:
+            raise ConfigurationError(
+                f"partition column {column} has {nulls} NULL value(s); key ranges would skip those rows",
+                step="extract",
+                fix="partition on a NOT NULL integer column (e.g. the primary key)",
+            )
+        if low is None:
+            return None
+        if isinstance(low, bool) or not isinstance(low, int) or not isinstance(high, int):
+            raise ConfigurationError(
+                f"key-range partitions need an integer column; {column} holds {type(low).__name__} values",
+                step="extract",
+                fix="partition on an integer column, or use grain/values partitions",
+            )
+        return low, high
+
+    # ---- xmin incremental ---------------------------------------------------------------------------
+    def use_xmin(self, committed: int | None) -> None:
+        """Read rows written after the committed xmin horizon (None: the first read, every row)."""
+        if self.table is None:
+            raise ConfigurationError(
+                "incremental mode xmin needs a table source", step="extract", fix="use source.table"
+            )
+        self._xmin_on, self._xmin_committed = True, committed
+
+    def state_extra(self) -> dict[str, Any]:
+        """State to commit with the load: the horizon of the snapshot the rows were read in."""
+        if self._xmin_plan is None:
+            return {}
+        return {STATE_KEY: self._xmin_plan.horizon}
+
+    def _begin_xmin(self) -> None:
+        """Open the REPEATABLE READ transaction the COPY runs in and plan the filter from its snapshot."""
+        cursor = self.adbc.cursor()
+        try:
+            cursor.execute("ROLLBACK")  # a read repeated in this attempt starts a fresh snapshot
+            cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            cursor.execute(
+                "SELECT txid_snapshot_xmin(s)::text, txid_snapshot_xmax(s)::text "
+                "FROM (SELECT txid_current_snapshot() AS s) AS q"
+            )
+            row = cursor.fetchone()
+        except Exception as exc:  # noqa: BLE001
+            raise translate(exc, "extract", f"xmin snapshot of {self.describe()}") from None
+        finally:
+            cursor.close()
+        self._xmin_plan = plan_xmin(self._xmin_committed, int(row[0]), int(row[1]))
+        if self._xmin_plan.note:
+            self.notes.append(self._xmin_plan.note)
+
+    def _end_xmin(self) -> None:
+        if self._xmin_on and self.adbc is not None:
+            with contextlib.suppress(Exception):
+                cursor = self.adbc.cursor()
+                try:
+                    cursor.execute("COMMIT")
+                finally:
+                    cursor.close()
 
     def _not_null(self) -> tuple[set[str], dict[str, int]]:
         """NOT NULL columns and typmods of a table source, from the catalog."""
@@ -107,9 +189,11 @@ class PostgresSource:
     def read(self, request: ReadRequest) -> pa.RecordBatchReader:
         """Start the COPY and return a reader whose schema (catalog types, NOT NULL kept) is known now."""
         not_null, typmods = self._not_null()
-        sql = self.sql(request)
         if self.adbc is None:
             self.adbc = connect_adbc(self.conn_params)
+        if self._xmin_on:
+            self._begin_xmin()
+        sql = self.sql(request)
         cursor = self.adbc.cursor()
         try:
             cursor.adbc_statement.set_options(
@@ -119,6 +203,7 @@ class PostgresSource:
             raw = cursor.fetch_record_batch()
         except Exception as exc:  # noqa: BLE001
             cursor.close()
+            self._end_xmin()
             raise translate(exc, "extract", f"reading {self.describe()}") from None
         plans = plan_columns(raw.schema, typmods)
         schema = pa.schema([pa.field(p.name, p.declared, p.name not in not_null) for p in plans])
@@ -144,6 +229,7 @@ class PostgresSource:
             raise
         finally:
             cursor.close()
+            self._end_xmin()
 
     def close(self) -> None:
         """Close both connections."""
