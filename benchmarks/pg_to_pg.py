@@ -19,6 +19,7 @@ Each measured command is a child process; its peak RSS comes from ``wait4``. dlt
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -63,23 +64,27 @@ def psql(server: PostgresServer, db: str, sql: str) -> str:
     return result.stdout.strip()
 
 
-def timed(commands: list[list[str]], env: dict[str, str], stdin_file: str | None = None) -> tuple[float, float]:
-    """Run a pipeline of commands (stdout -> stdin); return (seconds, peak RSS in MB of the largest process)."""
+def timed(commands: list[list[str]], env: dict[str, str], output: Path | None = None) -> tuple[float, float]:
+    """Run a pipeline of commands (stdout -> stdin); return (seconds, peak RSS in MB of the largest process).
+
+    The last command's stdout goes to ``output`` when given (discarded otherwise).
+    """
     start = time.perf_counter()
     procs: list[subprocess.Popen[bytes]] = []
-    previous = open(stdin_file, "rb") if stdin_file else None  # noqa: SIM115
+    previous = None
+    sink = open(output, "wb") if output else subprocess.DEVNULL  # noqa: SIM115
     for index, command in enumerate(commands):
         last = index == len(commands) - 1
         proc = subprocess.Popen(
             command,
             env=env,
-            stdin=previous.stdout if isinstance(previous, subprocess.Popen) else previous,
-            stdout=subprocess.DEVNULL if last else subprocess.PIPE,
+            stdin=previous.stdout if previous is not None else None,
+            stdout=sink if last else subprocess.PIPE,
         )
         if isinstance(previous, subprocess.Popen) and previous.stdout is not None:
             previous.stdout.close()
         procs.append(proc)
-        previous = proc  # type: ignore[assignment]
+        previous = proc
     peak = 0.0
     failed = []
     for proc in procs:
@@ -88,6 +93,8 @@ def timed(commands: list[list[str]], env: dict[str, str], stdin_file: str | None
         peak = max(peak, usage.ru_maxrss / 1024)
         if proc.returncode:
             failed.append((proc.args, proc.returncode))
+    if output:
+        sink.close()  # type: ignore[union-attr]
     if failed:
         raise RuntimeError(f"benchmark command failed: {failed}")
     return time.perf_counter() - start, peak
@@ -115,8 +122,26 @@ def manifest(folder: Path, server: PostgresServer, db: str, name: str, process: 
 
 
 def dpone(path: Path, env: dict[str, str]) -> tuple[float, float]:
-    """Time ``dpone run`` in a child process (exit code must be 0)."""
-    return timed([[sys.executable, "-m", "dpone_core.cli.main", "run", str(path), "--format", "json"]], env)
+    """Time ``dpone run`` in a child process (exit code must be 0); print its step timings."""
+    report = path.with_suffix(".json")
+    result = timed([[sys.executable, "-m", "dpone_core.cli.main", "run", str(path), "--format", "json"]], env, report)
+    steps = _find(json.loads(report.read_text()), "step_seconds") or {}
+    print(f"  {path.stem}: " + ", ".join(f"{k} {v:.2f}s" for k, v in steps.items()), flush=True)
+    return result
+
+
+def _find(doc: Any, key: str) -> Any:
+    """The first value of ``key`` anywhere in a JSON document."""
+    if isinstance(doc, dict):
+        if key in doc:
+            return doc[key]
+        doc = list(doc.values())
+    if isinstance(doc, list):
+        for item in doc:
+            found = _find(item, key)
+            if found is not None:
+                return found
+    return None
 
 
 def bench(server: PostgresServer, rows: int, folder: Path) -> list[tuple[str, int, float, float]]:

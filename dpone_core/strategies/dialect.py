@@ -21,6 +21,9 @@ class Statement:
     sql: str
     params: tuple[object, ...] = ()
     counts_as: str | None = None
+    counts: tuple[str, ...] = ()
+    """When set, the statement returns one row whose values feed these report counters, in order
+    (the row count is not used); only dialects whose sink reads such rows render these."""
 
 
 class SqlDialect:
@@ -29,6 +32,10 @@ class SqlDialect:
     name = "ansi"
     placeholder = "?"
     supports_update_from = True
+    truncate_full_refresh = False
+    """full_refresh empties the target with a counted, transactional TRUNCATE instead of DELETE."""
+    upsert_on_conflict = False
+    """merge is one ``INSERT ... ON CONFLICT (key) DO UPDATE`` (the target has a unique index on the key)."""
 
     def quote(self, identifier: str) -> str:
         """Quote one identifier, doubling embedded quotes.

@@ -60,6 +60,15 @@ class _Sql:
 
 
 def _full_refresh(q: _Sql) -> list[Statement]:
+    if q.d.truncate_full_refresh:
+        # TRUNCATE is transactional and writes no per-row WAL or dead tuples; the lock is the one
+        # TRUNCATE takes anyway, held from before the count so the deleted count is exact.
+        return [
+            Statement("lock_target", f"LOCK TABLE {q.target} IN ACCESS EXCLUSIVE MODE"),
+            Statement("delete_all", f"SELECT count(*) FROM {q.target}", counts=("deleted",)),
+            Statement("truncate", f"TRUNCATE {q.target}"),
+            q.insert_all(),
+        ]
     return [Statement("delete_all", f"DELETE FROM {q.target}", (), "deleted"), q.insert_all()]
 
 
@@ -72,9 +81,44 @@ def _incremental(q: _Sql) -> list[Statement]:
     return [q.insert_all(q.not_in_target() if q.plan.primary_key else None)]
 
 
+def _upsert(q: _Sql, where: str) -> Statement:
+    """One ``INSERT ... ON CONFLICT``: changed rows are updated, new rows inserted, both counted.
+
+    ``xmax = 0`` in RETURNING tells an inserted row from an updated one; rows whose values did not
+    change are skipped by the DO UPDATE's WHERE and returned by neither.
+    """
+    d, plan = q.d, q.plan
+    cols = plan.target_columns
+    if plan.compare_columns:
+        sets = ", ".join(f"{d.quote(c)} = EXCLUDED.{d.quote(c)}" for c in plan.compare_columns)
+        changed = " OR ".join(f"{T}.{d.quote(c)} IS DISTINCT FROM EXCLUDED.{d.quote(c)}" for c in plan.compare_columns)
+        action = f"DO UPDATE SET {sets} WHERE {changed}"
+    else:
+        action = "DO NOTHING"
+    sql = (
+        f"WITH dpone_m AS (INSERT INTO {q.target} AS {T} ({d.column_list(cols)}) "
+        f"SELECT {d.column_list(cols, S)} FROM {q.staging} AS {S} WHERE {where} "
+        f"ON CONFLICT ({d.column_list(plan.primary_key)}) {action} RETURNING ({T}.xmax = 0) AS dpone_new) "
+        "SELECT count(*) FILTER (WHERE dpone_new), count(*) FILTER (WHERE NOT dpone_new) FROM dpone_m"
+    )
+    return Statement("upsert", sql, (), None, ("inserted", "updated"))
+
+
 def _merge(q: _Sql) -> list[Statement]:
     statements: list[Statement] = []
     marker = q.plan.delete_marker
+    if q.d.upsert_on_conflict and q.plan.primary_key and (marker is None or marker.mode == "hard"):
+        if marker:
+            statements.append(
+                Statement(
+                    "delete_marked",
+                    f"DELETE FROM {q.target} AS {T} WHERE EXISTS "
+                    f"(SELECT 1 FROM {q.staging} AS {S} WHERE {q.key_match()} AND {q.marked()})",
+                    (),
+                    "deleted",
+                )
+            )
+        return [*statements, _upsert(q, f"NOT ({q.marked()})" if marker else "TRUE")]
     if marker and marker.mode == "hard":
         statements.append(
             Statement(

@@ -101,3 +101,49 @@ def test_scd2_closes_changed_and_deleted_then_inserts_versions() -> None:
 def test_unknown_strategy() -> None:
     with pytest.raises(ValueError, match="no SQL rendering"):
         render_plan(plan("cdc_apply"), SqlDialect())
+
+
+def test_postgres_full_refresh_truncates_after_counting_under_the_lock() -> None:
+    from dpone_core.connectors.postgres.sql import PostgresDialect
+
+    statements = render_plan(plan("full_refresh"), PostgresDialect(truncate_full_refresh=True))
+    assert [(s.name, s.counts_as, s.counts) for s in statements] == [
+        ("lock_target", None, ()),
+        ("delete_all", None, ("deleted",)),
+        ("truncate", None, ()),
+        ("insert", "inserted", ()),
+    ]
+    assert statements[0].sql == 'LOCK TABLE "an"."orders" IN ACCESS EXCLUSIVE MODE'
+    assert statements[2].sql == 'TRUNCATE "an"."orders"'
+    # Off by default (and always for DuckDB): DELETE keeps MVCC readers and delete triggers.
+    assert names(plan("full_refresh")) == [("delete_all", "deleted"), ("insert", "inserted")]
+    assert render_plan(plan("full_refresh"), PostgresDialect())[0].sql == 'DELETE FROM "an"."orders"'
+
+
+def test_postgres_merge_is_one_upsert_returning_both_counts() -> None:
+    from dpone_core.connectors.postgres.sql import PostgresDialect
+
+    (stmt,) = render_plan(plan("merge"), PostgresDialect(upsert_on_conflict=True))
+    assert (stmt.name, stmt.counts_as, stmt.counts) == ("upsert", None, ("inserted", "updated"))
+    assert 'INSERT INTO "an"."orders" AS dpone_t ("id", "v", "deleted")' in stmt.sql
+    assert 'ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v", "deleted" = EXCLUDED."deleted"' in stmt.sql
+    assert 'WHERE dpone_t."v" IS DISTINCT FROM EXCLUDED."v" OR dpone_t."deleted" IS DISTINCT FROM' in stmt.sql
+    assert "RETURNING (dpone_t.xmax = 0)" in stmt.sql
+
+
+def test_postgres_merge_hard_marker_deletes_then_upserts_soft_marker_keeps_update_insert() -> None:
+    from dpone_core.connectors.postgres.sql import PostgresDialect
+
+    d = PostgresDialect(upsert_on_conflict=True)
+    hard = render_plan(plan("merge", delete_marker=DeleteMarkerSpec("deleted", "hard")), d)
+    assert [s.name for s in hard] == ["delete_marked", "upsert"]
+    assert 'WHERE NOT (dpone_s."deleted" IS TRUE) ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v" WHERE' in (
+        hard[1].sql
+    )
+    soft = render_plan(plan("merge", delete_marker=DeleteMarkerSpec("deleted", "soft")), d)
+    assert [s.name for s in soft] == ["soft_delete", "update", "insert"]
+    assert [s.name for s in render_plan(plan("snapshot_diff"), d)] == ["delete_missing", "upsert"]
+    # A new target is still a plain insert; a key-only table skips conflicts.
+    assert [s.name for s in render_plan(plan("merge", target_empty=True), d)] == ["insert"]
+    only_key = LoadPlan("merge", T, S, ("id",), ("id",))
+    assert 'ON CONFLICT ("id") DO NOTHING' in render_plan(only_key, d)[0].sql

@@ -16,13 +16,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
 from dpone_core.connections.profiles import PostgresProfile
-from dpone_core.connectors.ports import StagedLoad, TableRef, TargetColumn, TargetSchema, iter_batches
+from dpone_core.connectors.ports import (
+    StagedLoad,
+    StrategyCounts,
+    TableRef,
+    TargetColumn,
+    TargetSchema,
+    iter_batches,
+)
 from dpone_core.connectors.postgres.connection import (
     connect,
     connect_adbc,
@@ -32,10 +40,12 @@ from dpone_core.connectors.postgres.connection import (
 )
 from dpone_core.connectors.postgres.sql import PostgresDialect, to_pyformat
 from dpone_core.connectors.postgres.types import arrow_type, conform, plan_columns
-from dpone_core.connectors.sql.sink import STAGING_PREFIX, SqlSink, staging_name
-from dpone_core.errors import ConcurrentRunError, DponeError
+from dpone_core.connectors.sql.sink import STAGING_PREFIX, SqlFinalizeSession, SqlSink, staging_name
+from dpone_core.errors import ConcurrentRunError, DponeError, DuplicateKeyError
 from dpone_core.runtime.testhooks import pause_point
 from dpone_core.state.tables import STATE_TABLE
+from dpone_core.strategies.plan import LoadPlan
+from dpone_core.strategies.render import render_plan
 
 _IDEMPOTENT_DDL = ("CREATE SCHEMA IF NOT EXISTS", "CREATE TABLE IF NOT EXISTS")
 _DUPLICATE_OBJECT = {"23505", "42P06", "42P07", "42710"}
@@ -80,15 +90,18 @@ class _Guard:
     (a contract violation, Ctrl-C) into a generic error; the sink re-raises the original.
     """
 
-    def __init__(self, reader: pa.RecordBatchReader) -> None:
+    def __init__(self, reader: pa.RecordBatchReader, columns: Sequence[str] | None = None) -> None:
         self.reader = reader
         self.error: BaseException | None = None
-        self.schema = pa.schema([pa.field(f.name, staging_arrow_type(f.type), f.nullable) for f in reader.schema])
+        self.columns = list(columns) if columns is not None else None
+        fields = [reader.schema.field(c) for c in columns] if columns is not None else list(reader.schema)
+        self.schema = pa.schema([pa.field(f.name, staging_arrow_type(f.type), f.nullable) for f in fields])
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         first = True
         try:
-            for raw in iter_batches(self.reader):
+            for read in iter_batches(self.reader):
+                raw = read.select(self.columns) if self.columns is not None else read
                 batch = raw
                 if raw.schema != self.schema:
                     columns = zip(raw.columns, self.schema, strict=True)
@@ -112,6 +125,8 @@ class PostgresSink(SqlSink):
 
     dialect = PostgresDialect()
     widening_blocks_writers = True
+    supports_direct_load = True
+    """A first load streams the gated batches into its new table by binary COPY, in the finalize transaction."""
 
     def __init__(
         self,
@@ -130,6 +145,8 @@ class PostgresSink(SqlSink):
         self._in_transaction = False
         self._observed_state: dict[str, Any] = {}
         self._staging_locks: dict[str, int] = {}
+        self._streams: dict[str, pa.RecordBatchReader] = {}
+        self._tx_on_adbc = False
 
     # ---- description ----------------------------------------------------------------------------
     def describe(self) -> str:
@@ -150,6 +167,8 @@ class PostgresSink(SqlSink):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement (values bound by psycopg2); return its row count."""
+        if self._tx_on_adbc:
+            return int(self._on_adbc(sql, params, fetch=False))
         try:
             with self.con.cursor() as cur:
                 cur.execute(to_pyformat(sql), tuple(params))
@@ -163,6 +182,8 @@ class PostgresSink(SqlSink):
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """All rows of a small query."""
+        if self._tx_on_adbc:
+            return list(self._on_adbc(sql, params, fetch=True))
         try:
             with self.con.cursor() as cur:
                 cur.execute(to_pyformat(sql), tuple(params))
@@ -174,6 +195,23 @@ class PostgresSink(SqlSink):
         if self.adbc is None:
             self.adbc = connect_adbc(self.conn_params)
         return self.adbc
+
+    def _render(self, sql: str, params: Sequence[Any]) -> str:
+        """SQL with its values inlined by psycopg2's quoting (for the ADBC connection, which binds none)."""
+        with self.con.cursor() as cur:
+            return str(cur.mogrify(to_pyformat(sql), tuple(params)).decode("utf-8"))
+
+    def _on_adbc(self, sql: str, params: Sequence[Any], *, fetch: bool) -> Any:
+        """Run one statement on the ADBC connection (the session of a direct first load's transaction)."""
+        cursor = self._adbc().cursor()
+        try:
+            cursor.execute(self._render(sql, params))
+            return [tuple(r) for r in cursor.fetchall()] if fetch else cursor.rowcount
+        except Exception as exc:  # noqa: BLE001
+            raise translate(exc, self._step(), self.describe()) from None
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
 
     def query_arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         """Query through binary COPY into Arrow (numeric as decimals, as the source reads them)."""
@@ -192,8 +230,17 @@ class PostgresSink(SqlSink):
         return pa.Table.from_batches([conform(b, plans, schema) for b in table.to_batches()], schema=schema)
 
     def begin(self) -> None:
-        """BEGIN (the control connection runs in autocommit otherwise)."""
-        self.execute("BEGIN")
+        """BEGIN (the control connection runs in autocommit otherwise).
+
+        With a stream registered for a direct first load, the whole finalize transaction (lease,
+        DDL, COPY into the target, audit, state) runs on the ADBC connection, the one that can COPY.
+        """
+        self._tx_on_adbc = bool(self._streams)
+        try:
+            self.execute("BEGIN")
+        except BaseException:
+            self._tx_on_adbc = False
+            raise
         self._in_transaction = True
 
     def commit(self) -> None:
@@ -201,16 +248,86 @@ class PostgresSink(SqlSink):
         try:
             self.execute("COMMIT")
         finally:
-            self._in_transaction = False
+            self._in_transaction = self._tx_on_adbc = False
 
     def rollback(self) -> None:
         """ROLLBACK; never raises (a broken connection has nothing to roll back)."""
         self._in_transaction = False
+        if self._tx_on_adbc:
+            # A COPY cut short can leave the session mid-protocol: closing it is a sure rollback.
+            self._tx_on_adbc = False
+            self._reset_adbc()
+            return
         try:
             with self.con.cursor() as cur:
                 cur.execute("ROLLBACK")
         except Exception:  # noqa: BLE001
             pass
+
+    # ---- direct first loads -------------------------------------------------------------------------
+    def register_stream(self, name: str, reader: pa.RecordBatchReader) -> None:
+        """Keep the gated stream of a direct first load; the finalize transaction COPYs it."""
+        self._streams[name] = reader
+
+    def unregister_stream(self, name: str) -> None:
+        """Forget a stream registered with :meth:`register_stream`."""
+        self._streams.pop(name, None)
+
+    def load_stream(self, plan: LoadPlan) -> StrategyCounts | None:
+        """Write a registered stream inside the open transaction (see ``supports_direct_load``).
+
+        When the plan is a plain insert into the new table and the stream's types are the table's,
+        the rows are COPYed straight into the target (written once) and the counts are returned.
+        Otherwise they are COPYed into a TEMP table (ON COMMIT DROP) under the staging name and
+        None is returned: the plan's statements then read it like a staging table.
+        """
+        reader = self._streams[plan.staging.name]
+        direct = plan.target_empty and plan.delete_marker is None and plan.strategy != "scd2"
+        if direct and self._copy_compatible(plan, reader.schema):
+            rows = self._copy(_Guard(reader, plan.target_columns), plan.target, into_target=True)
+            return StrategyCounts(inserted=rows, details={"copy_into_target": rows})
+        guard = _Guard(reader)
+        temp = TableRef("pg_temp", plan.staging.name)
+        columns = ", ".join(f"{self.dialect.quote(f.name)} {self.dialect.type_sql(f.type)}" for f in guard.schema)
+        self.execute(f"CREATE TEMP TABLE {self.dialect.quote(temp.name)} ({columns}) ON COMMIT DROP")
+        self._copy(guard, temp, into_target=False)
+        return None
+
+    def _copy_compatible(self, plan: LoadPlan, schema: pa.Schema) -> bool:
+        """The new target has exactly the plan's columns, each with the stream's Postgres type."""
+        target = self.catalog(plan.target)
+        if target is None or {c.name for c in target.columns} != set(plan.target_columns):
+            return False
+        try:
+            return all(
+                self.dialect.type_sql(c.type) == self.dialect.type_sql(staging_arrow_type(schema.field(c.name).type))
+                for c in target.columns
+            )
+        except (KeyError, TypeError):
+            return False
+
+    def _copy(self, guard: _Guard, table: TableRef, *, into_target: bool) -> int:
+        cursor = self._adbc().cursor()
+        try:
+            rows = cursor.adbc_ingest(table.name, guard.as_reader(), mode="append", db_schema_name=table.schema)
+            if guard.error is not None:
+                raise guard.error
+            return int(rows)
+        except BaseException as exc:
+            if guard.error is not None:
+                raise guard.error from None
+            if isinstance(exc, DponeError | KeyboardInterrupt):
+                raise
+            if into_target and sqlstate(exc) == "23505":
+                raise DuplicateKeyError(
+                    f"{self.describe()}: the primary key rejected a duplicate key of the load",
+                    step="finalize",
+                    fix="the run reads again through staging, where duplicates are handled by the contract",
+                ) from None
+            raise translate(exc, "finalize", f"COPY into {table.display()}") from None
+        finally:
+            with contextlib.suppress(Exception):
+                cursor.close()
 
     # ---- staging --------------------------------------------------------------------------------
     def _lock_staging(self, name: str) -> None:
@@ -329,6 +446,44 @@ class PostgresSink(SqlSink):
             )
         ]
 
+    # ---- finalize ---------------------------------------------------------------------------------
+    @contextmanager
+    def finalize(self, process: str, load_id: str) -> Iterator[PostgresFinalizeSession]:
+        """The shared transaction protocol, with a session that picks the Postgres fast paths."""
+        with super().finalize(process, load_id) as session:
+            yield PostgresFinalizeSession(self, session.process)
+
+    def strategy_dialect(self, plan: LoadPlan) -> PostgresDialect:
+        """The dialect for ``plan``'s statements, with the fast paths the target allows (read in the transaction).
+
+        TRUNCATE replaces DELETE in full_refresh unless a foreign key references the target, a user
+        trigger fires on DELETE, or the role lacks the TRUNCATE privilege (then the DELETE semantics
+        are kept). ``INSERT ... ON CONFLICT`` replaces UPDATE + INSERT in merge when a non-partial,
+        non-deferrable unique index covers exactly the key columns.
+        """
+        truncate = upsert = False
+        target = self.dialect.table(plan.target)
+        if plan.strategy == "full_refresh" and not plan.target_empty:
+            rows = self.query(
+                "SELECT has_table_privilege(c.oid, 'TRUNCATE') "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.confrelid = c.oid AND f.contype = 'f') "
+                "AND NOT EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal "
+                "AND g.tgtype::int & 8 <> 0) FROM pg_class c WHERE c.oid = to_regclass(\x00p)",
+                (target,),
+            )
+            truncate = bool(rows and rows[0][0])
+        elif plan.strategy in {"merge", "snapshot_diff"} and plan.primary_key and not plan.target_empty:
+            rows = self.query(
+                "SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i "
+                "CROSS JOIN LATERAL unnest(i.indkey) AS k(attnum) "
+                "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+                "WHERE i.indrelid = to_regclass(\x00p) AND i.indisunique AND i.indimmediate AND i.indisvalid "
+                "AND i.indpred IS NULL AND i.indexprs IS NULL GROUP BY i.indexrelid",
+                (target,),
+            )
+            upsert = any(sorted(r[0]) == sorted(plan.primary_key) for r in rows)
+        return PostgresDialect(truncate_full_refresh=truncate, upsert_on_conflict=upsert)
+
     # ---- lease and state ------------------------------------------------------------------------
     def read_state(self, process: str) -> dict[str, Any] | None:
         """Committed state; the first read is remembered so finalize can detect a concurrent commit."""
@@ -375,4 +530,31 @@ class PostgresSink(SqlSink):
                     con.close()
 
 
-__all__ = ["STAGING_PREFIX", "PostgresSink", "lock_key", "staging_arrow_type"]
+class PostgresFinalizeSession(SqlFinalizeSession):
+    """The finalize transaction of a :class:`PostgresSink`: statements may return their counts as a row."""
+
+    sink: PostgresSink
+
+    def apply_strategy(self, plan: LoadPlan) -> StrategyCounts:
+        """Run the strategy's statements; a statement with ``counts`` feeds several counters at once."""
+        if plan.staging.schema is None and plan.staging.name in self.sink._streams:
+            direct = self.sink.load_stream(plan)
+            if direct is not None:
+                return direct
+        counts = StrategyCounts()
+        for statement in render_plan(plan, self.sink.strategy_dialect(plan)):
+            if statement.counts:
+                row = self.sink.query(statement.sql, statement.params)[0]
+                values = [int(v or 0) for v in row]
+                for name, value in zip(statement.counts, values, strict=True):
+                    setattr(counts, name, getattr(counts, name) + value)
+                counts.details[statement.name] = sum(values)
+                continue
+            affected = max(self.sink.execute(statement.sql, statement.params), 0)
+            counts.details[statement.name] = affected
+            if statement.counts_as:
+                setattr(counts, statement.counts_as, getattr(counts, statement.counts_as) + affected)
+        return counts
+
+
+__all__ = ["STAGING_PREFIX", "PostgresFinalizeSession", "PostgresSink", "lock_key", "staging_arrow_type"]

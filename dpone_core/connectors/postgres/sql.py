@@ -27,6 +27,11 @@ class PostgresDialect(SqlDialect):
     name = "postgres"
     placeholder = PLACEHOLDER
 
+    def __init__(self, *, truncate_full_refresh: bool = False, upsert_on_conflict: bool = False) -> None:
+        # Off by default: the sink turns them on per load after checking the target (see PostgresSink).
+        self.truncate_full_refresh = truncate_full_refresh
+        self.upsert_on_conflict = upsert_on_conflict
+
     def type_sql(self, arrow_type: pa.DataType) -> str:
         """Postgres type for an Arrow type: decimals keep precision, zoned timestamps keep the zone.
 
