@@ -53,6 +53,7 @@ class PostgresSource:
         self.adbc: Any = None
         self._xmin_committed: int | None = None
         self._xmin_on = False
+        self._xmin_open = False
         self._xmin_plan: XminPlan | None = None
         self.notes: list[str] = []
         """Warnings for the run report (e.g. an xmin horizon that forced a full read)."""
@@ -140,8 +141,10 @@ class PostgresSource:
         """Open the REPEATABLE READ transaction the COPY runs in and plan the filter from its snapshot."""
         cursor = self.adbc.cursor()
         try:
-            cursor.execute("ROLLBACK")  # a read repeated in this attempt starts a fresh snapshot
+            if self._xmin_open:  # a read repeated in this attempt (its stream abandoned) starts afresh
+                cursor.execute("ROLLBACK")
             cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+            self._xmin_open = True
             cursor.execute(
                 "SELECT txid_snapshot_xmin(s)::text, txid_snapshot_xmax(s)::text "
                 "FROM (SELECT txid_current_snapshot() AS s) AS q"
@@ -156,7 +159,8 @@ class PostgresSource:
             self.notes.append(self._xmin_plan.note)
 
     def _end_xmin(self) -> None:
-        if self._xmin_on and self.adbc is not None:
+        if self._xmin_open and self.adbc is not None:
+            self._xmin_open = False
             with contextlib.suppress(Exception):
                 cursor = self.adbc.cursor()
                 try:
