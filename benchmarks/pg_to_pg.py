@@ -13,7 +13,14 @@ in the same run and against the same 11-column table (bigint, int, bigint, numer
 * merge of 100k changed rows into the loaded target: dpone ``merge`` against raw ``COPY`` into a
   temp table + ``INSERT ... ON CONFLICT DO UPDATE`` in one transaction (psql ``-1``).
 
-Each measured command is a child process; its peak RSS comes from ``wait4``. dlt is not run here.
+* dlt as the peer: ``sql_table`` (pyarrow backend) -> postgres destination, ``replace``, with dlt's
+  default loader file format, run by the Python of a separate environment (``--dlt-python``, default
+  ``$DPONE_BENCH_DLT_PYTHON`` or ``~/.cache/dpone-bench/dlt-venv/bin/python``; skipped when absent).
+  Set it up with ``uv venv ~/.cache/dpone-bench/dlt-venv -p 3.11 && uv pip install -p
+  ~/.cache/dpone-bench/dlt-venv/bin/python "dlt[postgres,sql_database]" pyarrow``.
+
+Each measured command is a child process; its peak RSS comes from ``wait4``. dpone's own step
+timings (from its JSON report) are printed as each run finishes.
 """
 
 from __future__ import annotations
@@ -36,6 +43,20 @@ from pgserver import PostgresServer, start_server  # noqa: E402
 COLUMNS = """id bigint PRIMARY KEY, a int NOT NULL, b bigint, amount numeric(18,2) NOT NULL, name text NOT NULL,
   descr text, created_at timestamptz NOT NULL, updated_at timestamptz, flag boolean, uid uuid, payload jsonb"""
 CHANGED = 100_000
+DLT_PYTHON = Path(os.environ.get("DPONE_BENCH_DLT_PYTHON", Path.home() / ".cache/dpone-bench/dlt-venv/bin/python"))
+DLT_SCRIPT = """
+import sys, dlt
+from dlt.sources.sql_database import sql_table
+url = sys.argv[1]
+source = url.replace("postgresql://", "postgresql+psycopg2://")
+table = sql_table(credentials=source, schema="public", table="src", backend="pyarrow")
+pipeline = dlt.pipeline(
+    pipeline_name="dpone_bench", destination=dlt.destinations.postgres(credentials=url),
+    dataset_name="dlt_bench", pipelines_dir=sys.argv[2],
+)
+info = pipeline.run(table, write_disposition="replace")
+info.raise_on_failed_jobs()
+"""
 
 
 def _env(server: PostgresServer, db: str) -> dict[str, str]:
@@ -144,12 +165,15 @@ def _find(doc: Any, key: str) -> Any:
     return None
 
 
-def bench(server: PostgresServer, rows: int, folder: Path) -> list[tuple[str, int, float, float]]:
+def bench(
+    server: PostgresServer, rows: int, folder: Path, dlt_python: Path | None
+) -> list[tuple[str, int, float, float]]:
     """All measurements for one table size; returns (name, rows, seconds, peak RSS MB)."""
     db = f"bench_{rows}"
     psql(server, "postgres", f"DROP DATABASE IF EXISTS {db}")
     psql(server, "postgres", f"CREATE DATABASE {db}")
     env = _env(server, db)
+    changed = min(CHANGED, max(rows // 10, 1))  # 100k, fewer for a small --rows trial
     print(f"generating {rows:,} rows ...", flush=True)
     psql(server, db, f"CREATE TABLE src ({COLUMNS})")
     psql(
@@ -159,7 +183,7 @@ def bench(server: PostgresServer, rows: int, folder: Path) -> list[tuple[str, in
         md5(g::text) || ' ,"quoted"', '2026-01-01'::timestamptz - g * interval '1 second', now(), g % 2 = 0,
         md5(g::text)::uuid, jsonb_build_object('k', g, 'v', 'x') FROM generate_series(1, {rows}) g""",
     )
-    psql(server, db, f"CREATE TABLE changes AS SELECT * FROM src WHERE id % {rows // CHANGED} = 0")
+    psql(server, db, f"CREATE TABLE changes AS SELECT * FROM src WHERE id % {rows // changed} = 0")
     psql(server, db, "UPDATE changes SET amount = amount + 1, name = name || ' v2', updated_at = now()")
     psql(server, db, "VACUUM ANALYZE")
     results = []
@@ -173,6 +197,16 @@ def bench(server: PostgresServer, rows: int, folder: Path) -> list[tuple[str, in
         env,
     )
     results.append(("raw COPY binary pipe", rows, seconds, rss))
+
+    if dlt_python is not None:
+        script = folder / "dlt_peer.py"
+        script.write_text(DLT_SCRIPT)
+        url = f"postgresql://{server.user}:{server.password}@{server.host}:{server.port}/{db}"
+        dlt_env = {**env, "RUNTIME__DLTHUB_TELEMETRY": "false"}
+        seconds, rss = timed([[str(dlt_python), str(script), url, str(folder / f"dlt-{rows}")]], dlt_env)
+        got = int(psql(server, db, "SELECT count(*) FROM dlt_bench.src"))
+        assert got == rows, f"dlt loaded {got} of {rows} rows"
+        results.append(("dlt sql_table pyarrow -> postgres (peer)", rows, seconds, rss))
 
     contract = {
         "enforcement": "strict",
@@ -218,7 +252,7 @@ def bench(server: PostgresServer, rows: int, folder: Path) -> list[tuple[str, in
         ],
         env,
     )
-    results.append(("raw COPY + INSERT ON CONFLICT (100k into table)", CHANGED, seconds, rss))
+    results.append(("raw COPY + INSERT ON CONFLICT (100k into table)", changed, seconds, rss))
     merge = manifest(
         folder,
         server,
@@ -231,7 +265,7 @@ def bench(server: PostgresServer, rows: int, folder: Path) -> list[tuple[str, in
         },
     )
     seconds, rss = dpone(merge, env)
-    results.append(("dpone merge (100k changed into table)", CHANGED, seconds, rss))
+    results.append(("dpone merge (100k changed into table)", changed, seconds, rss))
     check = psql(
         server,
         db,
@@ -248,7 +282,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--big", action="store_true", help="also run 5M rows")
+    parser.add_argument("--dlt-python", type=Path, default=DLT_PYTHON, help="Python of an env with dlt installed")
+    parser.add_argument("--no-dlt", action="store_true", help="skip the dlt peer")
     args = parser.parse_args()
+    dlt_python = None if args.no_dlt or not args.dlt_python.exists() else args.dlt_python
+    if dlt_python is None and not args.no_dlt:
+        print(f"dlt peer skipped: no Python at {args.dlt_python} (see the module docstring)")
     sizes = [args.rows] + ([5_000_000] if args.big else [])
     server = start_server(prefix="dpone-bench-")
     folder = server.root / "manifests"
@@ -261,8 +300,10 @@ def main() -> None:
             f"fsync={psql(server, 'postgres', 'SHOW fsync')}, "
             f"synchronous_commit={psql(server, 'postgres', 'SHOW synchronous_commit')}, {os.cpu_count()} cores"
         )
+        peaks: dict[int, float] = {}
         for rows in sizes:
-            results = bench(server, rows, folder)
+            results = bench(server, rows, folder, dlt_python)
+            peaks[rows] = max(rss for name, _, _, rss in results if name.startswith("dpone"))
             base = {n: r / s for n, r, s, _ in results}
             raw = base["raw COPY binary pipe"]
             upsert = base["raw COPY + INSERT ON CONFLICT (100k into table)"]
@@ -273,6 +314,13 @@ def main() -> None:
                 ref = upsert if "100k" in name else raw
                 print(f"{name:52} {n:>10,} {seconds:8.2f} {rate:10,.0f} {rate / ref:8.2f} {rss:7.0f}MB")
             print("(merge rows are compared with the raw upsert, the rest with the raw pipe)")
+            if "dlt sql_table pyarrow -> postgres (peer)" in base:
+                peer = base["dlt sql_table pyarrow -> postgres (peer)"]
+                new = base["dpone full_refresh (new target, 5-col contract)"]
+                print(f"dpone full_refresh (new target) is {new / peer:.1f}x dlt")
+        if len(peaks) > 1:
+            first, last = min(peaks), max(peaks)
+            print(f"dpone peak RSS {last:,} rows vs {first:,} rows: {peaks[last] / peaks[first]:.2f}x")
     finally:
         server.stop()
 
