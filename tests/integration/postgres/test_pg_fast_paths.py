@@ -143,3 +143,23 @@ def test_first_load_with_duplicate_keys_is_read_again_through_staging(pg: PgData
     assert (report.result.inserted_rows, report.result.quarantined_rows) == (2, 1)
     assert pg.sql("SELECT id, v FROM dst ORDER BY id") == [(1, "a"), (2, "b")]
     assert pg.staging_tables() == []
+
+
+def test_first_load_contract_violation_mid_copy_leaves_no_table_and_no_state(pg: PgDatabase) -> None:
+    import json
+
+    from conftest import run_cli
+
+    pg.sql("CREATE TABLE src (id int PRIMARY KEY, amount numeric(12, 2))")
+    pg.sql("INSERT INTO src SELECT g, CASE WHEN g = 4000 THEN -1 ELSE g END FROM generate_series(1, 5000) g")
+    process = _process("full_refresh", primary_key=["id"])
+    process["source"]["batch_rows"] = 1000
+    process["schema_contract"] = {
+        "enforcement": "strict",
+        "columns": {"amount": {"type": "decimal", "precision": 12, "scale": 2, "min": 0}},
+    }
+    result = run_cli(pg.manifest([process]), "--format", "json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert json.loads(result.stdout)["result"]["errors"][0]["code"] == "DPONE_CONTRACT_VIOLATION"
+    assert pg.sql("SELECT to_regclass('public.dst')")[0][0] is None
+    assert pg.state("p") is None and pg.loads("p") == 0 and pg.staging_tables() == []
