@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 from dpone_core.errors import TypeCompatibilityError
 from dpone_core.gates.contract import REASON_COLUMN, BatchVerdict
 from dpone_core.gates.evolution import EvolutionPlan
-from dpone_core.gates.types import NoConversion, cast_with_failures
+from dpone_core.gates.types import NoConversion, cast_with_failures, same_logical_type
 
 
 @dataclass
@@ -31,7 +31,15 @@ class CompatibilityGate:
     def output_schema(self, incoming: pa.Schema) -> pa.Schema:
         """Schema of conformed batches: incoming columns (minus ignored) with target types."""
         types = {**self.passthrough, **{c.name: c.type for c in self.plan.desired.columns}}
-        return pa.schema([pa.field(f.name, types[f.name], True) for f in incoming if f.name in types])
+        # Types the engine stores alike (uuid/json vs text, string vs large_string) pass unchanged:
+        # Arrow cannot cast some of them, and the database converts them on insert anyway.
+        return pa.schema(
+            [
+                pa.field(f.name, f.type if same_logical_type(f.type, types[f.name]) else types[f.name], True)
+                for f in incoming
+                if f.name in types
+            ]
+        )
 
     def conform(self, batch: pa.RecordBatch, raw: pa.RecordBatch | None = None) -> BatchVerdict:
         """Cast ``batch`` to the target types; ``raw`` (same rows, original values) feeds quarantine."""

@@ -118,23 +118,29 @@ class DuckDBSink(SqlSink):
         DuckDB then reads the files in parallel in the finalize statements. The files are removed
         after the load; files of a killed run are removed by the next run of the process.
         """
+        ref = TableRef("temp", staging_name(process, load_id))
+        data_schema = pa.schema([f for f in reader.schema if f.name != SEQ_COLUMN])
         folder = self.staging_dir / staging_name(process, load_id)
         folder.mkdir(parents=True, exist_ok=True)
         rows = 0
-        # Transient files: no dictionaries or statistics (they doubled the write time), fast lz4.
-        with pq.ParquetWriter(
-            str(folder / "part-0000.parquet"),
-            reader.schema,
-            compression="lz4",
-            use_dictionary=False,
-            write_statistics=False,
-        ) as writer:
+        try:
+            # Transient files: no dictionaries or statistics (they doubled the write time), fast lz4.
+            writer = pq.ParquetWriter(
+                str(folder / "part-0000.parquet"),
+                reader.schema,
+                compression="lz4",
+                use_dictionary=False,
+                write_statistics=False,
+            )
+        except pa.ArrowNotImplementedError:
+            # A type Parquet cannot hold (intervals): stage into a TEMP table instead (memory-bound).
+            shutil.rmtree(folder, ignore_errors=True)
+            return StagedLoad(load_id, "", self.bulk_stage(reader, ref), data_schema, ref)
+        with writer:
             for batch in iter_batches(reader):
                 writer.write_batch(batch)
                 rows += batch.num_rows
-        ref = TableRef("temp", staging_name(process, load_id))
         self._create_view(ref, folder)
-        data_schema = pa.schema([f for f in reader.schema if f.name != SEQ_COLUMN])
         return StagedLoad(load_id, str(folder), rows, data_schema, ref)
 
     def _create_view(self, ref: TableRef, folder: Path, discarded: TableRef | None = None) -> None:
@@ -158,6 +164,8 @@ class DuckDBSink(SqlSink):
 
     def discard_staged(self, staged: StagedLoad, seqs: pa.Array) -> StagedLoad:
         """Hide rows by sequence number: the view excludes the sequences listed in a temp table."""
+        if not staged.location:  # staged in a TEMP table: delete the rows
+            return super().discard_staged(staged, seqs)
         ref: TableRef = staged.handle
         discarded = TableRef("temp", ref.name + "__discarded")
         self.con.register("__dpone_discarded", pa.table({SEQ_COLUMN: seqs}))
@@ -175,8 +183,10 @@ class DuckDBSink(SqlSink):
     def drop_staging(self, staged: StagedLoad) -> None:
         """Drop the view and delete the staged files (best effort)."""
         with contextlib.suppress(Exception):  # cleanup never masks the load's own outcome
-            self.execute(f"DROP VIEW IF EXISTS {self.dialect.quote(staged.handle.name)}")
-        shutil.rmtree(staged.location, ignore_errors=True)
+            kind = "VIEW" if staged.location else "TABLE"
+            self.execute(f"DROP {kind} IF EXISTS {self.dialect.quote(staged.handle.name)}")
+        if staged.location:
+            shutil.rmtree(staged.location, ignore_errors=True)
 
     def cleanup_orphans(self, process: str) -> list[str]:
         """Remove staged files left by killed runs of ``process`` (the file lock makes us the only writer)."""

@@ -124,9 +124,7 @@ def test_pg_to_duckdb_keeps_values_and_reruns(pg: PgDatabase) -> None:
                 "source": {
                     "connection": "pg",
                     "table": 'Weird Schema.Mixed "Quoted" Table',
-                    # uuid/json are left out: DuckDB's catalog reports them as text, and the re-run
-                    # cannot cast uuid -> text yet; interval cannot be quarantined to Parquet (docs: limitations)
-                    "columns": ["Id", "select", "col with space", "Ünïcode", "tstz", "ints", "d"],
+                    "columns": ["Id", "select", "col with space", "Ünïcode", "tstz", "ints", "d", "u", "doc", "span"],
                 },
                 "sink": {"connection": "wh", "table": 'main.Mixed "T"', "strategy": "merge", "primary_key": ["Id"]},
             }
