@@ -14,7 +14,6 @@ between, this run refuses to commit (it read a cursor range that is no longer cu
 from __future__ import annotations
 
 import contextlib
-import hashlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,10 +26,9 @@ from dpone_core.connectors.ports import (
     StagedLoad,
     StrategyCounts,
     TableRef,
-    TargetColumn,
     TargetSchema,
-    iter_batches,
 )
+from dpone_core.connectors.postgres.catalog import LIST_TABLES_SQL, describe_table
 from dpone_core.connectors.postgres.connection import (
     connect,
     connect_adbc,
@@ -38,11 +36,11 @@ from dpone_core.connectors.postgres.connection import (
     sqlstate,
     translate,
 )
+from dpone_core.connectors.postgres.copy_stream import CopyGuard, lock_key, staging_arrow_type
 from dpone_core.connectors.postgres.sql import PostgresDialect, to_pyformat
-from dpone_core.connectors.postgres.types import arrow_type, conform, plan_columns
+from dpone_core.connectors.postgres.types import conform, plan_columns
 from dpone_core.connectors.sql.sink import STAGING_PREFIX, SqlFinalizeSession, SqlSink, staging_name
 from dpone_core.errors import ConcurrentRunError, DponeError, DuplicateKeyError
-from dpone_core.runtime.testhooks import pause_point
 from dpone_core.state.tables import STATE_TABLE
 from dpone_core.strategies.plan import LoadPlan
 from dpone_core.strategies.render import render_plan
@@ -50,74 +48,6 @@ from dpone_core.strategies.render import render_plan
 _IDEMPOTENT_DDL = ("CREATE SCHEMA IF NOT EXISTS", "CREATE TABLE IF NOT EXISTS")
 _DUPLICATE_OBJECT = {"23505", "42P06", "42P07", "42710"}
 _MAX_IDENTIFIER = 63
-
-
-def lock_key(kind: str, name: str) -> int:
-    """Signed 64-bit advisory lock key for ``kind`` and ``name`` (stable across processes and hosts).
-
-    >>> lock_key("lease", "orders") == lock_key("lease", "orders")
-    True
-    """
-    digest = hashlib.sha256(f"dpone:{kind}:{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-def staging_arrow_type(arrow: pa.DataType) -> pa.DataType:
-    """The Arrow type staged through COPY: types Postgres has no column for are widened first."""
-    if pa.types.is_dictionary(arrow):
-        return staging_arrow_type(arrow.value_type)
-    if pa.types.is_null(arrow):
-        return pa.string()
-    if pa.types.is_int8(arrow):
-        return pa.int16()
-    if pa.types.is_unsigned_integer(arrow):
-        return {8: pa.int16(), 16: pa.int32(), 32: pa.int64(), 64: pa.decimal128(20, 0)}[arrow.bit_width]
-    if pa.types.is_float16(arrow):
-        return pa.float32()
-    if pa.types.is_fixed_size_binary(arrow) and not isinstance(arrow, pa.BaseExtensionType):
-        return pa.binary()
-    if pa.types.is_date64(arrow):
-        return pa.date32()
-    if pa.types.is_list(arrow) or pa.types.is_large_list(arrow):
-        return pa.list_(staging_arrow_type(arrow.value_type))
-    return arrow
-
-
-class _Guard:
-    """Feeds the gated stream to the driver and keeps the first Python exception it raised.
-
-    The driver reads the stream through the Arrow C interface, which turns a Python exception
-    (a contract violation, Ctrl-C) into a generic error; the sink re-raises the original.
-    """
-
-    def __init__(self, reader: pa.RecordBatchReader, columns: Sequence[str] | None = None) -> None:
-        self.reader = reader
-        self.error: BaseException | None = None
-        self.columns = list(columns) if columns is not None else None
-        fields = [reader.schema.field(c) for c in columns] if columns is not None else list(reader.schema)
-        self.schema = pa.schema([pa.field(f.name, staging_arrow_type(f.type), f.nullable) for f in fields])
-
-    def batches(self) -> Iterator[pa.RecordBatch]:
-        first = True
-        try:
-            for read in iter_batches(self.reader):
-                raw = read.select(self.columns) if self.columns is not None else read
-                batch = raw
-                if raw.schema != self.schema:
-                    columns = zip(raw.columns, self.schema, strict=True)
-                    batch = pa.RecordBatch.from_arrays(
-                        [col.cast(f.type) if col.type != f.type else col for col, f in columns], schema=self.schema
-                    )
-                yield batch
-                if first:
-                    first = False
-                    pause_point("copy")
-        except BaseException as exc:
-            self.error = exc
-            raise
-
-    def as_reader(self) -> pa.RecordBatchReader:
-        return pa.RecordBatchReader.from_batches(self.schema, self.batches())
 
 
 class PostgresSink(SqlSink):
@@ -284,9 +214,9 @@ class PostgresSink(SqlSink):
         reader = self._streams[plan.staging.name]
         direct = plan.target_empty and plan.delete_marker is None and plan.strategy != "scd2"
         if direct and self._copy_compatible(plan, reader.schema):
-            rows = self._copy(_Guard(reader, plan.target_columns), plan.target, into_target=True)
+            rows = self._copy(CopyGuard(reader, plan.target_columns), plan.target, into_target=True)
             return StrategyCounts(inserted=rows, details={"copy_into_target": rows})
-        guard = _Guard(reader)
+        guard = CopyGuard(reader)
         temp = TableRef("pg_temp", plan.staging.name)
         columns = ", ".join(f"{self.dialect.quote(f.name)} {self.dialect.type_sql(f.type)}" for f in guard.schema)
         self.execute(f"CREATE TEMP TABLE {self.dialect.quote(temp.name)} ({columns}) ON COMMIT DROP")
@@ -306,7 +236,7 @@ class PostgresSink(SqlSink):
         except (KeyError, TypeError):
             return False
 
-    def _copy(self, guard: _Guard, table: TableRef, *, into_target: bool) -> int:
+    def _copy(self, guard: CopyGuard, table: TableRef, *, into_target: bool) -> int:
         cursor = self._adbc().cursor()
         try:
             rows = cursor.adbc_ingest(table.name, guard.as_reader(), mode="append", db_schema_name=table.schema)
@@ -345,7 +275,7 @@ class PostgresSink(SqlSink):
 
     def bulk_stage(self, reader: pa.RecordBatchReader, table: TableRef) -> int:
         """CREATE UNLOGGED TABLE, then binary COPY of the stream through ADBC (batches as they come)."""
-        guard = _Guard(reader)
+        guard = CopyGuard(reader)
         self._lock_staging(table.name)
         columns = ", ".join(f"{self.dialect.quote(f.name)} {self.dialect.type_sql(f.type)}" for f in guard.schema)
         self.execute(f"CREATE UNLOGGED TABLE {self.dialect.table(table)} ({columns})")
@@ -407,44 +337,11 @@ class PostgresSink(SqlSink):
     # ---- catalog --------------------------------------------------------------------------------
     def catalog(self, table: TableRef) -> TargetSchema | None:
         """Columns (Arrow types from the catalog), NOT NULL and primary key; None when absent."""
-        name = self.dialect.table(table)
-        rows = self.query(
-            "SELECT a.attname, a.attnotnull, b.typname, b.typtype, "
-            "CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END, e.typname, e.typtype "
-            "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
-            "JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END "
-            "LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A' "
-            "WHERE a.attrelid = to_regclass(\x00p) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-            (name,),
-        )
-        if not rows:
-            return None
-        key = self.query(
-            "SELECT a.attname FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
-            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
-            "WHERE i.indrelid = to_regclass(\x00p) AND i.indisprimary ORDER BY k.ord",
-            (name,),
-        )
-        columns = []
-        for attname, not_null, typname, typtype, typmod, elem, elem_type in rows:
-            mapped = arrow_type(
-                typname, int(typmod), is_enum=typtype == "e", element=elem, element_is_enum=elem_type == "e"
-            )
-            # A type without an Arrow mapping (inet, enum arrays, ...) is described as text: the
-            # load still works when the source sends text Postgres can assign to it.
-            columns.append(TargetColumn(attname, mapped if mapped is not None else pa.string(), not not_null))
-        return TargetSchema(tuple(columns), tuple(r[0] for r in key))
+        return describe_table(self, table)
 
     def list_tables(self, schema: str) -> list[str]:
         """Tables (plain and partitioned) in ``schema``."""
-        return [
-            r[0]
-            for r in self.query(
-                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-                "WHERE n.nspname = \x00p AND c.relkind IN ('r', 'p')",
-                (schema,),
-            )
-        ]
+        return [r[0] for r in self.query(LIST_TABLES_SQL, (schema,))]
 
     # ---- finalize ---------------------------------------------------------------------------------
     @contextmanager

@@ -1,0 +1,49 @@
+"""Reading a Postgres table's shape from the system catalog (columns, NOT NULL, primary key)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+from dpone_core.connectors.ports import TableRef, TargetColumn, TargetSchema
+from dpone_core.connectors.postgres.types import arrow_type
+
+LIST_TABLES_SQL = (
+    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = \x00p AND c.relkind IN ('r', 'p')"
+)
+
+
+def describe_table(sink: Any, table: TableRef) -> TargetSchema | None:
+    """Columns (Arrow types from the catalog), NOT NULL and primary key of ``table``; None when absent.
+
+    ``sink`` is the PostgresSink whose connection runs the catalog queries.
+    """
+    name = sink.dialect.table(table)
+    rows = sink.query(
+        "SELECT a.attname, a.attnotnull, b.typname, b.typtype, "
+        "CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END, e.typname, e.typtype "
+        "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+        "JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END "
+        "LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A' "
+        "WHERE a.attrelid = to_regclass(\x00p) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+        (name,),
+    )
+    if not rows:
+        return None
+    key = sink.query(
+        "SELECT a.attname FROM pg_index i CROSS JOIN LATERAL unnest(i.indkey) WITH ORDINALITY AS k(attnum, ord) "
+        "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+        "WHERE i.indrelid = to_regclass(\x00p) AND i.indisprimary ORDER BY k.ord",
+        (name,),
+    )
+    columns = []
+    for attname, not_null, typname, typtype, typmod, elem, elem_type in rows:
+        mapped = arrow_type(
+            typname, int(typmod), is_enum=typtype == "e", element=elem, element_is_enum=elem_type == "e"
+        )
+        # A type without an Arrow mapping (inet, enum arrays, ...) is described as text: the
+        # load still works when the source sends text Postgres can assign to it.
+        columns.append(TargetColumn(attname, mapped if mapped is not None else pa.string(), not not_null))
+    return TargetSchema(tuple(columns), tuple(r[0] for r in key))
