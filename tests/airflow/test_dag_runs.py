@@ -7,7 +7,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import DagRuns
+
+from tests.airflow.conftest import DagRuns
 
 
 def _count(db: str, sql: str) -> int:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from conftest import PgDatabase, run_ok
 
 from dpone_core.connectors.ports import TableRef
 from dpone_core.strategies.plan import LoadPlan
+from tests.integration.postgres.conftest import PgDatabase, run_ok
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +106,7 @@ def test_first_load_copies_straight_into_the_new_table_inside_the_transaction(pg
     import signal
     import time
 
-    from conftest import spawn_cli
+    from tests.integration.postgres.conftest import spawn_cli
 
     pg.sql("CREATE TABLE src (id int PRIMARY KEY, v text)")
     pg.sql("INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 20000) g")
@@ -148,7 +148,7 @@ def test_first_load_with_duplicate_keys_is_read_again_through_staging(pg: PgData
 def test_first_load_contract_violation_mid_copy_leaves_no_table_and_no_state(pg: PgDatabase) -> None:
     import json
 
-    from conftest import run_cli
+    from tests.integration.postgres.conftest import run_cli
 
     pg.sql("CREATE TABLE src (id int PRIMARY KEY, amount numeric(12, 2))")
     pg.sql("INSERT INTO src SELECT g, CASE WHEN g = 4000 THEN -1 ELSE g END FROM generate_series(1, 5000) g")

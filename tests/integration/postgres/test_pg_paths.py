@@ -9,7 +9,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import PASSWORD_ENV, PgDatabase, run_cli, run_ok
+
+from tests.integration.postgres.conftest import PASSWORD_ENV, PgDatabase, run_cli, run_ok
 
 pytestmark = pytest.mark.integration
 

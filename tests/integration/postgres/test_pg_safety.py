@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PgDatabase, run_cli, run_ok, spawn_cli
+
+from tests.integration.postgres.conftest import PgDatabase, run_cli, run_ok, spawn_cli
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from conftest import PgDatabase, run_ok
+
+from tests.integration.postgres.conftest import PgDatabase, run_ok
 
 pytestmark = pytest.mark.integration
 

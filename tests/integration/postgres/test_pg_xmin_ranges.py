@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PgDatabase, run_cli, run_ok
 
 import dpone_core
 from dpone_core.runtime.partitions import partition_keys
+from tests.integration.postgres.conftest import PgDatabase, run_cli, run_ok
 
 pytestmark = pytest.mark.integration
 
