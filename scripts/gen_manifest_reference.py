@@ -521,17 +521,9 @@ def render() -> str:
 
 def main(argv: list[str]) -> int:
     """Write docs/manifest.md, or with ``--check`` report whether it is current."""
-    text = render()
-    if "--check" in argv:
-        current = OUTPUT.read_text(encoding="utf-8") if OUTPUT.exists() else ""
-        if current != text:
-            print(f"{OUTPUT.relative_to(REPO)} is stale: run python scripts/gen_manifest_reference.py")
-            return 1
-        return 0
-    OUTPUT.parent.mkdir(parents=True, exist_ok=True)
-    OUTPUT.write_text(text, encoding="utf-8")
-    print(f"wrote {OUTPUT.relative_to(REPO)}")
-    return 0
+    from scripts.generated_doc import write_or_check
+
+    return write_or_check(OUTPUT, render(), argv, REPO, "gen_manifest_reference.py")
 
 
 if __name__ == "__main__":

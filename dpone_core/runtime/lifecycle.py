@@ -14,10 +14,16 @@ from typing import Any
 import pyarrow as pa
 
 from dpone_core.connections.references import UnresolvedReference
-from dpone_core.connectors.ports import SEQ_COLUMN, Predicate, ReadRequest, StagedLoad, TableRef, TargetSchema
+from dpone_core.connectors.ports import SEQ_COLUMN, StagedLoad, TableRef, TargetSchema
 from dpone_core.connectors.registry import open_sink, open_source, sink_table
 from dpone_core.connectors.sql.sink import staging_name
-from dpone_core.errors import ConfigurationError, ContractViolation, DuplicateKeyError, TerminalError
+from dpone_core.errors import (
+    ConfigurationError,
+    ContractViolation,
+    DuplicateKeyError,
+    SchemaEvolutionBlocked,
+    TerminalError,
+)
 from dpone_core.evidence.writer import write_evidence
 from dpone_core.gates.compatibility import CompatibilityGate
 from dpone_core.gates.contract import ContractGate
@@ -27,14 +33,14 @@ from dpone_core.gates.quarantine import QuarantineWriter
 from dpone_core.introspection import unique_keys
 from dpone_core.runtime.column_names import renamed_reader
 from dpone_core.runtime.context import AttemptOutcome, RunContext, effective_contract, history_columns
-from dpone_core.runtime.partitions import partition_predicates
-from dpone_core.runtime.pipeline import GatedStream, RowFilter, cursor_type
+from dpone_core.runtime.pipeline import GatedStream, cursor_type
 from dpone_core.runtime.progress import ProgressTracker
+from dpone_core.runtime.read_plan import plan_read
 from dpone_core.runtime.records import audit_row, evidence_document
 from dpone_core.runtime.report import GateVerdict, RunResult
 from dpone_core.runtime.testhooks import pause_point
 from dpone_core.runtime.verdicts import contract_verdicts, resolve_duplicates
-from dpone_core.state.cursor import CursorTracker, decode_cursor, lower_bound, next_state
+from dpone_core.state.cursor import CursorTracker, next_state
 from dpone_core.strategies.plan import DeleteMarkerSpec, LoadPlan, PartitionSpec, Scd2Spec
 
 
@@ -132,7 +138,7 @@ class Lifecycle:
 
         # ---- extract (opened lazily: the reader streams as staging pulls) ----
         self._step("extract")
-        request, row_filter, tracker = self._read_plan(source, contract, state_before)
+        request, row_filter, tracker = plan_read(self.process, self.ctx.partition, source, contract, state_before)
         mode = process.source.column_names
         if mode != "as_is":
             # Filters name normalised columns, which the source does not know: apply them after reading.
@@ -183,8 +189,6 @@ class Lifecycle:
             GateVerdict(gate="evolution", rule=d.rule, verdict=d.verdict, detail=d.detail) for d in evolution.decisions
         ]
         if evolution.blocked:
-            from dpone_core.errors import SchemaEvolutionBlocked
-
             raise SchemaEvolutionBlocked(
                 "; ".join(evolution.blocked),
                 step="evolution",
@@ -318,46 +322,6 @@ class Lifecycle:
             if path.stem not in committed:
                 path.unlink(missing_ok=True)
                 self.warnings.append(f"removed quarantine file of a load that did not commit: {path.name}")
-
-    def _read_plan(
-        self, source: Any, contract: ContractGate, state_before: dict[str, Any] | None
-    ) -> tuple[ReadRequest, RowFilter, CursorTracker | None]:
-        process = self.process
-        predicates: list[Predicate] = []
-        tracker = None
-        incremental = process.source.incremental
-        # A partition run loads a slice chosen by the caller (replay, backfill): the cursor neither
-        # filters it nor moves, so backfilling old partitions never skips or rewinds anything.
-        if incremental is not None and incremental.mode == "xmin" and self.ctx.partition is None:
-            use_xmin = getattr(source, "use_xmin", None)
-            if use_xmin is None:
-                raise ConfigurationError(
-                    f"incremental mode xmin needs a Postgres table source, not {source.describe()}",
-                    step="extract",
-                    fix="use incremental.cursor with a column of the source",
-                )
-            use_xmin(((state_before or {}).get("extra") or {}).get("xmin_horizon"))
-        elif incremental is not None and self.ctx.partition is None:
-            assert incremental.cursor is not None
-            tracker = CursorTracker(incremental.cursor)
-            cursor = decode_cursor(state_before.get("cursor_value")) if state_before else None
-            bound = lower_bound(cursor, incremental)
-            if bound is not None:
-                op = ">" if cursor is not None and not incremental.lookback else ">="
-                predicates.append(Predicate(incremental.cursor, op, bound))  # type: ignore[arg-type]
-        if self.ctx.partition is not None:
-            if process.partitions is None:
-                raise ConfigurationError(
-                    "a partition was requested but the process has no partitions block",
-                    step="extract",
-                    fix="add partitions to the process or drop --partition",
-                )
-            predicates.extend(partition_predicates(process.partitions, self.ctx.partition, source))
-        columns = tuple(process.source.columns) if process.source.columns else None
-        request = ReadRequest(
-            columns, tuple(predicates), process.source.batch_rows, process.source.batch_bytes, contract.text_columns()
-        )
-        return request, RowFilter(tuple(predicates)), tracker
 
     def _verdicts(self, contract: ContractGate, stream: GatedStream, *, failed: bool = False) -> None:
         """Record the contract verdicts once (also for a failed run, so checks can show what broke)."""
