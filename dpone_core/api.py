@@ -15,6 +15,7 @@ from dpone_core.errors import DponeError, ManifestError
 from dpone_core.manifest.loader import LoadedManifest, load_manifest
 from dpone_core.manifest.process import Process, Retry
 from dpone_core.manifest.selectors import select, select_one
+from dpone_core.runtime.chunks.phases import chunk_keys_for
 from dpone_core.runtime.progress import ProgressCallback
 from dpone_core.runtime.report import RunReport, RunResult
 from dpone_core.runtime.runner import error_entry, run_process
@@ -40,6 +41,8 @@ def run(
     on_event: ProgressCallback | None = None,
     column_name_mode: str | None = None,
     query_params: Mapping[str, str | int | float | bool | None] | None = None,
+    phase: str = "load",
+    chunks: Sequence[str] | None = None,
 ) -> RunReport:
     """Run one process of a manifest and return its :class:`RunReport` (never raises for expected errors).
 
@@ -51,6 +54,12 @@ def run(
     ``query_params`` override named parameters of a query source (e.g. an Airflow data interval);
     they are bound as parameters, never pasted into the SQL.
 
+    A chunked load splits a partitioned process across workers: ``phase="extract"`` with a
+    ``partition`` parks that partition's rows under ``partitions.chunk_dir`` (the target is not
+    touched; status ``extracted``), and one ``phase="finalize"`` run with the same ``run_id`` gates
+    and commits every chunk listed in ``chunks`` as one load (default: every value or key-range
+    partition of the manifest). A missing chunk fails the finalize before anything is written.
+
     >>> report = run("dags_examples/quickstart/orders.yaml")  # doctest: +SKIP
     >>> report.passed, report.result.inserted_rows  # doctest: +SKIP
     (True, 4000)
@@ -58,6 +67,7 @@ def run(
     try:
         loaded = _load(manifest, registry_paths)
         process = select_one(loaded.manifest, selector)
+        chunk_keys = chunk_keys_for(process, phase, partition, chunks, dry_run)
     except DponeError as exc:
         return RunReport(
             passed=False,
@@ -106,6 +116,8 @@ def run(
         dry_run=dry_run,
         partition=partition,
         on_event=on_event,
+        phase=phase,  # type: ignore[arg-type]  # checked by chunk_keys_for
+        chunk_keys=chunk_keys,
     )
 
 

@@ -3,17 +3,20 @@
 One :class:`~dpone_provider.operators.run.DponeRunOperator` per selected process, wired upstream to
 downstream from ``depends_on``; each task gets the manifest's retries, pool, owner and Assets.
 
-A process with ``partitions`` becomes a dynamically mapped task, one mapped run per partition key,
-each calling ``dpone_core.run(..., partition=key)``:
+A process with ``partitions`` becomes a chunked load: a dynamically mapped
+``<process>__extract`` task, one mapped run per partition key, each calling
+``dpone_core.run(..., phase="extract", partition=key)`` (it reads its slice and parks it under
+``partitions.chunk_dir``, leaving the target alone), then one ``<process>`` finalize task calling
+``dpone_core.run(..., phase="finalize", chunks=keys)``, which gates every row once and commits all
+chunks in one transaction with one audit row and one state update. The keys are:
 
-* ``values`` partitions map over the listed values;
-* time-grain partitions map over the keys inside the DAG run's data interval (a small
+* ``values`` partitions: the listed values;
+* ``ranges`` partitions: ``0 .. ranges-1`` (a database source splits its key column);
+* time-grain partitions: the keys inside the DAG run's data interval (a small
   ``<process>__partition_keys`` task computes them at run time); a run without a data interval
-  maps over every key from ``partitions.start`` up to now;
-* ``ranges`` partitions run as one task (the files and DuckDB connectors cannot split key ranges).
+  maps over every key from ``partitions.start`` up to now.
 
-Each mapped run stages and commits its own partition. The core cannot yet split one load into
-stage chunks plus a single finalize commit, so there is no separate finalize task.
+Every worker must see ``partitions.chunk_dir`` (one machine, or a shared filesystem).
 """
 
 from __future__ import annotations
@@ -84,7 +87,10 @@ def add_process_tasks(
     default_args: Mapping[str, Any] | None = None,
     operator_kwargs: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Add one task per selected process to the current DAG / TaskGroup; returns ``{process name: task}``.
+    """Add the tasks of each selected process to the current DAG / TaskGroup; returns ``{process name: task}``.
+
+    The task of a process is its run, or for a chunked load its finalize task (downstream
+    processes wait for it; upstream processes come before its keys or extract tasks).
 
     The manifest is read now (parse time); an invalid manifest raises ``ManifestError``, which Airflow
     shows as the DAG's import error.
@@ -97,7 +103,8 @@ def add_process_tasks(
     selected = dpone_core.processes(loaded, selector)
     extra = dict(operator_kwargs or {})
     given = set(extra) | set(default_args or {})
-    tasks: dict[str, Any] = {}
+    entries: dict[str, Any] = {}
+    exits: dict[str, Any] = {}
     for process in selected:
         common: dict[str, Any] = {
             "task_id": task_id_for(process.name),
@@ -110,21 +117,31 @@ def add_process_tasks(
             **extra,
         }
         partitions = process.partitions
-        if partitions is None or partitions.ranges is not None:
-            tasks[process.name] = DponeRunOperator(parsed_manifest=(loaded, placeholders), **common)
+        if partitions is None:
+            entries[process.name] = exits[process.name] = DponeRunOperator(
+                parsed_manifest=(loaded, placeholders), **common
+            )
             continue
-        mapped_kwargs = {**common, **_task_kwargs(process, loaded, placeholders, use_pool, given)}
+        keys: Any
         if partitions.values is not None:
-            keys: Any = [str(v) for v in partitions.values]
-            tasks[process.name] = DponeRunOperator.partial(**mapped_kwargs).expand(partition=keys)
-            continue
-        keys = _grain_keys_task(process, partitions)
-        tasks[process.name] = DponeRunOperator.partial(**mapped_kwargs).expand(partition=keys)
+            keys = [str(v) for v in partitions.values]
+        elif partitions.ranges is not None:
+            keys = [str(i) for i in range(partitions.ranges)]
+        else:
+            keys = _grain_keys_task(process, partitions)
+        extract_kwargs = {**common, **_task_kwargs(process, loaded, placeholders, use_pool, given)}
+        extract_kwargs.pop("outlets", None)  # the extract tasks do not write the target
+        extract_kwargs["task_id"] = f"{common['task_id']}__extract"
+        extract = DponeRunOperator.partial(phase="extract", **extract_kwargs).expand(partition=keys)
+        finalize = DponeRunOperator(parsed_manifest=(loaded, placeholders), phase="finalize", chunks=keys, **common)
+        extract >> finalize
+        entries[process.name] = keys if not isinstance(keys, list) else extract
+        exits[process.name] = finalize
     for process in selected:
         for upstream in process.depends_on:
-            if upstream in tasks:
-                tasks[upstream] >> tasks[process.name]
-    return tasks
+            if upstream in exits:
+                exits[upstream] >> entries[process.name]
+    return exits
 
 
 def _grain_keys_task(process: Process, partitions: Partitions) -> Any:

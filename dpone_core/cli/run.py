@@ -23,6 +23,14 @@ if TYPE_CHECKING:
 @retry_backoff_option
 @click.option("--restart", is_flag=True, help="Run again even if --run-id already committed.")
 @click.option("--partition", help="Load one partition key of the process's partitions block.")
+@click.option(
+    "--phase",
+    type=click.Choice(["load", "extract", "finalize"]),
+    default="load",
+    show_default=True,
+    help="A chunked load: extract parks --partition's rows; finalize commits every parked chunk of --run-id.",
+)
+@click.option("--chunks", help="Finalize: the comma-separated partition keys to commit (default: every value/range).")
 @click.option("--dry-run", is_flag=True, help="Decide gates and DDL; read and write no rows.")
 @format_option
 def run_command(
@@ -34,6 +42,8 @@ def run_command(
     retry_backoff_seconds: float | None,
     restart: bool,
     partition: str | None,
+    phase: str,
+    chunks: str | None,
     dry_run: bool,
     output_format: str,
 ) -> None:
@@ -54,6 +64,8 @@ def run_command(
         restart=restart,
         dry_run=dry_run,
         partition=partition,
+        phase=phase,
+        chunks=[c.strip() for c in chunks.split(",") if c.strip()] if chunks is not None else None,
     )
     try:
         if show_progress:

@@ -191,6 +191,11 @@ class Partitions(StrictModel):
     start: str | None = Field(None, description="First partition (ISO date/time) for time grains.")
     values: list[str | int] | None = Field(None, min_length=1)
     ranges: int | None = Field(None, ge=2, description="Split the key space into this many ranges.")
+    chunk_dir: str = Field(
+        ".dpone/chunks",
+        description="Where the extract runs of a chunked load park their partitions (Arrow IPC files) until one "
+        "finalize run commits them all; every worker must see it (a shared filesystem across machines).",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Partitions:

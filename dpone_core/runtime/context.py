@@ -28,6 +28,8 @@ class RunContext:
     restart: bool = False
     dry_run: bool = False
     partition: str | None = None
+    chunk_keys: tuple[str, ...] | None = None
+    """Set when this attempt finalizes a chunked load: the partition keys whose extracted chunks it commits."""
     progress: ProgressTracker | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 

@@ -7,7 +7,6 @@ A failure anywhere before the commit leaves the target and the state as they wer
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from typing import Any
 
@@ -22,7 +21,6 @@ from dpone_core.errors import (
     ContractViolation,
     DuplicateKeyError,
     SchemaEvolutionBlocked,
-    TerminalError,
 )
 from dpone_core.evidence.writer import write_evidence
 from dpone_core.gates.compatibility import CompatibilityGate
@@ -31,11 +29,12 @@ from dpone_core.gates.ddl import physical_ddl
 from dpone_core.gates.evolution import EvolutionPlan, plan_evolution
 from dpone_core.gates.quarantine import QuarantineWriter
 from dpone_core.introspection import unique_keys
-from dpone_core.runtime.column_names import renamed_reader
+from dpone_core.runtime.chunks.extract import chunk_store
+from dpone_core.runtime.chunks.source import ChunkSource
 from dpone_core.runtime.context import AttemptOutcome, RunContext, effective_contract, history_columns
-from dpone_core.runtime.pipeline import GatedStream, cursor_type
+from dpone_core.runtime.pipeline import GatedStream
 from dpone_core.runtime.progress import ProgressTracker
-from dpone_core.runtime.read_plan import plan_read
+from dpone_core.runtime.read_plan import open_read
 from dpone_core.runtime.records import audit_row, evidence_document
 from dpone_core.runtime.report import GateVerdict, RunResult
 from dpone_core.runtime.testhooks import pause_point
@@ -100,9 +99,11 @@ class Lifecycle:
                         f"{committed['load_id']}; nothing to do (use --restart to run again)"
                     ],
                 )
+                if ctx.chunk_keys is not None:
+                    chunk_store(ctx).remove()  # left by a finalize that committed and then died
                 return AttemptOutcome("skipped", result, process.sink.strategy)
         try:
-            source = open_source(ctx.loaded.manifest, process, ctx.loaded.base_dir, sink)
+            source = self._open_source(sink)
         except UnresolvedReference as exc:
             raise ConfigurationError(
                 f"source connection: {exc}", step="connect", fix="export the variable or create the file"
@@ -119,6 +120,14 @@ class Lifecycle:
                 return self._run_with_source(sink, source)
         finally:
             source.close()
+
+    def _open_source(self, sink: Any) -> Any:
+        """The process's source; for the finalize of a chunked load, the chunks its extract runs parked."""
+        ctx = self.ctx
+        if ctx.chunk_keys is None:
+            return open_source(ctx.loaded.manifest, ctx.process, ctx.loaded.base_dir, sink)
+        store = chunk_store(ctx)
+        return ChunkSource(store, store.require(ctx.chunk_keys))
 
     def _run_with_source(self, sink: Any, source: Any) -> AttemptOutcome:
         ctx, process = self.ctx, self.process
@@ -138,12 +147,10 @@ class Lifecycle:
 
         # ---- extract (opened lazily: the reader streams as staging pulls) ----
         self._step("extract")
-        request, row_filter, tracker = plan_read(self.process, self.ctx.partition, source, contract, state_before)
-        mode = process.source.column_names
-        if mode != "as_is":
-            # Filters name normalised columns, which the source does not know: apply them after reading.
-            request = dataclasses.replace(request, predicates=())
-        reader = renamed_reader(source.read(request), mode)
+        opened = open_read(
+            process, ctx.partition, source, contract, state_before, sliced=ctx.chunk_keys is not None
+        )
+        reader, row_filter, tracker = opened.reader, opened.row_filter, opened.tracker
         self.warnings.extend(getattr(source, "notes", ()))
         missing = contract.missing_columns(reader.schema)
         if missing:
@@ -152,22 +159,6 @@ class Lifecycle:
                 step="contract",
                 fix="fix schema_contract.columns or source.columns",
             )
-        if tracker is not None and tracker.column not in reader.schema.names:
-            raise TerminalError(
-                f"cursor column {tracker.column} is not in the source",
-                step="extract",
-                fix="fix source.incremental.cursor",
-            )
-        if tracker is not None:
-            row_filter.types[tracker.column] = cursor_type(contract, reader.schema, tracker.column)
-        for predicate in row_filter.predicates:
-            if predicate.column not in reader.schema.names:
-                raise TerminalError(
-                    f"filter column {predicate.column} is not in the source",
-                    step="extract",
-                    fix="fix partitions.column",
-                )
-            row_filter.types[predicate.column] = cursor_type(contract, reader.schema, predicate.column)
 
         # ---- evolution, type compatibility and DDL gates decide before any row is read ----
         self._step("evolution")
@@ -257,7 +248,13 @@ class Lifecycle:
                 sink.drop_staging(staged)
             raise
         sink.drop_staging(staged)
+        self._committed()
         return outcome
+
+    def _committed(self) -> None:
+        """After the commit: the chunks of a chunked load are consumed."""
+        if self.ctx.chunk_keys is not None:
+            chunk_store(self.ctx).remove()
 
     def _direct_eligible(self, sink: Any, evolution: EvolutionPlan, contract: ContractGate) -> bool:
         """A first load whose only uniqueness rule is the new table's own primary key needs no staging."""
@@ -295,9 +292,12 @@ class Lifecycle:
         try:
             sink.register_stream(name, stream.reader())
             try:
-                return self._finalize(sink, source, staged, evolution, ddl, stream, quarantine, state_before, tracker)
+                args = (evolution, ddl, stream, quarantine, state_before, tracker)
+                outcome = self._finalize(sink, source, staged, *args)
             finally:
                 sink.unregister_stream(name)
+            self._committed()
+            return outcome
         except DuplicateKeyError:
             quarantine.discard()
             raise _StageInstead from None

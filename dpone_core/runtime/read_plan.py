@@ -2,28 +2,52 @@
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
+import pyarrow as pa
+
 from dpone_core.connectors.ports import Predicate, ReadRequest
-from dpone_core.errors import ConfigurationError
+from dpone_core.errors import ConfigurationError, TerminalError
 from dpone_core.gates.contract import ContractGate
 from dpone_core.manifest.process import Process
+from dpone_core.runtime.column_names import renamed_reader
 from dpone_core.runtime.partitions import partition_predicates
-from dpone_core.runtime.pipeline import RowFilter
+from dpone_core.runtime.pipeline import RowFilter, cursor_type
 from dpone_core.state.cursor import CursorTracker, decode_cursor, lower_bound
 
 
+@dataclass
+class OpenedRead:
+    """A source reader opened for one attempt, with the filter and cursor tracker that go with it."""
+
+    reader: pa.RecordBatchReader
+    row_filter: RowFilter
+    tracker: CursorTracker | None
+
+
 def plan_read(
-    process: Process, partition: str | None, source: Any, contract: ContractGate, state_before: dict[str, Any] | None
+    process: Process,
+    partition: str | None,
+    source: Any,
+    contract: ContractGate,
+    state_before: dict[str, Any] | None,
+    *,
+    sliced: bool = False,
 ) -> tuple[ReadRequest, RowFilter, CursorTracker | None]:
     """The read request, the row filter and the cursor tracker of one attempt.
 
     Incremental predicates come from the committed state (never the target); a partition run
-    filters to its slice instead and leaves the cursor (or xmin horizon) where it is.
+    filters to its slice instead and leaves the cursor (or xmin horizon) where it is. ``sliced``
+    is the finalize of a chunked load: its rows are partition slices already cut by the extract
+    runs, so neither the cursor nor a partition filters them.
     """
     predicates: list[Predicate] = []
     tracker = None
     incremental = process.source.incremental
+    if sliced:
+        incremental = None
     # A partition run loads a slice chosen by the caller (replay, backfill): the cursor neither
     # filters it nor moves, so backfilling old partitions never skips or rewinds anything.
     if incremental is not None and incremental.mode == "xmin" and partition is None:
@@ -56,3 +80,41 @@ def plan_read(
         columns, tuple(predicates), process.source.batch_rows, process.source.batch_bytes, contract.text_columns()
     )
     return request, RowFilter(tuple(predicates)), tracker
+
+
+def open_read(
+    process: Process,
+    partition: str | None,
+    source: Any,
+    contract: ContractGate,
+    state_before: dict[str, Any] | None,
+    *,
+    sliced: bool = False,
+) -> OpenedRead:
+    """Open the source's reader for one attempt (names normalised) and type the filter's columns.
+
+    The reader streams lazily: no row is read until the caller pulls a batch.
+    """
+    request, row_filter, tracker = plan_read(process, partition, source, contract, state_before, sliced=sliced)
+    mode = process.source.column_names
+    if mode != "as_is":
+        # Filters name normalised columns, which the source does not know: apply them after reading.
+        request = dataclasses.replace(request, predicates=())
+    reader = renamed_reader(source.read(request), mode)
+    if tracker is not None and tracker.column not in reader.schema.names:
+        raise TerminalError(
+            f"cursor column {tracker.column} is not in the source",
+            step="extract",
+            fix="fix source.incremental.cursor",
+        )
+    if tracker is not None:
+        row_filter.types[tracker.column] = cursor_type(contract, reader.schema, tracker.column)
+    for predicate in row_filter.predicates:
+        if predicate.column not in reader.schema.names:
+            raise TerminalError(
+                f"filter column {predicate.column} is not in the source",
+                step="extract",
+                fix="fix partitions.column",
+            )
+        row_filter.types[predicate.column] = cursor_type(contract, reader.schema, predicate.column)
+    return OpenedRead(reader, row_filter, tracker)

@@ -22,7 +22,7 @@ def evidence_document(
         "process": ctx.process.name,
         "run_id": ctx.run_id,
         "load_id": ctx.load_id,
-        "partition": ctx.partition,
+        "partition": partition_label(ctx),
         "strategy": ctx.process.sink.strategy,
         "manifest_path": str(ctx.loaded.path),
         "manifest_sha256": ctx.loaded.sha256,
@@ -66,10 +66,15 @@ def audit_row(ctx: RunContext, result: RunResult, evidence_sha: str | None) -> d
         "evidence_sha256": evidence_sha,
         "state_before": json.dumps(result.state_before, default=str) if result.state_before else None,
         "state_after": json.dumps(result.state_after, default=str) if result.state_after else None,
-        "partition_key": ctx.partition,
+        "partition_key": partition_label(ctx),
         "started_at": ctx.started_at,
         "finished_at": datetime.now(UTC),
     }
+
+
+def partition_label(ctx: RunContext) -> str | None:
+    """The partition a load covers: its key, or the comma-joined keys of a chunked load's finalize."""
+    return ",".join(ctx.chunk_keys) if ctx.chunk_keys is not None else ctx.partition
 
 
 def process_sha256(process: Process) -> str:

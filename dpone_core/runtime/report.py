@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dpone_core.connections.references import redact
 
-RunStatus = Literal["succeeded", "failed", "skipped", "interrupted", "planned"]
+RunStatus = Literal["succeeded", "failed", "skipped", "interrupted", "planned", "extracted"]
+"""``extracted``: the extract run of a chunked load parked its partition; nothing was committed."""
 
 
 class ErrorEntry(BaseModel):

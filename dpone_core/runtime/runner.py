@@ -6,6 +6,7 @@ import logging
 import secrets
 import time
 from datetime import UTC, datetime
+from typing import Literal
 
 from tenacity import (
     RetryCallState,
@@ -20,12 +21,16 @@ from dpone_core.connections.references import redact
 from dpone_core.errors import DponeError, InterruptedRun
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import Process, Retry
+from dpone_core.runtime.chunks.extract import ChunkExtract
 from dpone_core.runtime.context import AttemptOutcome, RunContext
 from dpone_core.runtime.lifecycle import Lifecycle
 from dpone_core.runtime.progress import ProgressCallback, ProgressTracker
 from dpone_core.runtime.report import ErrorEntry, RunReport, RunResult
 
 log = logging.getLogger("dpone")
+
+Phase = Literal["load", "extract", "finalize"]
+"""``load``: a whole load in one run; ``extract``/``finalize``: the two halves of a chunked load."""
 
 
 def new_id(prefix: str = "") -> str:
@@ -60,8 +65,14 @@ def run_process(
     dry_run: bool = False,
     partition: str | None = None,
     on_event: ProgressCallback | None = None,
+    phase: Phase = "load",
+    chunk_keys: tuple[str, ...] | None = None,
 ) -> RunReport:
-    """Run one process with retries for transient errors; never raises for expected failures."""
+    """Run one process with retries for transient errors; never raises for expected failures.
+
+    ``phase`` ``extract`` parks partition ``partition`` for a chunked load; ``finalize`` commits
+    the parked chunks ``chunk_keys`` of ``run_id`` as one load.
+    """
     run_id = run_id or new_id(f"{process.name}_")
     max_attempts = 1 + retry.attempts
     started = datetime.now(UTC)
@@ -83,8 +94,11 @@ def run_process(
             restart=restart,
             dry_run=dry_run,
             partition=partition,
+            chunk_keys=chunk_keys if phase == "finalize" else None,
             progress=ProgressTracker(process.name, on_event),
         )
+        if phase == "extract":
+            return ChunkExtract(ctx).run()
         lifecycle = Lifecycle(ctx)
         return lifecycle.run()
 
@@ -126,7 +140,7 @@ def run_process(
     if outcome is not None:
         result = outcome.result.model_copy(update={"duration_seconds": duration})
         status = outcome.status
-        passed = status in {"succeeded", "skipped", "planned"}
+        passed = status in {"succeeded", "skipped", "planned", "extracted"}
     else:
         assert error is not None
         result = RunResult(

@@ -319,14 +319,16 @@ class DponeHook(BaseHook):
     def run(self, manifest: str | Path, selector: str | None = None, run_id: str | None = None, *,
             retry_attempts: int | None = None, restart: bool = False, dry_run: bool = False,
             partition: str | None = None, on_event: Callable[[Any], None] | None = None,
-            query_params: Mapping[str, Any] | None = None) -> Any:
+            query_params: Mapping[str, Any] | None = None, phase: str = "load",
+            chunks: Sequence[str] | None = None) -> Any:
         """Run one process with ``dpone_core.run`` and return its RunReport (never raises for expected errors)."""
         import dpone_core
 
         with self.prepared(manifest) as prepared:
             return dpone_core.run(prepared.path, selector, run_id, prepared.registry_paths,
                                   retry_attempts=retry_attempts, restart=restart, dry_run=dry_run,
-                                  partition=partition, on_event=on_event, query_params=query_params)
+                                  partition=partition, on_event=on_event, query_params=query_params,
+                                  phase=phase, chunks=chunks)
 
     def committed_loads(self, manifest: str | Path, selector: str,
                         since: datetime | None = None) -> list[dict[str, Any]]:

@@ -93,6 +93,12 @@ class DponeRunOperator(BaseOperator):
         ``airflow pools set <key> <slots> ...``).
     :param parsed_manifest: ``DponeHook.parse(manifest)``'s result when the caller already has it
         (the factories pass it so a DAG with many processes reads its manifest once).
+    :param phase: ``load`` (default: the whole load in this task), or one half of a chunked load:
+        ``extract`` parks ``partition``'s rows under the process's ``partitions.chunk_dir`` without
+        touching the target, ``finalize`` gates and commits every parked chunk of the run as one
+        load. Both halves share one run id (the default one leaves out task id and partition).
+    :param chunks: ``finalize`` only: the partition keys whose chunks to commit (templated; an
+        XComArg of the keys the extract tasks mapped over). Default: every value or key range.
     :param query_params: Named parameters of a query source, overriding the manifest's
         ``source.params`` (templated, e.g. ``{"since": "{{ data_interval_start }}"}``); bound as
         parameters, never pasted into the SQL.
@@ -100,7 +106,9 @@ class DponeRunOperator(BaseOperator):
     >>> DponeRunOperator(task_id="orders", manifest="/opt/airflow/dags/orders.yaml")  # doctest: +SKIP
     """
 
-    template_fields: Sequence[str] = ("manifest", "selector", "run_id", "registry_paths", "partition", "query_params")
+    template_fields: Sequence[str] = (
+        "manifest", "selector", "run_id", "registry_paths", "partition", "query_params", "chunks",
+    )
     template_fields_renderers = {"manifest": "yaml"}
     ui_color = "#e8f4ea"
 
@@ -120,18 +128,22 @@ class DponeRunOperator(BaseOperator):
         use_pool: bool = True,
         parsed_manifest: tuple[LoadedManifest, frozenset[str]] | None = None,
         query_params: Mapping[str, Any] | None = None,
+        phase: str = "load",
+        chunks: Any = None,
         **kwargs: Any,
     ) -> None:
         if not manifest:
             raise ValueError("DponeRunOperator needs manifest: the path of a dpone manifest")
         if in_process_retries < 0:
             raise ValueError("in_process_retries cannot be negative")
+        if phase not in {"load", "extract", "finalize"}:
+            raise ValueError(f"phase must be load, extract or finalize, not {phase!r}")
         self._datasets: ProcessDatasets | None = None
         self._process: Process | None = None
         self._parse_error: str | None = None
         if use_manifest_defaults and not _templated(manifest, selector, *registry_paths):
             kwargs = self._with_manifest_defaults(kwargs, manifest, selector, tuple(registry_paths), dpone_conn_id,
-                                                  use_pool, parsed_manifest)
+                                                  use_pool, parsed_manifest, extract_only=phase == "extract")
         super().__init__(**kwargs)
         self.manifest = str(manifest)
         self.selector = selector
@@ -140,6 +152,8 @@ class DponeRunOperator(BaseOperator):
         self.registry_paths = list(registry_paths)
         self.dpone_conn_id = dpone_conn_id
         self.partition = partition
+        self.phase = phase
+        self.chunks = chunks
         self.restart = restart
         self.plan_only = plan_only
         self.in_process_retries = in_process_retries
@@ -147,8 +161,12 @@ class DponeRunOperator(BaseOperator):
 
     def _with_manifest_defaults(self, kwargs: dict[str, Any], manifest: str, selector: str | None,
                                 registry_paths: tuple[str, ...], dpone_conn_id: str | None, use_pool: bool,
-                                parsed: tuple[LoadedManifest, frozenset[str]] | None) -> dict[str, Any]:
-        """Read the manifest at parse time; a manifest that cannot be read leaves kwargs unchanged."""
+                                parsed: tuple[LoadedManifest, frozenset[str]] | None,
+                                extract_only: bool = False) -> dict[str, Any]:
+        """Read the manifest at parse time; a manifest that cannot be read leaves kwargs unchanged.
+
+        ``extract_only`` (the extract half of a chunked load) declares no outlets: it writes no target.
+        """
         from dpone_core.manifest.selectors import select_one
 
         try:
@@ -164,7 +182,7 @@ class DponeRunOperator(BaseOperator):
         inlets, outlets = assets(self._datasets)
         if "inlets" not in given and inlets:
             merged["inlets"] = inlets
-        if "outlets" not in given and outlets:
+        if "outlets" not in given and outlets and not extract_only:
             merged["outlets"] = outlets
         return {**kwargs, **merged}
 
@@ -173,9 +191,15 @@ class DponeRunOperator(BaseOperator):
         return DponeHook(self.dpone_conn_id, self.registry_paths)
 
     def default_run_id(self, context: Context) -> str:
-        """``airflow__<dag_id>__<task_id>__<dag run id>[__<partition> | __<map index>]``."""
+        """``airflow__<dag_id>__<task_id>__<dag run id>[__<partition> | __<map index>]``.
+
+        The two halves of a chunked load share ``airflow__<dag_id>__chunks_<process>__<dag run id>``:
+        the finalize commits what the extract tasks of the same DAG run parked.
+        """
         ti = context["ti"]
         dag_run = context["dag_run"]
+        if self.phase != "load":
+            return "__".join(["airflow", ti.dag_id, f"chunks_{self.selector or 'process'}", dag_run.run_id])
         parts = ["airflow", ti.dag_id, ti.task_id, dag_run.run_id]
         if self.partition:
             parts.append(str(self.partition))
@@ -190,15 +214,18 @@ class DponeRunOperator(BaseOperator):
         run_id = self.run_id or self.default_run_id(context)
         conf: Mapping[str, Any] = getattr(context.get("dag_run"), "conf", None) or {}
         restart = self.restart or bool(conf.get(RESTART_CONF_KEY))
-        self.log.info("dpone run %s selector=%s run_id=%s partition=%s restart=%s", self.manifest, self.selector,
-                      run_id, self.partition, restart)
+        chunks = [str(c) for c in self.chunks] if self.chunks is not None else None
+        self.log.info("dpone run %s selector=%s run_id=%s phase=%s partition=%s chunks=%s restart=%s", self.manifest,
+                      self.selector, run_id, self.phase, self.partition, chunks, restart)
         report = self.hook().run(self.manifest, self.selector, run_id, retry_attempts=self.in_process_retries,
                                  restart=restart, dry_run=self.plan_only, partition=self.partition,
-                                 on_event=self._progress_logger(), query_params=self.query_params or None)
+                                 on_event=self._progress_logger(), query_params=self.query_params or None,
+                                 phase=self.phase, chunks=chunks)
         self.report = report
         for line in report.to_text().splitlines():
             self.log.info("%s", line)
-        summary = dumps_safe({**report.summary(), "target": report.result.target, "partition": self.partition})
+        summary = dumps_safe({**report.summary(), "target": report.result.target, "partition": self.partition,
+                              "phase": self.phase})
         if report.passed:
             if report.status == "skipped":
                 self.log.info("run_id %s already committed; nothing loaded (set dag_run.conf %s=true to load "
@@ -225,6 +252,11 @@ class DponeRunOperator(BaseOperator):
     # OpenLineage: picked up by the openlineage provider's DefaultExtractor by name.
 
     def _lineage_datasets(self) -> tuple[Process | None, ProcessDatasets]:
+        process, datasets = self._declared_datasets()
+        # An extract task reads the source and parks chunks; only the finalize task writes the target.
+        return process, ProcessDatasets(datasets.inputs, ()) if self.phase == "extract" else datasets
+
+    def _declared_datasets(self) -> tuple[Process | None, ProcessDatasets]:
         if self._datasets is not None:
             return self._process, self._datasets
         from dpone_core.manifest.selectors import select_one

@@ -93,23 +93,29 @@ def test_sensors_time_out_deferred_and_poking(dag_runs: DagRuns) -> None:
     assert "AirflowSensorTimeout" in dag_runs.log
 
 
-def test_value_partitions_run_as_mapped_tasks_then_downstream(dag_runs: DagRuns) -> None:
+def test_value_partitions_extract_in_mapped_tasks_and_commit_once(dag_runs: DagRuns) -> None:
     assert dag_runs.results["dpone_partitioned"]["state"] == "success", dag_runs.explain("dpone_partitioned")
     states = dag_runs.task_states("dpone_partitioned")
-    assert states[("loads.orders_by_status", 0)][0] == "success"
-    assert states[("loads.orders_by_status", 1)][0] == "success"
+    assert states[("loads.orders_by_status__extract", 0)][0] == "success"
+    assert states[("loads.orders_by_status__extract", 1)][0] == "success"
+    assert states[("loads.orders_by_status", -1)][0] == "success"
     assert states[("loads.status_copy", -1)][0] == "success"
-    mapped = [dag_runs.xcom("dpone_partitioned", "loads.orders_by_status", map_index=i) for i in (0, 1)]
-    assert [m["partition"] for m in mapped] == ["new", "paid"]
-    assert all(m["run_id"].endswith(f"__{m['partition']}") for m in mapped)
+    mapped = [dag_runs.xcom("dpone_partitioned", "loads.orders_by_status__extract", map_index=i) for i in (0, 1)]
+    assert [(m["partition"], m["phase"], m["status"]) for m in mapped] == [
+        ("new", "extract", "extracted"), ("paid", "extract", "extracted")]
+    final = dag_runs.xcom("dpone_partitioned", "loads.orders_by_status")
+    assert final["status"] == "succeeded" and final["phase"] == "finalize"
+    assert {m["run_id"] for m in mapped} == {final["run_id"]}  # both halves share one run id
     db = dag_runs.scenario["duckdb"]["partitioned"]
     loaded = _count(db, "SELECT count(*) FROM analytics.orders_by_status")
-    assert loaded == sum(m["inserted_rows"] + m["updated_rows"] for m in mapped) > 0
+    assert loaded == sum(m["extracted_rows"] for m in mapped) == final["inserted_rows"] > 0
     assert _count(db, "SELECT count(*) FROM analytics.orders_by_status WHERE status NOT IN ('new', 'paid')") == 0
     assert _count(dag_runs.scenario["duckdb"]["mart"], "SELECT count(*) FROM analytics.status_copy") == loaded
-    partition_keys = {r[0] for r in duckdb.connect(db, read_only=True).execute(
-        "SELECT partition_key FROM __dpone__loads WHERE process = 'orders_by_status'").fetchall()}
-    assert partition_keys == {"new", "paid"}
+    loads = duckdb.connect(db, read_only=True).execute(
+        "SELECT partition_key, run_id FROM __dpone__loads WHERE process = 'orders_by_status'").fetchall()
+    assert loads == [("new,paid", final["run_id"])]  # ONE commit for both partitions
+    chunk_dir = Path(dag_runs.scenario["paths"]["partitioned"]).parent / ".dpone" / "chunks" / "orders_by_status"
+    assert list(chunk_dir.iterdir()) == []  # the committed run's chunks were removed
 
 
 def test_manifest_naming_airflow_connections_runs(dag_runs: DagRuns) -> None:

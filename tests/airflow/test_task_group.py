@@ -55,23 +55,35 @@ def test_selector_limits_the_tasks(tmp_path: Path) -> None:
     assert dag.task_ids == ["sales.orders"]
 
 
-def test_value_partitions_map_and_grain_partitions_get_a_keys_task(tmp_path: Path) -> None:
+def test_partitions_become_mapped_extract_tasks_plus_one_finalize(tmp_path: Path) -> None:
     manifest = _manifest(tmp_path, [
         _process("by_region", partitions={"column": "region", "values": ["eu", "us"]},
                  retry={"attempts": 1}),
         _process("by_hour", partitions={"column": "updated_at", "grain": "hour"}),
         _process("by_range", partitions={"column": "id", "ranges": 4}),
+        _process("after", depends_on=["by_hour"]),
+        _process("before"),
+        _process("gated", depends_on=["before"], partitions={"column": "id", "ranges": 2}),
     ])
     with DAG("d", schedule=None) as dag:
         dpone_task_group(manifest, group_id="g")
-    by_region = dag.get_task("g.by_region")
-    assert type(by_region).__name__ == "MappedOperator"
-    assert by_region.expand_input.value["partition"] == ["eu", "us"]
-    assert by_region.partial_kwargs["retries"] == 1
-    assert by_region.partial_kwargs["outlets"][0].uri.endswith("/raw/by_region")
-    by_hour = dag.get_task("g.by_hour")
-    assert by_hour.upstream_task_ids == {"g.by_hour__partition_keys"}
-    assert type(dag.get_task("g.by_range")).__name__ == "DponeRunOperator"  # ranges: one unsplit run
+    extract = dag.get_task("g.by_region__extract")
+    assert type(extract).__name__ == "MappedOperator"
+    assert extract.expand_input.value["partition"] == ["eu", "us"]
+    assert extract.partial_kwargs["phase"] == "extract"
+    assert extract.partial_kwargs["retries"] == 1
+    assert not extract.partial_kwargs.get("outlets")  # only the finalize writes the target
+    finalize = dag.get_task("g.by_region")
+    assert type(finalize).__name__ == "DponeRunOperator"
+    assert (finalize.phase, finalize.chunks) == ("finalize", ["eu", "us"])
+    assert finalize.upstream_task_ids == {"g.by_region__extract"}
+    assert finalize.outlets[0].uri.endswith("/raw/by_region")
+    assert dag.get_task("g.by_hour__extract").upstream_task_ids == {"g.by_hour__partition_keys"}
+    assert dag.get_task("g.by_hour").upstream_task_ids == {"g.by_hour__partition_keys", "g.by_hour__extract"}
+    assert dag.get_task("g.after").upstream_task_ids == {"g.by_hour"}  # downstream waits for the commit
+    assert dag.get_task("g.by_range__extract").expand_input.value["partition"] == ["0", "1", "2", "3"]
+    assert dag.get_task("g.by_range").chunks == ["0", "1", "2", "3"]
+    assert dag.get_task("g.gated__extract").upstream_task_ids == {"g.before"}  # upstream runs before extracting
 
 
 def test_interval_partition_keys() -> None:

@@ -200,3 +200,30 @@ def test_the_xmin_filter_is_exact_across_the_32_bit_wraparound(pg: PgDatabase) -
     con.close()
     assert selected == {"at_horizon", "before_wrap", "after_wrap", "newest"}
     assert plan_xmin(WRAP - 100, WRAP * 3, WRAP * 3 + 5).predicate is None  # too far apart: read everything
+
+
+def test_key_ranges_extracted_as_chunks_commit_once_and_equal_a_full_load(pg: PgDatabase) -> None:
+    pg.sql("CREATE TABLE src (id bigint PRIMARY KEY, v text, ts timestamptz, span interval, amount numeric(12,3))")
+    pg.sql(
+        "INSERT INTO src SELECT g, 'v' || g, timestamptz '2026-01-01 00:00+00' + g * interval '1 minute', "
+        "g * interval '1 day 2 hours', g / 7.0 FROM generate_series(1, 5000) g WHERE g % 11 <> 0"
+    )
+    manifest = _ranges_manifest(pg)
+    sizes = [
+        run_ok(manifest, selector="chunks", run_id="c1", partition=str(key), phase="extract").result.extracted_rows
+        for key in range(RANGES)
+    ]
+    assert pg.sql("SELECT to_regclass('public.by_range')")[0][0] is None  # nothing written by the extracts
+    report = run_ok(manifest, selector="chunks", run_id="c1", phase="finalize")
+    run_ok(manifest, selector="full")
+
+    total = pg.sql("SELECT count(*) FROM src")[0][0]
+    assert sum(sizes) == total == report.result.inserted_rows
+    diff = pg.sql(
+        "SELECT count(*) FROM ((TABLE by_range EXCEPT TABLE whole) UNION ALL (TABLE whole EXCEPT TABLE by_range)) d"
+    )
+    assert diff[0][0] == 0
+    loads = pg.sql("SELECT run_id, partition_key FROM public.__dpone__loads WHERE process = 'chunks'")
+    assert loads == [("c1", "0,1,2,3")]
+    assert pg.sql("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'by_range'::regclass "
+                  "AND attname = 'amount'")[0][0] == "numeric(12,3)"

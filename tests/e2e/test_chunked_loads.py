@@ -1,0 +1,145 @@
+"""Chunked loads: partitions extracted by separate runs, committed by one finalize run (files -> DuckDB)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.e2e.conftest import query, run_cli, run_json
+
+CSV = """
+id,region,amount
+1,eu,10.5
+2,us,20.0
+3,eu,30.25
+4,apac,40.0
+5,us,50.0
+6,eu,60.0
+"""
+
+PROCESS = """
+- name: sales
+  source: {connection: inbox, path: data.csv, format: csv}
+  sink: {connection: wh, table: analytics.sales, strategy: merge, primary_key: [id]}
+  schema_contract:
+    columns:
+      id: {type: integer, nullable: false}
+      amount: {type: decimal, precision: 10, scale: 2}
+  partitions: {column: region, values: [eu, us, apac], chunk_dir: chunks}
+"""
+
+
+def _extract(manifest: Path, run_id: str, *keys: str) -> list[dict[str, object]]:
+    return [run_json(manifest, "--run-id", run_id, "--phase", "extract", "--partition", key) for key in keys]
+
+
+def test_extract_runs_park_partitions_and_one_finalize_commits_them_all(project: Callable[..., Path]) -> None:
+    manifest = project(CSV, PROCESS)
+    root = manifest.parent
+    reports = _extract(manifest, "r1", "eu", "us", "apac")
+    assert [(r["status"], r["result"]["extracted_rows"]) for r in reports] == [
+        ("extracted", 3),
+        ("extracted", 2),
+        ("extracted", 1),
+    ]
+    assert not (root / "wh.duckdb").exists() or query(
+        root / "wh.duckdb", "SELECT count(*) FROM information_schema.tables WHERE table_name = 'sales'"
+    ) == [(0,)]  # nothing is written to the target by an extract
+    parked = sorted(p.name for p in (root / "chunks" / "sales" / "r1").iterdir())
+    assert parked == ["apac.arrow", "apac.json", "eu.arrow", "eu.json", "us.arrow", "us.json"]
+
+    report = run_json(manifest, "--run-id", "r1", "--phase", "finalize")
+    assert report["status"] == "succeeded"
+    assert report["result"]["inserted_rows"] == 6
+    db = root / "wh.duckdb"
+    assert query(db, "SELECT id, region, amount::VARCHAR FROM analytics.sales ORDER BY id") == [
+        (1, "eu", "10.50"),
+        (2, "us", "20.00"),
+        (3, "eu", "30.25"),
+        (4, "apac", "40.00"),
+        (5, "us", "50.00"),
+        (6, "eu", "60.00"),
+    ]
+    assert query(db, "SELECT run_id, partition_key, rows_inserted FROM __dpone__loads") == [("r1", "eu,us,apac", 6)]
+    evidence = json.loads(Path(report["result"]["evidence_paths"][0]).read_text())
+    assert evidence["partition"] == "eu,us,apac" and evidence["counts"]["extracted"] == 6
+    assert not (root / "chunks" / "sales" / "r1").exists()  # consumed by the commit
+
+    again = run_json(manifest, "--run-id", "r1", "--phase", "finalize")
+    assert again["status"] == "skipped"
+    assert query(db, "SELECT count(*) FROM __dpone__loads") == [(1,)]
+
+
+def test_a_missing_chunk_fails_the_finalize_before_anything_is_written(project: Callable[..., Path]) -> None:
+    manifest = project(CSV, PROCESS)
+    root = manifest.parent
+    _extract(manifest, "r2", "eu", "apac")
+    proc = run_cli("run", str(manifest), "--run-id", "r2", "--phase", "finalize")
+    assert proc.returncode == 1
+    assert "no extracted chunk for partition(s) us" in proc.stdout + proc.stderr
+    assert not (root / "wh.duckdb").exists() or query(
+        root / "wh.duckdb", "SELECT count(*) FROM information_schema.tables WHERE table_name = 'sales'"
+    ) == [(0,)]
+    assert (root / "chunks" / "sales" / "r2" / "eu.arrow").is_file()  # kept for the retry
+
+    _extract(manifest, "r2", "us")
+    report = run_json(manifest, "--run-id", "r2", "--phase", "finalize")
+    assert report["result"]["inserted_rows"] == 6
+
+
+def test_a_finalize_commits_only_the_listed_chunks_and_an_extract_rerun_replaces_its_chunk(
+    project: Callable[..., Path],
+) -> None:
+    manifest = project(CSV, PROCESS)
+    _extract(manifest, "r3", "eu", "eu", "us")  # the second eu extract replaces the first: no doubled rows
+    report = run_json(manifest, "--run-id", "r3", "--phase", "finalize", "--chunks", "eu,us")
+    assert report["result"]["inserted_rows"] == 5
+    assert query(manifest.parent / "wh.duckdb", "SELECT count(*) FROM analytics.sales WHERE region = 'apac'") == [(0,)]
+
+
+def test_uniqueness_is_checked_across_chunks_and_a_failed_finalize_commits_nothing(
+    project: Callable[..., Path],
+) -> None:
+    manifest = project(CSV + "3,us,99.0\n", PROCESS)  # id 3 is in the eu and the us partitions
+    root = manifest.parent
+    _extract(manifest, "r4", "eu", "us", "apac")
+    proc = run_cli("run", str(manifest), "--run-id", "r4", "--phase", "finalize", "--format", "json")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["status"] == "failed"
+    assert "repeat the key (id)" in report["result"]["errors"][0]["message"]
+    db = root / "wh.duckdb"
+    assert query(db, "SELECT count(*) FROM __dpone__loads") == [(0,)]
+    assert query(db, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'sales'") == [(0,)]
+    assert (root / "chunks" / "sales" / "r4" / "us.arrow").is_file()
+
+
+def test_phase_misuse_is_a_configuration_error(project: Callable[..., Path]) -> None:
+    manifest = project(CSV, PROCESS)
+    cases = [
+        (["--phase", "extract"], "phase extract needs a partition"),
+        (["--phase", "finalize", "--partition", "eu"], "commits the chunks of every partition"),
+        (["--chunks", "eu"], "chunks apply only to phase finalize"),
+        (["--phase", "finalize", "--chunks", "eu,eu"], "listed twice"),
+    ]
+    for args, message in cases:
+        proc = run_cli("run", str(manifest), "--run-id", "x", *args)
+        assert proc.returncode == 2, (args, proc.stdout + proc.stderr)
+        assert message in proc.stdout + proc.stderr
+    unpartitioned = manifest.parent / "plain.yaml"
+    unpartitioned.write_text(
+        manifest.read_text()
+        .replace("  partitions:", "  tags:")
+        .replace("{column: region, values: [eu, us, apac], chunk_dir: chunks}", "[x]")
+    )
+    proc = run_cli("run", str(unpartitioned), "--phase", "extract", "--partition", "eu")
+    assert proc.returncode == 2 and "has no partitions block" in proc.stdout + proc.stderr
+    grain = manifest.parent / "grain.yaml"
+    grain.write_text(
+        manifest.read_text().replace(
+            "{column: region, values: [eu, us, apac], chunk_dir: chunks}", "{column: ts, grain: day}"
+        )
+    )
+    proc = run_cli("run", str(grain), "--phase", "finalize")
+    assert proc.returncode == 2 and "needs the partition keys" in proc.stdout + proc.stderr
