@@ -7,7 +7,8 @@ Create the connections first (the pool is optional; without it the tasks queue o
     airflow pools set warehouse_postgres 2 "dpone writes to the warehouse"
 
 ``dpone_task_group`` makes one task per process; ``customer_orders`` runs after both loads
-(``depends_on``). Each task retries 3 times with exponential backoff (the manifest's ``retry``) in
+(``depends_on``). ``shop_customers`` has four key ranges: four mapped ``shop_customers__extract``
+tasks read them in parallel and the ``shop_customers`` finalize task commits them as one load. Each task retries 3 times with exponential backoff (the manifest's ``retry``) in
 the ``warehouse_postgres`` pool (its ``concurrency_key``).
 """
 

@@ -28,8 +28,12 @@ def test_example_dags_and_tasks(dagbag: object) -> None:
                          "dpone_postgres_orders"}
     assert dags["dpone_quickstart"].task_ids == ["orders"]
     postgres = dags["dpone_postgres_orders"]
-    assert sorted(postgres.task_ids) == ["shop.customer_orders", "shop.shop_customers", "shop.shop_orders"]
+    assert sorted(postgres.task_ids) == [
+        "shop.customer_orders", "shop.shop_customers", "shop.shop_customers__extract", "shop.shop_orders"]
     joined = postgres.get_task("shop.customer_orders")
     assert joined.upstream_task_ids == {"shop.shop_orders", "shop.shop_customers"}
+    extract = postgres.get_task("shop.shop_customers__extract")  # key ranges: mapped extracts, one finalize
+    assert extract.expand_input.value["partition"] == ["0", "1", "2", "3"]
+    assert postgres.get_task("shop.shop_customers").upstream_task_ids == {"shop.shop_customers__extract"}
     orders = postgres.get_task("shop.shop_orders")
     assert (orders.retries, orders.pool, orders.retry_exponential_backoff) == (3, "warehouse_postgres", 2.0)
