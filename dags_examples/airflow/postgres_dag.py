@@ -8,8 +8,9 @@ Create the connections first (the pool is optional; without it the tasks queue o
 
 ``dpone_task_group`` makes one task per process; ``customer_orders`` runs after both loads
 (``depends_on``). ``shop_customers`` has four key ranges: four mapped ``shop_customers__extract``
-tasks read them in parallel and the ``shop_customers`` finalize task commits them as one load. Each task retries 3 times with exponential backoff (the manifest's ``retry``) in
-the ``warehouse_postgres`` pool (its ``concurrency_key``).
+tasks read them in parallel and the ``shop_customers`` finalize task commits them as one load.
+Each task retries 3 times with exponential backoff (the manifest's ``retry``) in the
+``warehouse_postgres`` pool (its ``concurrency_key``).
 """
 
 from __future__ import annotations
