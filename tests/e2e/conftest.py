@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,14 @@ def query(db: Path, sql: str) -> list[tuple[Any, ...]]:
     """Read from a DuckDB file (read-only, so no lock is left behind)."""
     with duckdb.connect(str(db), read_only=True) as con:
         return con.execute(sql).fetchall()
+
+
+def wait_for(path: Path, timeout: float = 60) -> None:
+    """Wait until a paused child process has written its marker file."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert time.monotonic() < deadline, f"{path} never appeared"
+        time.sleep(0.05)
 
 
 @pytest.fixture()

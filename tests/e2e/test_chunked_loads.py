@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.e2e.conftest import query, run_cli, run_json
+from tests.e2e.conftest import CLI, query, run_cli, run_json, wait_for
 
 CSV = """
 id,region,amount
@@ -143,3 +146,43 @@ def test_phase_misuse_is_a_configuration_error(project: Callable[..., Path]) -> 
     )
     proc = run_cli("run", str(grain), "--phase", "finalize")
     assert proc.returncode == 2 and "needs the partition keys" in proc.stdout + proc.stderr
+
+
+def test_kill_9_during_an_extract_or_the_finalize_commit_loses_nothing_and_the_retry_converges(
+    project: Callable[..., Path], tmp_path: Path
+) -> None:
+    manifest = project(CSV, PROCESS)
+    root = manifest.parent
+    _extract(manifest, "r5", "eu", "us")
+    marker = tmp_path / "paused"
+    pause = {**os.environ, "DPONE_TEST_PAUSE_FILE": str(marker)}
+    # An extract killed while it writes its chunk leaves no chunk (only an ignored partial file).
+    victim = subprocess.Popen(
+        [*CLI, "run", str(manifest), "--run-id", "r5", "--phase", "extract", "--partition", "apac"],
+        env={**pause, "DPONE_TEST_PAUSE_AT": "chunk"},
+        stdout=subprocess.DEVNULL,
+    )
+    wait_for(marker)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    assert not (root / "chunks" / "sales" / "r5" / "apac.json").exists()
+    proc = run_cli("run", str(manifest), "--run-id", "r5", "--phase", "finalize")
+    assert proc.returncode == 1 and "partition(s) apac" in proc.stdout + proc.stderr
+    _extract(manifest, "r5", "apac")
+    # A finalize killed inside its open transaction commits nothing and keeps the chunks.
+    marker.unlink()
+    victim = subprocess.Popen(
+        [*CLI, "run", str(manifest), "--run-id", "r5", "--phase", "finalize"],
+        env={**pause, "DPONE_TEST_PAUSE_AT": "commit"},
+        stdout=subprocess.DEVNULL,
+    )
+    wait_for(marker)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait(timeout=30)
+    db = root / "wh.duckdb"
+    assert query(db, "SELECT count(*) FROM __dpone__loads") == [(0,)]
+    assert (root / "chunks" / "sales" / "r5" / "apac.arrow").is_file()
+    report = run_json(manifest, "--run-id", "r5", "--phase", "finalize")
+    assert report["result"]["inserted_rows"] == 6
+    assert query(db, "SELECT count(*), count(DISTINCT id) FROM analytics.sales") == [(6, 6)]
+    assert not (root / "chunks" / "sales" / "r5").exists()

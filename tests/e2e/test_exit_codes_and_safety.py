@@ -7,13 +7,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import duckdb
 
-from tests.e2e.conftest import CLI, query, run_cli, run_json
+from tests.e2e.conftest import CLI, query, run_cli, run_json, wait_for
 
 MERGE = """
 - name: p
@@ -33,13 +32,6 @@ def state_and_rows(manifest: Path) -> tuple[list, list]:
         query(db, "SELECT process, cursor_value, load_id FROM __dpone__state"),
         query(db, "SELECT * FROM t ORDER BY id"),
     )
-
-
-def wait_for(path: Path, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.05)
 
 
 def test_exit_2_for_manifest_errors(project: Callable[..., Path]) -> None:
