@@ -137,6 +137,8 @@ class Lifecycle:
                 self.warnings.append(f"dropped staging left by an interrupted run: {', '.join(dropped)}")
             self._discard_uncommitted_quarantine(sink)
         state_before = sink.read_state(process.name)
+        if isinstance(source, ChunkSource):
+            source.require_state(state_before)
         current = sink.target_schema()
         contract = ContractGate(
             effective_contract(process),
@@ -148,7 +150,7 @@ class Lifecycle:
         # ---- extract (opened lazily: the reader streams as staging pulls) ----
         self._step("extract")
         opened = open_read(
-            process, ctx.partition, source, contract, state_before, sliced=ctx.chunk_keys is not None
+            process, ctx.partition, source, contract, state_before, chunk_phase="finalize" if ctx.chunk_keys else None
         )
         reader, row_filter, tracker = opened.reader, opened.row_filter, opened.tracker
         self.warnings.extend(getattr(source, "notes", ()))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import pyarrow as pa
 
@@ -16,6 +16,8 @@ from dpone_core.runtime.column_names import renamed_reader
 from dpone_core.runtime.partitions import partition_predicates
 from dpone_core.runtime.pipeline import RowFilter, cursor_type
 from dpone_core.state.cursor import CursorTracker, decode_cursor, lower_bound
+
+ChunkPhase = Literal["extract", "finalize"]
 
 
 @dataclass
@@ -34,23 +36,33 @@ def plan_read(
     contract: ContractGate,
     state_before: dict[str, Any] | None,
     *,
-    sliced: bool = False,
+    chunk_phase: ChunkPhase | None = None,
 ) -> tuple[ReadRequest, RowFilter, CursorTracker | None]:
     """The read request, the row filter and the cursor tracker of one attempt.
 
     Incremental predicates come from the committed state (never the target); a partition run
-    filters to its slice instead and leaves the cursor (or xmin horizon) where it is. ``sliced``
-    is the finalize of a chunked load: its rows are partition slices already cut by the extract
-    runs, so neither the cursor nor a partition filters them.
+    filters to its slice instead and leaves the cursor (or xmin horizon) where it is.
+
+    A chunked load is one load split across workers, so it follows the cursor: each ``extract``
+    run filters its partition by the committed cursor, and the ``finalize`` run (whose rows the
+    extracts already cut) only tracks the cursor to move it forward at commit.
     """
     predicates: list[Predicate] = []
     tracker = None
     incremental = process.source.incremental
-    if sliced:
-        incremental = None
+    if chunk_phase is not None and incremental is not None and incremental.mode == "xmin":
+        raise ConfigurationError(
+            "incremental mode xmin reads one snapshot of the table, which separate extract runs cannot share",
+            step="extract",
+            fix="use incremental.cursor for a chunked load, or run the process as one load",
+        )
     # A partition run loads a slice chosen by the caller (replay, backfill): the cursor neither
     # filters it nor moves, so backfilling old partitions never skips or rewinds anything.
-    if incremental is not None and incremental.mode == "xmin" and partition is None:
+    follows_cursor = partition is None or chunk_phase == "extract"
+    if chunk_phase == "finalize":
+        if incremental is not None and incremental.cursor is not None:
+            tracker = CursorTracker(incremental.cursor)
+    elif incremental is not None and incremental.mode == "xmin" and follows_cursor:
         use_xmin = getattr(source, "use_xmin", None)
         if use_xmin is None:
             raise ConfigurationError(
@@ -59,7 +71,7 @@ def plan_read(
                 fix="use incremental.cursor with a column of the source",
             )
         use_xmin(((state_before or {}).get("extra") or {}).get("xmin_horizon"))
-    elif incremental is not None and partition is None:
+    elif incremental is not None and follows_cursor:
         assert incremental.cursor is not None
         tracker = CursorTracker(incremental.cursor)
         cursor = decode_cursor(state_before.get("cursor_value")) if state_before else None
@@ -89,13 +101,15 @@ def open_read(
     contract: ContractGate,
     state_before: dict[str, Any] | None,
     *,
-    sliced: bool = False,
+    chunk_phase: ChunkPhase | None = None,
 ) -> OpenedRead:
     """Open the source's reader for one attempt (names normalised) and type the filter's columns.
 
     The reader streams lazily: no row is read until the caller pulls a batch.
     """
-    request, row_filter, tracker = plan_read(process, partition, source, contract, state_before, sliced=sliced)
+    request, row_filter, tracker = plan_read(
+        process, partition, source, contract, state_before, chunk_phase=chunk_phase
+    )
     mode = process.source.column_names
     if mode != "as_is":
         # Filters name normalised columns, which the source does not know: apply them after reading.

@@ -186,3 +186,54 @@ def test_kill_9_during_an_extract_or_the_finalize_commit_loses_nothing_and_the_r
     assert report["result"]["inserted_rows"] == 6
     assert query(db, "SELECT count(*), count(DISTINCT id) FROM analytics.sales") == [(6, 6)]
     assert not (root / "chunks" / "sales" / "r5").exists()
+
+
+INCREMENTAL = """
+- name: sales
+  source:
+    connection: inbox
+    path: data.csv
+    format: csv
+    incremental: {cursor: updated_at}
+  sink: {connection: wh, table: analytics.sales, strategy: merge, primary_key: [id]}
+  schema_contract:
+    columns:
+      id: {type: integer, nullable: false}
+      updated_at: {type: timestamp, tz: UTC}
+  partitions: {column: region, values: [eu, us], chunk_dir: chunks}
+"""
+
+
+def test_a_chunked_load_follows_the_cursor_and_refuses_chunks_older_than_the_state(
+    project: Callable[..., Path],
+) -> None:
+    manifest = project(
+        "id,region,updated_at\n1,eu,2026-01-01T00:00:00Z\n2,us,2026-01-02T00:00:00Z\n3,eu,2026-01-03T00:00:00Z\n",
+        INCREMENTAL,
+    )
+    db = manifest.parent / "wh.duckdb"
+    _extract(manifest, "c1", "eu", "us")
+    first = run_json(manifest, "--run-id", "c1", "--phase", "finalize")
+    assert first["result"]["inserted_rows"] == 3
+    assert "2026-01-03T00:00:00" in first["result"]["state_after"]["cursor_value"]
+
+    # New rows after the cursor in both partitions, one old row that the cursor must skip.
+    (manifest.parent / "in" / "data.csv").write_text(
+        "id,region,updated_at\n1,eu,2026-01-01T00:00:00Z\n2,us,2026-01-05T00:00:00Z\n3,eu,2026-01-03T00:00:00Z\n"
+        "4,eu,2026-01-04T00:00:00Z\n5,us,2025-12-31T00:00:00Z\n"
+    )
+    extracted = [r["result"]["extracted_rows"] for r in _extract(manifest, "c2", "eu", "us")]
+    assert extracted == [1, 1]  # only rows after the committed cursor
+    second = run_json(manifest, "--run-id", "c2", "--phase", "finalize")
+    assert (second["result"]["inserted_rows"], second["result"]["updated_rows"]) == (1, 1)
+    assert "2026-01-05T00:00:00" in second["result"]["state_after"]["cursor_value"]
+    assert query(db, "SELECT id FROM analytics.sales ORDER BY id") == [(1,), (2,), (3,), (4,)]
+
+    # Chunks read under an older state are refused: another load committed in between.
+    _extract(manifest, "c3", "eu", "us")
+    (manifest.parent / "in" / "data.csv").write_text("id,region,updated_at\n6,eu,2026-02-01T00:00:00Z\n")
+    run_json(manifest, "--run-id", "plain")  # an ordinary whole load moves the state
+    proc = run_cli("run", str(manifest), "--run-id", "c3", "--phase", "finalize")
+    assert proc.returncode == 1
+    assert "committed after chunk(s) eu, us of run c3 were extracted" in proc.stdout + proc.stderr
+    assert query(db, "SELECT count(*) FROM __dpone__loads") == [(3,)]

@@ -31,8 +31,9 @@ def chunk_store(ctx: RunContext) -> ChunkStore:
 class ChunkExtract:
     """Extracts partition ``ctx.partition`` of ``ctx.process`` into the run's chunk store.
 
-    The sink is opened read-only, to skip a run id that already committed and to share a DuckDB
-    connection with a DuckDB source; no gate runs here (the finalize run gates every row once).
+    The sink is opened read-only: to skip a run id that already committed, to read the committed
+    cursor the partition is filtered by, and to share a DuckDB connection with a DuckDB source. No
+    gate runs here (the finalize run gates every row once).
     """
 
     def __init__(self, ctx: RunContext) -> None:
@@ -79,7 +80,8 @@ class ChunkExtract:
         assert ctx.partition is not None
         self.progress.enter("extract")
         contract = ContractGate(effective_contract(process), unique_keys=unique_keys(process))
-        opened = open_read(process, ctx.partition, source, contract, None)
+        state = sink.read_state(process.name)
+        opened = open_read(process, ctx.partition, source, contract, state, chunk_phase="extract")
         row_filter = opened.row_filter
 
         def filtered() -> Iterator[pa.RecordBatch]:
@@ -90,12 +92,15 @@ class ChunkExtract:
                 yield kept
 
         reader = pa.RecordBatchReader.from_batches(opened.reader.schema, filtered())
-        info = chunk_store(ctx).write(ctx.partition, reader, source.describe(), source.lineage_name())
+        info = chunk_store(ctx).write(
+            ctx.partition, reader, source.describe(), source.lineage_name(), (state or {}).get("load_id")
+        )
         result = RunResult(
             extracted_rows=info.rows,
             source=source.describe(),
             target=sink.describe(),
             warnings=list(getattr(source, "notes", ())),
             step_seconds={"extract": round(time.monotonic() - started, 4)},
+            state_before=state,
         )
         return AttemptOutcome("extracted", result, process.sink.strategy)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pyarrow as pa
 
@@ -31,6 +32,18 @@ class ChunkSource:
     def lineage_name(self) -> tuple[str, str]:
         """The lineage name of the source the chunks came from."""
         return self._lineage
+
+    def require_state(self, state: dict[str, Any] | None) -> None:
+        """Refuse chunks read under another committed state than the current one (they may be stale)."""
+        current = (state or {}).get("load_id")
+        stale = [c.partition for c in self.chunks if c.state_load_id != current]
+        if stale:
+            raise TerminalError(
+                f"load {current} of process {self.store.process} committed after chunk(s) {', '.join(stale[:10])} "
+                f"of run {self.store.run_id} were extracted, so their rows and cursor range may be stale",
+                step="extract",
+                fix="extract every partition again under a new run id",
+            )
 
     def _schema(self) -> pa.Schema:
         schema: pa.Schema | None = None

@@ -49,6 +49,8 @@ class ChunkInfo:
     source: str
     lineage: tuple[str, str]
     extracted_at: str
+    state_load_id: str | None = None
+    """The load the process's committed state came from when this chunk was read."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,14 @@ class ChunkStore:
         """The marker of ``partition`` (written last: its presence means the chunk is complete)."""
         return self.run_dir / f"{safe_name(partition)}{MARKER_SUFFIX}"
 
-    def write(self, partition: str, reader: pa.RecordBatchReader, source: str, lineage: tuple[str, str]) -> ChunkInfo:
+    def write(
+        self,
+        partition: str,
+        reader: pa.RecordBatchReader,
+        source: str,
+        lineage: tuple[str, str],
+        state_load_id: str | None = None,
+    ) -> ChunkInfo:
         """Park the stream as ``partition``'s chunk, replacing an earlier attempt's; returns its marker.
 
         Batches are written as they arrive (one in memory at a time), LZ4-compressed, to a
@@ -105,6 +114,7 @@ class ChunkStore:
             source,
             lineage,
             datetime.now(UTC).isoformat(),
+            state_load_id,
         )
         _write_atomically(self.marker_path(partition), json.dumps(asdict(info), indent=2))
         return info

@@ -227,3 +227,13 @@ def test_key_ranges_extracted_as_chunks_commit_once_and_equal_a_full_load(pg: Pg
     assert loads == [("c1", "0,1,2,3")]
     assert pg.sql("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'by_range'::regclass "
                   "AND attname = 'amount'")[0][0] == "numeric(12,3)"
+
+
+def test_xmin_is_refused_for_a_chunked_load(pg: PgDatabase) -> None:
+    pg.sql("CREATE TABLE src (id bigint PRIMARY KEY, v text)")
+    pg.sql("INSERT INTO src VALUES (1, 'a'), (2, 'b')")
+    manifest = _xmin_manifest(pg, partitions={"column": "id", "ranges": 2})
+    proc = run_cli(manifest, "--run-id", "x1", "--phase", "extract", "--partition", "0")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "xmin reads one snapshot" in proc.stdout + proc.stderr
+    assert pg.sql("SELECT to_regclass('public.dst')")[0][0] is None
