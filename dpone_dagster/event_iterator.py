@@ -8,7 +8,6 @@ pass yields the check results it can attribute and then raises :class:`dagster.F
 report's error lines, so the step fails and nothing downstream runs.
 """
 
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -21,9 +20,6 @@ from dpone_dagster.translator import RULE_KEY
 DponeEvent = dg.MaterializeResult | dg.AssetCheckResult
 
 _SEVERITY_ORDER = {"passed": 0, "skipped": 0, "applied": 0, "quarantined": 1, "failed": 2}
-_CONTRACT_COUNTS = re.compile(r"break the data contract \(([^)]*)\)")
-_RULE_COUNT = re.compile(r"^\s*(\S+) x(\d+)\s*$")
-_REPEATED_KEY = re.compile(r"^(\d+) rows repeat the key \(([^)]*)\)")
 
 
 def _json_or_null(value: Any) -> dg.MetadataValue:
@@ -90,32 +86,16 @@ def materialize_metadata(reports: Sequence[RunReport], row_count: int | None = N
     return metadata
 
 
-def verdicts_from_errors(report: RunReport) -> list[GateVerdict]:
-    """Contract verdicts a failed report implies through its error messages.
+def attributable_verdicts(report: RunReport) -> list[GateVerdict]:
+    """The verdicts a report can vouch for.
 
-    A strict contract violation stops the run before the runtime records verdicts, so the report
-    carries only the error; its message names each broken rule with a count
-    (``... (amount.min x3, status.allowed x1) ...``) or the repeated key.
+    A passed run checked every row against every rule. A failed run may have stopped early (a
+    strict contract stops at the first bad batch), so only rules it saw break are attributed; the
+    others are left unexecuted rather than reported as passed.
     """
-    verdicts: list[GateVerdict] = []
-    for error in report.result.errors:
-        # The DuckDB sink currently wraps a violation raised inside its Arrow scan, so the code can
-        # arrive as DPONE_INTERNAL with the original one-liner embedded in the message.
-        if error.code != "DPONE_CONTRACT_VIOLATION" and "[DPONE_CONTRACT_VIOLATION]" not in error.message:
-            continue
-        counts = _CONTRACT_COUNTS.search(error.message)
-        if counts:
-            for part in counts.group(1).split(", "):
-                match = _RULE_COUNT.match(part)
-                if match:
-                    verdicts.append(GateVerdict(gate="contract", rule=match.group(1), verdict="failed",
-                                                failed_rows=int(match.group(2)), detail=error.message))
-        repeated = _REPEATED_KEY.match(error.message)
-        if repeated:
-            rule = "+".join(c.strip() for c in repeated.group(2).split(",")) + ".unique"
-            verdicts.append(GateVerdict(gate="contract", rule=rule, verdict="failed",
-                                        failed_rows=int(repeated.group(1)), detail=error.message))
-    return verdicts
+    if report.passed:
+        return list(report.result.gates)
+    return [g for g in report.result.gates if g.failed_rows]
 
 
 def check_results(reports: Sequence[RunReport], asset_key: dg.AssetKey,
@@ -129,7 +109,7 @@ def check_results(reports: Sequence[RunReport], asset_key: dg.AssetKey,
     found: dict[str, list[GateVerdict]] = {}
     quarantine_paths: list[str] = []
     for report in reports:
-        verdicts = report.result.gates if report.passed else verdicts_from_errors(report)
+        verdicts = attributable_verdicts(report)
         for verdict in verdicts:
             if verdict.gate == "contract" and verdict.rule in checks:
                 found.setdefault(verdict.rule, []).append(verdict)

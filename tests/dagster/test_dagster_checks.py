@@ -7,9 +7,9 @@ import duckdb
 import pytest
 from dagster_helpers import edit_manifest
 
-from dpone_core.runtime.report import ErrorEntry, RunReport, RunResult
+from dpone_core.runtime.report import ErrorEntry, GateVerdict, RunReport, RunResult
 from dpone_dagster import DponeResource, build_dpone_assets
-from dpone_dagster.event_iterator import failure_for, report_events, verdicts_from_errors
+from dpone_dagster.event_iterator import attributable_verdicts, failure_for, report_events
 
 ORDERS = dg.AssetKey(["analytics", "orders"])
 
@@ -24,20 +24,20 @@ def test_strict_violation_fails_the_step_with_the_report_errors(quickstart: Path
     assert not result.success
     assert result.get_asset_materialization_events() == []
     failure = result.get_step_failure_events()[0].step_failure_data
-    # The DuckDB sink reports this as DPONE_INTERNAL wrapping DPONE_CONTRACT_VIOLATION today (core issue).
-    assert "DPONE_CONTRACT_VIOLATION" in failure.error.message
+    assert "[DPONE_CONTRACT_VIOLATION]" in failure.error.message
     assert "165 rows break the data contract" in failure.error.message
     assert failure.user_failure_data.metadata["dpone/status"].value == "failed"
     # A contract violation is not transient: the RetryPolicy from the manifest does not re-run it.
     retries = [e for e in result.all_events if e.event_type == dg.DagsterEventType.STEP_UP_FOR_RETRY]
     assert retries == []
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert evaluations, "the rules named in the violation become failed checks"
+    assert evaluations, "the rules the failed run saw break become failed checks"
     for evaluation in evaluations.values():
         assert evaluation.passed is False
         assert evaluation.severity == dg.AssetCheckSeverity.ERROR
         assert evaluation.metadata["dpone/failed_rows"].value > 0
-    assert set(evaluations) <= {"amount_type", "amount_min", "status_allowed", "email_regex"}
+    assert set(evaluations) == {"amount_type", "amount_min", "status_allowed", "email_regex"}
+    assert sum(e.metadata["dpone/failed_rows"].value for e in evaluations.values()) == 165
     # Nothing was committed: the target table was never created.
     with duckdb.connect(str(quickstart.parent / ".dpone" / "warehouse.duckdb"), read_only=True) as con:
         tables = con.execute("SELECT table_name FROM information_schema.tables WHERE table_name = 'orders'").fetchall()
@@ -62,22 +62,24 @@ def test_enforcement_off_declares_only_enforced_rules(quickstart: Path) -> None:
     assert {"amount_type", "id_unique"} <= names
 
 
-def _failed(code: str, message: str) -> RunReport:
+def _failed(code: str, message: str, gates: list[GateVerdict] | None = None) -> RunReport:
     entry = ErrorEntry(code=code, message=message, process="orders", step="contract", line=f"[{code}] {message}")
-    return RunReport(passed=False, status="failed", process="orders", run_id="r1", result=RunResult(errors=[entry]))
+    return RunReport(passed=False, status="failed", process="orders", run_id="r1",
+                     result=RunResult(errors=[entry], gates=gates or []))
 
 
-def test_verdicts_from_a_strict_violation_message() -> None:
-    report = _failed("DPONE_CONTRACT_VIOLATION", "12 rows break the data contract (amount.min x9, status.allowed x3); "
-                     "first: amount.min (must be >= 0) on value '-1'")
-    assert [(v.rule, v.failed_rows, v.verdict) for v in verdicts_from_errors(report)] == [
-        ("amount.min", 9, "failed"), ("status.allowed", 3, "failed")]
-    repeated = _failed("DPONE_CONTRACT_VIOLATION", "4 rows repeat the key (id, region) of an earlier row; first: {}")
-    assert [(v.rule, v.failed_rows) for v in verdicts_from_errors(repeated)] == [("id+region.unique", 4)]
-    assert verdicts_from_errors(_failed("DPONE_TERMINAL", "2 rows break the data contract (a.min x2)")) == []
-    wrapped = _failed("DPONE_INTERNAL", "InvalidInputException: ... [DPONE_CONTRACT_VIOLATION] step contract: 2 rows "
-                      "break the data contract (a.min x2); first: ...")
-    assert [(v.rule, v.failed_rows) for v in verdicts_from_errors(wrapped)] == [("a.min", 2)]
+def _verdict(rule: str, verdict: str, rows: int) -> GateVerdict:
+    return GateVerdict(gate="contract", rule=rule, verdict=verdict, failed_rows=rows)  # type: ignore[arg-type]
+
+
+def test_a_failed_run_vouches_only_for_the_rules_it_saw_break() -> None:
+    gates = [_verdict("amount.min", "failed", 9), _verdict("status.allowed", "failed", 3),
+             _verdict("id.unique", "passed", 0)]  # not seen to break: the run may have stopped before it
+    failed = _failed("DPONE_CONTRACT_VIOLATION", "12 rows break the data contract", gates)
+    assert [(v.rule, v.failed_rows) for v in attributable_verdicts(failed)] == [("amount.min", 9),
+                                                                              ("status.allowed", 3)]
+    passed = failed.model_copy(update={"passed": True, "status": "succeeded"})
+    assert len(attributable_verdicts(passed)) == 3
 
 
 def test_failure_allows_retries_only_for_transient_errors() -> None:
@@ -89,7 +91,8 @@ def test_failure_allows_retries_only_for_transient_errors() -> None:
 
 
 def test_report_events_raise_after_yielding_attributable_checks() -> None:
-    report = _failed("DPONE_CONTRACT_VIOLATION", "3 rows break the data contract (amount.min x3); first: x")
+    report = _failed("DPONE_CONTRACT_VIOLATION", "3 rows break the data contract (amount.min x3); first: x",
+                     [_verdict("amount.min", "failed", 3), _verdict("id.unique", "passed", 0)])
     events = report_events([report], asset_key=ORDERS, checks={"amount.min": "amount_min", "id.unique": "id_unique"})
     first = next(events)
     assert isinstance(first, dg.AssetCheckResult) and first.check_name == "amount_min" and not first.passed
