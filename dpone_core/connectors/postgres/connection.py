@@ -167,6 +167,12 @@ def translate(exc: BaseException, step: str, what: str) -> DponeError:
         return TerminalError(f"{what}: {first}", step=step, fix="fix the column list or the query")
     if code == "42501":
         return TerminalError(f"{what}: {first}", step=step, fix="grant the connection's user the privilege")
+    if (code or "").startswith("22"):
+        return TerminalError(
+            f"{what}: {first} (SQLSTATE {code})",
+            step=step,
+            fix="correct the value in the source, or reject it earlier with a schema_contract rule (e.g. allowed)",
+        )
     return TerminalError(f"{what}: {first}" + (f" (SQLSTATE {code})" if code else ""), step=step)
 
 

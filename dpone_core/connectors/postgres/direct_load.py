@@ -122,13 +122,18 @@ def load_stream(sink: PostgresSink, plan: LoadPlan, reader: pa.RecordBatchReader
 
 
 def copy_compatible(sink: PostgresSink, plan: LoadPlan, schema: pa.Schema) -> bool:
-    """The target has exactly the plan's columns, each with the stream's Postgres type."""
+    """The target has exactly the plan's columns, each with the stream's Postgres type.
+
+    A column whose own type has no Arrow mapping (``native_type``: an enum, inet, a domain over
+    them) never is: binary COPY would hand it the stream's text encoding, which inet rejects.
+    """
     target = sink.catalog(plan.target)
     if target is None or {c.name for c in target.columns} != set(plan.target_columns):
         return False
     try:
         return all(
-            sink.dialect.type_sql(c.type) == sink.dialect.type_sql(staging_arrow_type(schema.field(c.name).type))
+            c.native_type is None
+            and sink.dialect.type_sql(c.type) == sink.dialect.type_sql(staging_arrow_type(schema.field(c.name).type))
             for c in target.columns
         )
     except (KeyError, TypeError):

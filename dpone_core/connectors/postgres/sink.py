@@ -14,6 +14,7 @@ between, this run refuses to commit (it read a cursor range that is no longer cu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -378,7 +379,15 @@ class PostgresFinalizeSession(SqlFinalizeSession):
     sink: PostgresSink
 
     def apply_strategy(self, plan: LoadPlan) -> StrategyCounts:
-        """Run the strategy's statements, or write the registered stream of a direct load."""
+        """Run the strategy's statements, or write the registered stream of a direct load.
+
+        Columns whose own type is not the staged one (an enum or inet staged as text) are cast to
+        it explicitly: Postgres has no assignment cast from text to them.
+        """
+        target = self.sink.catalog(plan.target)
+        casts = {c.name: c.native_type for c in target.columns if c.native_type} if target else {}
+        if casts:
+            plan = dataclasses.replace(plan, casts=casts)
         reader = self.sink._streams.get(plan.staging.name) if plan.staging.schema is None else None
         if reader is not None:
             return load_stream(self.sink, plan, reader)
