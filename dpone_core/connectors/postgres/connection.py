@@ -9,6 +9,7 @@ Every driver error passes through :func:`translate`, which turns it into one lin
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -98,12 +99,21 @@ def connect(params: dict[str, str]) -> Any:
 
 def connect_adbc(params: dict[str, str]) -> Any:
     """An ADBC connection (autocommit) used for binary COPY in and out."""
+    # The ADBC DB-API registers a polars result backend when polars is importable, importing polars
+    # (and through it pandas): ~0.5 s of every run's start for a backend dpone never uses (it reads
+    # pyarrow). Hide polars during that first import unless the process has already loaded it.
+    hide = "polars" not in sys.modules and "adbc_driver_manager.dbapi" not in sys.modules
+    if hide:
+        sys.modules["polars"] = None  # type: ignore[assignment]
     try:
         import adbc_driver_postgresql.dbapi as adbc  # type: ignore[import-untyped]
     except ImportError:
         raise ConfigurationError(
             "the Postgres connector needs adbc-driver-postgresql", step="connect", fix="install dpone[postgres]"
         ) from None
+    finally:
+        if hide:
+            del sys.modules["polars"]
     try:
         return adbc.connect(conninfo(params), autocommit=True)
     except Exception as exc:  # noqa: BLE001 - every driver error becomes one line
