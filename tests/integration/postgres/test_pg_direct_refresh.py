@@ -175,3 +175,12 @@ def test_full_refresh_stays_staged_when_the_target_does_not_enforce_the_key(pg: 
     report = run_ok(pg.manifest([process]))
     assert (report.result.deleted_rows, report.result.inserted_rows, report.result.quarantined_rows) == (1, 2, 1)
     assert pg.sql("SELECT id, v FROM dst ORDER BY id") == [(1, "a"), (2, "b")]
+
+
+def test_full_refresh_adds_a_new_source_column_then_copies_into_the_target(pg: PgDatabase) -> None:
+    manifest = _loaded(pg, 100)
+    pg.sql("ALTER TABLE src ADD COLUMN note text; UPDATE src SET note = 'n' || id")
+    report = run_ok(manifest)
+    assert (report.result.deleted_rows, report.result.inserted_rows) == (100, 100)
+    assert any("note" in statement for statement in report.result.ddl)
+    assert pg.sql("SELECT count(*) FILTER (WHERE note = 'n' || id) FROM dst") == [(100,)]
