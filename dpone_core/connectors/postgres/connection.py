@@ -10,6 +10,7 @@ Every driver error passes through :func:`translate`, which turns it into one lin
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +101,12 @@ def connect(params: dict[str, str]) -> Any:
 def connect_adbc(params: dict[str, str]) -> Any:
     """An ADBC connection (autocommit) used for binary COPY in and out."""
     # The ADBC DB-API registers a polars result backend when polars is importable, importing polars
-    # (and through it pandas): ~0.5 s of every run's start for a backend dpone never uses (it reads
-    # pyarrow). Hide polars during that first import unless the process has already loaded it.
-    hide = "polars" not in sys.modules and "adbc_driver_manager.dbapi" not in sys.modules
+    # (and through it pandas): ~0.3 s of every run's start for a backend dpone never uses (it reads
+    # pyarrow). Hide polars during that first import unless the process has already loaded it, and
+    # only in a single-threaded process, where no other code can be importing polars meanwhile.
+    hide = (
+        "polars" not in sys.modules and "adbc_driver_manager.dbapi" not in sys.modules and threading.active_count() == 1
+    )
     if hide:
         sys.modules["polars"] = None  # type: ignore[assignment]
     try:
