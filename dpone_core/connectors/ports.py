@@ -77,6 +77,9 @@ class TargetColumn:
     name: str
     type: pa.DataType
     nullable: bool = True
+    native_type: str | None = field(default=None, compare=False)
+    """The database's own type, rendered by its catalog, when ``type`` only stands in for it (an enum
+    or inet column described as text): values are cast to it explicitly. None when ``type`` is faithful."""
 
 
 @dataclass(frozen=True)

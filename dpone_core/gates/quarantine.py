@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from dpone_core.gates.contract import REASON_COLUMN
+
+if TYPE_CHECKING:
+    import pyarrow.parquet as pq
 
 
 class QuarantineWriter:
@@ -27,6 +30,8 @@ class QuarantineWriter:
             return
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            import pyarrow.parquet as pq  # only a load with quarantined rows pays for it (~40 ms at start-up)
+
             self._writer = pq.ParquetWriter(str(self.path), self.schema)
         arrays = []
         for f in self.schema:

@@ -7,6 +7,8 @@ a batch with k bad rows costs O(k log n) vectorised casts and no per-row Python 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -137,14 +139,17 @@ def cast_with_failures(array: pa.Array | pa.ChunkedArray, target: pa.DataType) -
     return _cast_plain(array, target)
 
 
-_TRUE = pa.array(["true", "t", "yes", "y", "1"])
-_FALSE = pa.array(["false", "f", "no", "n", "0"])
+@functools.cache
+def _bool_words() -> tuple[pa.Array, pa.Array]:
+    # Built on first use, not at import: pa.array() imports pandas (~0.3 s) when it is installed.
+    return pa.array(["true", "t", "yes", "y", "1"]), pa.array(["false", "f", "no", "n", "0"])
 
 
 def _string_to_bool(array: pa.Array) -> tuple[pa.Array, np.ndarray]:
     lowered = pc.utf8_lower(array)
-    is_true = pc.is_in(lowered, value_set=_TRUE)
-    is_false = pc.is_in(lowered, value_set=_FALSE)
+    words_true, words_false = _bool_words()
+    is_true = pc.is_in(lowered, value_set=words_true)
+    is_false = pc.is_in(lowered, value_set=words_false)
     recognised = pc.or_(is_true, is_false)
     failed = pc.and_(pc.is_valid(array), pc.invert(recognised))
     result = pc.if_else(recognised, is_true, pa.nulls(len(array), pa.bool_()))

@@ -112,11 +112,11 @@ class Lifecycle:
             try:
                 return self._run_with_source(sink, source)
             except _StageInstead:
-                # A first load streamed straight into its new table met a duplicate key: start over
+                # A load streamed straight into its target met a duplicate key: start over
                 # through staging, where duplicates are found, quarantined or reported by rule.
                 self.gates.clear()
                 self.allow_direct = False
-                self.warnings.append("duplicate keys in a first load: read again through staging")
+                self.warnings.append("duplicate keys in a direct load: read again through staging")
                 return self._run_with_source(sink, source)
         finally:
             source.close()
@@ -259,13 +259,17 @@ class Lifecycle:
             chunk_store(self.ctx).remove()
 
     def _direct_eligible(self, sink: Any, evolution: EvolutionPlan, contract: ContractGate) -> bool:
-        """A first load whose only uniqueness rule is the new table's own primary key needs no staging."""
-        key = tuple(self.process.sink.primary_key)
+        """A load whose only uniqueness rule is the target's own primary key needs no staging when it
+        creates the table, or when the sink accepts it into the existing one (``direct_load_allowed``)."""
+        key, strategy = tuple(self.process.sink.primary_key), self.process.sink.strategy
+        into_existing = getattr(sink, "direct_load_allowed", None)
         return (
             self.allow_direct
-            and evolution.creates_table
             and getattr(sink, "supports_direct_load", False)
-            and self.process.sink.strategy != "partition_replace"
+            and (
+                (evolution.creates_table and strategy != "partition_replace")
+                or (not evolution.creates_table and into_existing is not None and into_existing(strategy, key))
+            )
             and all(unique == key for unique in contract.unique_keys)
         )
 
@@ -280,11 +284,11 @@ class Lifecycle:
         state_before: dict[str, Any] | None,
         tracker: CursorTracker | None,
     ) -> AttemptOutcome:
-        """Stream the gated batches straight into the table this load creates, in the finalize transaction.
+        """Stream the gated batches straight into the target, in the finalize transaction.
 
-        The table is new, so no statement needs to read the rows twice; the primary key rejects
-        duplicates (then :class:`_StageInstead` restarts through staging), and a gate failure
-        rolls back the table's creation with everything else.
+        Into a new table (or one the sink truncates in that transaction) no statement needs to read
+        the rows twice; the target's key rejects duplicates (then :class:`_StageInstead` restarts
+        through staging), and a gate failure rolls back everything with the transaction.
         """
         name = staging_name(self.process.name, self.ctx.load_id)
         data_schema = pa.schema([f for f in stream.staging_schema() if f.name != SEQ_COLUMN])

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from dpone_core.connectors.ports import TableRef
@@ -48,6 +49,8 @@ class LoadPlan:
     load_time: datetime | None = None
     target_empty: bool = False
     """The target was created by this load, so key lookups against it can be skipped."""
+    casts: Mapping[str, str] = field(default_factory=dict)
+    """Target columns whose staged values need an explicit cast, to the type SQL given (from the catalog)."""
 
     @property
     def target_columns(self) -> tuple[str, ...]:

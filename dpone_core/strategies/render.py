@@ -24,11 +24,23 @@ class _Sql:
         self.target = dialect.table(plan.target)
         self.staging = dialect.table(plan.staging)
 
+    def staged(self, column: str) -> str:
+        """A staged column, cast to the target's own type when the plan says so (text into an enum)."""
+        ref = f"{S}.{self.d.quote(column)}"
+        cast = self.plan.casts.get(column)
+        # The type SQL comes from the target's catalog (format_type), never from a manifest or a row.
+        return f"CAST({ref} AS {cast})" if cast else ref
+
+    def staged_list(self, columns: tuple[str, ...]) -> str:
+        if not self.plan.casts:
+            return self.d.column_list(columns, S)
+        return ", ".join(self.staged(c) for c in columns)
+
     def key_match(self) -> str:
-        return " AND ".join(f"{T}.{self.d.quote(k)} = {S}.{self.d.quote(k)}" for k in self.plan.primary_key)
+        return " AND ".join(f"{T}.{self.d.quote(k)} = {self.staged(k)}" for k in self.plan.primary_key)
 
     def changed(self, columns: tuple[str, ...]) -> str:
-        return " OR ".join(f"{T}.{self.d.quote(c)} IS DISTINCT FROM {S}.{self.d.quote(c)}" for c in columns)
+        return " OR ".join(f"{T}.{self.d.quote(c)} IS DISTINCT FROM {self.staged(c)}" for c in columns)
 
     def marked(self) -> str:
         marker = self.plan.delete_marker
@@ -38,7 +50,7 @@ class _Sql:
         cols = self.plan.target_columns
         sql = (
             f"INSERT INTO {self.target} ({self.d.column_list(cols)}) "
-            f"SELECT {self.d.column_list(cols, S)} FROM {self.staging} AS {S}"
+            f"SELECT {self.staged_list(cols)} FROM {self.staging} AS {S}"
         )
         if where:
             sql += f" WHERE {where}"
@@ -51,7 +63,7 @@ class _Sql:
         cols = self.plan.compare_columns
         if not cols:
             return None
-        assignments = ", ".join(f"{self.d.quote(c)} = {S}.{self.d.quote(c)}" for c in cols)
+        assignments = ", ".join(f"{self.d.quote(c)} = {self.staged(c)}" for c in cols)
         sql = (
             f"UPDATE {self.target} AS {T} SET {assignments} FROM {self.staging} AS {S} "
             f"WHERE {self.key_match()} AND ({self.changed(cols)}){where_extra}"
@@ -97,7 +109,7 @@ def _upsert(q: _Sql, where: str) -> Statement:
         action = "DO NOTHING"
     sql = (
         f"WITH dpone_m AS (INSERT INTO {q.target} AS {T} ({d.column_list(cols)}) "
-        f"SELECT {d.column_list(cols, S)} FROM {q.staging} AS {S} WHERE {where} "
+        f"SELECT {q.staged_list(cols)} FROM {q.staging} AS {S} WHERE {where} "
         f"ON CONFLICT ({d.column_list(plan.primary_key)}) {action} RETURNING ({T}.xmax = 0) AS dpone_new) "
         "SELECT count(*) FILTER (WHERE dpone_new), count(*) FILTER (WHERE NOT dpone_new) FROM dpone_m"
     )
@@ -158,7 +170,7 @@ def _partition_replace(q: _Sql) -> list[Statement]:
     if spec is None:
         raise ValueError("partition_replace needs a partition column")
     col = q.d.quote(spec.column)
-    t_expr, s_expr = f"{T}.{col}", f"{S}.{col}"
+    t_expr, s_expr = f"{T}.{col}", q.staged(spec.column)
     if spec.grain:
         if spec.grain not in _GRAINS:
             raise ValueError(f"unknown grain {spec.grain}")
@@ -207,7 +219,7 @@ def _scd2(q: _Sql) -> list[Statement]:
         Statement(
             "insert_versions",
             f"INSERT INTO {q.target} ({d.column_list(cols)}, {d.column_list(history)}) "
-            f"SELECT {d.column_list(cols, S)}, {d.placeholder}, NULL, TRUE FROM {q.staging} AS {S} "
+            f"SELECT {q.staged_list(cols)}, {d.placeholder}, NULL, TRUE FROM {q.staging} AS {S} "
             f"WHERE NOT ({q.marked()}) AND {q.not_in_target(f' AND {current}')}",
             (plan.load_time,),
             "inserted",
@@ -238,7 +250,7 @@ def _first_load(q: _Sql) -> list[Statement]:
             Statement(
                 "insert_versions",
                 f"INSERT INTO {q.target} ({d.column_list(cols)}, {d.column_list(history)}) "
-                f"SELECT {d.column_list(cols, S)}, {d.placeholder}, NULL, TRUE FROM {q.staging} AS {S} "
+                f"SELECT {q.staged_list(cols)}, {d.placeholder}, NULL, TRUE FROM {q.staging} AS {S} "
                 f"WHERE NOT ({q.marked()})",
                 (plan.load_time,),
                 "inserted",

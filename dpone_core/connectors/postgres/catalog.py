@@ -23,7 +23,8 @@ def describe_table(sink: Any, table: TableRef) -> TargetSchema | None:
     name = sink.dialect.table(table)
     rows = sink.query(
         "SELECT a.attname, a.attnotnull, b.typname, b.typtype, "
-        "CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END, e.typname, e.typtype "
+        "CASE WHEN t.typtype = 'd' THEN t.typtypmod ELSE a.atttypmod END, e.typname, e.typtype, "
+        "format_type(a.atttypid, a.atttypmod) "
         "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
         "JOIN pg_type b ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END "
         "LEFT JOIN pg_type e ON e.oid = b.typelem AND b.typcategory = 'A' "
@@ -39,11 +40,21 @@ def describe_table(sink: Any, table: TableRef) -> TargetSchema | None:
         (name,),
     )
     columns = []
-    for attname, not_null, typname, typtype, typmod, elem, elem_type in rows:
+    for attname, not_null, typname, typtype, typmod, elem, elem_type, native in rows:
+        enum = typtype == "e" or elem_type == "e"
         mapped = arrow_type(
             typname, int(typmod), is_enum=typtype == "e", element=elem, element_is_enum=elem_type == "e"
         )
-        # A type without an Arrow mapping (inet, enum arrays, ...) is described as text: the
-        # load still works when the source sends text Postgres can assign to it.
-        columns.append(TargetColumn(attname, mapped if mapped is not None else pa.string(), not not_null))
+        # A type without an Arrow mapping (inet, enum arrays, ...) is described as text and keeps its
+        # own type (format_type: quoted, schema-qualified when needed) so staged text is cast to it;
+        # there is no assignment cast from text to an enum or inet.
+        stand_in = mapped is None or enum
+        columns.append(
+            TargetColumn(
+                attname,
+                pa.string() if mapped is None else mapped,
+                not not_null,
+                native_type=str(native) if stand_in else None,
+            )
+        )
     return TargetSchema(tuple(columns), tuple(r[0] for r in key))

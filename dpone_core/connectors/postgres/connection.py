@@ -9,6 +9,8 @@ Every driver error passes through :func:`translate`, which turns it into one lin
 
 from __future__ import annotations
 
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -98,12 +100,24 @@ def connect(params: dict[str, str]) -> Any:
 
 def connect_adbc(params: dict[str, str]) -> Any:
     """An ADBC connection (autocommit) used for binary COPY in and out."""
+    # The ADBC DB-API registers a polars result backend when polars is importable, importing polars
+    # (and through it pandas): ~0.3 s of every run's start for a backend dpone never uses (it reads
+    # pyarrow). Hide polars during that first import unless the process has already loaded it, and
+    # only in a single-threaded process, where no other code can be importing polars meanwhile.
+    hide = (
+        "polars" not in sys.modules and "adbc_driver_manager.dbapi" not in sys.modules and threading.active_count() == 1
+    )
+    if hide:
+        sys.modules["polars"] = None  # type: ignore[assignment]
     try:
         import adbc_driver_postgresql.dbapi as adbc  # type: ignore[import-untyped]
     except ImportError:
         raise ConfigurationError(
             "the Postgres connector needs adbc-driver-postgresql", step="connect", fix="install dpone[postgres]"
         ) from None
+    finally:
+        if hide:
+            del sys.modules["polars"]
     try:
         return adbc.connect(conninfo(params), autocommit=True)
     except Exception as exc:  # noqa: BLE001 - every driver error becomes one line
@@ -167,6 +181,12 @@ def translate(exc: BaseException, step: str, what: str) -> DponeError:
         return TerminalError(f"{what}: {first}", step=step, fix="fix the column list or the query")
     if code == "42501":
         return TerminalError(f"{what}: {first}", step=step, fix="grant the connection's user the privilege")
+    if (code or "").startswith("22"):
+        return TerminalError(
+            f"{what}: {first} (SQLSTATE {code})",
+            step=step,
+            fix="correct the value in the source, or reject it earlier with a schema_contract rule (e.g. allowed)",
+        )
     return TerminalError(f"{what}: {first}" + (f" (SQLSTATE {code})" if code else ""), step=step)
 
 

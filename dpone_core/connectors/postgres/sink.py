@@ -14,6 +14,7 @@ between, this run refuses to commit (it read a cursor range that is no longer cu
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,10 +38,18 @@ from dpone_core.connectors.postgres.connection import (
     translate,
 )
 from dpone_core.connectors.postgres.copy_stream import CopyGuard, lock_key, staging_arrow_type
+from dpone_core.connectors.postgres.direct_load import (
+    direct_load_allowed,
+    duplicate_key,
+    key_enforced,
+    load_stream,
+    run_statements,
+    truncate_allowed,
+)
 from dpone_core.connectors.postgres.sql import PostgresDialect, to_pyformat
 from dpone_core.connectors.postgres.types import conform, plan_columns
 from dpone_core.connectors.sql.sink import STAGING_PREFIX, SqlFinalizeSession, SqlSink, staging_name
-from dpone_core.errors import ConcurrentRunError, DponeError, DuplicateKeyError
+from dpone_core.errors import ConcurrentRunError, DponeError
 from dpone_core.state.tables import STATE_TABLE
 from dpone_core.strategies.plan import LoadPlan
 from dpone_core.strategies.render import render_plan
@@ -56,7 +65,8 @@ class PostgresSink(SqlSink):
     dialect = PostgresDialect()
     widening_blocks_writers = True
     supports_direct_load = True
-    """A first load streams the gated batches into its new table by binary COPY, in the finalize transaction."""
+    """A first load (and a full_refresh the target allows, see :meth:`direct_load_allowed`) streams the
+    gated batches into the target by binary COPY, in the finalize transaction (:mod:`.direct_load`)."""
 
     def __init__(
         self,
@@ -121,7 +131,8 @@ class PostgresSink(SqlSink):
         except Exception as exc:  # noqa: BLE001
             raise translate(exc, self._step(), self.describe()) from None
 
-    def _adbc(self) -> Any:
+    def adbc_session(self) -> Any:
+        """The ADBC connection (opened on first use): it runs COPY and a direct load's transaction."""
         if self.adbc is None:
             self.adbc = connect_adbc(self.conn_params)
         return self.adbc
@@ -132,12 +143,15 @@ class PostgresSink(SqlSink):
             return str(cur.mogrify(to_pyformat(sql), tuple(params)).decode("utf-8"))
 
     def _on_adbc(self, sql: str, params: Sequence[Any], *, fetch: bool) -> Any:
-        """Run one statement on the ADBC connection (the session of a direct first load's transaction)."""
-        cursor = self._adbc().cursor()
+        """Run one statement on the ADBC connection (the session of a direct load's transaction)."""
+        cursor = self.adbc_session().cursor()
         try:
             cursor.execute(self._render(sql, params))
             return [tuple(r) for r in cursor.fetchall()] if fetch else cursor.rowcount
         except Exception as exc:  # noqa: BLE001
+            if sqlstate(exc) == "23505":
+                # Only a direct load runs statements here: its rows were never checked for duplicates.
+                raise duplicate_key(self) from None
             raise translate(exc, self._step(), self.describe()) from None
         finally:
             with contextlib.suppress(Exception):
@@ -147,7 +161,7 @@ class PostgresSink(SqlSink):
         """Query through binary COPY into Arrow (numeric as decimals, as the source reads them)."""
         with self.con.cursor() as cur:
             rendered = cur.mogrify(to_pyformat(sql), tuple(params)).decode("utf-8")
-        cursor = self._adbc().cursor()
+        cursor = self.adbc_session().cursor()
         try:
             cursor.execute(rendered)
             table = cursor.fetch_arrow_table()
@@ -162,7 +176,7 @@ class PostgresSink(SqlSink):
     def begin(self) -> None:
         """BEGIN (the control connection runs in autocommit otherwise).
 
-        With a stream registered for a direct first load, the whole finalize transaction (lease,
+        With a stream registered for a direct load, the whole finalize transaction (lease,
         DDL, COPY into the target, audit, state) runs on the ADBC connection, the one that can COPY.
         """
         self._tx_on_adbc = bool(self._streams)
@@ -194,70 +208,18 @@ class PostgresSink(SqlSink):
         except Exception:  # noqa: BLE001
             pass
 
-    # ---- direct first loads -------------------------------------------------------------------------
+    # ---- direct loads -------------------------------------------------------------------------
     def register_stream(self, name: str, reader: pa.RecordBatchReader) -> None:
-        """Keep the gated stream of a direct first load; the finalize transaction COPYs it."""
+        """Keep the gated stream of a direct load; the finalize transaction COPYs it."""
         self._streams[name] = reader
 
     def unregister_stream(self, name: str) -> None:
         """Forget a stream registered with :meth:`register_stream`."""
         self._streams.pop(name, None)
 
-    def load_stream(self, plan: LoadPlan) -> StrategyCounts | None:
-        """Write a registered stream inside the open transaction (see ``supports_direct_load``).
-
-        When the plan is a plain insert into the new table and the stream's types are the table's,
-        the rows are COPYed straight into the target (written once) and the counts are returned.
-        Otherwise they are COPYed into a TEMP table (ON COMMIT DROP) under the staging name and
-        None is returned: the plan's statements then read it like a staging table.
-        """
-        reader = self._streams[plan.staging.name]
-        direct = plan.target_empty and plan.delete_marker is None and plan.strategy != "scd2"
-        if direct and self._copy_compatible(plan, reader.schema):
-            rows = self._copy(CopyGuard(reader, plan.target_columns), plan.target, into_target=True)
-            return StrategyCounts(inserted=rows, details={"copy_into_target": rows})
-        guard = CopyGuard(reader)
-        temp = TableRef("pg_temp", plan.staging.name)
-        columns = ", ".join(f"{self.dialect.quote(f.name)} {self.dialect.type_sql(f.type)}" for f in guard.schema)
-        self.execute(f"CREATE TEMP TABLE {self.dialect.quote(temp.name)} ({columns}) ON COMMIT DROP")
-        self._copy(guard, temp, into_target=False)
-        return None
-
-    def _copy_compatible(self, plan: LoadPlan, schema: pa.Schema) -> bool:
-        """The new target has exactly the plan's columns, each with the stream's Postgres type."""
-        target = self.catalog(plan.target)
-        if target is None or {c.name for c in target.columns} != set(plan.target_columns):
-            return False
-        try:
-            return all(
-                self.dialect.type_sql(c.type) == self.dialect.type_sql(staging_arrow_type(schema.field(c.name).type))
-                for c in target.columns
-            )
-        except (KeyError, TypeError):
-            return False
-
-    def _copy(self, guard: CopyGuard, table: TableRef, *, into_target: bool) -> int:
-        cursor = self._adbc().cursor()
-        try:
-            rows = cursor.adbc_ingest(table.name, guard.as_reader(), mode="append", db_schema_name=table.schema)
-            if guard.error is not None:
-                raise guard.error
-            return int(rows)
-        except BaseException as exc:
-            if guard.error is not None:
-                raise guard.error from None
-            if isinstance(exc, DponeError | KeyboardInterrupt):
-                raise
-            if into_target and sqlstate(exc) == "23505":
-                raise DuplicateKeyError(
-                    f"{self.describe()}: the primary key rejected a duplicate key of the load",
-                    step="finalize",
-                    fix="the run reads again through staging, where duplicates are handled by the contract",
-                ) from None
-            raise translate(exc, "finalize", f"COPY into {table.display()}") from None
-        finally:
-            with contextlib.suppress(Exception):
-                cursor.close()
+    def direct_load_allowed(self, strategy: str, primary_key: Sequence[str]) -> bool:
+        """The existing target may take the gated stream inside finalize (see :mod:`.direct_load`)."""
+        return direct_load_allowed(self, strategy, primary_key)
 
     # ---- staging --------------------------------------------------------------------------------
     def _lock_staging(self, name: str) -> None:
@@ -279,7 +241,7 @@ class PostgresSink(SqlSink):
         self._lock_staging(table.name)
         columns = ", ".join(f"{self.dialect.quote(f.name)} {self.dialect.type_sql(f.type)}" for f in guard.schema)
         self.execute(f"CREATE UNLOGGED TABLE {self.dialect.table(table)} ({columns})")
-        cursor = self._adbc().cursor()
+        cursor = self.adbc_session().cursor()
         try:
             rows = cursor.adbc_ingest(table.name, guard.as_reader(), mode="append", db_schema_name=table.schema)
             if guard.error is not None:
@@ -359,26 +321,10 @@ class PostgresSink(SqlSink):
         non-deferrable unique index covers exactly the key columns.
         """
         truncate = upsert = False
-        target = self.dialect.table(plan.target)
         if plan.strategy == "full_refresh" and not plan.target_empty:
-            rows = self.query(
-                "SELECT has_table_privilege(c.oid, 'TRUNCATE') "
-                "AND NOT EXISTS (SELECT 1 FROM pg_constraint f WHERE f.confrelid = c.oid AND f.contype = 'f') "
-                "AND NOT EXISTS (SELECT 1 FROM pg_trigger g WHERE g.tgrelid = c.oid AND NOT g.tgisinternal "
-                "AND g.tgtype::int & 8 <> 0) FROM pg_class c WHERE c.oid = to_regclass(\x00p)",
-                (target,),
-            )
-            truncate = bool(rows and rows[0][0])
+            truncate = truncate_allowed(self, plan.target)
         elif plan.strategy in {"merge", "snapshot_diff"} and plan.primary_key and not plan.target_empty:
-            rows = self.query(
-                "SELECT array_agg(a.attname::text ORDER BY a.attname) FROM pg_index i "
-                "CROSS JOIN LATERAL unnest(i.indkey) AS k(attnum) "
-                "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
-                "WHERE i.indrelid = to_regclass(\x00p) AND i.indisunique AND i.indimmediate AND i.indisvalid "
-                "AND i.indpred IS NULL AND i.indexprs IS NULL GROUP BY i.indexrelid",
-                (target,),
-            )
-            upsert = any(sorted(r[0]) == sorted(plan.primary_key) for r in rows)
+            upsert = key_enforced(self, plan.target, plan.primary_key)
         return PostgresDialect(truncate_full_refresh=truncate, upsert_on_conflict=upsert)
 
     # ---- lease and state ------------------------------------------------------------------------
@@ -433,25 +379,19 @@ class PostgresFinalizeSession(SqlFinalizeSession):
     sink: PostgresSink
 
     def apply_strategy(self, plan: LoadPlan) -> StrategyCounts:
-        """Run the strategy's statements; a statement with ``counts`` feeds several counters at once."""
-        if plan.staging.schema is None and plan.staging.name in self.sink._streams:
-            direct = self.sink.load_stream(plan)
-            if direct is not None:
-                return direct
-        counts = StrategyCounts()
-        for statement in render_plan(plan, self.sink.strategy_dialect(plan)):
-            if statement.counts:
-                row = self.sink.query(statement.sql, statement.params)[0]
-                values = [int(v or 0) for v in row]
-                for name, value in zip(statement.counts, values, strict=True):
-                    setattr(counts, name, getattr(counts, name) + value)
-                counts.details[statement.name] = sum(values)
-                continue
-            affected = max(self.sink.execute(statement.sql, statement.params), 0)
-            counts.details[statement.name] = affected
-            if statement.counts_as:
-                setattr(counts, statement.counts_as, getattr(counts, statement.counts_as) + affected)
-        return counts
+        """Run the strategy's statements, or write the registered stream of a direct load.
+
+        Columns whose own type is not the staged one (an enum or inet staged as text) are cast to
+        it explicitly: Postgres has no assignment cast from text to them.
+        """
+        target = self.sink.catalog(plan.target)
+        casts = {c.name: c.native_type for c in target.columns if c.native_type} if target else {}
+        if casts:
+            plan = dataclasses.replace(plan, casts=casts)
+        reader = self.sink._streams.get(plan.staging.name) if plan.staging.schema is None else None
+        if reader is not None:
+            return load_stream(self.sink, plan, reader)
+        return run_statements(self.sink, render_plan(plan, self.sink.strategy_dialect(plan)))
 
 
 __all__ = ["STAGING_PREFIX", "PostgresFinalizeSession", "PostgresSink", "lock_key", "staging_arrow_type"]

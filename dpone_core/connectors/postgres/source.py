@@ -29,6 +29,8 @@ from dpone_core.errors import ConfigurationError, DponeError, TerminalError
 from dpone_core.runtime.testhooks import pause_point
 
 _NAMED_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+_NDIMS_MARK = "dpone-ndims:"
+_NDIMS_ERROR = re.compile(re.escape(_NDIMS_MARK) + r"(\d+):(\d+)")
 _OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "==": "="}
 
 
@@ -55,6 +57,7 @@ class PostgresSource:
         self._xmin_on = False
         self._xmin_open = False
         self._xmin_plan: XminPlan | None = None
+        self._arrays: list[str] = []
         self.notes: list[str] = []
         """Warnings for the run report (e.g. an xmin horizon that forced a full read)."""
 
@@ -89,10 +92,46 @@ class PostgresSource:
         if self._xmin_plan is not None and self._xmin_plan.predicate is not None:
             where_parts.append(self._xmin_plan.predicate)
             values.update(self._xmin_plan.values)
+        for index, column in enumerate(self._arrays):
+            # The driver flattens a multi-dimensional array into a list: fail the COPY on such a row
+            # with a cast error carrying the column's index (depends on the row, so never folded).
+            ndims = f"array_ndims({to_pyformat(d.quote(column))})"
+            where_parts.append(f"CASE WHEN {ndims} > 1 THEN CAST(%(nd{index})s || {ndims} AS int) > 0 ELSE TRUE END")
+            values[f"nd{index}"] = f"{_NDIMS_MARK}{index}:"
         sql = base + (f" WHERE {' AND '.join(where_parts)}" if where_parts else "")
         with self.con.cursor() as cur:
             rendered: bytes = cur.mogrify(sql, values)
         return rendered.decode("utf-8")
+
+    def _array_columns(self, request: ReadRequest) -> list[str]:
+        """Columns of the read whose type is an array (domains report their base type), from a LIMIT 0."""
+        cols = self.dialect.column_list(list(request.columns)) if request.columns else "*"
+        source, values = self._from()
+        try:
+            with self.con.cursor() as cur:
+                cur.execute(to_pyformat(f"SELECT {cols} FROM ") + source + " LIMIT 0", values)
+                described = [(d.name, d.type_code) for d in cur.description or ()]
+                cur.execute(
+                    "SELECT oid FROM pg_type WHERE oid = ANY(%s::oid[]) AND typcategory = 'A'",
+                    ([int(oid) for _, oid in described],),
+                )
+                arrays = {int(r[0]) for r in cur.fetchall()}
+        except Exception as exc:  # noqa: BLE001
+            raise translate(exc, "extract", f"reading {self.describe()}") from None
+        return [name for name, oid in described if int(oid) in arrays]
+
+    def _read_error(self, exc: BaseException) -> DponeError:
+        """The one-line error for a failed read; a multi-dimensional array names its column."""
+        found = _NDIMS_ERROR.search(str(exc))
+        if found is None or int(found.group(1)) >= len(self._arrays):
+            return translate(exc, "extract", f"reading {self.describe()}")
+        column = self._arrays[int(found.group(1))]
+        return TerminalError(
+            f"{self.describe()}: column {column} holds a multi-dimensional array (array_ndims = {found.group(2)}); "
+            "dpone reads 1-D arrays only",
+            step="extract",
+            fix=f'cast it in a query source, e.g. to_jsonb("{column}") AS "{column}"',
+        )
 
     # ---- key ranges ---------------------------------------------------------------------------------
     def key_bounds(self, column: str) -> tuple[int, int] | None:
@@ -197,6 +236,7 @@ class PostgresSource:
             self.adbc = connect_adbc(self.conn_params)
         if self._xmin_on:
             self._begin_xmin()
+        self._arrays = self._array_columns(request)
         sql = self.sql(request)
         cursor = self.adbc.cursor()
         try:
@@ -208,7 +248,7 @@ class PostgresSource:
         except Exception as exc:  # noqa: BLE001
             cursor.close()
             self._end_xmin()
-            raise translate(exc, "extract", f"reading {self.describe()}") from None
+            raise self._read_error(exc) from None
         plans = plan_columns(raw.schema, typmods)
         schema = pa.schema([pa.field(p.name, p.declared, p.name not in not_null) for p in plans])
         return pa.RecordBatchReader.from_batches(schema, self._batches(raw, cursor, plans, schema))
@@ -224,7 +264,7 @@ class PostgresSource:
                 except StopIteration:
                     return
                 except Exception as exc:  # noqa: BLE001
-                    raise translate(exc, "extract", f"reading {self.describe()}") from None
+                    raise self._read_error(exc) from None
                 yield conform(batch, plans, schema)
                 if first:
                     first = False
