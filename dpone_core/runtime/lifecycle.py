@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from dpone_core.connections.references import UnresolvedReference
-from dpone_core.connectors.ports import SEQ_COLUMN, StagedLoad, TableRef, TargetSchema
+from dpone_core.connectors.ports import SEQ_COLUMN, StagedLoad, TableRef
 from dpone_core.connectors.registry import open_sink, open_source, sink_table
 from dpone_core.connectors.sql.sink import staging_name
 from dpone_core.errors import (
@@ -32,15 +32,16 @@ from dpone_core.introspection import unique_keys
 from dpone_core.runtime.chunks.extract import chunk_store
 from dpone_core.runtime.chunks.source import ChunkSource
 from dpone_core.runtime.context import AttemptOutcome, RunContext, effective_contract, history_columns
+from dpone_core.runtime.load_plans import load_plan
 from dpone_core.runtime.pipeline import GatedStream
 from dpone_core.runtime.progress import ProgressTracker
 from dpone_core.runtime.read_plan import open_read
 from dpone_core.runtime.records import audit_row, evidence_document
 from dpone_core.runtime.report import GateVerdict, RunResult
+from dpone_core.runtime.results import load_result
 from dpone_core.runtime.testhooks import pause_point
 from dpone_core.runtime.verdicts import contract_verdicts, resolve_duplicates
 from dpone_core.state.cursor import CursorTracker, next_state
-from dpone_core.strategies.plan import DeleteMarkerSpec, LoadPlan, PartitionSpec, Scd2Spec
 
 
 class _StageInstead(Exception):
@@ -62,6 +63,10 @@ class Lifecycle:
     def _step(self, name: str) -> None:
         self.timings[name] = time.monotonic()
         self.progress.enter(name)
+
+    def _so_far(self) -> dict[str, Any]:
+        """The warnings, step timings and gate verdicts gathered so far, for :func:`load_result`."""
+        return {"warnings": self.warnings, "step_seconds": self._close_timings(), "gates": self.gates}
 
     def _close_timings(self) -> dict[str, float]:
         names = list(self.timings)
@@ -196,7 +201,9 @@ class Lifecycle:
         )
         if ctx.dry_run:
             return AttemptOutcome(
-                "planned", self._result(sink, source, state_before, None, ddl=ddl), process.sink.strategy
+                "planned",
+                load_result(sink, source, state_before, None, ddl=ddl, **self._so_far()),
+                process.sink.strategy,
             )
 
         quarantine = QuarantineWriter(ctx.path(process.quarantine.dir), process.name, ctx.load_id, reader.schema)
@@ -347,24 +354,7 @@ class Lifecycle:
         tracker: CursorTracker | None,
     ) -> AttemptOutcome:
         ctx, process = self.ctx, self.process
-        plan = LoadPlan(
-            strategy=process.sink.strategy,
-            target=sink_table(process),
-            staging=staged.handle,
-            columns=tuple(staged.schema.names),
-            primary_key=tuple(process.sink.primary_key),
-            delete_marker=DeleteMarkerSpec(process.sink.delete_marker.column, process.sink.delete_marker.mode)
-            if process.sink.delete_marker
-            else None,
-            scd2=Scd2Spec(**(process.sink.scd2.model_dump() if process.sink.scd2 else {}))
-            if process.sink.strategy == "scd2"
-            else None,
-            partition=PartitionSpec(process.partitions.column, process.partitions.grain)
-            if process.partitions
-            else None,
-            load_time=ctx.started_at,
-            target_empty=evolution.creates_table,
-        )
+        plan = load_plan(process, sink_table(process), staged, ctx.started_at, target_empty=evolution.creates_table)
         self._step("finalize")
         with sink.finalize(process.name, ctx.load_id) as session:
             pause_point("finalize")
@@ -381,7 +371,7 @@ class Lifecycle:
                 if artifact
                 else []
             )
-            result = self._result(
+            result = load_result(
                 sink,
                 source,
                 state_before,
@@ -392,6 +382,7 @@ class Lifecycle:
                 counts=counts,
                 artifacts=artifacts,
                 target=evolution.desired,
+                **self._so_far(),
             )
             self._step("evidence")
             evidence_sha = None
@@ -405,42 +396,6 @@ class Lifecycle:
             pause_point("commit")
             session.record(audit_row(self.ctx, result, evidence_sha), state_after)
         return AttemptOutcome("succeeded", result, process.sink.strategy)
-
-    def _result(
-        self,
-        sink: Any,
-        source: Any,
-        before: dict[str, Any] | None,
-        after: dict[str, Any] | None,
-        *,
-        ddl: list[str],
-        stream: GatedStream | None = None,
-        staged: StagedLoad | None = None,
-        counts: Any = None,
-        artifacts: list[dict[str, Any]] | None = None,
-        target: TargetSchema | None = None,
-    ) -> RunResult:
-        stats = stream.stats if stream else None
-        return RunResult(
-            extracted_rows=stats.extracted if stats else 0,
-            staged_rows=(staged.rows if staged.rows >= 0 else stats.passed if stats else 0) if staged else 0,
-            inserted_rows=counts.inserted if counts else 0,
-            updated_rows=counts.updated if counts else 0,
-            deleted_rows=counts.deleted if counts else 0,
-            quarantined_rows=stats.quarantined if stats else 0,
-            warnings=list(self.warnings),
-            step_seconds=self._close_timings(),
-            gates=list(self.gates),
-            ddl=ddl,
-            quarantine_paths=[a["path"] for a in artifacts or []],
-            state_before=before,
-            state_after=after,
-            source=source.describe(),
-            target=sink.describe(),
-            target_schema=[{"name": c.name, "type": str(c.type), "nullable": c.nullable} for c in target.columns]
-            if target
-            else [],
-        )
 
 
 __all__ = ["AttemptOutcome", "Lifecycle", "RunContext", "effective_contract"]
