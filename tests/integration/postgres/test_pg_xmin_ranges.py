@@ -237,3 +237,27 @@ def test_xmin_is_refused_for_a_chunked_load(pg: PgDatabase) -> None:
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert "xmin reads one snapshot" in proc.stdout + proc.stderr
     assert pg.sql("SELECT to_regclass('public.dst')")[0][0] is None
+
+
+def test_a_chunked_full_refresh_over_a_loaded_target_replaces_it_once(pg: PgDatabase) -> None:
+    pg.sql("CREATE TABLE src (id bigint PRIMARY KEY, v text)")
+    pg.sql("INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 2000) g")
+    manifest = pg.manifest(
+        [
+            {
+                "name": "refresh",
+                "source": {"connection": "pg", "table": "public.src"},
+                "sink": {"connection": "pg", "table": "public.dst", "strategy": "full_refresh", "primary_key": ["id"]},
+                "partitions": {"column": "id", "ranges": 3},
+            }
+        ]
+    )
+    for run_id in ("first", "second"):
+        for key in range(3):
+            run_ok(manifest, run_id=run_id, partition=str(key), phase="extract")
+        if run_id == "second":
+            pg.sql("DELETE FROM src WHERE id > 1500")  # the parked chunks still hold them: they are loaded
+        report = run_ok(manifest, run_id=run_id, phase="finalize")
+    assert (report.result.deleted_rows, report.result.inserted_rows) == (2000, 2000)
+    assert pg.sql("SELECT count(*), count(DISTINCT id) FROM dst")[0] == (2000, 2000)
+    assert pg.sql("SELECT count(*) FROM public.__dpone__loads WHERE process = 'refresh'")[0][0] == 2
