@@ -225,8 +225,13 @@ def test_key_ranges_extracted_as_chunks_commit_once_and_equal_a_full_load(pg: Pg
     assert diff[0][0] == 0
     loads = pg.sql("SELECT run_id, partition_key FROM public.__dpone__loads WHERE process = 'chunks'")
     assert loads == [("c1", "0,1,2,3")]
-    assert pg.sql("SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'by_range'::regclass "
-                  "AND attname = 'amount'")[0][0] == "numeric(12,3)"
+    assert (
+        pg.sql(
+            "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'by_range'::regclass "
+            "AND attname = 'amount'"
+        )[0][0]
+        == "numeric(12,3)"
+    )
 
 
 def test_xmin_is_refused_for_a_chunked_load(pg: PgDatabase) -> None:
