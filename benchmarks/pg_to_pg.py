@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/pg_to_pg.py            # 1M rows
     .venv/bin/python benchmarks/pg_to_pg.py --big      # 1M and 5M rows
+    .venv/bin/python benchmarks/pg_to_pg.py --no-dlt --repeat 5
     .venv/bin/python benchmarks/pg_to_pg.py --dpone-python ~/.cache/dpone-bench/dpone-venv/bin/python
 
 The last form runs dpone from an environment with only ``dpone[postgres]`` installed, as users
@@ -27,7 +28,11 @@ in the same run and against the same 11-column table (bigint, int, bigint, numer
   ~/.cache/dpone-bench/dlt-venv/bin/python "dlt[postgres,sql_database]" pyarrow``.
 
 Each measured command is a child process; its peak RSS comes from ``wait4``. dpone's own step
-timings (from its JSON report) are printed as each run finishes.
+timings (from its JSON report) are printed as each run finishes. Every measurement runs
+``--repeat`` times (default 3; dlt once) and the table shows the median and the range. Before each
+repetition the database is vacuumed and checkpointed outside the timing, so no measurement shares
+the two cores with autovacuum of the table the previous one wrote, or with the checkpoint its WAL
+set off; each merge repetition starts from the same unchanged table.
 """
 
 from __future__ import annotations
@@ -38,7 +43,9 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import yaml
@@ -177,10 +184,36 @@ def _find(doc: Any, key: str) -> Any:
     return None
 
 
+COLUMN_NAMES = "id, a, b, amount, name, descr, created_at, updated_at, flag, uid, payload"
+
+
+def settle(server: PostgresServer, db: str) -> None:
+    """Leave the server quiet before a measurement: nothing for autovacuum to do, no checkpoint pending.
+
+    Without this, a measurement can share the two cores with autovacuum of the table the previous one
+    wrote, or with the checkpoint its WAL triggered, whichever path happens to come second.
+    """
+    psql(server, db, "VACUUM ANALYZE")
+    psql(server, db, "CHECKPOINT")
+
+
+def repeated(
+    repeat: int, prepare: Callable[[], None], measure: Callable[[], tuple[float, float]]
+) -> tuple[list[float], float]:
+    """Run ``prepare`` (untimed, then settle) and ``measure`` ``repeat`` times; (all seconds, peak RSS)."""
+    times, peak = [], 0.0
+    for _ in range(repeat):
+        prepare()
+        seconds, rss = measure()
+        times.append(seconds)
+        peak = max(peak, rss)
+    return times, peak
+
+
 def bench(
-    server: PostgresServer, rows: int, folder: Path, dlt_python: Path | None
-) -> list[tuple[str, int, float, float]]:
-    """All measurements for one table size; returns (name, rows, seconds, peak RSS MB)."""
+    server: PostgresServer, rows: int, folder: Path, dlt_python: Path | None, repeat: int
+) -> list[tuple[str, int, list[float], float]]:
+    """All measurements for one table size; returns (name, rows, seconds of each repetition, peak RSS MB)."""
     db = f"bench_{rows}"
     psql(server, "postgres", f"DROP DATABASE IF EXISTS {db}")
     psql(server, "postgres", f"CREATE DATABASE {db}")
@@ -197,28 +230,32 @@ def bench(
     )
     psql(server, db, f"CREATE TABLE changes AS SELECT * FROM src WHERE id % {rows // changed} = 0")
     psql(server, db, "UPDATE changes SET amount = amount + 1, name = name || ' v2', updated_at = now()")
-    psql(server, db, "VACUUM ANALYZE")
+    psql(server, db, f"CREATE TABLE dst_raw ({COLUMNS})")
     results = []
 
-    psql(server, db, f"CREATE TABLE dst_raw ({COLUMNS})")
-    seconds, rss = timed(
-        [
-            ["psql", "-c", "COPY src TO STDOUT (FORMAT binary)"],
-            ["psql", "-c", "COPY dst_raw FROM STDIN (FORMAT binary)"],
-        ],
-        env,
-    )
-    results.append(("raw COPY binary pipe", rows, seconds, rss))
+    def fresh_raw() -> None:
+        psql(server, db, "TRUNCATE dst_raw")
+        settle(server, db)
+
+    raw_pipe = [
+        ["psql", "-c", "COPY src TO STDOUT (FORMAT binary)"],
+        ["psql", "-c", "COPY dst_raw FROM STDIN (FORMAT binary)"],
+    ]
+    times, rss = repeated(repeat, fresh_raw, lambda: timed(raw_pipe, env))
+    results.append(("raw COPY binary pipe", rows, times, rss))
 
     if dlt_python is not None:
+        # dlt takes ~35 s per million rows here: one run is enough to place it.
         script = folder / "dlt_peer.py"
         script.write_text(DLT_SCRIPT)
         url = f"postgresql://{server.user}:{server.password}@{server.host}:{server.port}/{db}"
         dlt_env = {**env, "RUNTIME__DLTHUB_TELEMETRY": "false"}
-        seconds, rss = timed([[str(dlt_python), str(script), url, str(folder / f"dlt-{rows}")]], dlt_env)
+        command = [[str(dlt_python), str(script), url, str(folder / f"dlt-{rows}")]]
+        times, rss = repeated(1, lambda: settle(server, db), lambda: timed(command, dlt_env))
         got = int(psql(server, db, "SELECT count(*) FROM dlt_bench.src"))
         assert got == rows, f"dlt loaded {got} of {rows} rows"
-        results.append(("dlt sql_table pyarrow -> postgres (peer)", rows, seconds, rss))
+        results.append(("dlt sql_table pyarrow -> postgres (peer)", rows, times, rss))
+        psql(server, db, "DROP SCHEMA dlt_bench CASCADE")
 
     contract = {
         "enforcement": "strict",
@@ -242,10 +279,15 @@ def bench(
             "schema_contract": contract,
         },
     )
-    seconds, rss = dpone(full, env)
-    results.append(("dpone full_refresh (new target, 5-col contract)", rows, seconds, rss))
-    seconds, rss = dpone(full, env)
-    results.append(("dpone full_refresh (over loaded target)", rows, seconds, rss))
+
+    def no_target() -> None:
+        psql(server, db, "DROP TABLE IF EXISTS dst")
+        settle(server, db)
+
+    times, rss = repeated(repeat, no_target, lambda: dpone(full, env))
+    results.append(("dpone full_refresh (new target, 5-col contract)", rows, times, rss))
+    times, rss = repeated(repeat, lambda: settle(server, db), lambda: dpone(full, env))
+    results.append(("dpone full_refresh (over loaded target)", rows, times, rss))
 
     merge_sql = folder / "merge.sql"
     sets = ", ".join(
@@ -257,14 +299,21 @@ def bench(
         "\\copy tmp FROM pstdin WITH (FORMAT binary)\n"
         f"INSERT INTO dst_raw SELECT * FROM tmp ON CONFLICT (id) DO UPDATE SET {sets};\n"
     )
-    seconds, rss = timed(
-        [
-            ["psql", "-c", "COPY changes TO STDOUT (FORMAT binary)"],
-            ["psql", "-v", "ON_ERROR_STOP=1", "-1", "-q", "-f", str(merge_sql)],
-        ],
-        env,
-    )
-    results.append(("raw COPY + INSERT ON CONFLICT (100k into table)", changed, seconds, rss))
+    upsert = [
+        ["psql", "-c", "COPY changes TO STDOUT (FORMAT binary)"],
+        ["psql", "-v", "ON_ERROR_STOP=1", "-1", "-q", "-f", str(merge_sql)],
+    ]
+
+    def reset(table: str) -> Callable[[], None]:
+        # Every merge repetition starts from the unchanged 1M rows, so each one really changes 100k.
+        def prepare() -> None:
+            psql(server, db, f"TRUNCATE {table}; INSERT INTO {table} ({COLUMN_NAMES}) SELECT {COLUMN_NAMES} FROM src")
+            settle(server, db)
+
+        return prepare
+
+    times, rss = repeated(repeat, reset("dst_raw"), lambda: timed(upsert, env))
+    results.append(("raw COPY + INSERT ON CONFLICT (100k into table)", changed, times, rss))
     merge = manifest(
         folder,
         server,
@@ -276,8 +325,8 @@ def bench(
             "sink": {"connection": "pg", "table": "public.dst", "strategy": "merge", "primary_key": ["id"]},
         },
     )
-    seconds, rss = dpone(merge, env)
-    results.append(("dpone merge (100k changed into table)", changed, seconds, rss))
+    times, rss = repeated(repeat, reset("dst"), lambda: dpone(merge, env))
+    results.append(("dpone merge (100k changed into table)", changed, times, rss))
     check = psql(
         server,
         db,
@@ -296,6 +345,7 @@ def main() -> None:
     parser.add_argument("--big", action="store_true", help="also run 5M rows")
     parser.add_argument("--dlt-python", type=Path, default=DLT_PYTHON, help="Python of an env with dlt installed")
     parser.add_argument("--no-dlt", action="store_true", help="skip the dlt peer")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each measurement; the median is reported")
     parser.add_argument(
         "--dpone-python",
         type=Path,
@@ -322,17 +372,23 @@ def main() -> None:
         )
         peaks: dict[int, float] = {}
         for rows in sizes:
-            results = bench(server, rows, folder, dlt_python)
+            results = bench(server, rows, folder, dlt_python, args.repeat)
             peaks[rows] = max(rss for name, _, _, rss in results if name.startswith("dpone"))
-            base = {n: r / s for n, r, s, _ in results}
+            base = {n: r / median(times) for n, r, times, _ in results}
             raw = base["raw COPY binary pipe"]
             upsert = base["raw COPY + INSERT ON CONFLICT (100k into table)"]
-            print(f"\n{rows:,} rows")
-            print(f"{'measurement':52} {'rows':>10} {'seconds':>8} {'rows/s':>10} {'vs pipe':>8} {'peak RSS':>9}")
-            for name, n, seconds, rss in results:
-                rate = n / seconds
+            print(f"\n{rows:,} rows, median of {args.repeat} (dlt: 1 run); ratios compare medians")
+            print(
+                f"{'measurement':50} {'rows':>10} {'seconds':>8} {'(min-max)':>11} {'rows/s':>10} "
+                f"{'vs raw':>7} {'peak RSS':>9}"
+            )
+            for name, n, times, rss in results:
+                rate = n / median(times)
                 ref = upsert if "100k" in name else raw
-                print(f"{name:52} {n:>10,} {seconds:8.2f} {rate:10,.0f} {rate / ref:8.2f} {rss:7.0f}MB")
+                spread = f"{min(times):.2f}-{max(times):.2f}"
+                print(
+                    f"{name:50} {n:>10,} {median(times):8.2f} {spread:>11} {rate:10,.0f} {rate / ref:7.2f} {rss:7.0f}MB"
+                )
             print("(merge rows are compared with the raw upsert, the rest with the raw pipe)")
             if "dlt sql_table pyarrow -> postgres (peer)" in base:
                 peer = base["dlt sql_table pyarrow -> postgres (peer)"]
