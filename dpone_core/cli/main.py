@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import atexit
+import contextlib
+import os
 import sys
+import threading
+from typing import NoReturn
 
 import click
 
@@ -27,20 +32,45 @@ cli.add_command(orchestrate)
 
 def main() -> None:
     """Console-script entry point; Ctrl-C outside a run exits 130 without a traceback."""
+    exit_now(_invoke())
+
+
+def _invoke() -> int:
+    """Run the command line and return its exit code."""
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("interrupted", err=True)
-        sys.exit(130)
+        return 130
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2)
+        return 2
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        sys.exit(130)
-    except SystemExit:
-        raise
-    sys.exit(0)
+        return 130
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        click.echo(str(exc.code), err=True)
+        return 1
+    return 0
+
+
+def exit_now(code: int) -> NoReturn:
+    """Exit with ``code`` without tearing the interpreter down module by module.
+
+    By now the run has committed and its report is written; Python's own shutdown would still
+    free every loaded module (pyarrow, numpy, pydantic), about 40 ms of every ``dpone`` call.
+    atexit handlers (logging's flush among them) run and both streams are flushed first. With a
+    thread still alive the normal shutdown runs instead, so that it is waited for.
+    """
+    if threading.active_count() > 1:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ import sys
 from typing import Any
 
 import click
-from rich.console import Console
 
 from dpone_core.cli.options import format_option, registry_option, retry_attempts_option, retry_backoff_option
 from dpone_core.cli.output import emit
@@ -26,13 +25,26 @@ def orchestrate() -> None:
 @retry_backoff_option
 @click.option("--concurrency-key", help="Lock key; defaults to '<manifest stem>.<selector>'.")
 @click.option("--lock-dir", default=".dpone/locks", show_default=True, type=click.Path(file_okay=False))
-@click.option("--lock-ttl-seconds", default=3600.0, show_default=True, type=click.FloatRange(min=0.1),
-              help="A lock whose heartbeat is older than this is stale (the holder refreshes it while running).")
+@click.option(
+    "--lock-ttl-seconds",
+    default=3600.0,
+    show_default=True,
+    type=click.FloatRange(min=0.1),
+    help="A lock whose heartbeat is older than this is stale (the holder refreshes it while running).",
+)
 @click.option("--state-dir", default=".dpone/orchestration-state", show_default=True, type=click.Path(file_okay=False))
-@click.option("--resume-policy", type=click.Choice(["fail", "resume", "restart"]), default="fail", show_default=True,
-              help="What to do when the run id already has a failed, blocked or committed state.")
-@click.option("--output-dir", type=click.Path(file_okay=False),
-              help="Where orchestrated_run.json/.md go (default .dpone/orchestration/<run-id>).")
+@click.option(
+    "--resume-policy",
+    type=click.Choice(["fail", "resume", "restart"]),
+    default="fail",
+    show_default=True,
+    help="What to do when the run id already has a failed, blocked or committed state.",
+)
+@click.option(
+    "--output-dir",
+    type=click.Path(file_okay=False),
+    help="Where orchestrated_run.json/.md go (default .dpone/orchestration/<run-id>).",
+)
 @format_option
 def run_command(
     manifest: str,
@@ -50,7 +62,7 @@ def run_command(
     output_format: str,
 ) -> None:
     """Run one process under a local lock and a durable job state. Exit codes as `dpone run`."""
-    from dpone_core.cli.progress import RichProgress
+    from dpone_core.cli.progress import RichProgress, terminal_console
     from dpone_core.orchestration import (
         LocalJobStateStore,
         LocalRunLockManager,
@@ -69,8 +81,8 @@ def run_command(
         resume_policy=resume_policy,  # type: ignore[arg-type]
     )
     service = OrchestratedRunService(LocalRunLockManager(lock_dir, lock_ttl_seconds), LocalJobStateStore(state_dir))
-    console = Console(stderr=True)
-    if output_format == "text" and console.is_terminal:
+    console = terminal_console() if output_format == "text" else None
+    if console is not None:
         with RichProgress(console) as progress:
             report = service.run(request, output_dir, on_event=progress)
     else:
@@ -86,26 +98,52 @@ def run_command(
 @click.option("--job-id", help="Job key; a re-run with the same job id skips processes it already committed.")
 @click.option("--max-workers", default=4, show_default=True, type=click.IntRange(1, 256), help="Parallel threads.")
 @click.option("--job-num", default=1, show_default=True, type=click.IntRange(1), help="Number of shards (workers).")
-@click.option("--job-index", default=0, show_default=True, type=click.IntRange(0),
-              help="This worker's shard (0-based).")
+@click.option(
+    "--job-index", default=0, show_default=True, type=click.IntRange(0), help="This worker's shard (0-based)."
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan; read and write nothing.")
 @click.option("--stop-on-error", is_flag=True, help="Start no new process after the first failure.")
-@click.option("--retry-policy", type=click.Choice(["none", "fixed", "backoff"]),
-              help="Override every process's retry block (default: the manifest's).")
-@click.option("--retry-max-attempts", default=3, show_default=True, type=click.IntRange(1, 50),
-              help="Attempts including the first (fixed/backoff).")
-@click.option("--retry-wait-seconds", default=5.0, show_default=True, type=click.FloatRange(0),
-              help="Wait between attempts (fixed) or the minimum wait (backoff).")
-@click.option("--retry-max-wait-seconds", default=60.0, show_default=True, type=click.FloatRange(0),
-              help="Longest wait of the backoff policy.")
-@click.option("--retry-steps", multiple=True, type=click.Choice(["connect", "extract", "load"]),
-              help="Retry only failures in these steps (repeatable; default all). Terminal errors never retry.")
+@click.option(
+    "--retry-policy",
+    type=click.Choice(["none", "fixed", "backoff"]),
+    help="Override every process's retry block (default: the manifest's).",
+)
+@click.option(
+    "--retry-max-attempts",
+    default=3,
+    show_default=True,
+    type=click.IntRange(1, 50),
+    help="Attempts including the first (fixed/backoff).",
+)
+@click.option(
+    "--retry-wait-seconds",
+    default=5.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Wait between attempts (fixed) or the minimum wait (backoff).",
+)
+@click.option(
+    "--retry-max-wait-seconds",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0),
+    help="Longest wait of the backoff policy.",
+)
+@click.option(
+    "--retry-steps",
+    multiple=True,
+    type=click.Choice(["connect", "extract", "load"]),
+    help="Retry only failures in these steps (repeatable; default all). Terminal errors never retry.",
+)
 @click.option("--replay-start", help="First partition key to replay (e.g. 2024-01); needs --replay-end.")
 @click.option("--replay-end", help="Last partition key to replay, included.")
 @click.option("--restart", is_flag=True, help="Load again even where the job id already committed.")
 @click.option("--maintenance", is_flag=True, help="After the job: CHECKPOINT DuckDB, ANALYZE Postgres, ...")
-@click.option("--column-name-mode", type=click.Choice(["as_is", "lower", "snake"]),
-              help="Override every process's source.column_names (normalise column names).")
+@click.option(
+    "--column-name-mode",
+    type=click.Choice(["as_is", "lower", "snake"]),
+    help="Override every process's source.column_names (normalise column names).",
+)
 @click.option("--trace", "store_trace", is_flag=True, help="Load one row per attempt into <pipeline>_trace.")
 @click.option("--trace-connection", help="Connection that receives the trace (default: the first sink).")
 @click.option("--pipeline-name", help="Name of the job's pipeline (default: the manifest's file name).")
@@ -141,6 +179,7 @@ def stage_command(
     """Run many processes of MANIFEST as one job: order, parallel threads, shards, retries, replay, trace."""
     from pathlib import Path
 
+    from dpone_core.cli.progress import terminal_console
     from dpone_core.errors import DponeError, exit_code_for
     from dpone_core.orchestration.dataflow import DataflowRunner, RunConfig
     from dpone_core.orchestration.live import LiveJobTable
@@ -158,24 +197,35 @@ def stage_command(
         if retry_policy == "fixed":
             options.update(max_attempts=retry_max_attempts, wait_seconds=retry_wait_seconds)
         elif retry_policy == "backoff":
-            options.update(max_attempts=retry_max_attempts, min_seconds=retry_wait_seconds,
-                           max_seconds=retry_max_wait_seconds)
+            options.update(
+                max_attempts=retry_max_attempts, min_seconds=retry_wait_seconds, max_seconds=retry_max_wait_seconds
+            )
         policy = RetryPolicy.parse(retry_policy, **options)
     config = RunConfig(
-        job_id=job_id, job_num=job_num, job_index=job_index, max_workers=max_workers, stop_on_error=stop_on_error,
-        dry_run=dry_run, retry=policy, retry_steps=steps, restart=restart, store_trace=store_trace,  # type: ignore[arg-type]
-        trace_connection=trace_connection, pipeline_name=pipeline_name, maintenance=maintenance,
+        job_id=job_id,
+        job_num=job_num,
+        job_index=job_index,
+        max_workers=max_workers,
+        stop_on_error=stop_on_error,
+        dry_run=dry_run,
+        retry=policy,
+        retry_steps=steps,  # type: ignore[arg-type]
+        restart=restart,
+        store_trace=store_trace,
+        trace_connection=trace_connection,
+        pipeline_name=pipeline_name,
+        maintenance=maintenance,
         column_name_mode=column_name_mode,
     )
     replay = ReplayRange(replay_start, replay_end) if replay_start and replay_end else None
-    console = Console(stderr=True)
+    console = terminal_console() if output_format == "text" and not dry_run else None
     try:
         runner = DataflowRunner(manifest, config, registry)
         plan = runner.plan(selector, stages, replay)
     except DponeError as exc:
         click.echo(exc.info().one_line(), err=True)
         sys.exit(exit_code_for(exc))
-    if output_format == "text" and console.is_terminal and not dry_run:
+    if console is not None:
         table = LiveJobTable(console, plan)
         runner.callbacks = table
         with table:

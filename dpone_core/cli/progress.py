@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from types import TracebackType
 
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from dpone_core.runtime.progress import ProgressEvent
+
+
+def terminal_console() -> Console | None:
+    """A rich console on stderr when stderr is a terminal (or rich is told to treat it as one), else None.
+
+    The cheap check comes first: most runs (schedulers, CI, ``--format json`` pipes) never show
+    progress, and they skip building a console. ``TTY_COMPATIBLE=1`` and ``FORCE_COLOR`` are the
+    variables rich itself reads to draw on something that is not a terminal.
+    """
+    if not (sys.stderr.isatty() or os.environ.get("TTY_COMPATIBLE") == "1" or os.environ.get("FORCE_COLOR")):
+        return None
+    console = Console(stderr=True)
+    return console if console.is_terminal else None
 
 
 class RichProgress:

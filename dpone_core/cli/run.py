@@ -48,13 +48,14 @@ def run_command(
     output_format: str,
 ) -> None:
     """Run one process of MANIFEST. Exit 0 passed, 1 failed, 2 manifest/configuration error, 130 interrupted."""
-    from rich.console import Console
-
     from dpone_core.api import run
-    from dpone_core.cli.progress import RichProgress
 
-    console = Console(stderr=True)
-    show_progress = output_format == "text" and console.is_terminal
+    console = None
+    if output_format == "text":
+        # rich (~20 ms of imports) only when there is a terminal to draw progress on.
+        from dpone_core.cli.progress import terminal_console
+
+        console = terminal_console()
     kwargs = dict(
         selector=selector,
         run_id=run_id,
@@ -68,7 +69,9 @@ def run_command(
         chunks=[c.strip() for c in chunks.split(",") if c.strip()] if chunks is not None else None,
     )
     try:
-        if show_progress:
+        if console is not None:
+            from dpone_core.cli.progress import RichProgress
+
             with RichProgress(console) as progress:
                 report = run(manifest, on_event=progress, **kwargs)  # type: ignore[arg-type]
         else:
