@@ -34,8 +34,14 @@ def sink_table(process: Process) -> TableRef:
     return TableRef(schema, name)
 
 
-def open_sink(manifest: Manifest, process: Process, base_dir: Path, *, read_only: bool = False) -> Any:
-    """Connect to the process's sink (``read_only`` for plans: nothing is created or locked for writing)."""
+def open_sink(
+    manifest: Manifest, process: Process, base_dir: Path, *, read_only: bool = False, loading: bool = False
+) -> Any:
+    """Connect to the process's sink.
+
+    ``read_only`` for plans: nothing is created or locked for writing. ``loading`` when a load
+    follows: a sink may open its bulk session early (Postgres opens its ADBC session meanwhile).
+    """
     profile = manifest.connections[process.sink.connection]
     options = process.sink.options
     if isinstance(profile, DuckDBProfile):
@@ -48,7 +54,13 @@ def open_sink(manifest: Manifest, process: Process, base_dir: Path, *, read_only
         from dpone_core.connectors.postgres.sink import PostgresSink
 
         return PostgresSink(
-            profile, base_dir, sink_table(process), options.staging_schema, options.meta_schema, process.name
+            profile,
+            base_dir,
+            sink_table(process),
+            options.staging_schema,
+            options.meta_schema,
+            process.name,
+            loading=loading and not read_only,
         )
     if isinstance(profile, FilesProfile):
         from dpone_core.connectors.files.sink import ParquetDirectorySink

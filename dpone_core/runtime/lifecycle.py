@@ -81,7 +81,9 @@ class Lifecycle:
         ctx, process = self.ctx, self.process
         self._step("connect")
         try:
-            sink = open_sink(ctx.loaded.manifest, process, ctx.loaded.base_dir, read_only=ctx.dry_run)
+            sink = open_sink(
+                ctx.loaded.manifest, process, ctx.loaded.base_dir, read_only=ctx.dry_run, loading=not ctx.dry_run
+            )
         except UnresolvedReference as exc:
             raise ConfigurationError(
                 f"sink connection: {exc}", step="connect", fix="export the variable or create the file"

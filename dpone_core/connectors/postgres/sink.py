@@ -31,6 +31,7 @@ from dpone_core.connectors.ports import (
 )
 from dpone_core.connectors.postgres.catalog import LIST_TABLES_SQL, describe_table
 from dpone_core.connectors.postgres.connection import (
+    AdbcOpener,
     connect,
     connect_adbc,
     connection_params,
@@ -76,12 +77,16 @@ class PostgresSink(SqlSink):
         staging_schema: str,
         meta_schema: str | None,
         process: str = "dpone",
+        *,
+        loading: bool = False,
     ) -> None:
         super().__init__(table, staging_schema, meta_schema)
         self.conn_params = connection_params(profile, base_dir, f"dpone/{process}")
         self.lease_wait_seconds = profile.lease_wait_seconds
         self.con = connect(self.conn_params)
         self.adbc: Any = None
+        # A load needs the ADBC session (COPY, a direct load's transaction): open it meanwhile.
+        self._opener = AdbcOpener(self.conn_params) if loading else None
         self._in_transaction = False
         self._observed_state: dict[str, Any] = {}
         self._staging_locks: dict[str, int] = {}
@@ -134,7 +139,8 @@ class PostgresSink(SqlSink):
     def adbc_session(self) -> Any:
         """The ADBC connection (opened on first use): it runs COPY and a direct load's transaction."""
         if self.adbc is None:
-            self.adbc = connect_adbc(self.conn_params)
+            opener, self._opener = self._opener, None
+            self.adbc = opener.take() if opener is not None else connect_adbc(self.conn_params)
         return self.adbc
 
     def _render(self, sql: str, params: Sequence[Any]) -> str:
@@ -367,6 +373,8 @@ class PostgresSink(SqlSink):
 
     def close(self) -> None:
         """Close both connections (an open transaction is rolled back by the server)."""
+        if self._opener is not None:
+            self._opener.close()
         for con in (self.adbc, self.con):
             if con is not None:
                 with contextlib.suppress(Exception):

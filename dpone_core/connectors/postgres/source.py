@@ -21,7 +21,14 @@ import pyarrow as pa
 
 from dpone_core.connections.profiles import PostgresProfile
 from dpone_core.connectors.ports import ReadRequest, TableRef
-from dpone_core.connectors.postgres.connection import connect, connect_adbc, connection_params, translate, where
+from dpone_core.connectors.postgres.connection import (
+    AdbcOpener,
+    connect,
+    connect_adbc,
+    connection_params,
+    translate,
+    where,
+)
 from dpone_core.connectors.postgres.sql import PostgresDialect, to_pyformat
 from dpone_core.connectors.postgres.types import conform, plan_columns
 from dpone_core.connectors.postgres.xmin import STATE_KEY, XminPlan, plan_xmin
@@ -53,6 +60,7 @@ class PostgresSource:
         self.conn_params = connection_params(profile, base_dir, f"dpone/{process}")
         self.con = connect(self.conn_params)
         self.adbc: Any = None
+        self._opener: AdbcOpener | None = AdbcOpener(self.conn_params)  # the COPY's session, opening meanwhile
         self._xmin_committed: int | None = None
         self._xmin_on = False
         self._xmin_open = False
@@ -233,7 +241,7 @@ class PostgresSource:
         """Start the COPY and return a reader whose schema (catalog types, NOT NULL kept) is known now."""
         not_null, typmods = self._not_null()
         if self.adbc is None:
-            self.adbc = connect_adbc(self.conn_params)
+            self.adbc = self._adbc_connection()
         if self._xmin_on:
             self._begin_xmin()
         self._arrays = self._array_columns(request)
@@ -275,8 +283,16 @@ class PostgresSource:
             cursor.close()
             self._end_xmin()
 
+    def _adbc_connection(self) -> Any:
+        if self._opener is None:
+            return connect_adbc(self.conn_params)
+        opener, self._opener = self._opener, None
+        return opener.take()
+
     def close(self) -> None:
         """Close both connections."""
+        if self._opener is not None:
+            self._opener.close()
         for con in (self.adbc, self.con):
             if con is not None:
                 with contextlib.suppress(Exception):

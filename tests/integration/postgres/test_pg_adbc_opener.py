@@ -1,0 +1,79 @@
+"""The ADBC session a load opens on a background thread: ready, owned once, errors on the caller's thread."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from conftest import PgDatabase
+from pgserver import free_port
+
+from dpone_core.connectors.postgres.connection import AdbcOpener
+from dpone_core.errors import DponeConnectionError
+
+
+def _params(pg: PgDatabase, **override: str) -> dict[str, str]:
+    params = {
+        "host": pg.server.host,
+        "port": str(pg.server.port),
+        "user": pg.server.user,
+        "password": pg.server.password,
+        "dbname": pg.name,
+        "application_name": "dpone/opener-test",
+    }
+    return {**params, **override}
+
+
+def _sessions(pg: PgDatabase) -> int:
+    rows = pg.sql(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'dpone/opener-test' AND datname = %s",
+        (pg.name,),
+    )
+    return int(rows[0][0])
+
+
+def test_the_opened_connection_is_handed_over_once_and_runs_queries(pg: PgDatabase) -> None:
+    opener = AdbcOpener(_params(pg))
+    connection = opener.take()
+    try:
+        cursor = connection.cursor()
+        cursor.execute("SELECT current_database(), current_setting('application_name')")
+        assert cursor.fetchone() == (pg.name, "dpone/opener-test")
+        cursor.close()
+        assert opener.take() is None  # handed over: the opener no longer owns it
+        opener.close()  # and closing the opener leaves the taken connection alone
+        assert _sessions(pg) == 1
+    finally:
+        connection.close()
+    assert [t for t in threading.enumerate() if t.name == "dpone-adbc-connect"] == []
+
+
+def test_a_connection_nobody_took_is_closed_with_the_opener(pg: PgDatabase) -> None:
+    opener = AdbcOpener(_params(pg))
+    opener.close()
+    assert _sessions(pg) == 0
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ({"password": "wrong-secret-value"}, "refused the credentials"),
+        ({"dbname": "no_such_db"}, "no_such_db"),
+    ],
+)
+def test_a_failed_open_raises_one_line_on_take_without_the_password(
+    pg: PgDatabase, override: dict[str, str], expected: str
+) -> None:
+    opener = AdbcOpener(_params(pg, **override))
+    with pytest.raises(DponeConnectionError) as info:
+        opener.take()
+    message = str(info.value)
+    assert expected in message and "\n" not in message
+    assert pg.server.password not in message and "wrong-secret-value" not in message
+
+
+def test_an_unreachable_server_raises_on_take(pg: PgDatabase) -> None:
+    opener = AdbcOpener(_params(pg, port=str(free_port()), connect_timeout="2"))
+    with pytest.raises(DponeConnectionError) as info:
+        opener.take()
+    assert "127.0.0.1" in str(info.value)
