@@ -4,7 +4,8 @@ A *direct* load hands the gated stream to the finalize transaction instead of st
 
 * into a table the load creates, the rows are COPYed straight into it after its ``CREATE TABLE``;
 * a ``full_refresh`` over an existing target locks it, counts it, TRUNCATEs it and COPYs the rows
-  straight into it (the same transaction as audit and state, so a failure keeps the old rows).
+  straight into it (the same transaction as audit and state, so a failure keeps the old rows);
+* an ``append`` (or an ``incremental`` without a key) COPYs the rows straight into the target.
 
 When the stream's types are not the target's (or the plan needs SQL, as scd2 does), the rows go to
 a TEMP table under the staging name and the plan's statements read it like a staging table. A
@@ -61,17 +62,27 @@ def truncate_allowed(sink: PostgresSink, table: TableRef) -> bool:
     return bool(rows and rows[0][0])
 
 
-def direct_load_allowed(sink: PostgresSink, strategy: str, primary_key: Sequence[str]) -> bool:
-    """An existing target may take the stream directly: a full_refresh the target can TRUNCATE.
+def appends_only(strategy: str, primary_key: Sequence[str]) -> bool:
+    """The strategy only adds the load's rows: ``append``, or ``incremental`` without a key.
 
-    With a primary key, the target must enforce it (a unique index on exactly the key): COPY then
-    rejects a duplicate key, which sends the run through staging where the contract handles it.
-    Plain append stays staged: its key conflicts with existing rows are reported by the staged
-    INSERT, and a direct append would only save a write when the load is clean.
+    ``incremental`` with a key stays staged: it skips rows the lookback window reads again, which
+    a COPY cannot do.
     """
-    if strategy != "full_refresh":
-        return False
-    return truncate_allowed(sink, sink.table) and (not primary_key or key_enforced(sink, sink.table, primary_key))
+    return strategy == "append" or (strategy == "incremental" and not primary_key)
+
+
+def direct_load_allowed(sink: PostgresSink, strategy: str, primary_key: Sequence[str]) -> bool:
+    """An existing target may take the stream directly.
+
+    That is a full_refresh the target can TRUNCATE, or a load that only adds rows
+    (:func:`appends_only`). With a primary key, the target must enforce it (a unique index on
+    exactly the key): COPY then rejects a duplicate key, within the load or against the rows
+    already there, which sends the run through staging, where the contract handles duplicates
+    within the load and the INSERT reports a conflict with existing rows as before.
+    """
+    refresh = strategy == "full_refresh"
+    allowed = truncate_allowed(sink, sink.table) if refresh else appends_only(strategy, primary_key)
+    return allowed and (not primary_key or key_enforced(sink, sink.table, primary_key))
 
 
 def run_statements(sink: PostgresSink, statements: Sequence[Statement]) -> StrategyCounts:
@@ -103,10 +114,14 @@ def load_stream(sink: PostgresSink, plan: LoadPlan, reader: pa.RecordBatchReader
         )
     dialect = sink.strategy_dialect(plan)
     plain = plan.delete_marker is None and plan.strategy != "scd2"
-    direct = plain and (plan.target_empty or (plan.strategy == "full_refresh" and dialect.truncate_full_refresh))
+    direct = plain and (
+        plan.target_empty
+        or (plan.strategy == "full_refresh" and dialect.truncate_full_refresh)
+        or appends_only(plan.strategy, plan.primary_key)
+    )
     if direct and copy_compatible(sink, plan, reader.schema):
-        # full_refresh: lock, exact count and TRUNCATE (the plan's own statements), then COPY
-        # instead of INSERT ... SELECT: every row is written once.
+        # full_refresh: lock, exact count and TRUNCATE (the plan's own statements); append: nothing
+        # before. Then COPY instead of INSERT ... SELECT: every row is written once.
         before = [] if plan.target_empty else [s for s in render_plan(plan, dialect) if s.counts_as != "inserted"]
         counts = run_statements(sink, before)
         rows = copy_into(sink, CopyGuard(reader, plan.target_columns), plan.target)
