@@ -6,6 +6,10 @@ one gains columns or wider types. Nothing here drops a column, a key or a NOT NU
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+import pyarrow as pa
+
 from dpone_core.connectors.ports import TableRef, TargetSchema
 from dpone_core.errors import SchemaEvolutionBlocked
 from dpone_core.gates.evolution import EvolutionPlan
@@ -53,9 +57,13 @@ def physical_ddl(
     plan: EvolutionPlan,
     statements: list[str],
     design: PhysicalDesign,
-    widening_blocks_writers: bool,
+    blocks_writers: Callable[[pa.DataType, pa.DataType], bool],
 ) -> list[str]:
-    """Return the sink's DDL for ``plan`` if the physical design allows it, else raise."""
+    """Return the sink's DDL for ``plan`` if the physical design allows it, else raise.
+
+    ``blocks_writers(current, incoming)`` is the sink's answer to whether widening a column from
+    one type to the other rewrites the table (refused in ``online`` mode) or only its catalog.
+    """
     if not statements:
         return []
     if not design.apply_runtime:
@@ -64,8 +72,9 @@ def physical_ddl(
             step="ddl",
             fix="apply the DDL yourself, or set sink.options.physical_design.apply_runtime: true",
         )
-    if plan.widened and design.apply == "online" and widening_blocks_writers:
-        name = plan.widened[0][0]
+    rewrites = [name for name, current, incoming in plan.widened if blocks_writers(current, incoming)]
+    if rewrites and design.apply == "online":
+        name = rewrites[0]
         raise SchemaEvolutionBlocked(
             f"widening column {name} rewrites the table and blocks writers, refused in online mode",
             step="ddl",

@@ -137,8 +137,8 @@ class PhysicalDesign(StrictModel):
     apply_runtime: bool = Field(True, description="Create/alter the target as part of the load.")
     apply: Literal["online", "offline"] = Field(
         "online",
-        description="online: refuse DDL that rewrites the table and blocks writers (type widening on Postgres); "
-        "offline: allow it.",
+        description="online: refuse DDL that rewrites the table and blocks writers (type widening on Postgres, "
+        "except a numeric's precision growing at the same scale); offline: allow it.",
     )
 
 

@@ -52,7 +52,10 @@ class ParquetDirectorySink:
     """Sink writing a table as a directory of Parquet files."""
 
     dialect = None
-    widening_blocks_writers = False
+
+    def widening_blocks_writers(self, current: pa.DataType, incoming: pa.DataType) -> bool:
+        """New files carry the new type; nothing existing is rewritten."""
+        return False
 
     def __init__(self, root: Path, table: str) -> None:
         self.root = root

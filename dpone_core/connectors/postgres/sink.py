@@ -64,7 +64,6 @@ class PostgresSink(SqlSink):
     """Writes into a Postgres table with the shared SQL commit protocol."""
 
     dialect = PostgresDialect()
-    widening_blocks_writers = True
     supports_direct_load = True
     """A first load (and a full_refresh the target allows, see :meth:`direct_load_allowed`) streams the
     gated batches into the target by binary COPY, in the finalize transaction (:mod:`.direct_load`)."""
@@ -105,6 +104,18 @@ class PostgresSink(SqlSink):
             f"postgres://{host}:{self.conn_params.get('port', '5432')}",
             f"{self.conn_params['dbname']}.{self.table.display()}",
         )
+
+    def widening_blocks_writers(self, current: pa.DataType, incoming: pa.DataType) -> bool:
+        """``ALTER COLUMN ... TYPE`` rewrites the table (and its indexes) under ACCESS EXCLUSIVE,
+        except for a numeric whose precision grows at the same scale: Postgres then changes only the
+        catalog (the stored values are valid as they are) and keeps the indexes."""
+        same_scale_wider = (
+            pa.types.is_decimal(current)
+            and pa.types.is_decimal(incoming)
+            and current.scale == incoming.scale
+            and incoming.precision >= current.precision
+        )
+        return not same_scale_wider
 
     # ---- session hooks --------------------------------------------------------------------------
     def _step(self) -> str:

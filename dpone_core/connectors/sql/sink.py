@@ -35,7 +35,10 @@ class SqlSink(ABC):
     """Sink port for SQL databases with transactions; subclasses implement the abstract hooks."""
 
     dialect: SqlDialect
-    widening_blocks_writers = False
+
+    def widening_blocks_writers(self, current: pa.DataType, incoming: pa.DataType) -> bool:
+        """Widening a column from ``current`` to ``incoming`` rewrites the table (blocking writers)."""
+        return False
 
     def __init__(self, table: TableRef, staging_schema: str, meta_schema: str | None) -> None:
         self.table = table

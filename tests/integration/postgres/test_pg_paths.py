@@ -330,3 +330,36 @@ def _closed_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def test_numeric_precision_widening_is_applied_online_without_a_rewrite(pg: PgDatabase) -> None:
+    pg.sql("CREATE TABLE src (id int PRIMARY KEY, amount numeric(10, 2) NOT NULL)")
+    pg.sql("INSERT INTO src SELECT g, g + 0.25 FROM generate_series(1, 100) g")
+    process: dict[str, Any] = {
+        "name": "p",
+        "source": {"connection": "pg", "table": "public.src"},
+        "sink": {"connection": "pg", "table": "public.dst", "strategy": "merge", "primary_key": ["id"]},
+    }
+    manifest = pg.manifest([process])
+    run_ok(manifest)
+    files = pg.sql("SELECT pg_relation_filenode('dst'), pg_relation_filenode('dst_pkey')")[0]
+
+    pg.sql(
+        "ALTER TABLE src ALTER COLUMN amount TYPE numeric(14, 2); UPDATE src SET amount = 123456789012.34 WHERE id = 1"
+    )
+    widened = run_ok(manifest)  # the default online mode: only the catalog changes
+    assert widened.result.updated_rows == 1
+    assert any("NUMERIC(14, 2)" in statement.upper() for statement in widened.result.ddl), widened.result.ddl
+    assert pg.sql(
+        "SELECT format_type(atttypid, atttypmod) FROM pg_attribute WHERE attrelid = 'dst'::regclass "
+        "AND attname = 'amount'"
+    ) == [("numeric(14,2)",)]
+    assert pg.sql("SELECT amount::text FROM dst WHERE id = 1") == [("123456789012.34",)]
+    # Neither the table nor its key index was rewritten.
+    assert pg.sql("SELECT pg_relation_filenode('dst'), pg_relation_filenode('dst_pkey')")[0] == files
+
+    # A scale change is a rewrite: refused online, as int -> bigint is.
+    pg.sql("ALTER TABLE src ALTER COLUMN amount TYPE numeric(16, 4)")
+    refused = run_cli(manifest, "--format", "json")
+    assert refused.returncode == 1
+    assert json.loads(refused.stdout)["result"]["errors"][0]["code"] == "DPONE_SCHEMA_EVOLUTION_BLOCKED"
