@@ -126,11 +126,15 @@ def main() -> None:
     results = [bench(rows, workdir) for rows in args.rows]
     print(f"{'rows':>10} {'raw rows/s':>12} {'dpone rows/s':>13} {'ratio':>6} {'raw RSS MB':>11} {'dpone RSS MB':>13}")
     for r in results:
-        print(f"{r['rows']:>10,} {r['raw_rows_per_s']:>12,.0f} {r['dpone_rows_per_s']:>13,.0f} {r['ratio']:>6.2f} "
-              f"{r['raw_rss_mb']:>11.0f} {r['dpone_rss_mb']:>13.0f}")
+        print(
+            f"{r['rows']:>10,} {r['raw_rows_per_s']:>12,.0f} {r['dpone_rows_per_s']:>13,.0f} {r['ratio']:>6.2f} "
+            f"{r['raw_rss_mb']:>11.0f} {r['dpone_rss_mb']:>13.0f}"
+        )
     if len(results) > 1:
-        print(f"dpone RSS growth {results[-1]['rows']:,} vs {results[0]['rows']:,} rows: "
-              f"{results[-1]['dpone_rss_mb'] / results[0]['dpone_rss_mb']:.2f}x")
+        print(
+            f"dpone RSS growth {results[-1]['rows']:,} vs {results[0]['rows']:,} rows: "
+            f"{results[-1]['dpone_rss_mb'] / results[0]['dpone_rss_mb']:.2f}x"
+        )
     print("dpone step seconds (last size):", json.dumps(results[-1]["dpone_steps"]))
 
 

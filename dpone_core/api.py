@@ -78,8 +78,12 @@ def run(
     if query_params:
         if process.source.query is None:
             error = ManifestError("query_params apply only to a query source", fix="drop query_params or use query:")
-            return RunReport(passed=False, status="failed", process=process.name,
-                             result=RunResult(errors=[error_entry(error, process.name)]))
+            return RunReport(
+                passed=False,
+                status="failed",
+                process=process.name,
+                result=RunResult(errors=[error_entry(error, process.name)]),
+            )
         merged = {**process.source.params, **query_params}
         process = process.model_copy(update={"source": process.source.model_copy(update={"params": merged})})
     if column_name_mode is not None:

@@ -31,8 +31,11 @@ def _loaded(manifest: ManifestLike, registry_paths: Sequence[str | Path]) -> Loa
     return manifest if isinstance(manifest, LoadedManifest) else load_manifest(manifest, registry_paths)
 
 
-def _specs(loaded: LoadedManifest, chosen: list[Process], translator: DponeTranslator,
-           ) -> tuple[list[dg.AssetSpec], list[dg.AssetCheckSpec]]:
+def _specs(
+    loaded: LoadedManifest,
+    chosen: list[Process],
+    translator: DponeTranslator,
+) -> tuple[list[dg.AssetSpec], list[dg.AssetCheckSpec]]:
     """Specs for ``chosen`` with depends_on edges resolved through the translator's keys."""
     keys = {p.name: translator.get_asset_key(p, loaded) for p in loaded.manifest.processes}
     specs, checks = [], []
@@ -54,7 +57,8 @@ def _one_or_none(values: list[Any], what: str) -> Any:
     if len(distinct) > 1:
         raise dg.DagsterInvalidDefinitionError(
             f"the selected processes have different {what}; pass {what} explicitly, or use "
-            "build_dpone_assets (one asset definition per process)")
+            "build_dpone_assets (one asset definition per process)"
+        )
     return next(iter(distinct.values())) if distinct else None
 
 
@@ -111,11 +115,11 @@ def _op_name(text: str) -> str:
     return "".join(c if c.isalnum() or c == "_" else "_" for c in text)
 
 
-def _build_one(loaded: LoadedManifest, process: Process, translator: DponeTranslator,
-               resource_key: str) -> dg.AssetsDefinition:
+def _build_one(
+    loaded: LoadedManifest, process: Process, translator: DponeTranslator, resource_key: str
+) -> dg.AssetsDefinition:
     # A factory function, not a closure with default arguments: Dagster would take those as inputs.
-    @dpone_assets(manifest=loaded, selector=process.name, translator=translator,
-                  required_resource_keys={resource_key})
+    @dpone_assets(manifest=loaded, selector=process.name, translator=translator, required_resource_keys={resource_key})
     def _assets(context: dg.AssetExecutionContext):
         resource: DponeResource = getattr(context.resources, resource_key)
         yield from resource.run(context)
@@ -123,9 +127,12 @@ def _build_one(loaded: LoadedManifest, process: Process, translator: DponeTransl
     return _assets
 
 
-def external_source_specs(manifest: ManifestLike, selector: str | None = None,
-                          translator: DponeTranslator | None = None,
-                          registry_paths: Sequence[str | Path] = ()) -> list[dg.AssetSpec]:
+def external_source_specs(
+    manifest: ManifestLike,
+    selector: str | None = None,
+    translator: DponeTranslator | None = None,
+    registry_paths: Sequence[str | Path] = (),
+) -> list[dg.AssetSpec]:
     """External ``AssetSpec``s for the source tables of the selected processes that no process loads.
 
     >>> [s.key for s in external_source_specs("pg_to_duckdb.yaml")]  # doctest: +SKIP
@@ -141,8 +148,10 @@ def external_source_specs(manifest: ManifestLike, selector: str | None = None,
             continue
         kind = loaded.manifest.connections[process.source.connection].type
         specs[key] = dg.AssetSpec(
-            key, description=f"Source table {process.source.table} read by dpone process {process.name}",
-            group_name=translator.get_group_name(process, loaded), kinds={kind},
+            key,
+            description=f"Source table {process.source.table} read by dpone process {process.name}",
+            group_name=translator.get_group_name(process, loaded),
+            kinds={kind},
             metadata={"dpone/connection": process.source.connection},
         )
     return list(specs.values())

@@ -31,15 +31,19 @@ def table_schema(report: RunReport) -> dg.TableSchema | None:
     columns = report.result.target_schema
     if not columns:
         return None
-    return dg.TableSchema(columns=[
-        dg.TableColumn(c["name"], str(c["type"]),
-                       constraints=dg.TableColumnConstraints(nullable=bool(c.get("nullable", True))))
-        for c in columns
-    ])
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn(
+                c["name"], str(c["type"]), constraints=dg.TableColumnConstraints(nullable=bool(c.get("nullable", True)))
+            )
+            for c in columns
+        ]
+    )
 
 
-def materialize_metadata(reports: Sequence[RunReport], row_count: int | None = None,
-                         partition_keys: Sequence[str] = ()) -> dict[str, Any]:
+def materialize_metadata(
+    reports: Sequence[RunReport], row_count: int | None = None, partition_keys: Sequence[str] = ()
+) -> dict[str, Any]:
     """Metadata for the materialization of one process (one report, or one per partition key).
 
     >>> materialize_metadata([report], row_count=3835)["dagster/row_count"]  # doctest: +SKIP
@@ -98,8 +102,9 @@ def attributable_verdicts(report: RunReport) -> list[GateVerdict]:
     return [g for g in report.result.gates if g.failed_rows]
 
 
-def check_results(reports: Sequence[RunReport], asset_key: dg.AssetKey,
-                  checks: Mapping[str, str]) -> list[dg.AssetCheckResult]:
+def check_results(
+    reports: Sequence[RunReport], asset_key: dg.AssetKey, checks: Mapping[str, str]
+) -> list[dg.AssetCheckResult]:
     """One result per declared check (``checks``: rule id -> check name) that the reports decide.
 
     Verdicts of several reports (partition keys) combine: the worst verdict wins, rows add up.
@@ -126,16 +131,22 @@ def check_results(reports: Sequence[RunReport], asset_key: dg.AssetKey,
         if worst == "quarantined" and quarantine_paths:
             metadata["dpone/quarantine_paths"] = dg.MetadataValue.json(quarantine_paths)
         passed = _SEVERITY_ORDER[worst] == 0
-        description = None if passed else f"{rows} rows {'quarantined' if worst == 'quarantined' else 'broke'} " \
-                                             f"{rule_id}" + (f": {detail}" if detail else "")
-        results.append(dg.AssetCheckResult(
-            asset_key=asset_key,
-            check_name=name,
-            passed=passed,
-            severity=dg.AssetCheckSeverity.WARN if worst == "quarantined" else dg.AssetCheckSeverity.ERROR,
-            metadata=metadata,
-            description=description,
-        ))
+        description = (
+            None
+            if passed
+            else f"{rows} rows {'quarantined' if worst == 'quarantined' else 'broke'} "
+            f"{rule_id}" + (f": {detail}" if detail else "")
+        )
+        results.append(
+            dg.AssetCheckResult(
+                asset_key=asset_key,
+                check_name=name,
+                passed=passed,
+                severity=dg.AssetCheckSeverity.WARN if worst == "quarantined" else dg.AssetCheckSeverity.ERROR,
+                metadata=metadata,
+                description=description,
+            )
+        )
     return results
 
 
@@ -156,8 +167,14 @@ def failure_for(report: RunReport) -> dg.Failure:
     )
 
 
-def report_events(reports: Sequence[RunReport], *, asset_key: dg.AssetKey, checks: Mapping[str, str],
-                  row_count: int | None = None, partition_keys: Sequence[str] = ()) -> Iterator[DponeEvent]:
+def report_events(
+    reports: Sequence[RunReport],
+    *,
+    asset_key: dg.AssetKey,
+    checks: Mapping[str, str],
+    row_count: int | None = None,
+    partition_keys: Sequence[str] = (),
+) -> Iterator[DponeEvent]:
     """Events for one process: materialization and checks, or checks and a raised Failure.
 
     ``reports`` has one report per loaded partition key (one in total for an unpartitioned run);
@@ -165,8 +182,9 @@ def report_events(reports: Sequence[RunReport], *, asset_key: dg.AssetKey, check
     """
     last = reports[-1]
     if last.passed:
-        yield dg.MaterializeResult(asset_key=asset_key,
-                                   metadata=materialize_metadata(reports, row_count, partition_keys))
+        yield dg.MaterializeResult(
+            asset_key=asset_key, metadata=materialize_metadata(reports, row_count, partition_keys)
+        )
     yield from check_results(reports, asset_key, checks)
     if not last.passed:
         raise failure_for(last)

@@ -51,7 +51,8 @@ class DponeIOManager(dg.ConfigurableIOManager):
             return
         raise dg.DagsterInvariantViolationError(
             f"DponeIOManager only reads dpone-managed tables; asset {context.asset_key.to_user_string()} returned "
-            f"a {type(obj).__name__}. Give that asset another io_manager_key.")
+            f"a {type(obj).__name__}. Give that asset another io_manager_key."
+        )
 
     def load_input(self, context: dg.InputContext) -> Any:
         """The upstream dpone target as Arrow (or pandas / polars per the input's annotation)."""
@@ -62,7 +63,8 @@ class DponeIOManager(dg.ConfigurableIOManager):
         if manifest is None or process_name is None:
             raise dg.DagsterInvariantViolationError(
                 f"input {context.name} does not come from a dpone asset (no {MANIFEST_KEY}/{PROCESS_KEY} "
-                "metadata); DponeIOManager reads only tables that dpone loads")
+                "metadata); DponeIOManager reads only tables that dpone loads"
+            )
         registry = self.registry_paths or list(_plain(metadata.get(REGISTRY_KEY)) or [])
         loaded = load_manifest(manifest, registry)
         table = read_target(loaded, process_name)

@@ -92,8 +92,9 @@ def filter_to_partitions(table: pa.Table, partitions: Partitions, keys: Sequence
         mask = None
         for key in keys:
             start, end = partition_window(partitions.grain, key)
-            inside = pc.and_(pc.greater_equal(column, _bound(start, column.type)),
-                             pc.less(column, _bound(end, column.type)))
+            inside = pc.and_(
+                pc.greater_equal(column, _bound(start, column.type)), pc.less(column, _bound(end, column.type))
+            )
             mask = inside if mask is None else pc.or_(mask, inside)
     else:
         raise ValueError("key-range partitions have no keys to filter by")

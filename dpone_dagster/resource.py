@@ -54,12 +54,16 @@ class _ProgressLog:
         if (event.process, event.phase) != self.phase:
             self.phase = (event.process, event.phase)
             self.last = now
-            self.log.info(f"dpone {event.process}: {event.phase}" + (f" ({event.message})" if event.message else "")
-                          + (f", {event.rows} rows so far" if event.rows else ""))
+            self.log.info(
+                f"dpone {event.process}: {event.phase}"
+                + (f" ({event.message})" if event.message else "")
+                + (f", {event.rows} rows so far" if event.rows else "")
+            )
         elif now - self.last >= self.every_seconds:
             self.last = now
-            self.log.info(f"dpone {event.process}: {event.phase}, {event.rows} rows "
-                          f"({event.rows_per_second:,.0f} rows/s)")
+            self.log.info(
+                f"dpone {event.process}: {event.phase}, {event.rows} rows ({event.rows_per_second:,.0f} rows/s)"
+            )
 
 
 class DponeResource(dg.ConfigurableResource):
@@ -98,8 +102,16 @@ class DponeResource(dg.ConfigurableResource):
         processes = [p.model_copy(update={"runtime_evidence": evidence}) for p in loaded.manifest.processes]
         return dataclasses.replace(loaded, manifest=loaded.manifest.model_copy(update={"processes": processes}))
 
-    def run_process(self, manifest: str | Path | LoadedManifest, process: str, *, run_id: str | None = None,
-                    partition: str | None = None, restart: bool = False, log: Any = None) -> RunReport:
+    def run_process(
+        self,
+        manifest: str | Path | LoadedManifest,
+        process: str,
+        *,
+        run_id: str | None = None,
+        partition: str | None = None,
+        restart: bool = False,
+        log: Any = None,
+    ) -> RunReport:
         """Run one process and return its report (never raises for expected errors), for ops and sensors.
 
         >>> DponeResource().run_process("orders.yaml", "orders").passed  # doctest: +SKIP
@@ -107,7 +119,11 @@ class DponeResource(dg.ConfigurableResource):
         """
         loaded = manifest if isinstance(manifest, LoadedManifest) else self.load(manifest)
         return dpone_run(
-            loaded, process, run_id=run_id, partition=partition, restart=restart,
+            loaded,
+            process,
+            run_id=run_id,
+            partition=partition,
+            restart=restart,
             retry_attempts=None if self.core_retries else 0,
             on_event=_ProgressLog(log, self.progress_log_seconds) if log is not None else None,
         )
@@ -143,7 +159,8 @@ class DponeResource(dg.ConfigurableResource):
             if manifest is None:
                 raise dg.DagsterInvariantViolationError(
                     f"asset {spec.key.to_user_string()} has no {MANIFEST_KEY} metadata; "
-                    "it was not built by dpone_dagster")
+                    "it was not built by dpone_dagster"
+                )
             registry = tuple(_plain(spec.metadata.get(REGISTRY_KEY)) or ())
             by_manifest.setdefault((manifest, registry), []).append(spec)
 
@@ -165,12 +182,19 @@ class DponeResource(dg.ConfigurableResource):
                 reports = []
                 for key in partition_keys or [None]:
                     context.log.info(f"dpone {process}: starting" + (f" partition {key}" if key else ""))
-                    report = self.run_process(loaded, process, run_id=dpone_run_id(context.run_id, key),
-                                              partition=key, restart=restart, log=context.log)
+                    report = self.run_process(
+                        loaded,
+                        process,
+                        run_id=dpone_run_id(context.run_id, key),
+                        partition=key,
+                        restart=restart,
+                        log=context.log,
+                    )
                     (context.log.info if report.passed else context.log.error)(report.to_text())
                     reports.append(report)
                     if not report.passed:
                         break
                 row_count = self._row_count(loaded, process, context.log) if reports[-1].passed else None
-                yield from report_events(reports, asset_key=spec.key, checks=checks, row_count=row_count,
-                                         partition_keys=partition_keys)
+                yield from report_events(
+                    reports, asset_key=spec.key, checks=checks, row_count=row_count, partition_keys=partition_keys
+                )

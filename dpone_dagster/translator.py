@@ -120,11 +120,17 @@ class DponeTranslator:
             metadata["dpone/primary_key"] = list(process.sink.primary_key)
         if process.schema_contract and process.schema_contract.columns:
             metadata["dpone/contract_enforcement"] = process.schema_contract.enforcement
-            metadata["dagster/column_schema"] = dg.TableSchema(columns=[
-                dg.TableColumn(name, rule.type or "unknown", description=None,
-                               constraints=dg.TableColumnConstraints(nullable=rule.nullable, unique=rule.unique))
-                for name, rule in process.schema_contract.columns.items()
-            ])
+            metadata["dagster/column_schema"] = dg.TableSchema(
+                columns=[
+                    dg.TableColumn(
+                        name,
+                        rule.type or "unknown",
+                        description=None,
+                        constraints=dg.TableColumnConstraints(nullable=rule.nullable, unique=rule.unique),
+                    )
+                    for name, rule in process.schema_contract.columns.items()
+                ]
+            )
         return metadata
 
     def get_partitions_def(self, process: Process, manifest: LoadedManifest) -> dg.PartitionsDefinition | None:
@@ -151,17 +157,23 @@ class DponeTranslator:
         )
         return spec.with_io_manager_key(self.io_manager_key) if self.io_manager_key else spec
 
-    def get_check_specs(self, process: Process, manifest: LoadedManifest, asset_key: dg.AssetKey,
-                        ) -> list[dg.AssetCheckSpec]:
+    def get_check_specs(
+        self,
+        process: Process,
+        manifest: LoadedManifest,
+        asset_key: dg.AssetKey,
+    ) -> list[dg.AssetCheckSpec]:
         """One asset check per contract rule; its result comes from the verdicts of the same run."""
         specs: list[dg.AssetCheckSpec] = []
         for rule in contract_rules(process):
-            specs.append(dg.AssetCheckSpec(
-                check_name(rule.rule_id),
-                asset=asset_key,
-                description=f"dpone contract rule {rule.rule_id}: {rule.description}",
-                metadata={RULE_KEY: rule.rule_id},
-            ))
+            specs.append(
+                dg.AssetCheckSpec(
+                    check_name(rule.rule_id),
+                    asset=asset_key,
+                    description=f"dpone contract rule {rule.rule_id}: {rule.description}",
+                    metadata={RULE_KEY: rule.rule_id},
+                )
+            )
         return specs
 
     def get_retry_policy(self, process: Process, manifest: LoadedManifest) -> dg.RetryPolicy | None:

@@ -34,8 +34,7 @@ class ProcessDatasets:
     outputs: tuple[LineageDataset, ...]
 
 
-def process_datasets(loaded: LoadedManifest, process: Process,
-                     placeholders: Iterable[str] = ()) -> ProcessDatasets:
+def process_datasets(loaded: LoadedManifest, process: Process, placeholders: Iterable[str] = ()) -> ProcessDatasets:
     """Datasets of a process; a side whose connection is a parse-time placeholder is left out.
 
     >>> # process_datasets(loaded, orders).outputs[0].uri -> 'duckdb:///…/warehouse.duckdb/analytics/orders'
@@ -51,8 +50,7 @@ def assets(datasets: ProcessDatasets) -> tuple[list[Any], list[Any]]:
     from airflow.sdk import Asset
 
     def asset(ds: LineageDataset) -> Any:
-        return Asset(uri=ds.uri, name=ds.uri, extra={"namespace": ds.namespace, "name": ds.name,
-                                                     "system": ds.system})
+        return Asset(uri=ds.uri, name=ds.uri, extra={"namespace": ds.namespace, "name": ds.name, "system": ds.system})
 
     return [asset(d) for d in datasets.inputs], [asset(d) for d in datasets.outputs]
 
@@ -60,11 +58,14 @@ def assets(datasets: ProcessDatasets) -> tuple[list[Any], list[Any]]:
 def _schema_facet(target_schema: list[dict[str, Any]]) -> Any:
     from openlineage.client.facet_v2 import schema_dataset
 
-    return schema_dataset.SchemaDatasetFacet(fields=[
-        schema_dataset.SchemaDatasetFacetFields(name=str(c["name"]), type=str(c.get("type")),
-                                                ordinal_position=i + 1)
-        for i, c in enumerate(target_schema)
-    ])
+    return schema_dataset.SchemaDatasetFacet(
+        fields=[
+            schema_dataset.SchemaDatasetFacetFields(
+                name=str(c["name"]), type=str(c.get("type")), ordinal_position=i + 1
+            )
+            for i, c in enumerate(target_schema)
+        ]
+    )
 
 
 def _column_lineage(process: Process, target_columns: list[str], source: LineageDataset) -> Any:
@@ -79,10 +80,20 @@ def _column_lineage(process: Process, target_columns: list[str], source: Lineage
     for column in target_columns:
         if column in added or column.startswith("__dpone") or (selected is not None and column not in selected):
             continue
-        fields[column] = cl.Fields(inputFields=[cl.InputField(
-            namespace=source.namespace, name=source.name, field=column,
-            transformations=[cl.Transformation(type="DIRECT", subtype="IDENTITY",
-                                               description="loaded as is after the contract gates")])])
+        fields[column] = cl.Fields(
+            inputFields=[
+                cl.InputField(
+                    namespace=source.namespace,
+                    name=source.name,
+                    field=column,
+                    transformations=[
+                        cl.Transformation(
+                            type="DIRECT", subtype="IDENTITY", description="loaded as is after the contract gates"
+                        )
+                    ],
+                )
+            ]
+        )
     return cl.ColumnLineageDatasetFacet(fields=fields)
 
 
@@ -94,10 +105,16 @@ def _assertions(report: Any) -> Any:
         if gate.gate != "contract":
             continue
         column = gate.rule.split(".")[0] if "." in gate.rule else None
-        assertions.append(dq.Assertion(
-            assertion=gate.rule, success=gate.verdict in _PASSING, column=column,
-            severity="error" if gate.verdict == "failed" else ("warn" if gate.verdict == "quarantined" else None),
-            description=gate.detail or None, actual=str(gate.failed_rows)))
+        assertions.append(
+            dq.Assertion(
+                assertion=gate.rule,
+                success=gate.verdict in _PASSING,
+                column=column,
+                severity="error" if gate.verdict == "failed" else ("warn" if gate.verdict == "quarantined" else None),
+                description=gate.detail or None,
+                actual=str(gate.failed_rows),
+            )
+        )
     return dq.DataQualityAssertionsDatasetFacet(assertions=assertions)
 
 
@@ -133,13 +150,13 @@ def operator_lineage(process: Process | None, datasets: ProcessDatasets, report:
         if ran:
             written = report.result.inserted_rows + report.result.updated_rows
             output_facets["outputStatistics"] = outs.OutputStatisticsOutputDatasetFacet(rowCount=written)
-        outputs.append(OutputDataset(namespace=ds.namespace, name=ds.name, outputFacets=output_facets,
-                                     facets=facets))
+        outputs.append(OutputDataset(namespace=ds.namespace, name=ds.name, outputFacets=output_facets, facets=facets))
     return OperatorLineage(inputs=inputs, outputs=outputs)
 
 
-def outlet_assets(manifest: str, selector: str | None = None, *, registry_paths: Sequence[str] = (),
-                  dpone_conn_id: str | None = None) -> list[Any]:
+def outlet_assets(
+    manifest: str, selector: str | None = None, *, registry_paths: Sequence[str] = (), dpone_conn_id: str | None = None
+) -> list[Any]:
     """The Assets the selected processes write: schedule a DAG on them to run after each load.
 
     >>> # with DAG("report", schedule=outlet_assets("orders.yaml", "orders")): ...

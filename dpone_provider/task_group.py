@@ -65,8 +65,9 @@ def interval_partition_keys(partitions: Partitions, start: datetime | None, end:
     return partition_keys(window, until=end)
 
 
-def _task_kwargs(process: Process, loaded: LoadedManifest, placeholders: frozenset[str], use_pool: bool,
-                 given: set[str]) -> dict[str, Any]:
+def _task_kwargs(
+    process: Process, loaded: LoadedManifest, placeholders: frozenset[str], use_pool: bool, given: set[str]
+) -> dict[str, Any]:
     """Manifest-derived task arguments for mapped tasks (their __init__ runs only at execution)."""
     kwargs = {k: v for k, v in manifest_task_kwargs(process, use_pool=use_pool).items() if k not in given}
     inlets, outlets = assets(process_datasets(loaded, process, placeholders))
@@ -177,9 +178,15 @@ def dpone_task_group(
     group = TaskGroup(group_id=group_id or task_id_for(Path(manifest).stem), tooltip=tooltip)
     dag = getattr(group, "dag", None)
     with group:
-        add_process_tasks(manifest, selector, registry_paths=registry_paths, dpone_conn_id=dpone_conn_id,
-                          use_pool=use_pool, default_args=getattr(dag, "default_args", None),
-                          operator_kwargs=operator_kwargs)
+        add_process_tasks(
+            manifest,
+            selector,
+            registry_paths=registry_paths,
+            dpone_conn_id=dpone_conn_id,
+            use_pool=use_pool,
+            default_args=getattr(dag, "default_args", None),
+            operator_kwargs=operator_kwargs,
+        )
     return group
 
 
@@ -224,6 +231,13 @@ def dpone_dag(
         doc_md=dag_kwargs.pop("doc_md", f"dpone manifest `{Path(manifest).name}`\n\n{doc}"),
         **dag_kwargs,
     ) as dag:
-        add_process_tasks(manifest, selector, registry_paths=registry_paths, dpone_conn_id=dpone_conn_id,
-                          use_pool=use_pool, default_args=default_args, operator_kwargs=operator_kwargs)
+        add_process_tasks(
+            manifest,
+            selector,
+            registry_paths=registry_paths,
+            dpone_conn_id=dpone_conn_id,
+            use_pool=use_pool,
+            default_args=default_args,
+            operator_kwargs=operator_kwargs,
+        )
     return dag

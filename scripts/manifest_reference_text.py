@@ -145,12 +145,10 @@ MEANING: dict[str, str] = {
     "DeleteMarker.column": "Source column whose value `true` marks the row as deleted. Values must read as "
     "booleans (`true/false`, `t/f`, `yes/no`, `y/n`, `1/0`).",
     "Scd2Columns.valid_from": "Set to the load's start time (UTC) when a version is inserted.",
-    "Scd2Columns.valid_to": "Set to the load's start time when a version is superseded or deleted; null while "
-    "current.",
+    "Scd2Columns.valid_to": "Set to the load's start time when a version is superseded or deleted; null while current.",
     "Scd2Columns.is_current": "`true` for the current version of a key, `false` for closed versions.",
     "SinkOptions.physical_design": "Whether and how DDL runs; see [physical_design](#sink-physical-design).",
-    "SchemaContract.columns": "Rules per column name. Columns not listed are loaded unchecked, with their "
-    "source type.",
+    "SchemaContract.columns": "Rules per column name. Columns not listed are loaded unchecked, with their source type.",
     "ColumnRule.nullable": "`false`: a null value breaks the contract (`<column>.not_null`).",
     "SchemaEvolution.new_columns": "A source column the target lacks: `add` it as a nullable column, `ignore` it "
     "(it is not loaded), or `fail`.",

@@ -20,12 +20,22 @@ from dpone_provider.task_group import dpone_task_group
 
 MANIFEST = Path(__file__).resolve().parents[1] / "quickstart" / "orders.yaml"
 
-with DAG("dpone_quickstart_group", schedule="@hourly", start_date=datetime(2026, 1, 1), catchup=False,
-         tags=["dpone", "example"]) as load_dag:
+with DAG(
+    "dpone_quickstart_group",
+    schedule="@hourly",
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["dpone", "example"],
+) as load_dag:
     loads = dpone_task_group(MANIFEST, "tag:quickstart", group_id="quickstart")
 
-with DAG("dpone_orders_report", schedule=outlet_assets(str(MANIFEST), "orders"),
-         start_date=datetime(2026, 1, 1), catchup=False, tags=["dpone", "example"]) as report_dag:
+with DAG(
+    "dpone_orders_report",
+    schedule=outlet_assets(str(MANIFEST), "orders"),
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["dpone", "example"],
+) as report_dag:
 
     @task
     def report(triggering_asset_events: Any = None) -> int:
@@ -34,10 +44,17 @@ with DAG("dpone_orders_report", schedule=outlet_assets(str(MANIFEST), "orders"),
 
     report()
 
-with DAG("dpone_orders_wait", schedule="@daily", start_date=datetime(2026, 1, 1), catchup=False,
-         tags=["dpone", "example"]) as wait_dag:
-    waited = DponeLoadSensor(task_id="orders_loaded", manifest=str(MANIFEST), selector="orders",
-                             deferrable=True, poke_interval=300, timeout=6 * 3600)
+with DAG(
+    "dpone_orders_wait", schedule="@daily", start_date=datetime(2026, 1, 1), catchup=False, tags=["dpone", "example"]
+) as wait_dag:
+    waited = DponeLoadSensor(
+        task_id="orders_loaded",
+        manifest=str(MANIFEST),
+        selector="orders",
+        deferrable=True,
+        poke_interval=300,
+        timeout=6 * 3600,
+    )
 
     @task
     def use(load: dict[str, Any]) -> str:

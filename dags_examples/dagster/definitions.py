@@ -29,12 +29,20 @@ def revenue_by_status(orders: pa.Table) -> dg.MaterializeResult:
     """Revenue per order status, computed from the table dpone loaded (read as Arrow)."""
     grouped = orders.group_by("status").aggregate([("amount", "sum")]).sort_by("status")
     total = pc.sum(orders.column("amount")).as_py()
-    return dg.MaterializeResult(metadata={
-        "statuses": grouped.num_rows,
-        "total_revenue": float(total or 0),
-        "by_status": dg.MetadataValue.json({str(s): float(a) for s, a in zip(
-            grouped.column("status").to_pylist(), grouped.column("amount_sum").to_pylist(), strict=True)}),
-    })
+    return dg.MaterializeResult(
+        metadata={
+            "statuses": grouped.num_rows,
+            "total_revenue": float(total or 0),
+            "by_status": dg.MetadataValue.json(
+                {
+                    str(s): float(a)
+                    for s, a in zip(
+                        grouped.column("status").to_pylist(), grouped.column("amount_sum").to_pylist(), strict=True
+                    )
+                }
+            ),
+        }
+    )
 
 
 defs = dg.Definitions(

@@ -81,8 +81,9 @@ def _split(table: str, explicit_schema: str | None = None) -> tuple[str | None, 
     return (schema, name) if dot else (None, table)
 
 
-def _dataset(loaded: LoadedManifest, connection: str, table: str | None, path: str | None,
-             explicit_schema: str | None = None) -> LineageDataset:
+def _dataset(
+    loaded: LoadedManifest, connection: str, table: str | None, path: str | None, explicit_schema: str | None = None
+) -> LineageDataset:
     profile = loaded.manifest.connections[connection]
     base = loaded.base_dir
     kind = profile.type
@@ -96,8 +97,9 @@ def _dataset(loaded: LoadedManifest, connection: str, table: str | None, path: s
     schema, name = _split(table, explicit_schema) if table else (None, "query")
     if kind == "duckdb":
         db_path = _path(profile, "path", base)
-        return LineageDataset(f"duckdb://{db_path}", f"{schema}.{name}" if schema else name, "duckdb",
-                              str(db_path), schema, name)
+        return LineageDataset(
+            f"duckdb://{db_path}", f"{schema}.{name}" if schema else name, "duckdb", str(db_path), schema, name
+        )
     if kind == "kafka":
         first = _value(profile, "bootstrap_servers", base).split(",")[0].strip()
         return LineageDataset(f"kafka://{first}", name, "kafka", None, None, name)

@@ -126,22 +126,28 @@ class ExecutionResult(BaseModel):
 
     def to_text(self) -> str:
         """One line per task and a total, for terminals and logs."""
-        head = (f"{'PASSED' if self.passed else 'FAILED'} job {self.job_id}: total={self.total} "
-                f"succeeded={self.succeeded} failed={self.failed} skipped={self.skipped} "
-                f"({self.duration_seconds:.2f}s, shard {self.job_index + 1}/{self.job_num})")
+        head = (
+            f"{'PASSED' if self.passed else 'FAILED'} job {self.job_id}: total={self.total} "
+            f"succeeded={self.succeeded} failed={self.failed} skipped={self.skipped} "
+            f"({self.duration_seconds:.2f}s, shard {self.job_index + 1}/{self.job_num})"
+        )
         lines = [head]
         for task_id, report in self.reports.items():
             r = report.result
-            lines.append(f"  {task_id:<32} {report.status:<10} attempts={self.attempts.get(task_id, 0)} "
-                         f"inserted={r.inserted_rows} updated={r.updated_rows} {r.duration_seconds:.2f}s")
+            lines.append(
+                f"  {task_id:<32} {report.status:<10} attempts={self.attempts.get(task_id, 0)} "
+                f"inserted={r.inserted_rows} updated={r.updated_rows} {r.duration_seconds:.2f}s"
+            )
             lines += [f"    error: {e.line}" for e in r.errors]
             lines += [f"    note: {w}" for w in r.warnings if report.status in {"skipped", "planned"}]
         if self.dry_run:
             lines += ["  plan:", *[f"  {line}" for line in self.plan]]
         if self.trace:
             lines.append(f"  trace: {self.trace.get('status')} -> {self.trace.get('table')}")
-        lines += [f"  maintenance {m['connection']}: {m['status']} {' ; '.join(m['statements'])}".rstrip()
-                  for m in self.maintenance]
+        lines += [
+            f"  maintenance {m['connection']}: {m['status']} {' ; '.join(m['statements'])}".rstrip()
+            for m in self.maintenance
+        ]
         return redact("\n".join(lines))
 
     def to_markdown(self) -> str:
@@ -157,8 +163,10 @@ class ExecutionResult(BaseModel):
         for task_id, report in self.reports.items():
             r = report.result
             error = r.errors[0].line if r.errors else ""
-            rows.append(f"| {task_id} | {report.status} | {self.attempts.get(task_id, 0)} | {r.inserted_rows} | "
-                        f"{r.updated_rows} | {r.duration_seconds:.2f} | {error} |")
+            rows.append(
+                f"| {task_id} | {report.status} | {self.attempts.get(task_id, 0)} | {r.inserted_rows} | "
+                f"{r.updated_rows} | {r.duration_seconds:.2f} | {error} |"
+            )
         return redact("\n".join(rows) + "\n")
 
 
@@ -203,28 +211,45 @@ class DataflowRunner:
     run_function: RunFunction | None = None
 
     def __post_init__(self) -> None:
-        self.loaded = (self.manifest if isinstance(self.manifest, LoadedManifest)
-                       else load_manifest(self.manifest, self.registry_paths))
+        self.loaded = (
+            self.manifest
+            if isinstance(self.manifest, LoadedManifest)
+            else load_manifest(self.manifest, self.registry_paths)
+        )
         self.job_id = self.config.job_id or new_id("job_")
         self.pipeline = self.config.pipeline_name or self.loaded.path.stem
 
     # ---- planning ------------------------------------------------------------------------------
-    def plan(self, selector: str | None = None, stages: Sequence[str] = (),
-             replay: ReplayRange | None = None) -> ExecutionPlan:
+    def plan(
+        self, selector: str | None = None, stages: Sequence[str] = (), replay: ReplayRange | None = None
+    ) -> ExecutionPlan:
         """The tasks this shard would run, in start order (raises ManifestError for a bad selection)."""
         processes = select_processes(self.loaded, selector, stages)
         partitions = {p.name: replay_keys(p, replay) for p in processes} if replay is not None else None
-        return build_plan(self.loaded, processes, self.job_id, job_num=self.config.job_num,
-                          job_index=self.config.job_index, partitions=partitions)
+        return build_plan(
+            self.loaded,
+            processes,
+            self.job_id,
+            job_num=self.config.job_num,
+            job_index=self.config.job_index,
+            partitions=partitions,
+        )
 
     # ---- running -------------------------------------------------------------------------------
-    def run(self, selector: str | None = None, stages: Sequence[str] = (), *,
-            on_event: ProgressCallback | None = None) -> ExecutionResult:
+    def run(
+        self, selector: str | None = None, stages: Sequence[str] = (), *, on_event: ProgressCallback | None = None
+    ) -> ExecutionResult:
         """Run every selected process once (retries per policy)."""
         return self.execute(self.plan(selector, stages), on_event=on_event)
 
-    def run_replay(self, replay: ReplayRange, selector: str | None = None, stages: Sequence[str] = (), *,
-                   on_event: ProgressCallback | None = None) -> ExecutionResult:
+    def run_replay(
+        self,
+        replay: ReplayRange,
+        selector: str | None = None,
+        stages: Sequence[str] = (),
+        *,
+        on_event: ProgressCallback | None = None,
+    ) -> ExecutionResult:
         """Replay ``replay`` (first..last partition key) of the selected processes, one committed load per chunk."""
         return self.execute(self.plan(selector, stages, replay), on_event=on_event)
 
@@ -275,8 +300,14 @@ class DataflowRunner:
             duration_seconds=round(time.monotonic() - clock, 4),
         )
 
-    def _schedule(self, plan: ExecutionPlan, reports: dict[str, RunReport], attempts: dict[str, int],
-                  recorder: TraceRecorder, on_event: ProgressCallback | None) -> bool:
+    def _schedule(
+        self,
+        plan: ExecutionPlan,
+        reports: dict[str, RunReport],
+        attempts: dict[str, int],
+        recorder: TraceRecorder,
+        on_event: ProgressCallback | None,
+    ) -> bool:
         """The scheduling loop; returns True when interrupted (Ctrl-C)."""
         pending = list(plan.tasks)
         running: dict[Future[tuple[RunReport, int]], Task] = {}
@@ -302,8 +333,9 @@ class DataflowRunner:
                         failed_needs = [n for n in task.needs if not reports[n].passed]
                         if failed_needs:
                             pending.remove(task)
-                            self._finish_unrun(task, f"upstream {', '.join(failed_needs)} did not pass",
-                                               reports, attempts)
+                            self._finish_unrun(
+                                task, f"upstream {', '.join(failed_needs)} did not pass", reports, attempts
+                            )
                             progressed = True
                             continue
                         if held & set(task.exclusive):
@@ -350,8 +382,9 @@ class DataflowRunner:
         reports[task.id], attempts[task.id] = report, 0
         self.callbacks.on_after(task, report)
 
-    def _run_task(self, task: Task, recorder: TraceRecorder,
-                  on_event: ProgressCallback | None) -> tuple[RunReport, int]:
+    def _run_task(
+        self, task: Task, recorder: TraceRecorder, on_event: ProgressCallback | None
+    ) -> tuple[RunReport, int]:
         """All attempts of one task (runs in a worker thread)."""
         from dpone_core.api import run as core_run
 
@@ -369,13 +402,23 @@ class DataflowRunner:
             state.phase = None
             try:
                 report: RunReport = run_function(
-                    self.loaded, task.process.name, run_id=task.run_id, retry_attempts=0,
-                    restart=self.config.restart, partition=task.partition, on_event=progress,
+                    self.loaded,
+                    task.process.name,
+                    run_id=task.run_id,
+                    retry_attempts=0,
+                    restart=self.config.restart,
+                    partition=task.partition,
+                    on_event=progress,
                     **self._extra_run_options(),
                 )
             except Exception as exc:  # noqa: BLE001 - one broken task must not take the job down
-                report = RunReport(passed=False, status="failed", process=task.process.name, run_id=task.run_id,
-                                   result=RunResult(errors=[error_entry(exc, task.process.name)]))
+                report = RunReport(
+                    passed=False,
+                    status="failed",
+                    process=task.process.name,
+                    run_id=task.run_id,
+                    result=RunResult(errors=[error_entry(exc, task.process.name)]),
+                )
             recorder.record(task.id, task.partition, state.count, report)
             return report
 

@@ -56,8 +56,15 @@ class LiveJobTable(RunnerCallbacks):
         for task_id, row in snapshot.items():
             seconds = row.seconds or (now - row.started if row.started else 0.0)
             style = _STYLE.get(row.status, "")
-            table.add_row(task_id, row.phase, f"{row.rows:,}", f"{row.rate:,.0f}", str(row.attempts),
-                          f"{seconds:.1f}", f"[{style}]{row.status}[/]" if style else row.status)
+            table.add_row(
+                task_id,
+                row.phase,
+                f"{row.rows:,}",
+                f"{row.rate:,.0f}",
+                str(row.attempts),
+                f"{seconds:.1f}",
+                f"[{style}]{row.status}[/]" if style else row.status,
+            )
         return table
 
     def on_event(self, event: ProgressEvent) -> None:

@@ -310,8 +310,14 @@ class LocalRunLockManager:
                 return LockAttempt(False, holder=record, path=path)
             takeover = None
             if record is not None:
-                takeover = {"previous": record, "reason": reason, "replaced_at": _now_iso(self.clock),
-                            "by_host": self.host, "by_pid": os.getpid(), "by_run_id": run_id}
+                takeover = {
+                    "previous": record,
+                    "reason": reason,
+                    "replaced_at": _now_iso(self.clock),
+                    "by_host": self.host,
+                    "by_pid": os.getpid(),
+                    "by_run_id": run_id,
+                }
                 with self.takeover_log(key).open("a", encoding="utf-8") as log:
                     log.write(json.dumps(takeover, default=str) + "\n")
                 path.unlink(missing_ok=True)

@@ -36,9 +36,15 @@ class MaintenanceResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form for the execution result."""
-        return {"connection": self.connection, "type": self.type, "status": self.status,
-                "statements": list(self.statements), "seconds": round(self.seconds, 4), "error": self.error,
-                "tables": list(self.tables)}
+        return {
+            "connection": self.connection,
+            "type": self.type,
+            "status": self.status,
+            "statements": list(self.statements),
+            "seconds": round(self.seconds, 4),
+            "error": self.error,
+            "tables": list(self.tables),
+        }
 
 
 def _statements(sink: Any, kind: str) -> list[str]:
@@ -75,9 +81,19 @@ def run_maintenance(loaded: LoadedManifest, processes: Sequence[Process]) -> lis
                 finally:
                     sink.close()
         except Exception as exc:  # noqa: BLE001 - maintenance is best effort; the loads already committed
-            results.append(MaintenanceResult(name, kind, "failed", tuple(done), time.monotonic() - clock,
-                                             error_entry(exc, None).line, tuple(tables)))
+            results.append(
+                MaintenanceResult(
+                    name,
+                    kind,
+                    "failed",
+                    tuple(done),
+                    time.monotonic() - clock,
+                    error_entry(exc, None).line,
+                    tuple(tables),
+                )
+            )
             continue
-        results.append(MaintenanceResult(name, kind, "done", tuple(done), time.monotonic() - clock,
-                                         tables=tuple(tables)))
+        results.append(
+            MaintenanceResult(name, kind, "done", tuple(done), time.monotonic() - clock, tables=tuple(tables))
+        )
     return results

@@ -219,15 +219,23 @@ def build_plan(
         upstream_after = tuple(last_task[d] for d in sorted(after.get(process.name, set())) if d in last_task)
         exclusive = lanes(loaded, process)
         if keys is None:
-            task = Task(process.name, process, f"{job_id}__{process.name}", None, upstream_needs, upstream_after,
-                        exclusive)
+            task = Task(
+                process.name, process, f"{job_id}__{process.name}", None, upstream_needs, upstream_after, exclusive
+            )
             tasks.append(task)
         else:
             previous: tuple[str, ...] = ()
             for key in keys:
                 task_id = f"{process.name}@{key}"
-                task = Task(task_id, process, f"{job_id}__{process.name}__{key}", key,
-                            upstream_needs + previous, upstream_after, exclusive)
+                task = Task(
+                    task_id,
+                    process,
+                    f"{job_id}__{process.name}__{key}",
+                    key,
+                    upstream_needs + previous,
+                    upstream_after,
+                    exclusive,
+                )
                 tasks.append(task)
                 previous = (task_id,)
         last_task[process.name] = tasks[-1].id

@@ -62,7 +62,8 @@ def _time_keys(partitions: Partitions, replay: ReplayRange) -> list[str]:
     start, _ = partition_window(partitions.grain, replay.start)
     last, end = partition_window(partitions.grain, replay.end)
     if last < start:
-        raise ConfigurationError(f"replay end {replay.end} is before its start {replay.start}",
-                                 fix="swap start and end")
+        raise ConfigurationError(
+            f"replay end {replay.end} is before its start {replay.start}", fix="swap start and end"
+        )
     bounded = partitions.model_copy(update={"start": start.isoformat()})
     return partition_keys(bounded, until=end)

@@ -84,8 +84,14 @@ class RetryPolicy:
             return cls("none", 1, steps=steps)
         if retry.backoff == "fixed":
             return cls("fixed", retry.attempts + 1, wait_seconds=retry.backoff_seconds, steps=steps)
-        return cls("backoff", retry.attempts + 1, multiplier=retry.backoff_seconds, min_seconds=retry.backoff_seconds,
-                   max_seconds=retry.backoff_seconds * 32, steps=steps)
+        return cls(
+            "backoff",
+            retry.attempts + 1,
+            multiplier=retry.backoff_seconds,
+            min_seconds=retry.backoff_seconds,
+            max_seconds=retry.backoff_seconds * 32,
+            steps=steps,
+        )
 
     def should_retry(self, report: RunReport, failed_phase: str | None) -> bool:
         """Whether this failed attempt is worth another: retryable code, in a chosen step."""

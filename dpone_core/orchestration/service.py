@@ -247,8 +247,9 @@ class OrchestratedRunService:
         lock_info: dict[str, Any] = {"key": key, "path": str(self.locks.lock_path(key)), "acquired": False}
         preflight = self._preflight(request)
         if preflight is not None:
-            outcome = _Outcome("failed", preflight.exit_code, errors=[e.line for e in preflight.result.errors],
-                               report=preflight)
+            outcome = _Outcome(
+                "failed", preflight.exit_code, errors=[e.line for e in preflight.result.errors], report=preflight
+            )
         else:
             attempt = self.locks.acquire(key, run_id)
             if attempt.acquired and attempt.handle is not None:

@@ -61,8 +61,16 @@ class ConnectionFields:
     def from_airflow(cls, conn: Any) -> ConnectionFields:
         """Read the fields of an ``airflow.sdk.Connection`` (or any object with the same attributes)."""
         extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
-        return cls(conn.conn_id, (conn.conn_type or "").lower(), conn.host, conn.port, conn.schema, conn.login,
-                   conn.password, dict(extra or {}))
+        return cls(
+            conn.conn_id,
+            (conn.conn_type or "").lower(),
+            conn.host,
+            conn.port,
+            conn.schema,
+            conn.login,
+            conn.password,
+            dict(extra or {}),
+        )
 
 
 @dataclass(frozen=True)
@@ -111,18 +119,28 @@ def profile_from_connection(conn: ConnectionFields) -> MappedProfile:
 
     profile: dict[str, Any]
     if kind in {"postgres", "postgresql"}:
-        profile = {"type": "postgres", "host": conn.host or "localhost", "port": conn.port or 5432,
-                   "database": conn.schema or extra.get("dbname") or "postgres", "user": conn.login,
-                   "password": secret("password", conn.password)}
+        profile = {
+            "type": "postgres",
+            "host": conn.host or "localhost",
+            "port": conn.port or 5432,
+            "database": conn.schema or extra.get("dbname") or "postgres",
+            "user": conn.login,
+            "password": secret("password", conn.password),
+        }
         for key in ("sslmode", "options", "service"):
             if extra.get(key):
                 profile[key] = extra[key]
         if extra.get("connect_timeout"):
             profile["connect_timeout_seconds"] = int(extra["connect_timeout"])
     elif kind == "mssql":
-        profile = {"type": "mssql", "host": conn.host or "localhost", "port": conn.port or 1433,
-                   "database": conn.schema or "master", "user": conn.login,
-                   "password": secret("password", conn.password)}
+        profile = {
+            "type": "mssql",
+            "host": conn.host or "localhost",
+            "port": conn.port or 1433,
+            "database": conn.schema or "master",
+            "user": conn.login,
+            "password": secret("password", conn.password),
+        }
         if extra.get("driver"):
             profile["driver"] = extra["driver"]
         if "encrypt" in extra:
@@ -131,18 +149,31 @@ def profile_from_connection(conn: ConnectionFields) -> MappedProfile:
         if trust is not None:
             profile["trust_server_certificate"] = _bool(trust)
     elif kind == "clickhouse":
-        profile = {"type": "clickhouse", "host": conn.host or "localhost", "port": conn.port or 8123,
-                   "database": conn.schema or extra.get("database") or "default", "user": conn.login or "default",
-                   "password": secret("password", conn.password), "secure": _bool(extra.get("secure", False))}
+        profile = {
+            "type": "clickhouse",
+            "host": conn.host or "localhost",
+            "port": conn.port or 8123,
+            "database": conn.schema or extra.get("database") or "default",
+            "user": conn.login or "default",
+            "password": secret("password", conn.password),
+            "secure": _bool(extra.get("secure", False)),
+        }
     elif kind == "aws":
         bucket = extra.get("bucket") or extra.get("bucket_name")
         if not bucket:
-            raise UnsupportedConnection(f"Airflow connection '{conn.conn_id}' (aws) has no 'bucket' in its extra; "
-                                        "add {\"bucket\": \"...\"} for dpone")
-        profile = {"type": "s3", "bucket": bucket, "prefix": extra.get("prefix", ""),
-                   "region": extra.get("region_name"), "access_key_id": conn.login,
-                   "secret_access_key": secret("secret_access_key", conn.password),
-                   "session_token": secret("session_token", extra.get("aws_session_token"))}
+            raise UnsupportedConnection(
+                f"Airflow connection '{conn.conn_id}' (aws) has no 'bucket' in its extra; "
+                'add {"bucket": "..."} for dpone'
+            )
+        profile = {
+            "type": "s3",
+            "bucket": bucket,
+            "prefix": extra.get("prefix", ""),
+            "region": extra.get("region_name"),
+            "access_key_id": conn.login,
+            "secret_access_key": secret("secret_access_key", conn.password),
+            "session_token": secret("session_token", extra.get("aws_session_token")),
+        }
         s3_config = (extra.get("service_config") or {}).get("s3") or {}
         endpoint = extra.get("endpoint_url") or s3_config.get("endpoint_url")
         if endpoint:
@@ -151,11 +182,14 @@ def profile_from_connection(conn: ConnectionFields) -> MappedProfile:
         servers = extra.get("bootstrap.servers") or extra.get("bootstrap_servers") or conn.host
         if not servers:
             raise UnsupportedConnection(f"Airflow connection '{conn.conn_id}' (kafka) has no bootstrap.servers")
-        profile = {"type": "kafka", "bootstrap_servers": servers,
-                   "security_protocol": str(extra.get("security.protocol", "PLAINTEXT")).upper(),
-                   "sasl_mechanism": extra.get("sasl.mechanism") or extra.get("sasl.mechanisms"),
-                   "sasl_username": extra.get("sasl.username"),
-                   "sasl_password": secret("sasl_password", extra.get("sasl.password"))}
+        profile = {
+            "type": "kafka",
+            "bootstrap_servers": servers,
+            "security_protocol": str(extra.get("security.protocol", "PLAINTEXT")).upper(),
+            "sasl_mechanism": extra.get("sasl.mechanism") or extra.get("sasl.mechanisms"),
+            "sasl_username": extra.get("sasl.username"),
+            "sasl_password": secret("sasl_password", extra.get("sasl.password")),
+        }
     elif kind == "duckdb":
         path = conn.host or conn.schema or extra.get("path")
         if not path:
@@ -166,7 +200,8 @@ def profile_from_connection(conn: ConnectionFields) -> MappedProfile:
     else:
         raise UnsupportedConnection(
             f"Airflow connection '{conn.conn_id}' has type '{kind}', which dpone cannot use; supported: postgres, "
-            "mssql, clickhouse, aws (s3), kafka, duckdb, fs")
+            "mssql, clickhouse, aws (s3), kafka, duckdb, fs"
+        )
     return MappedProfile({k: v for k, v in profile.items() if v is not None}, secrets)
 
 
@@ -291,8 +326,9 @@ class DponeHook(BaseHook):
             connections[name] = _placeholder_profile(path, name.removeprefix(AIRFLOW_PREFIX))
         folder = tempfile.mkdtemp(prefix="dpone_airflow_")
         registry = Path(folder) / "airflow_connections.yaml"
-        registry.write_text(yaml.safe_dump({"version": 1, "connections": connections}, sort_keys=True),
-                            encoding="utf-8")
+        registry.write_text(
+            yaml.safe_dump({"version": 1, "connections": connections}, sort_keys=True), encoding="utf-8"
+        )
         registry.chmod(0o600)
         secrets = {name: value for m in mapped.values() for name, value in m.secrets.items()}
         previous = {name: os.environ.get(name) for name in secrets}
@@ -316,22 +352,43 @@ class DponeHook(BaseHook):
         with self.prepared(manifest, missing_ok=True) as prepared:
             return prepared.load(), prepared.placeholders
 
-    def run(self, manifest: str | Path, selector: str | None = None, run_id: str | None = None, *,
-            retry_attempts: int | None = None, restart: bool = False, dry_run: bool = False,
-            partition: str | None = None, on_event: Callable[[Any], None] | None = None,
-            query_params: Mapping[str, Any] | None = None, phase: str = "load",
-            chunks: Sequence[str] | None = None) -> Any:
+    def run(
+        self,
+        manifest: str | Path,
+        selector: str | None = None,
+        run_id: str | None = None,
+        *,
+        retry_attempts: int | None = None,
+        restart: bool = False,
+        dry_run: bool = False,
+        partition: str | None = None,
+        on_event: Callable[[Any], None] | None = None,
+        query_params: Mapping[str, Any] | None = None,
+        phase: str = "load",
+        chunks: Sequence[str] | None = None,
+    ) -> Any:
         """Run one process with ``dpone_core.run`` and return its RunReport (never raises for expected errors)."""
         import dpone_core
 
         with self.prepared(manifest) as prepared:
-            return dpone_core.run(prepared.path, selector, run_id, prepared.registry_paths,
-                                  retry_attempts=retry_attempts, restart=restart, dry_run=dry_run,
-                                  partition=partition, on_event=on_event, query_params=query_params,
-                                  phase=phase, chunks=chunks)
+            return dpone_core.run(
+                prepared.path,
+                selector,
+                run_id,
+                prepared.registry_paths,
+                retry_attempts=retry_attempts,
+                restart=restart,
+                dry_run=dry_run,
+                partition=partition,
+                on_event=on_event,
+                query_params=query_params,
+                phase=phase,
+                chunks=chunks,
+            )
 
-    def committed_loads(self, manifest: str | Path, selector: str,
-                        since: datetime | None = None) -> list[dict[str, Any]]:
+    def committed_loads(
+        self, manifest: str | Path, selector: str, since: datetime | None = None
+    ) -> list[dict[str, Any]]:
         """Committed ``__dpone__loads`` rows of one process newer than ``since``, newest first."""
         import dpone_core
 

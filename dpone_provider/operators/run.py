@@ -107,7 +107,13 @@ class DponeRunOperator(BaseOperator):
     """
 
     template_fields: Sequence[str] = (
-        "manifest", "selector", "run_id", "registry_paths", "partition", "query_params", "chunks",
+        "manifest",
+        "selector",
+        "run_id",
+        "registry_paths",
+        "partition",
+        "query_params",
+        "chunks",
     )
     template_fields_renderers = {"manifest": "yaml"}
     ui_color = "#e8f4ea"
@@ -142,8 +148,16 @@ class DponeRunOperator(BaseOperator):
         self._process: Process | None = None
         self._parse_error: str | None = None
         if use_manifest_defaults and not _templated(manifest, selector, *registry_paths):
-            kwargs = self._with_manifest_defaults(kwargs, manifest, selector, tuple(registry_paths), dpone_conn_id,
-                                                  use_pool, parsed_manifest, extract_only=phase == "extract")
+            kwargs = self._with_manifest_defaults(
+                kwargs,
+                manifest,
+                selector,
+                tuple(registry_paths),
+                dpone_conn_id,
+                use_pool,
+                parsed_manifest,
+                extract_only=phase == "extract",
+            )
         super().__init__(**kwargs)
         self.manifest = str(manifest)
         self.selector = selector
@@ -159,10 +173,17 @@ class DponeRunOperator(BaseOperator):
         self.in_process_retries = in_process_retries
         self.report: Any = None
 
-    def _with_manifest_defaults(self, kwargs: dict[str, Any], manifest: str, selector: str | None,
-                                registry_paths: tuple[str, ...], dpone_conn_id: str | None, use_pool: bool,
-                                parsed: tuple[LoadedManifest, frozenset[str]] | None,
-                                extract_only: bool = False) -> dict[str, Any]:
+    def _with_manifest_defaults(
+        self,
+        kwargs: dict[str, Any],
+        manifest: str,
+        selector: str | None,
+        registry_paths: tuple[str, ...],
+        dpone_conn_id: str | None,
+        use_pool: bool,
+        parsed: tuple[LoadedManifest, frozenset[str]] | None,
+        extract_only: bool = False,
+    ) -> dict[str, Any]:
         """Read the manifest at parse time; a manifest that cannot be read leaves kwargs unchanged.
 
         ``extract_only`` (the extract half of a chunked load) declares no outlets: it writes no target.
@@ -215,21 +236,42 @@ class DponeRunOperator(BaseOperator):
         conf: Mapping[str, Any] = getattr(context.get("dag_run"), "conf", None) or {}
         restart = self.restart or bool(conf.get(RESTART_CONF_KEY))
         chunks = [str(c) for c in self.chunks] if self.chunks is not None else None
-        self.log.info("dpone run %s selector=%s run_id=%s phase=%s partition=%s chunks=%s restart=%s", self.manifest,
-                      self.selector, run_id, self.phase, self.partition, chunks, restart)
-        report = self.hook().run(self.manifest, self.selector, run_id, retry_attempts=self.in_process_retries,
-                                 restart=restart, dry_run=self.plan_only, partition=self.partition,
-                                 on_event=self._progress_logger(), query_params=self.query_params or None,
-                                 phase=self.phase, chunks=chunks)
+        self.log.info(
+            "dpone run %s selector=%s run_id=%s phase=%s partition=%s chunks=%s restart=%s",
+            self.manifest,
+            self.selector,
+            run_id,
+            self.phase,
+            self.partition,
+            chunks,
+            restart,
+        )
+        report = self.hook().run(
+            self.manifest,
+            self.selector,
+            run_id,
+            retry_attempts=self.in_process_retries,
+            restart=restart,
+            dry_run=self.plan_only,
+            partition=self.partition,
+            on_event=self._progress_logger(),
+            query_params=self.query_params or None,
+            phase=self.phase,
+            chunks=chunks,
+        )
         self.report = report
         for line in report.to_text().splitlines():
             self.log.info("%s", line)
-        summary = dumps_safe({**report.summary(), "target": report.result.target, "partition": self.partition,
-                              "phase": self.phase})
+        summary = dumps_safe(
+            {**report.summary(), "target": report.result.target, "partition": self.partition, "phase": self.phase}
+        )
         if report.passed:
             if report.status == "skipped":
-                self.log.info("run_id %s already committed; nothing loaded (set dag_run.conf %s=true to load "
-                              "again)", run_id, RESTART_CONF_KEY)
+                self.log.info(
+                    "run_id %s already committed; nothing loaded (set dag_run.conf %s=true to load again)",
+                    run_id,
+                    RESTART_CONF_KEY,
+                )
             return summary
         context["ti"].xcom_push(key="dpone_report", value=summary)
         message = "; ".join(e.line for e in report.result.errors) or f"dpone run {report.status}"
@@ -244,8 +286,14 @@ class DponeRunOperator(BaseOperator):
             now = time.monotonic()
             if event.phase != last["phase"] or now - last["at"] >= _PROGRESS_LOG_SECONDS:
                 last["phase"], last["at"] = event.phase, now
-                self.log.info("dpone %s: %s rows=%s (%.0f rows/s) %s", event.process, event.phase, event.rows,
-                              event.rows_per_second, event.message)
+                self.log.info(
+                    "dpone %s: %s rows=%s (%.0f rows/s) %s",
+                    event.process,
+                    event.phase,
+                    event.rows,
+                    event.rows_per_second,
+                    event.message,
+                )
 
         return on_event
 

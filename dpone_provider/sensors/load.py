@@ -38,9 +38,17 @@ class DponeLoadSensor(BaseSensorOperator):
     template_fields: Sequence[str] = ("manifest", "selector", "since", "registry_paths")
     ui_color = "#f4f0e8"
 
-    def __init__(self, *, manifest: str, selector: str, since: str | None = "{{ data_interval_end }}",
-                 deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
-                 registry_paths: Sequence[str] = (), dpone_conn_id: str | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        manifest: str,
+        selector: str,
+        since: str | None = "{{ data_interval_end }}",
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
+        registry_paths: Sequence[str] = (),
+        dpone_conn_id: str | None = None,
+        **kwargs: Any,
+    ) -> None:
         if not manifest or not selector:
             raise ValueError("DponeLoadSensor needs manifest and selector (the process to watch)")
         super().__init__(**kwargs)
@@ -53,8 +61,9 @@ class DponeLoadSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         """One check of ``__dpone__loads``; a busy sink counts as not yet."""
-        load = newest_load(self.manifest, self.selector, parse_since(self.since), self.registry_paths,
-                           self.dpone_conn_id)
+        load = newest_load(
+            self.manifest, self.selector, parse_since(self.since), self.registry_paths, self.dpone_conn_id
+        )
         if load is None:
             self.log.info("no committed load of %s after %s yet", self.selector, self.since)
         return PokeReturnValue(is_done=load is not None, xcom_value=load)
@@ -69,9 +78,11 @@ class DponeLoadSensor(BaseSensorOperator):
         timeout = timedelta(seconds=float(self.timeout))
         self.defer(
             trigger=DponeLoadTrigger(
-                manifest=self.manifest, selector=self.selector,
+                manifest=self.manifest,
+                selector=self.selector,
                 since=None if parse_since(self.since) is None else str(parse_since(self.since)),
-                registry_paths=self.registry_paths, dpone_conn_id=self.dpone_conn_id,
+                registry_paths=self.registry_paths,
+                dpone_conn_id=self.dpone_conn_id,
                 poll_interval=float(self.poke_interval),
                 timeout_at=(datetime.now(UTC) + timeout).isoformat(),
             ),

@@ -12,8 +12,21 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from dpone_core.errors import DponeError
 from dpone_provider.hooks.dpone import DponeHook, dumps_safe
 
-LOAD_FIELDS = ("load_id", "run_id", "process", "status", "target_table", "rows_extracted", "rows_inserted",
-               "rows_updated", "rows_deleted", "rows_quarantined", "partition_key", "started_at", "finished_at")
+LOAD_FIELDS = (
+    "load_id",
+    "run_id",
+    "process",
+    "status",
+    "target_table",
+    "rows_extracted",
+    "rows_inserted",
+    "rows_updated",
+    "rows_deleted",
+    "rows_quarantined",
+    "partition_key",
+    "started_at",
+    "finished_at",
+)
 """Columns of a ``__dpone__loads`` row a sensor hands downstream through XCom."""
 
 
@@ -37,8 +50,13 @@ def parse_since(value: Any) -> datetime | None:
     return moment
 
 
-def newest_load(manifest: str, selector: str, since: datetime | None, registry_paths: Sequence[str] = (),
-                dpone_conn_id: str | None = None) -> dict[str, Any] | None:
+def newest_load(
+    manifest: str,
+    selector: str,
+    since: datetime | None,
+    registry_paths: Sequence[str] = (),
+    dpone_conn_id: str | None = None,
+) -> dict[str, Any] | None:
     """The newest committed load of a process finished after ``since`` (XCom-safe dict), or None.
 
     A sink busy with another writer (a retryable dpone error, e.g. a DuckDB file lock) counts as
@@ -65,9 +83,17 @@ class DponeLoadTrigger(BaseTrigger):
     ``timeout_at`` passes, or ``{"status": "error", "message": ...}`` for a broken manifest or sink.
     """
 
-    def __init__(self, *, manifest: str, selector: str, since: str | None = None,
-                 registry_paths: Sequence[str] = (), dpone_conn_id: str | None = None,
-                 poll_interval: float = 60.0, timeout_at: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        manifest: str,
+        selector: str,
+        since: str | None = None,
+        registry_paths: Sequence[str] = (),
+        dpone_conn_id: str | None = None,
+        poll_interval: float = 60.0,
+        timeout_at: str | None = None,
+    ) -> None:
         super().__init__()
         self.manifest = manifest
         self.selector = selector
@@ -98,8 +124,9 @@ class DponeLoadTrigger(BaseTrigger):
         deadline = parse_since(self.timeout_at)
         while True:
             try:
-                load = await asyncio.to_thread(newest_load, self.manifest, self.selector, since,
-                                               self.registry_paths, self.dpone_conn_id)
+                load = await asyncio.to_thread(
+                    newest_load, self.manifest, self.selector, since, self.registry_paths, self.dpone_conn_id
+                )
             except DponeError as exc:
                 if not exc.retryable:
                     yield TriggerEvent({"status": "error", "message": exc.info().one_line()})
@@ -108,16 +135,24 @@ class DponeLoadTrigger(BaseTrigger):
                 self.log.info("target busy (%s); checking again", exc.code)
                 load = None
             except Exception as exc:  # noqa: BLE001 - reported to the task as an event
-                yield TriggerEvent({"status": "error", "message": str(exc).splitlines()[0] if str(exc) else
-                                    type(exc).__name__})
+                yield TriggerEvent(
+                    {"status": "error", "message": str(exc).splitlines()[0] if str(exc) else type(exc).__name__}
+                )
                 return
             if load is not None:
                 yield TriggerEvent({"status": "success", "load": load})
                 return
             if deadline is not None and datetime.now(UTC) >= deadline:
-                yield TriggerEvent({"status": "timeout", "message": (
-                    f"no committed load of '{self.selector}' finished after {self.since} by {self.timeout_at}")})
+                yield TriggerEvent(
+                    {
+                        "status": "timeout",
+                        "message": (
+                            f"no committed load of '{self.selector}' finished after {self.since} by {self.timeout_at}"
+                        ),
+                    }
+                )
                 return
-            self.log.info("no committed load of %s after %s yet; next check in %ss", self.selector, self.since,
-                          self.poll_interval)
+            self.log.info(
+                "no committed load of %s after %s yet; next check in %ss", self.selector, self.since, self.poll_interval
+            )
             await asyncio.sleep(self.poll_interval)

@@ -61,8 +61,11 @@ class DagRuns:
 
     def explain(self, dag_id: str) -> str:
         """The run's result and its error lines, for assertion messages."""
-        lines = [line[:500] for line in self.section(dag_id).splitlines()
-                 if "error" in line.lower() or "DPONE_" in line or "Traceback" in line]
+        lines = [
+            line[:500]
+            for line in self.section(dag_id).splitlines()
+            if "error" in line.lower() or "DPONE_" in line or "Traceback" in line
+        ]
         return f"{self.results.get(dag_id)}\n" + "\n".join(lines[-40:])
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -75,14 +78,15 @@ class DagRuns:
 
     def task_states(self, dag_id: str) -> dict[tuple[str, int], tuple[str, int]]:
         """``{(task_id, map_index): (state, try_number)}`` of the DAG's run."""
-        rows = self.query("SELECT task_id, map_index, state, try_number FROM task_instance WHERE dag_id = ?",
-                          (dag_id,))
+        rows = self.query("SELECT task_id, map_index, state, try_number FROM task_instance WHERE dag_id = ?", (dag_id,))
         return {(t, m): (s, n) for t, m, s, n in rows}
 
     def xcom(self, dag_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
         """One XCom value (JSON-decoded), or None."""
-        rows = self.query("SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = ? AND map_index = ?",
-                          (dag_id, task_id, key, map_index))
+        rows = self.query(
+            "SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = ? AND map_index = ?",
+            (dag_id, task_id, key, map_index),
+        )
         if not rows:
             return None
         value = rows[0][0]
@@ -103,26 +107,41 @@ def _run_all(root: Path) -> None:
     home.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "PYTEST_XDIST"))}
     env.update(scenario["env"])
-    env.update({
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": scenario["dags"],
-        "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
-            {"type": "file", "log_file_path": str(root / "openlineage.jsonl"), "append": True}),
-        "AIRFLOW__OPENLINEAGE__NAMESPACE": "dpone-tests",
-        "PYTHONPATH": os.pathsep.join([str(HERE.parents[1]), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-    })
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_FOLDER": scenario["dags"],
+            "AIRFLOW__OPENLINEAGE__TRANSPORT": json.dumps(
+                {"type": "file", "log_file_path": str(root / "openlineage.jsonl"), "append": True}
+            ),
+            "AIRFLOW__OPENLINEAGE__NAMESPACE": "dpone-tests",
+            "PYTHONPATH": os.pathsep.join([str(HERE.parents[1]), env.get("PYTHONPATH", "")]).rstrip(os.pathsep),
+        }
+    )
     seconds: dict[str, float] = {}
     log = root / "dagtest.log"
     with log.open("w", encoding="utf-8") as out:
         started = time.monotonic()
-        subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, stdout=out,
-                       stderr=subprocess.STDOUT, check=True, timeout=300)
+        subprocess.run(
+            [sys.executable, "-m", "airflow", "db", "migrate"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=True,
+            timeout=300,
+        )
         seconds["migrate"] = round(time.monotonic() - started, 2)
         files = [str(Path(scenario["dags"]) / f"{dag_id}.py") for dag_id in scenarios.RUN_ORDER]
         started = time.monotonic()
-        subprocess.run([sys.executable, str(HERE / "dagtest_runner.py"), str(root / "results_dags.json"), *files],
-                       env=env, stdout=out, stderr=subprocess.STDOUT, check=True, timeout=600)
+        subprocess.run(
+            [sys.executable, str(HERE / "dagtest_runner.py"), str(root / "results_dags.json"), *files],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            check=True,
+            timeout=600,
+        )
         seconds["dag_tests"] = round(time.monotonic() - started, 2)
     (root / "scenario.json").write_text(json.dumps(scenario), encoding="utf-8")
     (root / "seconds.json").write_text(json.dumps(seconds), encoding="utf-8")

@@ -25,11 +25,21 @@ def run_file(path: Path) -> dict[str, Any]:
     started = time.monotonic()
     try:
         dag_run = dag.test()
-        return {"dag_id": dag.dag_id, "state": str(dag_run.state), "run_id": dag_run.run_id,
-                "seconds": round(time.monotonic() - started, 2), "error": None}
+        return {
+            "dag_id": dag.dag_id,
+            "state": str(dag_run.state),
+            "run_id": dag_run.run_id,
+            "seconds": round(time.monotonic() - started, 2),
+            "error": None,
+        }
     except Exception:  # noqa: BLE001 - recorded for the test to report
-        return {"dag_id": dag.dag_id, "state": "error", "run_id": None,
-                "seconds": round(time.monotonic() - started, 2), "error": traceback.format_exc()}
+        return {
+            "dag_id": dag.dag_id,
+            "state": "error",
+            "run_id": None,
+            "seconds": round(time.monotonic() - started, 2),
+            "error": traceback.format_exc(),
+        }
 
 
 def main(argv: list[str]) -> int:

@@ -62,8 +62,10 @@ def test_sensor_succeeds_with_the_committed_load(dag_runs: DagRuns) -> None:
 
 
 def test_outlet_asset_event_for_the_sink_table(dag_runs: DagRuns) -> None:
-    rows = dag_runs.query("SELECT a.uri FROM asset_event e JOIN asset a ON a.id = e.asset_id "
-                          "WHERE e.source_dag_id = 'dpone_quickstart' AND e.source_task_id = 'orders'")
+    rows = dag_runs.query(
+        "SELECT a.uri FROM asset_event e JOIN asset a ON a.id = e.asset_id "
+        "WHERE e.source_dag_id = 'dpone_quickstart' AND e.source_task_id = 'orders'"
+    )
     uris = [r[0] for r in rows]
     assert len(uris) == 1 and uris[0].startswith("duckdb:") and uris[0].endswith("warehouse.duckdb/analytics/orders")
 
@@ -102,7 +104,9 @@ def test_value_partitions_extract_in_mapped_tasks_and_commit_once(dag_runs: DagR
     assert states[("loads.status_copy", -1)][0] == "success"
     mapped = [dag_runs.xcom("dpone_partitioned", "loads.orders_by_status__extract", map_index=i) for i in (0, 1)]
     assert [(m["partition"], m["phase"], m["status"]) for m in mapped] == [
-        ("new", "extract", "extracted"), ("paid", "extract", "extracted")]
+        ("new", "extract", "extracted"),
+        ("paid", "extract", "extracted"),
+    ]
     final = dag_runs.xcom("dpone_partitioned", "loads.orders_by_status")
     assert final["status"] == "succeeded" and final["phase"] == "finalize"
     assert {m["run_id"] for m in mapped} == {final["run_id"]}  # both halves share one run id
@@ -111,8 +115,11 @@ def test_value_partitions_extract_in_mapped_tasks_and_commit_once(dag_runs: DagR
     assert loaded == sum(m["extracted_rows"] for m in mapped) == final["inserted_rows"] > 0
     assert _count(db, "SELECT count(*) FROM analytics.orders_by_status WHERE status NOT IN ('new', 'paid')") == 0
     assert _count(dag_runs.scenario["duckdb"]["mart"], "SELECT count(*) FROM analytics.status_copy") == loaded
-    loads = duckdb.connect(db, read_only=True).execute(
-        "SELECT partition_key, run_id FROM __dpone__loads WHERE process = 'orders_by_status'").fetchall()
+    loads = (
+        duckdb.connect(db, read_only=True)
+        .execute("SELECT partition_key, run_id FROM __dpone__loads WHERE process = 'orders_by_status'")
+        .fetchall()
+    )
     assert loads == [("new,paid", final["run_id"])]  # ONE commit for both partitions
     chunk_dir = Path(dag_runs.scenario["paths"]["partitioned"]).parent / ".dpone" / "chunks" / "orders_by_status"
     assert list(chunk_dir.iterdir()) == []  # the committed run's chunks were removed
@@ -128,8 +135,11 @@ def test_openlineage_events_carry_dpone_facets(dag_runs: DagRuns) -> None:
     if not path.exists():
         pytest.fail("the OpenLineage file transport wrote nothing")
     events = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    complete = [e for e in events if e.get("eventType") == "COMPLETE"
-                and e.get("job", {}).get("name") == "dpone_quickstart.orders"]
+    complete = [
+        e
+        for e in events
+        if e.get("eventType") == "COMPLETE" and e.get("job", {}).get("name") == "dpone_quickstart.orders"
+    ]
     assert complete, sorted({e.get("job", {}).get("name") for e in events})
     event = complete[-1]
     output = event["outputs"][0]
@@ -139,4 +149,5 @@ def test_openlineage_events_carry_dpone_facets(dag_runs: DagRuns) -> None:
     assert "amount" in output["facets"]["columnLineage"]["fields"]
     assertions = event["inputs"][0]["inputFacets"]["dataQualityAssertions"]["assertions"]
     assert {"assertion": "amount.min", "success": False} in [
-        {"assertion": a["assertion"], "success": a["success"]} for a in assertions]
+        {"assertion": a["assertion"], "success": a["success"]} for a in assertions
+    ]

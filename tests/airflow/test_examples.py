@@ -24,12 +24,21 @@ def test_every_example_imports(dagbag: object) -> None:
 
 def test_example_dags_and_tasks(dagbag: object) -> None:
     dags = dagbag.dags  # type: ignore[attr-defined]
-    assert set(dags) == {"dpone_quickstart", "dpone_quickstart_group", "dpone_orders_report", "dpone_orders_wait",
-                         "dpone_postgres_orders"}
+    assert set(dags) == {
+        "dpone_quickstart",
+        "dpone_quickstart_group",
+        "dpone_orders_report",
+        "dpone_orders_wait",
+        "dpone_postgres_orders",
+    }
     assert dags["dpone_quickstart"].task_ids == ["orders"]
     postgres = dags["dpone_postgres_orders"]
     assert sorted(postgres.task_ids) == [
-        "shop.customer_orders", "shop.shop_customers", "shop.shop_customers__extract", "shop.shop_orders"]
+        "shop.customer_orders",
+        "shop.shop_customers",
+        "shop.shop_customers__extract",
+        "shop.shop_orders",
+    ]
     joined = postgres.get_task("shop.customer_orders")
     assert joined.upstream_task_ids == {"shop.shop_orders", "shop.shop_customers"}
     extract = postgres.get_task("shop.shop_customers__extract")  # key ranges: mapped extracts, one finalize

@@ -24,25 +24,83 @@ SECRET = "hunter2-very-secret"
 @pytest.mark.parametrize(
     ("fields", "expected"),
     [
-        (ConnectionFields("shop", "postgres", "db.internal", 5433, "shop", "bob", SECRET, {"sslmode": "require"}),
-         {"type": "postgres", "host": "db.internal", "port": 5433, "database": "shop", "user": "bob",
-          "password": "${env:DPONE_AIRFLOW_SHOP_PASSWORD}", "sslmode": "require"}),
-        (ConnectionFields("erp", "mssql", "sql1", None, "erp", "sa", SECRET, {"encrypt": "false"}),
-         {"type": "mssql", "host": "sql1", "port": 1433, "database": "erp", "user": "sa",
-          "password": "${env:DPONE_AIRFLOW_ERP_PASSWORD}", "encrypt": False}),
-        (ConnectionFields("ch", "clickhouse", "ch1", 8443, "dw", "loader", SECRET, {"secure": True}),
-         {"type": "clickhouse", "host": "ch1", "port": 8443, "database": "dw", "user": "loader",
-          "password": "${env:DPONE_AIRFLOW_CH_PASSWORD}", "secure": True}),
-        (ConnectionFields("lake", "aws", None, None, None, "AKIA1", SECRET,
-                          {"bucket": "lake", "prefix": "raw", "region_name": "eu-west-1"}),
-         {"type": "s3", "bucket": "lake", "prefix": "raw", "region": "eu-west-1", "access_key_id": "AKIA1",
-          "secret_access_key": "${env:DPONE_AIRFLOW_LAKE_SECRET_ACCESS_KEY}"}),
-        (ConnectionFields("events", "kafka", extra={"bootstrap.servers": "k1:9092,k2:9092",
-                                                    "security.protocol": "SASL_SSL", "sasl.mechanism": "PLAIN",
-                                                    "sasl.username": "u", "sasl.password": SECRET}),
-         {"type": "kafka", "bootstrap_servers": "k1:9092,k2:9092", "security_protocol": "SASL_SSL",
-          "sasl_mechanism": "PLAIN", "sasl_username": "u",
-          "sasl_password": "${env:DPONE_AIRFLOW_EVENTS_SASL_PASSWORD}"}),
+        (
+            ConnectionFields("shop", "postgres", "db.internal", 5433, "shop", "bob", SECRET, {"sslmode": "require"}),
+            {
+                "type": "postgres",
+                "host": "db.internal",
+                "port": 5433,
+                "database": "shop",
+                "user": "bob",
+                "password": "${env:DPONE_AIRFLOW_SHOP_PASSWORD}",
+                "sslmode": "require",
+            },
+        ),
+        (
+            ConnectionFields("erp", "mssql", "sql1", None, "erp", "sa", SECRET, {"encrypt": "false"}),
+            {
+                "type": "mssql",
+                "host": "sql1",
+                "port": 1433,
+                "database": "erp",
+                "user": "sa",
+                "password": "${env:DPONE_AIRFLOW_ERP_PASSWORD}",
+                "encrypt": False,
+            },
+        ),
+        (
+            ConnectionFields("ch", "clickhouse", "ch1", 8443, "dw", "loader", SECRET, {"secure": True}),
+            {
+                "type": "clickhouse",
+                "host": "ch1",
+                "port": 8443,
+                "database": "dw",
+                "user": "loader",
+                "password": "${env:DPONE_AIRFLOW_CH_PASSWORD}",
+                "secure": True,
+            },
+        ),
+        (
+            ConnectionFields(
+                "lake",
+                "aws",
+                None,
+                None,
+                None,
+                "AKIA1",
+                SECRET,
+                {"bucket": "lake", "prefix": "raw", "region_name": "eu-west-1"},
+            ),
+            {
+                "type": "s3",
+                "bucket": "lake",
+                "prefix": "raw",
+                "region": "eu-west-1",
+                "access_key_id": "AKIA1",
+                "secret_access_key": "${env:DPONE_AIRFLOW_LAKE_SECRET_ACCESS_KEY}",
+            },
+        ),
+        (
+            ConnectionFields(
+                "events",
+                "kafka",
+                extra={
+                    "bootstrap.servers": "k1:9092,k2:9092",
+                    "security.protocol": "SASL_SSL",
+                    "sasl.mechanism": "PLAIN",
+                    "sasl.username": "u",
+                    "sasl.password": SECRET,
+                },
+            ),
+            {
+                "type": "kafka",
+                "bootstrap_servers": "k1:9092,k2:9092",
+                "security_protocol": "SASL_SSL",
+                "sasl_mechanism": "PLAIN",
+                "sasl_username": "u",
+                "sasl_password": "${env:DPONE_AIRFLOW_EVENTS_SASL_PASSWORD}",
+            },
+        ),
         (ConnectionFields("wh", "duckdb", "/data/wh.duckdb"), {"type": "duckdb", "path": "/data/wh.duckdb"}),
         (ConnectionFields("inbox", "fs", extra={"path": "/data/inbox"}), {"type": "files", "root": "/data/inbox"}),
     ],
@@ -60,9 +118,11 @@ def test_mapped_profiles_validate_as_dpone_profiles() -> None:
     from dpone_core.connections.profiles import ConnectionProfile
 
     adapter: TypeAdapter[Any] = TypeAdapter(ConnectionProfile)
-    for fields in (ConnectionFields("a", "postgres", "h", None, "d", "u", SECRET),
-                   ConnectionFields("b", "aws", login="k", password=SECRET, extra={"bucket": "x"}),
-                   ConnectionFields("c", "kafka", extra={"bootstrap.servers": "k:9092"})):
+    for fields in (
+        ConnectionFields("a", "postgres", "h", None, "d", "u", SECRET),
+        ConnectionFields("b", "aws", login="k", password=SECRET, extra={"bucket": "x"}),
+        ConnectionFields("c", "kafka", extra={"bootstrap.servers": "k:9092"}),
+    ):
         adapter.validate_python(profile_from_connection(fields).profile)
 
 
@@ -81,10 +141,25 @@ def _manifest(tmp_path: Path, source: str, sink: str) -> Path:
     (tmp_path / "data").mkdir(exist_ok=True)
     (tmp_path / "data" / "a.csv").write_text("id\n1\n2\n", encoding="utf-8")
     path = tmp_path / "m.yaml"
-    path.write_text(yaml.safe_dump({"version": 1, "connections": {
-        "inbox": {"type": "files", "root": "data"}, "wh": {"type": "duckdb", "path": "wh.duckdb"}},
-        "processes": [{"name": "p", "source": {"connection": source, "path": "*.csv", "format": "csv"},
-                       "sink": {"connection": sink, "table": "main.p", "strategy": "append"}}]}), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "connections": {
+                    "inbox": {"type": "files", "root": "data"},
+                    "wh": {"type": "duckdb", "path": "wh.duckdb"},
+                },
+                "processes": [
+                    {
+                        "name": "p",
+                        "source": {"connection": source, "path": "*.csv", "format": "csv"},
+                        "sink": {"connection": sink, "table": "main.p", "strategy": "append"},
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -94,8 +169,9 @@ def test_airflow_connection_ids(tmp_path: Path) -> None:
 
 
 def test_prepared_writes_a_registry_without_secrets_and_cleans_up(tmp_path: Path, airflow_connection: Any) -> None:
-    airflow_connection("dpone_pg", conn_type="postgres", host="127.0.0.1", port=1, schema="shop", login="bob",
-                       password=SECRET)
+    airflow_connection(
+        "dpone_pg", conn_type="postgres", host="127.0.0.1", port=1, schema="shop", login="bob", password=SECRET
+    )
     manifest = _manifest(tmp_path, "inbox", "airflow:dpone_pg")
     env_name = secret_env_name("dpone_pg", "password")
     with DponeHook().prepared(manifest) as prepared:
@@ -130,8 +206,9 @@ def test_run_with_airflow_connections_end_to_end(tmp_path: Path, airflow_connect
 
 def test_a_failed_run_never_shows_the_password(tmp_path: Path, airflow_connection: Any) -> None:
     # Port 1 on localhost refuses at once; whatever the connector says, the secret must not appear.
-    airflow_connection("dpone_pg", conn_type="postgres", host="127.0.0.1", port=1, schema="shop", login="bob",
-                       password=SECRET)
+    airflow_connection(
+        "dpone_pg", conn_type="postgres", host="127.0.0.1", port=1, schema="shop", login="bob", password=SECRET
+    )
     report = DponeHook().run(_manifest(tmp_path, "inbox", "airflow:dpone_pg"), run_id="r1")
     assert not report.passed
     assert SECRET not in report.to_json() and SECRET not in report.to_text() and SECRET not in str(report.summary())
@@ -140,8 +217,9 @@ def test_a_failed_run_never_shows_the_password(tmp_path: Path, airflow_connectio
 def test_dpone_connection_resolves_manifest_dir_and_registries(tmp_path: Path, airflow_connection: Any) -> None:
     manifest = _manifest(tmp_path, "inbox", "wh")
     (tmp_path / "registry.yaml").write_text("version: 1\nconnections: {}\n", encoding="utf-8")
-    airflow_connection("dpone_cfg", conn_type="dpone",
-                       extra={"manifest_dir": str(tmp_path), "registry_paths": "registry.yaml"})
+    airflow_connection(
+        "dpone_cfg", conn_type="dpone", extra={"manifest_dir": str(tmp_path), "registry_paths": "registry.yaml"}
+    )
     hook = DponeHook("dpone_cfg")
     assert hook.manifest_path("m.yaml") == manifest.resolve()
     assert hook.registry_paths() == (str(tmp_path / "registry.yaml"),)

@@ -48,15 +48,19 @@ def _with_policies(manifest: Path, **process_updates: Any) -> Path:
 
 
 def test_manifest_retry_pool_and_owner_become_task_arguments(quickstart: Path) -> None:
-    _with_policies(quickstart, retry={"attempts": 3, "backoff_seconds": 2, "backoff": "exponential"},
-                   orchestration={"concurrency_key": "warehouse_writes", "owners": ["team:data-eng"]})
+    _with_policies(
+        quickstart,
+        retry={"attempts": 3, "backoff_seconds": 2, "backoff": "exponential"},
+        orchestration={"concurrency_key": "warehouse_writes", "owners": ["team:data-eng"]},
+    )
     with DAG("d", schedule=None):
         op = DponeRunOperator(task_id="orders", manifest=str(quickstart))
     assert (op.retries, op.retry_delay, op.retry_exponential_backoff) == (3, timedelta(seconds=2), 2.0)
     assert op.max_retry_delay == timedelta(seconds=64)
     assert op.pool == "warehouse_writes" and op.owner == "team:data-eng"
-    assert [a.uri for a in op.outlets] == [f"duckdb://{quickstart.parent}/.dpone/warehouse.duckdb/analytics/orders"
-                                           .replace("duckdb://", "duckdb:")]
+    assert [a.uri for a in op.outlets] == [
+        f"duckdb://{quickstart.parent}/.dpone/warehouse.duckdb/analytics/orders".replace("duckdb://", "duckdb:")
+    ]
     assert [a.uri for a in op.inlets] == [f"file://{quickstart.parent}/data/orders*.csv"]
 
 
@@ -66,8 +70,7 @@ def test_the_dag_and_the_task_win_over_the_manifest(quickstart: Path) -> None:
         op = DponeRunOperator(task_id="orders", manifest=str(quickstart), pool="default_pool")
     assert (op.retries, op.pool) == (0, "default_pool")
     with DAG("e", schedule=None):
-        op = DponeRunOperator(task_id="orders", manifest=str(quickstart), use_pool=False,
-                              use_manifest_defaults=True)
+        op = DponeRunOperator(task_id="orders", manifest=str(quickstart), use_pool=False, use_manifest_defaults=True)
     assert op.pool == "default_pool" and op.retries == 3
 
 
@@ -108,8 +111,15 @@ def test_transient_failure_raises_a_retryable_exception(quickstart: Path) -> Non
     op.execute(_context())
     database = str(quickstart.parent / ".dpone" / "warehouse.duckdb")
     # Another process holds DuckDB's write lock: dpone reports DPONE_ALREADY_RUNNING, which Airflow may retry.
-    holder = subprocess.Popen([sys.executable, "-c", "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); "
-                               "print('locked', flush=True); time.sleep(60)", database], stdout=subprocess.PIPE)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('locked', flush=True); time.sleep(60)",
+            database,
+        ],
+        stdout=subprocess.PIPE,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == b"locked"
         with pytest.raises(AirflowException) as raised:
@@ -126,13 +136,17 @@ def test_openlineage_facets_after_a_run(quickstart: Path) -> None:
     start = op.get_openlineage_facets_on_start()
     assert [(d.namespace, d.name) for d in start.inputs] == [("file", f"{quickstart.parent}/data/orders*.csv")]
     assert [(d.namespace, d.name) for d in start.outputs] == [
-        (f"duckdb://{quickstart.parent}/.dpone/warehouse.duckdb", "analytics.orders")]
+        (f"duckdb://{quickstart.parent}/.dpone/warehouse.duckdb", "analytics.orders")
+    ]
     op.execute(_context())
     lineage = op.get_openlineage_facets_on_complete(None)
     (output,) = lineage.outputs
     assert output.outputFacets["outputStatistics"].rowCount == 3835
     assert [(f.name, f.type) for f in output.facets["schema"].fields][:3] == [
-        ("id", "int64"), ("customer_id", "int64"), ("amount", "decimal128(18, 2)")]
+        ("id", "int64"),
+        ("customer_id", "int64"),
+        ("amount", "decimal128(18, 2)"),
+    ]
     column = output.facets["columnLineage"].fields["email"].inputFields[0]
     assert (column.namespace, column.field) == ("file", "email")
     (source,) = lineage.inputs

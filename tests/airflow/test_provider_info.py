@@ -14,10 +14,16 @@ def test_provider_info_shape() -> None:
     assert info["package-name"] == "dpone" == distribution("dpone").metadata["Name"]
     assert info["name"] == "dpone" and info["description"]
     assert "versions" not in info  # the version comes from the distribution metadata
-    modules = {key: [m for entry in info[key] for m in entry["python-modules"]]
-               for key in ("hooks", "operators", "sensors", "triggers")}
-    assert modules == {"hooks": ["dpone_provider.hooks.dpone"], "operators": ["dpone_provider.operators.run"],
-                       "sensors": ["dpone_provider.sensors.load"], "triggers": ["dpone_provider.triggers.load"]}
+    modules = {
+        key: [m for entry in info[key] for m in entry["python-modules"]]
+        for key in ("hooks", "operators", "sensors", "triggers")
+    }
+    assert modules == {
+        "hooks": ["dpone_provider.hooks.dpone"],
+        "operators": ["dpone_provider.operators.run"],
+        "sensors": ["dpone_provider.sensors.load"],
+        "triggers": ["dpone_provider.triggers.load"],
+    }
     (conn_type,) = info["connection-types"]
     assert conn_type["connection-type"] == "dpone"
     assert conn_type["hook-class-name"] == "dpone_provider.hooks.dpone.DponeHook"

@@ -21,8 +21,15 @@ def test_poke_sees_a_committed_load(quickstart: Path) -> None:
 
 
 def test_deferrable_sensor_defers_with_the_trigger(quickstart: Path) -> None:
-    sensor = DponeLoadSensor(task_id="s", manifest=str(quickstart), selector="orders",
-                             since="2999-01-01T00:00:00+00:00", deferrable=True, poke_interval=5, timeout=60)
+    sensor = DponeLoadSensor(
+        task_id="s",
+        manifest=str(quickstart),
+        selector="orders",
+        since="2999-01-01T00:00:00+00:00",
+        deferrable=True,
+        poke_interval=5,
+        timeout=60,
+    )
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute({})
     trigger = deferred.value.trigger

@@ -17,25 +17,45 @@ from dpone_provider.task_group import dpone_dag, dpone_task_group, interval_part
 
 def _manifest(tmp_path: Path, processes: list[dict[str, Any]]) -> Path:
     path = tmp_path / "loads.yaml"
-    path.write_text(yaml.safe_dump({
-        "version": 1,
-        "connections": {"inbox": {"type": "files", "root": "data"}, "wh": {"type": "duckdb", "path": "wh.duckdb"}},
-        "processes": processes}), encoding="utf-8")
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "connections": {
+                    "inbox": {"type": "files", "root": "data"},
+                    "wh": {"type": "duckdb", "path": "wh.duckdb"},
+                },
+                "processes": processes,
+            }
+        ),
+        encoding="utf-8",
+    )
     return path
 
 
 def _process(name: str, **extra: Any) -> dict[str, Any]:
-    return {"name": name, "source": {"connection": "inbox", "path": f"{name}.csv", "format": "csv"},
-            "sink": {"connection": "wh", "table": f"raw.{name}", "strategy": "append"}, **extra}
+    return {
+        "name": name,
+        "source": {"connection": "inbox", "path": f"{name}.csv", "format": "csv"},
+        "sink": {"connection": "wh", "table": f"raw.{name}", "strategy": "append"},
+        **extra,
+    }
 
 
 def test_one_task_per_process_wired_by_depends_on(tmp_path: Path) -> None:
-    manifest = _manifest(tmp_path, [
-        _process("customers", tags=["crm"]),
-        _process("orders", tags=["sales"], retry={"attempts": 2, "backoff_seconds": 10, "backoff": "fixed"}),
-        _process("sales.daily", depends_on=["customers", "orders"], tags=["sales"],
-                 orchestration={"concurrency_key": "wh_writes", "owners": ["ana", "bo"]}),
-    ])
+    manifest = _manifest(
+        tmp_path,
+        [
+            _process("customers", tags=["crm"]),
+            _process("orders", tags=["sales"], retry={"attempts": 2, "backoff_seconds": 10, "backoff": "fixed"}),
+            _process(
+                "sales.daily",
+                depends_on=["customers", "orders"],
+                tags=["sales"],
+                orchestration={"concurrency_key": "wh_writes", "owners": ["ana", "bo"]},
+            ),
+        ],
+    )
     with DAG("d", schedule=None) as dag:
         group = dpone_task_group(manifest)
     assert group.group_id == "loads"
@@ -56,15 +76,17 @@ def test_selector_limits_the_tasks(tmp_path: Path) -> None:
 
 
 def test_partitions_become_mapped_extract_tasks_plus_one_finalize(tmp_path: Path) -> None:
-    manifest = _manifest(tmp_path, [
-        _process("by_region", partitions={"column": "region", "values": ["eu", "us"]},
-                 retry={"attempts": 1}),
-        _process("by_hour", partitions={"column": "updated_at", "grain": "hour"}),
-        _process("by_range", partitions={"column": "id", "ranges": 4}),
-        _process("after", depends_on=["by_hour"]),
-        _process("before"),
-        _process("gated", depends_on=["before"], partitions={"column": "id", "ranges": 2}),
-    ])
+    manifest = _manifest(
+        tmp_path,
+        [
+            _process("by_region", partitions={"column": "region", "values": ["eu", "us"]}, retry={"attempts": 1}),
+            _process("by_hour", partitions={"column": "updated_at", "grain": "hour"}),
+            _process("by_range", partitions={"column": "id", "ranges": 4}),
+            _process("after", depends_on=["by_hour"]),
+            _process("before"),
+            _process("gated", depends_on=["before"], partitions={"column": "id", "ranges": 2}),
+        ],
+    )
     with DAG("d", schedule=None) as dag:
         dpone_task_group(manifest, group_id="g")
     extract = dag.get_task("g.by_region__extract")

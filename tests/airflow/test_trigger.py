@@ -23,24 +23,37 @@ def _first_event(trigger: DponeLoadTrigger, timeout: float = 30) -> dict[str, An
 
 
 def test_serialize_round_trip(quickstart: Path) -> None:
-    trigger = DponeLoadTrigger(manifest=str(quickstart), selector="orders", since="2026-11-23T00:00:00+00:00",
-                               registry_paths=["r.yaml"], dpone_conn_id="dpone_default", poll_interval=0.5,
-                               timeout_at="2026-11-24T00:00:00+00:00")
+    trigger = DponeLoadTrigger(
+        manifest=str(quickstart),
+        selector="orders",
+        since="2026-11-23T00:00:00+00:00",
+        registry_paths=["r.yaml"],
+        dpone_conn_id="dpone_default",
+        poll_interval=0.5,
+        timeout_at="2026-11-24T00:00:00+00:00",
+    )
     classpath, kwargs = trigger.serialize()
     assert classpath == "dpone_provider.triggers.load.DponeLoadTrigger"
     rebuilt = import_string(classpath)(**kwargs)
     assert rebuilt.serialize() == (classpath, kwargs)
-    assert kwargs == {"manifest": str(quickstart), "selector": "orders", "since": "2026-11-23T00:00:00+00:00",
-                      "registry_paths": ["r.yaml"], "dpone_conn_id": "dpone_default", "poll_interval": 0.5,
-                      "timeout_at": "2026-11-24T00:00:00+00:00"}
+    assert kwargs == {
+        "manifest": str(quickstart),
+        "selector": "orders",
+        "since": "2026-11-23T00:00:00+00:00",
+        "registry_paths": ["r.yaml"],
+        "dpone_conn_id": "dpone_default",
+        "poll_interval": 0.5,
+        "timeout_at": "2026-11-24T00:00:00+00:00",
+    }
 
 
 def test_fires_success_once_a_load_commits(quickstart: Path) -> None:
     before = datetime.now(UTC) - timedelta(seconds=1)
     report = dpone_core.run(quickstart, run_id="trigger-test")
     assert report.passed
-    classpath, kwargs = DponeLoadTrigger(manifest=str(quickstart), selector="orders", since=before.isoformat(),
-                                         poll_interval=0.1).serialize()
+    classpath, kwargs = DponeLoadTrigger(
+        manifest=str(quickstart), selector="orders", since=before.isoformat(), poll_interval=0.1
+    ).serialize()
     event = _first_event(import_string(classpath)(**kwargs))
     assert event["status"] == "success"
     assert event["load"]["run_id"] == "trigger-test" and event["load"]["load_id"] == report.load_id
@@ -71,8 +84,13 @@ async def _anext(trigger: DponeLoadTrigger) -> dict[str, Any]:
 
 def test_times_out_when_no_load_is_newer(quickstart: Path) -> None:
     assert dpone_core.run(quickstart).passed
-    trigger = DponeLoadTrigger(manifest=str(quickstart), selector="orders", since="2999-01-01T00:00:00+00:00",
-                               poll_interval=0.1, timeout_at=(datetime.now(UTC) + timedelta(seconds=0.3)).isoformat())
+    trigger = DponeLoadTrigger(
+        manifest=str(quickstart),
+        selector="orders",
+        since="2999-01-01T00:00:00+00:00",
+        poll_interval=0.1,
+        timeout_at=(datetime.now(UTC) + timedelta(seconds=0.3)).isoformat(),
+    )
     event = _first_event(trigger)
     assert event["status"] == "timeout" and "no committed load of 'orders'" in event["message"]
 

@@ -12,20 +12,29 @@ EVENTS_MANIFEST = {
         "inbox": {"type": "files", "root": "data"},
         "warehouse": {"type": "duckdb", "path": "warehouse.duckdb"},
     },
-    "processes": [{
-        "name": "events",
-        "description": "Events by day, merged on id.",
-        "source": {"connection": "inbox", "path": "events.csv", "format": "csv"},
-        "sink": {"connection": "warehouse", "table": "analytics.events", "strategy": "merge", "primary_key": ["id"]},
-        "schema_contract": {"enforcement": "strict", "columns": {
-            "id": {"type": "int64", "nullable": False},
-            "happened_at": {"type": "timestamp", "tz": "UTC", "nullable": False},
-            "amount": {"type": "float64", "min": 0},
-        }},
-        "partitions": {"column": "happened_at", "grain": "day", "start": "2024-01-01"},
-    }],
+    "processes": [
+        {
+            "name": "events",
+            "description": "Events by day, merged on id.",
+            "source": {"connection": "inbox", "path": "events.csv", "format": "csv"},
+            "sink": {
+                "connection": "warehouse",
+                "table": "analytics.events",
+                "strategy": "merge",
+                "primary_key": ["id"],
+            },
+            "schema_contract": {
+                "enforcement": "strict",
+                "columns": {
+                    "id": {"type": "int64", "nullable": False},
+                    "happened_at": {"type": "timestamp", "tz": "UTC", "nullable": False},
+                    "amount": {"type": "float64", "min": 0},
+                },
+            },
+            "partitions": {"column": "happened_at", "grain": "day", "start": "2024-01-01"},
+        }
+    ],
 }
-
 
 
 def write_events(folder: Path, days: int = 5, per_day: int = 4) -> Path:

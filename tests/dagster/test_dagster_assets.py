@@ -90,8 +90,11 @@ def test_spec_carries_manifest_attributes(quickstart: Path) -> None:
 def test_retry_and_concurrency_key_map_to_policy_and_pool(quickstart: Path) -> None:
     from dagster_helpers import edit_manifest
 
-    edit_manifest(quickstart, retry={"attempts": 3, "backoff_seconds": 2, "backoff": "exponential"},
-                  orchestration={"concurrency_key": "warehouse_writes", "group": "sales"})
+    edit_manifest(
+        quickstart,
+        retry={"attempts": 3, "backoff_seconds": 2, "backoff": "exponential"},
+        orchestration={"concurrency_key": "warehouse_writes", "group": "sales"},
+    )
     assets_def = build_dpone_assets(quickstart)[0]
     assert assets_def.op.retry_policy == dg.RetryPolicy(max_retries=3, delay=2, backoff=dg.Backoff.EXPONENTIAL)
     assert assets_def.op.pool == "warehouse_writes"
@@ -104,16 +107,21 @@ def test_dependencies_from_depends_on_and_source_tables(quickstart: Path) -> Non
     import yaml
 
     doc = yaml.safe_load(doc_path.read_text())
-    doc["processes"].append({
-        "name": "orders_copy", "depends_on": ["orders"],
-        "source": {"connection": "warehouse", "table": "analytics.orders"},
-        "sink": {"connection": "warehouse", "table": "mart.orders_copy", "strategy": "full_refresh"},
-    })
-    doc["processes"].append({
-        "name": "customers",
-        "source": {"connection": "warehouse", "table": "raw.customers"},
-        "sink": {"connection": "warehouse", "table": "mart.customers", "strategy": "full_refresh"},
-    })
+    doc["processes"].append(
+        {
+            "name": "orders_copy",
+            "depends_on": ["orders"],
+            "source": {"connection": "warehouse", "table": "analytics.orders"},
+            "sink": {"connection": "warehouse", "table": "mart.orders_copy", "strategy": "full_refresh"},
+        }
+    )
+    doc["processes"].append(
+        {
+            "name": "customers",
+            "source": {"connection": "warehouse", "table": "raw.customers"},
+            "sink": {"connection": "warehouse", "table": "mart.customers", "strategy": "full_refresh"},
+        }
+    )
     doc_path.write_text(yaml.safe_dump(doc, sort_keys=False))
     assets = build_dpone_assets(doc_path)
     defs = dg.Definitions(assets=assets, resources={"dpone": DponeResource()})
@@ -126,18 +134,20 @@ def test_dependencies_from_depends_on_and_source_tables(quickstart: Path) -> Non
     assert externals[0].kinds == {"duckdb"}
 
 
-def test_dpone_assets_decorator_runs_several_processes_in_order(quickstart: Path,
-                                                                 instance: dg.DagsterInstance) -> None:
+def test_dpone_assets_decorator_runs_several_processes_in_order(quickstart: Path, instance: dg.DagsterInstance) -> None:
     import yaml
 
     doc = yaml.safe_load(quickstart.read_text())
     # A CSV source: a DuckDB source on the sink's own database file fails in the core today
     # (ResourceInUseException: the shared connection has an open result while staging).
-    doc["processes"].append({
-        "name": "orders_copy", "depends_on": ["orders"],
-        "source": {"connection": "inbox", "path": "orders*.csv", "format": "csv"},
-        "sink": {"connection": "warehouse", "table": "mart.orders_copy", "strategy": "full_refresh"},
-    })
+    doc["processes"].append(
+        {
+            "name": "orders_copy",
+            "depends_on": ["orders"],
+            "source": {"connection": "inbox", "path": "orders*.csv", "format": "csv"},
+            "sink": {"connection": "warehouse", "table": "mart.orders_copy", "strategy": "full_refresh"},
+        }
+    )
     quickstart.write_text(yaml.safe_dump(doc, sort_keys=False))
 
     @dpone_assets(manifest=quickstart, name="quickstart_loads")
@@ -147,11 +157,17 @@ def test_dpone_assets_decorator_runs_several_processes_in_order(quickstart: Path
     assert loads.can_subset
     result = dg.materialize([loads], instance=instance, resources={"dpone": DponeResource()})
     assert [m.asset_key for m in result.get_asset_materialization_events()] == [
-        ORDERS, dg.AssetKey(["mart", "orders_copy"])]
+        ORDERS,
+        dg.AssetKey(["mart", "orders_copy"]),
+    ]
     assert target_rows(quickstart, "mart.orders_copy") == 4000
 
-    only_copy = dg.materialize([loads], instance=instance, resources={"dpone": DponeResource()},
-                               selection=[dg.AssetKey(["mart", "orders_copy"])])
+    only_copy = dg.materialize(
+        [loads],
+        instance=instance,
+        resources={"dpone": DponeResource()},
+        selection=[dg.AssetKey(["mart", "orders_copy"])],
+    )
     assert [m.asset_key for m in only_copy.get_asset_materialization_events()] == [dg.AssetKey(["mart", "orders_copy"])]
 
 
@@ -183,7 +199,10 @@ def test_translator_override_of_whole_spec_still_runs(quickstart: Path, instance
 
 def test_evidence_dir_override(quickstart: Path, tmp_path: Path, instance: dg.DagsterInstance) -> None:
     evidence_dir = tmp_path / "evidence"
-    result = dg.materialize(build_dpone_assets(quickstart), instance=instance,
-                            resources={"dpone": DponeResource(evidence_dir=str(evidence_dir))})
+    result = dg.materialize(
+        build_dpone_assets(quickstart),
+        instance=instance,
+        resources={"dpone": DponeResource(evidence_dir=str(evidence_dir))},
+    )
     path = Path(result.get_asset_materialization_events()[0].materialization.metadata["dpone/evidence_path"].value)
     assert evidence_dir in path.parents and path.exists()

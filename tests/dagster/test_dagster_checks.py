@@ -14,10 +14,8 @@ from dpone_dagster.event_iterator import attributable_verdicts, failure_for, rep
 ORDERS = dg.AssetKey(["analytics", "orders"])
 
 
-def test_strict_violation_fails_the_step_with_the_report_errors(quickstart: Path,
-                                                                instance: dg.DagsterInstance) -> None:
-    edit_manifest(quickstart, schema_contract={"enforcement": "strict"},
-                  retry={"attempts": 2, "backoff_seconds": 0})
+def test_strict_violation_fails_the_step_with_the_report_errors(quickstart: Path, instance: dg.DagsterInstance) -> None:
+    edit_manifest(quickstart, schema_contract={"enforcement": "strict"}, retry={"attempts": 2, "backoff_seconds": 0})
     assets = build_dpone_assets(quickstart)
     assert assets[0].op.retry_policy is not None
     result = dg.materialize(assets, instance=instance, resources={"dpone": DponeResource()}, raise_on_error=False)
@@ -48,8 +46,15 @@ def test_clean_load_passes_every_check(events: Path, instance: dg.DagsterInstanc
     edit_manifest(events, partitions=None)
     result = dg.materialize(build_dpone_assets(events), instance=instance, resources={"dpone": DponeResource()})
     evaluations = result.get_asset_check_evaluations()
-    assert {e.check_name for e in evaluations} == {"id_type", "id_not_null", "id_unique", "happened_at_type",
-                                                   "happened_at_not_null", "amount_type", "amount_min"}
+    assert {e.check_name for e in evaluations} == {
+        "id_type",
+        "id_not_null",
+        "id_unique",
+        "happened_at_type",
+        "happened_at_not_null",
+        "amount_type",
+        "amount_min",
+    }
     assert all(e.passed for e in evaluations)
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     assert metadata["dagster/row_count"].value == 20
@@ -64,8 +69,13 @@ def test_enforcement_off_declares_only_enforced_rules(quickstart: Path) -> None:
 
 def _failed(code: str, message: str, gates: list[GateVerdict] | None = None) -> RunReport:
     entry = ErrorEntry(code=code, message=message, process="orders", step="contract", line=f"[{code}] {message}")
-    return RunReport(passed=False, status="failed", process="orders", run_id="r1",
-                     result=RunResult(errors=[entry], gates=gates or []))
+    return RunReport(
+        passed=False,
+        status="failed",
+        process="orders",
+        run_id="r1",
+        result=RunResult(errors=[entry], gates=gates or []),
+    )
 
 
 def _verdict(rule: str, verdict: str, rows: int) -> GateVerdict:
@@ -73,11 +83,16 @@ def _verdict(rule: str, verdict: str, rows: int) -> GateVerdict:
 
 
 def test_a_failed_run_vouches_only_for_the_rules_it_saw_break() -> None:
-    gates = [_verdict("amount.min", "failed", 9), _verdict("status.allowed", "failed", 3),
-             _verdict("id.unique", "passed", 0)]  # not seen to break: the run may have stopped before it
+    gates = [
+        _verdict("amount.min", "failed", 9),
+        _verdict("status.allowed", "failed", 3),
+        _verdict("id.unique", "passed", 0),
+    ]  # not seen to break: the run may have stopped before it
     failed = _failed("DPONE_CONTRACT_VIOLATION", "12 rows break the data contract", gates)
-    assert [(v.rule, v.failed_rows) for v in attributable_verdicts(failed)] == [("amount.min", 9),
-                                                                              ("status.allowed", 3)]
+    assert [(v.rule, v.failed_rows) for v in attributable_verdicts(failed)] == [
+        ("amount.min", 9),
+        ("status.allowed", 3),
+    ]
     passed = failed.model_copy(update={"passed": True, "status": "succeeded"})
     assert len(attributable_verdicts(passed)) == 3
 
@@ -91,8 +106,11 @@ def test_failure_allows_retries_only_for_transient_errors() -> None:
 
 
 def test_report_events_raise_after_yielding_attributable_checks() -> None:
-    report = _failed("DPONE_CONTRACT_VIOLATION", "3 rows break the data contract (amount.min x3); first: x",
-                     [_verdict("amount.min", "failed", 3), _verdict("id.unique", "passed", 0)])
+    report = _failed(
+        "DPONE_CONTRACT_VIOLATION",
+        "3 rows break the data contract (amount.min x3); first: x",
+        [_verdict("amount.min", "failed", 3), _verdict("id.unique", "passed", 0)],
+    )
     events = report_events([report], asset_key=ORDERS, checks={"amount.min": "amount_min", "id.unique": "id_unique"})
     first = next(events)
     assert isinstance(first, dg.AssetCheckResult) and first.check_name == "amount_min" and not first.passed

@@ -35,8 +35,9 @@ def downstream(kind: type, name: str) -> dg.AssetsDefinition:
 
 
 def test_io_manager_reads_the_loaded_table_as_arrow(quickstart: Path, instance: dg.DagsterInstance) -> None:
-    result = dg.materialize([*build_dpone_assets(quickstart), downstream(pa.Table, "arrow_rows")],
-                            instance=instance, resources=RESOURCES)
+    result = dg.materialize(
+        [*build_dpone_assets(quickstart), downstream(pa.Table, "arrow_rows")], instance=instance, resources=RESOURCES
+    )
     assert result.output_for_node("arrow_rows") == 3835
 
 
@@ -45,9 +46,12 @@ def test_io_manager_hands_over_pandas_and_polars(quickstart: Path, instance: dg.
     pl = pytest.importorskip("polars")
     assets = build_dpone_assets(quickstart)
     dg.materialize(assets, instance=instance, resources=RESOURCES)
-    result = dg.materialize([*assets, downstream(pd.DataFrame, "pandas_rows"), downstream(pl.DataFrame, "polars_rows")],
-                            instance=instance, resources=RESOURCES,
-                            selection=[dg.AssetKey("pandas_rows"), dg.AssetKey("polars_rows")])
+    result = dg.materialize(
+        [*assets, downstream(pd.DataFrame, "pandas_rows"), downstream(pl.DataFrame, "polars_rows")],
+        instance=instance,
+        resources=RESOURCES,
+        selection=[dg.AssetKey("pandas_rows"), dg.AssetKey("polars_rows")],
+    )
     assert result.output_for_node("pandas_rows") == 3835
     assert result.output_for_node("polars_rows") == 3835
 
@@ -64,8 +68,13 @@ def test_io_manager_key_on_specs_and_partitioned_inputs(events: Path, instance: 
 
     for day in ("2024-01-01", "2024-01-02"):
         dg.materialize(assets, instance=instance, resources=RESOURCES, partition_key=day)
-    result = dg.materialize([*assets, daily_total], instance=instance, resources=RESOURCES,
-                            partition_key="2024-01-02", selection=[dg.AssetKey("daily_total")])
+    result = dg.materialize(
+        [*assets, daily_total],
+        instance=instance,
+        resources=RESOURCES,
+        partition_key="2024-01-02",
+        selection=[dg.AssetKey("daily_total")],
+    )
     assert result.output_for_node("daily_total") == sum(i * 1.5 for i in (5, 6, 7, 8))
 
 
@@ -81,20 +90,26 @@ def test_io_manager_refuses_to_store_values(quickstart: Path, instance: dg.Dagst
 
 def _load_example(monkeypatch: pytest.MonkeyPatch, manifest: Path):
     monkeypatch.setenv("DPONE_QUICKSTART_MANIFEST", str(manifest))
-    spec = importlib.util.spec_from_file_location(f"dpone_example_defs_{id(manifest)}",
-                                                  REPO / "dags_examples" / "dagster" / "definitions.py")
+    spec = importlib.util.spec_from_file_location(
+        f"dpone_example_defs_{id(manifest)}", REPO / "dags_examples" / "dagster" / "definitions.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.defs
 
 
-def test_example_definitions_load_and_run(quickstart: Path, monkeypatch: pytest.MonkeyPatch,
-                                          instance: dg.DagsterInstance) -> None:
+def test_example_definitions_load_and_run(
+    quickstart: Path, monkeypatch: pytest.MonkeyPatch, instance: dg.DagsterInstance
+) -> None:
     defs = _load_example(monkeypatch, quickstart)
     dg.Definitions.validate_loadable(defs)
     graph = defs.resolve_asset_graph()
     assert {k.to_user_string() for k in graph.get_all_asset_keys()} == {
-        "analytics/orders", "staging/pg_orders", "public/orders", "revenue_by_status"}
+        "analytics/orders",
+        "staging/pg_orders",
+        "public/orders",
+        "revenue_by_status",
+    }
     assert graph.get(dg.AssetKey(["staging", "pg_orders"])).parent_keys == {dg.AssetKey(["public", "orders"])}
     pg = defs.resolve_assets_def(dg.AssetKey(["staging", "pg_orders"]))
     assert pg.op.pool == "shop_postgres" and pg.op.retry_policy.max_retries == 3
@@ -117,10 +132,14 @@ def test_component_from_defs_yaml(quickstart: Path, instance: dg.DagsterInstance
         folder.mkdir(parents=True)
         shutil.copy(quickstart, folder / "orders.yaml")
         shutil.copytree(quickstart.parent / "data", folder / "data")
-        (folder / "defs.yaml").write_text(yaml.safe_dump({
-            "type": "dpone_dagster.DponeManifestComponent",
-            "attributes": {"manifest": "orders.yaml", "evidence_dir": str(quickstart.parent / "evidence")},
-        }))
+        (folder / "defs.yaml").write_text(
+            yaml.safe_dump(
+                {
+                    "type": "dpone_dagster.DponeManifestComponent",
+                    "attributes": {"manifest": "orders.yaml", "evidence_dir": str(quickstart.parent / "evidence")},
+                }
+            )
+        )
         with sandbox.load_component_and_build_defs(defs_path=folder) as (component, defs):
             assert isinstance(component, DponeManifestComponent)
             assert component.manifest == "orders.yaml"

@@ -31,12 +31,18 @@ def test_partition_keys_match_dpone(events: Path) -> None:
     assert partitions_def.get_partition_keys()[:5] == DAYS
 
 
-@pytest.mark.parametrize(("block", "first_keys"), [
-    ({"column": "happened_at", "grain": "month", "start": "2024-03-15"}, ["2024-03", "2024-04"]),
-    ({"column": "happened_at", "grain": "week", "start": "2024-01-03"}, ["2024-01-03", "2024-01-10"]),
-    ({"column": "happened_at", "grain": "hour", "start": "2024-01-01T22:00:00"}, ["2024-01-01T22", "2024-01-01T23"]),
-    ({"column": "region", "values": ["eu", "us"]}, ["eu", "us"]),
-])
+@pytest.mark.parametrize(
+    ("block", "first_keys"),
+    [
+        ({"column": "happened_at", "grain": "month", "start": "2024-03-15"}, ["2024-03", "2024-04"]),
+        ({"column": "happened_at", "grain": "week", "start": "2024-01-03"}, ["2024-01-03", "2024-01-10"]),
+        (
+            {"column": "happened_at", "grain": "hour", "start": "2024-01-01T22:00:00"},
+            ["2024-01-01T22", "2024-01-01T23"],
+        ),
+        ({"column": "region", "values": ["eu", "us"]}, ["eu", "us"]),
+    ],
+)
 def test_grains_and_values(events: Path, block: dict, first_keys: list[str]) -> None:
     edit_manifest(events, partitions=None)
     edit_manifest(events, partitions=block)
@@ -54,8 +60,9 @@ def test_key_ranges_have_no_dagster_partitions(events: Path) -> None:
 
 
 def test_single_partition_loads_exactly_that_slice(events: Path, instance: dg.DagsterInstance) -> None:
-    result = dg.materialize(build_dpone_assets(events), instance=instance, resources={"dpone": DponeResource()},
-                            partition_key="2024-01-02")
+    result = dg.materialize(
+        build_dpone_assets(events), instance=instance, resources={"dpone": DponeResource()}, partition_key="2024-01-02"
+    )
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     assert metadata["dpone/inserted_rows"].value == 4
     assert metadata["dpone/run_ids"].value == [f"dagster-{result.run_id}-2024-01-02"]
@@ -73,9 +80,12 @@ def test_backfill_equals_full_load(events: Path, tmp_path: Path, instance: dg.Da
     for day in DAYS[:2]:
         dg.materialize(assets, instance=instance, resources={"dpone": DponeResource()}, partition_key=day)
     # ... and a single run over a range for the rest, overlapping one day already loaded.
-    result = dg.materialize(assets, instance=instance, resources={"dpone": DponeResource()},
-                            tags={"dagster/asset_partition_range_start": DAYS[1],
-                                  "dagster/asset_partition_range_end": DAYS[4]})
+    result = dg.materialize(
+        assets,
+        instance=instance,
+        resources={"dpone": DponeResource()},
+        tags={"dagster/asset_partition_range_start": DAYS[1], "dagster/asset_partition_range_end": DAYS[4]},
+    )
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
     assert metadata["dpone/partitions"].value == DAYS[1:]
     assert metadata["dpone/extracted_rows"].value == 16
@@ -89,14 +99,22 @@ def test_filter_to_partitions_is_vectorised() -> None:
     import datetime as dt
 
     utc = dt.UTC
-    table = pa.table({
-        "at": pa.array([dt.datetime(2024, 1, d, 12, tzinfo=utc) for d in (1, 2, 2, 3)], pa.timestamp("us", "UTC")),
-        "day": pa.array([dt.date(2024, 1, d) for d in (1, 2, 2, 3)]),
-        "region": ["eu", "us", "eu", "ap"],
-    })
-    assert filter_to_partitions(table, Partitions(column="at", grain="day", start="2024-01-01"),
-                                ["2024-01-02"]).num_rows == 2
-    assert filter_to_partitions(table, Partitions(column="day", grain="day", start="2024-01-01"),
-                                ["2024-01-01", "2024-01-03"]).num_rows == 2
+    table = pa.table(
+        {
+            "at": pa.array([dt.datetime(2024, 1, d, 12, tzinfo=utc) for d in (1, 2, 2, 3)], pa.timestamp("us", "UTC")),
+            "day": pa.array([dt.date(2024, 1, d) for d in (1, 2, 2, 3)]),
+            "region": ["eu", "us", "eu", "ap"],
+        }
+    )
+    assert (
+        filter_to_partitions(table, Partitions(column="at", grain="day", start="2024-01-01"), ["2024-01-02"]).num_rows
+        == 2
+    )
+    assert (
+        filter_to_partitions(
+            table, Partitions(column="day", grain="day", start="2024-01-01"), ["2024-01-01", "2024-01-03"]
+        ).num_rows
+        == 2
+    )
     assert filter_to_partitions(table, Partitions(column="region", values=["eu", "us", "ap"]), ["eu"]).num_rows == 2
     assert filter_to_partitions(table, Partitions(column="region", values=["eu"]), []).num_rows == 0

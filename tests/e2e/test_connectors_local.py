@@ -78,7 +78,7 @@ def test_duckdb_source_table_and_parameterised_query(tmp_path: Path) -> None:
     assert run_json(manifest, "-s", "some_orders")["result"]["inserted_rows"] == 3
     wh = tmp_path / "wh.duckdb"
     assert query(wh, "SELECT count(*), min(id), max(id) FROM copy") == [(10, 0, 9)]
-    assert query(wh, "SELECT id FROM \"some\" ORDER BY id") == [(1,), (4,), (7,)]
+    assert query(wh, 'SELECT id FROM "some" ORDER BY id') == [(1,), (4,), (7,)]
 
 
 def test_parquet_directory_sink_append_refresh_and_state(tmp_path: Path) -> None:
@@ -164,7 +164,9 @@ def test_python_api_matches_the_cli(quickstart: Path) -> None:
 def test_column_names_snake_case(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "data.csv").write_text("OrderID,Customer Name,createdAt\n1,Ann,2026-01-01T00:00:00Z\n")
-    manifest = write(tmp_path / "m.yaml", """
+    manifest = write(
+        tmp_path / "m.yaml",
+        """
         version: 1
         connections:
           inbox: {type: files, root: in}
@@ -175,16 +177,21 @@ def test_column_names_snake_case(tmp_path: Path) -> None:
                      incremental: {cursor: created_at}}
             sink: {connection: wh, table: t, strategy: merge, primary_key: [order_id]}
             schema_contract: {columns: {created_at: {type: timestamp, tz: UTC}}}
-    """)
+    """,
+    )
     assert run_json(manifest)["result"]["inserted_rows"] == 1
     columns = query(tmp_path / "wh.duckdb", "SELECT column_name FROM information_schema.columns WHERE table_name='t'")
     assert [c for (c,) in columns] == ["order_id", "customer_name", "created_at"]
     # The cursor filter works on the normalised name: a second run reads nothing new.
     assert run_json(manifest)["result"]["extracted_rows"] == 0
     # The API override: lower case keeps the space.
-    manifest.write_text(manifest.read_text().replace("table: t,", "table: t2,").replace(
-        "primary_key: [order_id]", "primary_key: [orderid]").replace("{cursor: created_at}", "{cursor: createdat}")
-        .replace("created_at: {type", "createdat: {type"))
+    manifest.write_text(
+        manifest.read_text()
+        .replace("table: t,", "table: t2,")
+        .replace("primary_key: [order_id]", "primary_key: [orderid]")
+        .replace("{cursor: created_at}", "{cursor: createdat}")
+        .replace("created_at: {type", "createdat: {type")
+    )
     report = dpone_core.run(manifest, column_name_mode="lower")
     assert report.passed, report.to_text()
     columns = query(tmp_path / "wh.duckdb", "SELECT column_name FROM information_schema.columns WHERE table_name='t2'")
@@ -194,7 +201,9 @@ def test_column_names_snake_case(tmp_path: Path) -> None:
 def test_column_names_that_collide_fail_clearly(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "data.csv").write_text("Id,ID\n1,2\n")
-    manifest = write(tmp_path / "m.yaml", """
+    manifest = write(
+        tmp_path / "m.yaml",
+        """
         version: 1
         connections:
           inbox: {type: files, root: in}
@@ -203,7 +212,8 @@ def test_column_names_that_collide_fail_clearly(tmp_path: Path) -> None:
           - name: p
             source: {connection: inbox, path: data.csv, format: csv, column_names: lower}
             sink: {connection: wh, table: t}
-    """)
+    """,
+    )
     report = run_json(manifest, expect=1)
     assert "all become ['id'] under column_names: lower" in report["result"]["errors"][0]["line"]
 
@@ -211,7 +221,9 @@ def test_column_names_that_collide_fail_clearly(tmp_path: Path) -> None:
 def test_query_params_override_and_refusal(tmp_path: Path) -> None:
     with duckdb.connect(str(tmp_path / "src.duckdb")) as con:
         con.execute("CREATE TABLE t AS SELECT range AS id FROM range(10)")
-    manifest = write(tmp_path / "m.yaml", """
+    manifest = write(
+        tmp_path / "m.yaml",
+        """
         version: 1
         connections:
           src: {type: duckdb, path: src.duckdb}
@@ -223,7 +235,8 @@ def test_query_params_override_and_refusal(tmp_path: Path) -> None:
           - name: plain
             source: {connection: src, table: t}
             sink: {connection: wh, table: plain, strategy: append}
-    """)
+    """,
+    )
     # A value that looks like SQL stays a value: it is bound, never pasted into the query.
     assert dpone_core.run(manifest, "q", query_params={"low": 7}).result.inserted_rows == 3
     hostile = dpone_core.run(manifest, "q", query_params={"low": "0; DROP TABLE t"})

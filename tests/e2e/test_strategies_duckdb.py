@@ -196,7 +196,9 @@ def test_partition_key_loads_one_slice(project: Callable[..., Path]) -> None:
 
 
 def test_partition_run_ignores_and_keeps_the_cursor(project: Callable[..., Path]) -> None:
-    m = project("id,day\n1,2026-01-01\n2,2026-01-02\n", """
+    m = project(
+        "id,day\n1,2026-01-01\n2,2026-01-02\n",
+        """
 - name: p
   source:
     connection: inbox
@@ -206,7 +208,8 @@ def test_partition_run_ignores_and_keeps_the_cursor(project: Callable[..., Path]
   sink: {connection: wh, table: t, strategy: merge, primary_key: [id]}
   partitions: {column: day, grain: day, start: "2026-01-01"}
   schema_contract: {columns: {day: {type: date}}}
-""")
+""",
+    )
     run_json(m)
     cursor = rows(m, "SELECT cursor_value FROM __dpone__state")
     # A late row for an old day: the incremental run skips it, a backfill of that day loads it.

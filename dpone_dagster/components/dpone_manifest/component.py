@@ -46,13 +46,15 @@ class DponeManifestComponent(dg.Component, dg.Model, dg.Resolvable):
         """Load the manifest and build one asset definition per selected process."""
         registry = [self._path(context, p) for p in self.registry_paths]
         assets = build_dpone_assets(
-            self._path(context, self.manifest), self.selector,
+            self._path(context, self.manifest),
+            self.selector,
             DponeTranslator(io_manager_key=self.io_manager_key),
-            registry_paths=registry, include_sources=self.include_sources, resource_key=self.resource_key,
+            registry_paths=registry,
+            include_sources=self.include_sources,
+            resource_key=self.resource_key,
         )
         resources: dict[str, object] = {
-            self.resource_key: DponeResource(registry_paths=[str(p) for p in registry],
-                                             evidence_dir=self.evidence_dir),
+            self.resource_key: DponeResource(registry_paths=[str(p) for p in registry], evidence_dir=self.evidence_dir),
         }
         if self.io_manager_key:
             resources[self.io_manager_key] = DponeIOManager(registry_paths=[str(p) for p in registry])

@@ -29,8 +29,15 @@ def write_rows(path: Path, rows: int, *, start_id: int = 1, months: int = 3) -> 
             writer.writerow([start_id + i, f"{(i * 7) % 1000}.25", ts.strftime("%Y-%m-%dT%H:%M:%S")])
 
 
-def process(name: str, *, path: str | None = None, sink: str = "wh", table: str | None = None,
-            strategy: str = "full_refresh", **extra: Any) -> dict[str, Any]:
+def process(
+    name: str,
+    *,
+    path: str | None = None,
+    sink: str = "wh",
+    table: str | None = None,
+    strategy: str = "full_refresh",
+    **extra: Any,
+) -> dict[str, Any]:
     """A files -> DuckDB process definition."""
     body: dict[str, Any] = {
         "name": name,
@@ -50,8 +57,14 @@ Project = Callable[..., Path]
 def project_builder(tmp_path: Path) -> Project:
     """Write a manifest with the given processes (and a CSV per process unless told otherwise)."""
 
-    def build(processes: list[dict[str, Any]], *, rows: int = 200, sinks: tuple[str, ...] = ("wh",),
-              name: str = "pipeline", write_data: bool = True) -> Path:
+    def build(
+        processes: list[dict[str, Any]],
+        *,
+        rows: int = 200,
+        sinks: tuple[str, ...] = ("wh",),
+        name: str = "pipeline",
+        write_data: bool = True,
+    ) -> Path:
         connections: dict[str, Any] = {"inbox": {"type": "files", "root": "data"}}
         for sink in sinks:
             connections[sink] = {"type": "duckdb", "path": f"{sink}.duckdb"}
@@ -61,8 +74,9 @@ def project_builder(tmp_path: Path) -> Project:
                 if "*" not in target.name and not target.exists():
                     write_rows(target, rows)
         manifest = tmp_path / f"{name}.yaml"
-        manifest.write_text(yaml.safe_dump({"version": 1, "connections": connections, "processes": processes},
-                                           sort_keys=False))
+        manifest.write_text(
+            yaml.safe_dump({"version": 1, "connections": connections, "processes": processes}, sort_keys=False)
+        )
         return manifest
 
     return build
@@ -81,8 +95,15 @@ def dpone(
     *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     """Run the real CLI in a fresh interpreter."""
-    return subprocess.run([sys.executable, "-m", "dpone_core.cli.main", *args], cwd=cwd, env=cli_env(env),
-                          capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "dpone_core.cli.main", *args],
+        cwd=cwd,
+        env=cli_env(env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def cli_env(extra: dict[str, str] | None = None) -> dict[str, str]:

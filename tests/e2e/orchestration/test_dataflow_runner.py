@@ -54,11 +54,14 @@ def test_parallel_threads_respect_depends_on_order_waves_and_duckdb_lanes(
 ) -> None:
     manifest = project(
         [
-            process("a", sink="w1"), process("b", sink="w2"), process("c", sink="w3"),
+            process("a", sink="w1"),
+            process("b", sink="w2"),
+            process("c", sink="w3"),
             process("after_a", sink="w2", depends_on=["a"]),
             process("first", sink="w4", orchestration={"group": "g", "execution_order": 1}),
             process("second", sink="w5", orchestration={"group": "g", "execution_order": 2}),
-            process("shared1", sink="w6"), process("shared2", sink="w6"),
+            process("shared1", sink="w6"),
+            process("shared2", sink="w6"),
         ],
         sinks=("w1", "w2", "w3", "w4", "w5", "w6"),
     )
@@ -174,8 +177,12 @@ def test_a_locked_duckdb_file_is_retried_until_it_frees_but_only_in_chosen_steps
 def test_replay_in_monthly_chunks_equals_one_full_load_and_is_idempotent(project: Project, tmp_path: Path) -> None:
     manifest = project(
         [
-            process("chunked", path="events.csv", strategy="partition_replace",
-                    partitions={"column": "ts", "grain": "month", "start": "2024-01-01"}),
+            process(
+                "chunked",
+                path="events.csv",
+                strategy="partition_replace",
+                partitions={"column": "ts", "grain": "month", "start": "2024-01-01"},
+            ),
             process("full", path="events.csv"),
         ],
         rows=900,
@@ -188,27 +195,41 @@ def test_replay_in_monthly_chunks_equals_one_full_load_and_is_idempotent(project
     database = tmp_path / "wh.duckdb"
     chunked = query(database, "SELECT id, amount, ts FROM main.chunked ORDER BY id")
     assert len(chunked) == 900 and chunked == query(database, "SELECT id, amount, ts FROM main.full ORDER BY id")
-    loads = query(database, "SELECT partition_key, rows_inserted FROM __dpone__loads WHERE process = 'chunked' "
-                            "ORDER BY partition_key")
+    loads = query(
+        database,
+        "SELECT partition_key, rows_inserted FROM __dpone__loads WHERE process = 'chunked' ORDER BY partition_key",
+    )
     assert [k for k, _ in loads] == ["2024-01", "2024-02", "2024-03"] and sum(n for _, n in loads) == 900
-    again = DataflowRunner(manifest, RunConfig(job_id="replay1")).run_replay(ReplayRange("2024-01", "2024-03"),
-                                                                             selector="chunked")
+    again = DataflowRunner(manifest, RunConfig(job_id="replay1")).run_replay(
+        ReplayRange("2024-01", "2024-03"), selector="chunked"
+    )
     assert {r.status for r in again.reports.values()} == {"skipped"} and again.succeeded == 3  # already committed
     assert len(query(database, "SELECT * FROM __dpone__loads WHERE process = 'chunked'")) == 3
 
 
 def test_trace_rows_and_maintenance(project: Project, tmp_path: Path) -> None:
     manifest = project([process("good"), process("bad", path="missing/*.csv")], name="sales")
-    config = RunConfig(job_id="traced", store_trace=True, maintenance=True,
-                       retry=RetryPolicy("fixed", 2, wait_seconds=0))
+    config = RunConfig(
+        job_id="traced", store_trace=True, maintenance=True, retry=RetryPolicy("fixed", 2, wait_seconds=0)
+    )
     result = DataflowRunner(manifest, config).run()
     assert result.trace is not None and result.trace["passed"], result.trace
-    assert result.maintenance == [{"connection": "wh", "type": "duckdb", "status": "done",
-                                   "statements": ["CHECKPOINT"], "seconds": result.maintenance[0]["seconds"],
-                                   "error": None, "tables": ["main.good"]}]
-    rows = query(tmp_path / "wh.duckdb",
-                 "SELECT task, attempt, status, inserted_rows, step_seconds, errors, schema_changes, job_id "
-                 "FROM sales_trace ORDER BY task")
+    assert result.maintenance == [
+        {
+            "connection": "wh",
+            "type": "duckdb",
+            "status": "done",
+            "statements": ["CHECKPOINT"],
+            "seconds": result.maintenance[0]["seconds"],
+            "error": None,
+            "tables": ["main.good"],
+        }
+    ]
+    rows = query(
+        tmp_path / "wh.duckdb",
+        "SELECT task, attempt, status, inserted_rows, step_seconds, errors, schema_changes, job_id "
+        "FROM sales_trace ORDER BY task",
+    )
     assert [(r[0], r[1], r[2], r[3]) for r in rows] == [("bad", 1, "failed", 0), ("good", 1, "succeeded", 200)]
     assert json.loads(rows[0][5])[0].startswith("[DPONE_TERMINAL]")
     assert {"extract", "stage", "finalize"} <= set(json.loads(rows[1][4]))
@@ -217,8 +238,18 @@ def test_trace_rows_and_maintenance(project: Project, tmp_path: Path) -> None:
 
 def test_stage_cli_json_and_exit_codes(project: Project, tmp_path: Path) -> None:
     manifest = project([process("a", tags=["bronze"]), process("b", tags=["silver"])])
-    done = dpone("orchestrate", "stage", manifest.name, "--stage", "bronze", "--format", "json",
-                 "--output-dir", "out", cwd=tmp_path)
+    done = dpone(
+        "orchestrate",
+        "stage",
+        manifest.name,
+        "--stage",
+        "bronze",
+        "--format",
+        "json",
+        "--output-dir",
+        "out",
+        cwd=tmp_path,
+    )
     assert done.returncode == 0, done.stderr
     document = json.loads(done.stdout)
     assert (document["total"], document["succeeded"]) == (1, 1) and list(document["reports"]) == ["a"]

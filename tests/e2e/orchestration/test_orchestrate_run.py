@@ -29,8 +29,21 @@ def _wait_for(path: Path, timeout: float = 60) -> None:
 
 
 def _orchestrate(manifest: Path, run_id: str, *extra: str, env: dict[str, str] | None = None) -> tuple[int, dict]:
-    result = dpone("orchestrate", "run", "--manifest", manifest.name, "--selector", "orders", "--run-id", run_id,
-                   "--format", "json", *extra, cwd=manifest.parent, env=env)
+    result = dpone(
+        "orchestrate",
+        "run",
+        "--manifest",
+        manifest.name,
+        "--selector",
+        "orders",
+        "--run-id",
+        run_id,
+        "--format",
+        "json",
+        *extra,
+        cwd=manifest.parent,
+        env=env,
+    )
     assert result.stdout, result.stderr
     return result.returncode, json.loads(result.stdout)
 
@@ -39,11 +52,27 @@ def test_two_processes_contend_then_a_kill_9_is_taken_over_and_resumed(project: 
     manifest = project([process("orders", strategy="merge")], rows=500)
     marker = tmp_path / "paused"
     holder = subprocess.Popen(
-        [sys.executable, "-m", "dpone_core.cli.main", "orchestrate", "run", "--manifest", manifest.name,
-         "--selector", "orders", "--run-id", "day1", "--format", "json"],
-        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        env=cli_env({"DPONE_TEST_PAUSE_AT": "stage", "DPONE_TEST_PAUSE_FILE": str(marker),
-                     "DPONE_TEST_PAUSE_SECONDS": "60"}),
+        [
+            sys.executable,
+            "-m",
+            "dpone_core.cli.main",
+            "orchestrate",
+            "run",
+            "--manifest",
+            manifest.name,
+            "--selector",
+            "orders",
+            "--run-id",
+            "day1",
+            "--format",
+            "json",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env(
+            {"DPONE_TEST_PAUSE_AT": "stage", "DPONE_TEST_PAUSE_FILE": str(marker), "DPONE_TEST_PAUSE_SECONDS": "60"}
+        ),
     )
     try:
         _wait_for(marker)
@@ -75,8 +104,11 @@ def test_two_processes_contend_then_a_kill_9_is_taken_over_and_resumed(project: 
     assert report["job_state"]["attempt"] == 2
     assert query(tmp_path / "wh.duckdb", "SELECT count(*), count(DISTINCT id) FROM main.orders") == [(500, 500)]
     assert query(tmp_path / "wh.duckdb", "SELECT count(*) FROM __dpone__loads") == [(1,)]
-    assert (tmp_path / ".dpone/orchestration/day1/orchestrated_run.md").read_text().startswith(
-        "# dpone orchestrated run: day1 — committed")
+    assert (
+        (tmp_path / ".dpone/orchestration/day1/orchestrated_run.md")
+        .read_text()
+        .startswith("# dpone orchestrated run: day1 — committed")
+    )
 
 
 def test_every_resume_policy_on_a_failed_then_committed_run(project: Project, tmp_path: Path) -> None:
@@ -115,8 +147,12 @@ def test_every_resume_policy_on_a_failed_then_committed_run(project: Project, tm
     statuses = [t["to"] for t in restarted.job_state["transitions"]]
     assert statuses == ["started", "running", "failed", "running", "committed", "running", "committed"]
     document = json.loads((tmp_path / "out/orchestrated_run.json").read_text())
-    assert set(document["scheduler_handoff"]) >= {"cron_command", "kubernetes_cronjob", "airflow_dag",
-                                                   "dagster_definitions"}
+    assert set(document["scheduler_handoff"]) >= {
+        "cron_command",
+        "kubernetes_cronjob",
+        "airflow_dag",
+        "dagster_definitions",
+    }
 
 
 def test_a_manifest_error_exits_2_and_touches_no_state(project: Project, tmp_path: Path) -> None:
@@ -147,8 +183,7 @@ def test_killing_a_writer_mid_write_leaves_a_whole_state_file(tmp_path: Path) ->
     seen: set[int] = set()
     for round_ in range(4):
         marker = tmp_path / f"ready{round_}"
-        writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path / "state"), str(marker)],
-                                  env=cli_env())
+        writer = subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp_path / "state"), str(marker)], env=cli_env())
         _wait_for(marker)
         time.sleep(0.01 + 0.05 * round_)
         os.kill(writer.pid, signal.SIGKILL)

@@ -88,13 +88,16 @@ def _has(module: str, name: str) -> bool:
         return False
 
 
-@pytest.mark.skipif(not _has("dpone_provider.operators.run", "DponeRunOperator"),
-                    reason="dpone_provider.operators.run.DponeRunOperator is not written yet (issue 5)")
+@pytest.mark.skipif(
+    not _has("dpone_provider.operators.run", "DponeRunOperator"),
+    reason="dpone_provider.operators.run.DponeRunOperator is not written yet (issue 5)",
+)
 def test_airflow_snippet_builds_a_dag(quickstart: object) -> None:
     from airflow.sdk import DAG
 
-    spec = HandoffSpec(str(quickstart), selector="orders", concurrency_key="orders_daily", retry_attempts=1,
-                       workdir="/")
+    spec = HandoffSpec(
+        str(quickstart), selector="orders", concurrency_key="orders_daily", retry_attempts=1, workdir="/"
+    )
     namespace: dict[str, object] = {}
     exec(compile(SchedulerHandoffBuilder().build(spec).airflow_dag, "dag.py", "exec"), namespace)
     dag = namespace["dag"]
@@ -104,8 +107,10 @@ def test_airflow_snippet_builds_a_dag(quickstart: object) -> None:
     assert task.pool == "orders_daily" and task.retries == 1
 
 
-@pytest.mark.skipif(not _has("dpone_dagster", "build_dpone_assets"),
-                    reason="dpone_dagster.build_dpone_assets is not written yet (issue 6)")
+@pytest.mark.skipif(
+    not _has("dpone_dagster", "build_dpone_assets"),
+    reason="dpone_dagster.build_dpone_assets is not written yet (issue 6)",
+)
 def test_dagster_snippet_loads_as_definitions(quickstart: object) -> None:
     import dagster as dg
 

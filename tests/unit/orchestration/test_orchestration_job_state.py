@@ -20,7 +20,10 @@ def test_full_lifecycle_is_recorded_in_order(tmp_path: Path) -> None:
     loaded = store.load("orders_20260605")
     assert loaded == state
     assert [(t.from_status, t.to_status) for t in loaded.transitions] == [
-        (None, "started"), ("started", "running"), ("running", "failed"), ("failed", "running"),
+        (None, "started"),
+        ("started", "running"),
+        ("running", "failed"),
+        ("failed", "running"),
         ("running", "committed"),
     ]
     assert loaded.attempt == 2 and loaded.concurrency_key == "orders" and not loaded.resumable
@@ -30,8 +33,13 @@ def test_full_lifecycle_is_recorded_in_order(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("path", "bad"),
-    [((), "running"), (("started",), "committed"), (("started", "running"), "blocked"),
-     (("started", "blocked"), "committed"), (("started", "running", "committed"), "failed")],
+    [
+        ((), "running"),
+        (("started",), "committed"),
+        (("started", "running"), "blocked"),
+        (("started", "blocked"), "committed"),
+        (("started", "running", "committed"), "failed"),
+    ],
 )
 def test_transitions_outside_the_lifecycle_are_refused(tmp_path: Path, path: tuple[str, ...], bad: str) -> None:
     store = LocalJobStateStore(tmp_path)

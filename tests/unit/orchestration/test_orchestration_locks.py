@@ -16,8 +16,21 @@ def _write_foreign_lock(manager: LocalRunLockManager, key: str, *, age_seconds: 
     path = manager.lock_path(key)
     path.parent.mkdir(parents=True, exist_ok=True)
     beat = (datetime.now(UTC) - timedelta(seconds=age_seconds)).isoformat()
-    path.write_text(json.dumps({"key": key, "token": "foreign", "host": host, "pid": 1, "pid_start": None,
-                                "run_id": "r0", "started_at": beat, "heartbeat_at": beat, "ttl_seconds": 60}))
+    path.write_text(
+        json.dumps(
+            {
+                "key": key,
+                "token": "foreign",
+                "host": host,
+                "pid": 1,
+                "pid_start": None,
+                "run_id": "r0",
+                "started_at": beat,
+                "heartbeat_at": beat,
+                "ttl_seconds": 60,
+            }
+        )
+    )
     return path
 
 
@@ -27,8 +40,11 @@ def test_first_acquire_writes_owner_metadata_and_release_removes_it(tmp_path: Pa
     assert attempt.acquired and attempt.handle is not None
     record = json.loads(manager.lock_path("orders daily/x").read_text())
     assert manager.lock_path("orders daily/x").name == "orders_daily_x.lock.json"
-    assert {k: record[k] for k in ("key", "run_id", "ttl_seconds")} == {"key": "orders daily/x", "run_id": "r1",
-                                                                         "ttl_seconds": 60.0}
+    assert {k: record[k] for k in ("key", "run_id", "ttl_seconds")} == {
+        "key": "orders daily/x",
+        "run_id": "r1",
+        "ttl_seconds": 60.0,
+    }
     assert record["host"] and record["pid"] > 0 and record["heartbeat_at"] == record["started_at"]
     assert attempt.handle.release() is True
     assert not manager.lock_path("orders daily/x").exists()

@@ -17,30 +17,43 @@ def _manifest(tmp_path: Path, processes: list[dict[str, Any]]) -> LoadedManifest
     body = []
     for spec in processes:
         name = spec.pop("name")
-        body.append({
-            "name": name,
-            "source": {"connection": "inbox", "path": f"{name}.csv", "format": "csv"},
-            "sink": {"connection": spec.pop("sink", "wh"), "table": f"main.{name}"},
-            **spec,
-        })
+        body.append(
+            {
+                "name": name,
+                "source": {"connection": "inbox", "path": f"{name}.csv", "format": "csv"},
+                "sink": {"connection": spec.pop("sink", "wh"), "table": f"main.{name}"},
+                **spec,
+            }
+        )
     path = tmp_path / "m.yaml"
-    path.write_text(yaml.safe_dump({"version": 1, "connections": {
-        "inbox": {"type": "files", "root": "data"},
-        "wh": {"type": "duckdb", "path": "wh.duckdb"},
-        "other": {"type": "duckdb", "path": "other.duckdb"},
-    }, "processes": body}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "connections": {
+                    "inbox": {"type": "files", "root": "data"},
+                    "wh": {"type": "duckdb", "path": "wh.duckdb"},
+                    "other": {"type": "duckdb", "path": "other.duckdb"},
+                },
+                "processes": body,
+            }
+        )
+    )
     return load_manifest(path)
 
 
 def test_depends_on_is_a_data_edge_and_order_waves_are_per_group(tmp_path: Path) -> None:
-    loaded = _manifest(tmp_path, [
-        {"name": "c", "orchestration": {"group": "g", "execution_order": 2}},
-        {"name": "a", "orchestration": {"group": "g", "execution_order": 1}},
-        {"name": "b", "orchestration": {"group": "g", "execution_order": 1}},
-        {"name": "x", "orchestration": {"group": "h", "execution_order": 5}},
-        {"name": "d", "depends_on": ["c"]},
-        {"name": "free"},
-    ])
+    loaded = _manifest(
+        tmp_path,
+        [
+            {"name": "c", "orchestration": {"group": "g", "execution_order": 2}},
+            {"name": "a", "orchestration": {"group": "g", "execution_order": 1}},
+            {"name": "b", "orchestration": {"group": "g", "execution_order": 1}},
+            {"name": "x", "orchestration": {"group": "h", "execution_order": 5}},
+            {"name": "d", "depends_on": ["c"]},
+            {"name": "free"},
+        ],
+    )
     plan = build_plan(loaded, select_processes(loaded, None), "job")
     tasks = {t.id: t for t in plan.tasks}
     assert [t.id for t in plan.tasks].index("c") > [t.id for t in plan.tasks].index("b")
@@ -51,28 +64,39 @@ def test_depends_on_is_a_data_edge_and_order_waves_are_per_group(tmp_path: Path)
 
 
 def test_contradicting_order_and_dependency_is_a_manifest_error(tmp_path: Path) -> None:
-    loaded = _manifest(tmp_path, [
-        {"name": "a", "depends_on": ["b"], "orchestration": {"execution_order": 1}},
-        {"name": "b", "orchestration": {"execution_order": 2}},
-    ])
+    loaded = _manifest(
+        tmp_path,
+        [
+            {"name": "a", "depends_on": ["b"], "orchestration": {"execution_order": 1}},
+            {"name": "b", "orchestration": {"execution_order": 2}},
+        ],
+    )
     with pytest.raises(ManifestError, match="contradict"):
         build_plan(loaded, select_processes(loaded, None), "job")
 
 
 def test_lanes_are_the_concurrency_key_and_the_duckdb_file(tmp_path: Path) -> None:
-    loaded = _manifest(tmp_path, [
-        {"name": "a", "orchestration": {"concurrency_key": "pool1"}},
-        {"name": "b", "sink": "other"},
-    ])
+    loaded = _manifest(
+        tmp_path,
+        [
+            {"name": "a", "orchestration": {"concurrency_key": "pool1"}},
+            {"name": "b", "sink": "other"},
+        ],
+    )
     tasks = {t.id: t for t in build_plan(loaded, select_processes(loaded, None), "job").tasks}
     assert tasks["a"].exclusive == ("key:pool1", f"duckdb:{tmp_path / 'wh.duckdb'}")
     assert tasks["b"].exclusive == (f"duckdb:{tmp_path / 'other.duckdb'}",)
 
 
 def test_stages_select_by_tag_and_unknown_stages_say_which_tags_exist(tmp_path: Path) -> None:
-    loaded = _manifest(tmp_path, [
-        {"name": "a", "tags": ["bronze"]}, {"name": "b", "tags": ["silver"]}, {"name": "c", "tags": ["bronze"]},
-    ])
+    loaded = _manifest(
+        tmp_path,
+        [
+            {"name": "a", "tags": ["bronze"]},
+            {"name": "b", "tags": ["silver"]},
+            {"name": "c", "tags": ["bronze"]},
+        ],
+    )
     assert [p.name for p in select_processes(loaded, None, ["bronze"])] == ["a", "c"]
     assert [p.name for p in select_processes(loaded, "a,b", ["bronze"])] == ["a"]
     with pytest.raises(ManifestError, match="tags in this manifest: bronze, silver"):
@@ -104,8 +128,9 @@ def test_the_shard_hash_is_stable_and_spreads() -> None:
 
 def test_replay_partitions_become_chained_chunks(tmp_path: Path) -> None:
     loaded = _manifest(tmp_path, [{"name": "a"}, {"name": "b", "depends_on": ["a"]}])
-    plan = build_plan(loaded, select_processes(loaded, None), "job",
-                      partitions={"a": ["2024-01", "2024-02"], "b": ["2024-01"]})
+    plan = build_plan(
+        loaded, select_processes(loaded, None), "job", partitions={"a": ["2024-01", "2024-02"], "b": ["2024-01"]}
+    )
     tasks = {t.id: t for t in plan.tasks}
     assert list(tasks) == ["a@2024-01", "a@2024-02", "b@2024-01"]
     assert tasks["a@2024-02"].needs == ("a@2024-01",) and tasks["b@2024-01"].needs == ("a@2024-02",)

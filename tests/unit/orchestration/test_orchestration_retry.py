@@ -46,7 +46,14 @@ def test_retry_steps_narrow_where_a_transient_failure_is_retried() -> None:
 
 def test_phases_map_to_steps() -> None:
     assert [step_of(p) for p in ("connect", "extract", "evolution", "ddl", "stage", "finalize", "evidence")] == [
-        "connect", "extract", "load", "load", "load", "load", "load"]
+        "connect",
+        "extract",
+        "load",
+        "load",
+        "load",
+        "load",
+        "load",
+    ]
 
 
 def test_manifest_retry_blocks_become_policies() -> None:
@@ -81,13 +88,24 @@ def test_replay_keys_for_grains_and_values() -> None:
     from dpone_core.manifest.process import Process
 
     def proc(partitions: dict[str, object]) -> Process:
-        return Process.model_validate({"name": "p", "source": {"connection": "c", "path": "x", "format": "csv"},
-                                       "sink": {"connection": "s", "table": "t"}, "partitions": partitions})
+        return Process.model_validate(
+            {
+                "name": "p",
+                "source": {"connection": "c", "path": "x", "format": "csv"},
+                "sink": {"connection": "s", "table": "t"},
+                "partitions": partitions,
+            }
+        )
 
     assert replay_keys(proc({"column": "ts", "grain": "day"}), ReplayRange("2024-02-28", "2024-03-01")) == [
-        "2024-02-28", "2024-02-29", "2024-03-01"]
+        "2024-02-28",
+        "2024-02-29",
+        "2024-03-01",
+    ]
     assert replay_keys(proc({"column": "r", "values": ["eu", "us", "apac"]}), ReplayRange("us", "apac")) == [
-        "us", "apac"]
+        "us",
+        "apac",
+    ]
     from dpone_core.errors import ConfigurationError
 
     with pytest.raises(ConfigurationError, match="before its start"):

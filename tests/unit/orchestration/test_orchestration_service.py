@@ -21,20 +21,36 @@ from dpone_core.runtime.report import RunReport
 @pytest.fixture()
 def manifest(tmp_path: Path) -> Path:
     path = tmp_path / "orders.yaml"
-    path.write_text(yaml.safe_dump({"version": 1, "connections": {
-        "inbox": {"type": "files", "root": "data"}, "wh": {"type": "duckdb", "path": "wh.duckdb"}},
-        "processes": [{"name": "orders", "source": {"connection": "inbox", "path": "o.csv", "format": "csv"},
-                       "sink": {"connection": "wh", "table": "orders"}}]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "version": 1,
+                "connections": {
+                    "inbox": {"type": "files", "root": "data"},
+                    "wh": {"type": "duckdb", "path": "wh.duckdb"},
+                },
+                "processes": [
+                    {
+                        "name": "orders",
+                        "source": {"connection": "inbox", "path": "o.csv", "format": "csv"},
+                        "sink": {"connection": "wh", "table": "orders"},
+                    }
+                ],
+            }
+        )
+    )
     return path
 
 
-def _passing(request: OrchestratedRunRequest, run_id: str, restart: bool, on_event: ProgressCallback | None
-             ) -> RunReport:
+def _passing(
+    request: OrchestratedRunRequest, run_id: str, restart: bool, on_event: ProgressCallback | None
+) -> RunReport:
     return RunReport(passed=True, status="succeeded", process="orders", run_id=run_id)
 
 
-def _crashing(request: OrchestratedRunRequest, run_id: str, restart: bool, on_event: ProgressCallback | None
-              ) -> RunReport:
+def _crashing(
+    request: OrchestratedRunRequest, run_id: str, restart: bool, on_event: ProgressCallback | None
+) -> RunReport:
     raise RuntimeError("executor exploded")
 
 
@@ -47,7 +63,9 @@ def test_a_run_blocked_by_the_lock_records_started_then_blocked_and_resumes_late
     blocked = service.run(OrchestratedRunRequest(str(manifest), run_id="d1"), tmp_path / "out")
     assert (blocked.status, blocked.exit_code) == ("blocked", 1)
     assert blocked.job_state is not None and [t["to"] for t in blocked.job_state["transitions"]] == [
-        "started", "blocked"]
+        "started",
+        "blocked",
+    ]
     assert other.handle is not None and other.handle.release()
     still = service.run(OrchestratedRunRequest(str(manifest), run_id="d1"), tmp_path / "out")
     assert [b.code for b in still.blockers] == ["job_state.resume_required"]  # fail-closed
@@ -64,7 +82,8 @@ def test_a_running_state_under_another_live_lock_is_left_alone(tmp_path: Path, m
     state = states.transition(None, "started", run_id="d1", concurrency_key="other-key")
     states.transition(state, "running", lock=holder.handle.owner.to_dict())
     report = OrchestratedRunService(locks, states, run_executor=_passing).run(
-        OrchestratedRunRequest(str(manifest), run_id="d1", resume_policy="restart"), tmp_path / "out")
+        OrchestratedRunRequest(str(manifest), run_id="d1", resume_policy="restart"), tmp_path / "out"
+    )
     assert [b.code for b in report.blockers] == ["job_state.already_running"]
     loaded = states.load("d1")
     assert loaded is not None and loaded.status == "running"  # untouched: it is not ours
