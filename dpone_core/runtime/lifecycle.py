@@ -391,7 +391,7 @@ class Lifecycle:
             if process.runtime_evidence.output_dir:
                 files = write_evidence(
                     ctx.path(process.runtime_evidence.output_dir),
-                    evidence_document(self.ctx, result, artifacts, sink.describe(), source.describe()),
+                    evidence_document(self.ctx, result, artifacts, source=source.describe(), target=sink.describe()),
                 )
                 evidence_sha = files.sha256
                 result = result.model_copy(update={"evidence_paths": [str(files.json_path), str(files.markdown_path)]})

@@ -41,6 +41,10 @@ def test_quickstart_end_to_end(quickstart: Path) -> None:
     evidence = json.loads(Path(evidence_json).read_text())
     assert evidence["manifest_sha256"] == first["manifest_sha256"]
     assert evidence["counts"]["quarantined"] == 165
+    # The CSV is the source and the DuckDB table the target, in the JSON and in its Markdown twin.
+    assert evidence["source"].startswith("files:") and evidence["target"].startswith("duckdb:"), evidence
+    markdown = next(p for p in result["evidence_paths"] if p.endswith(".md"))
+    assert f"source: {evidence['source']} -> target: {evidence['target']}" in Path(markdown).read_text()
     for artifact in evidence["artifacts"]:
         assert sha(artifact["path"]) == artifact["sha256"]
     (audit_sha,) = query(db, "SELECT evidence_sha256 FROM __dpone__loads")[0]
