@@ -90,15 +90,16 @@ NOTES: dict[tuple[str, ...], str] = {
 * `--retry-attempts` and `--retry-backoff-seconds` override the process's `retry` block. Only
   transient errors (`DPONE_TRANSIENT`, `DPONE_ALREADY_RUNNING`) are retried; every attempt gets a
   new `load_id`, and a failed attempt is rolled back before the next one starts.
-* `--partition KEY` adds the partition's filter: a `[start, end)` UTC window for a `grain`, or
-  equality for `values`. The incremental cursor neither filters nor moves in a partition run. The
-  key is stored as `partition_key` in the audit row.
+* `--partition KEY` adds the partition's filter: a `[start, end)` UTC window for a `grain`,
+  equality for `values`, or a key range for `ranges`. The incremental cursor neither filters nor
+  moves in a partition run of phase `load` (with `--phase extract` it filters; the finalize moves
+  it). The key is stored as `partition_key` in the audit row.
 * `--dry-run` does what `dpone plan` does and reports status `planned`.
 """,
     ("plan",): """\
 `dpone plan` opens the source and the sink, reads the source's schema, the committed state and the
-target's catalog, and runs the evolution and DDL gates; it stages and writes no rows. Opening a
-DuckDB sink creates an empty database file when none exists. The text output lists the process,
+target's catalog, and runs the evolution and DDL gates; it stages and writes no rows. It opens a
+DuckDB sink read-only and creates no file. The text output lists the process,
 source, sink, strategy, the staging name (`stg_<process>__<load_id>`: Parquet files beside the
 database read through a temporary view on DuckDB, a table in `staging_schema` on other SQL sinks;
 the Parquet directory sink stages under `_dpone/staging/` instead), the committed
