@@ -32,6 +32,7 @@ from dpone_core.introspection import unique_keys
 from dpone_core.runtime.chunks.extract import chunk_store
 from dpone_core.runtime.chunks.source import ChunkSource
 from dpone_core.runtime.context import AttemptOutcome, RunContext, effective_contract, history_columns
+from dpone_core.runtime.direct import direct_eligible
 from dpone_core.runtime.load_plans import load_plan
 from dpone_core.runtime.pipeline import GatedStream
 from dpone_core.runtime.progress import ProgressTracker
@@ -45,7 +46,7 @@ from dpone_core.state.cursor import CursorTracker, next_state
 
 
 class _StageInstead(Exception):
-    """Internal: a direct first load must be redone through staging."""
+    """Internal: a direct load met a duplicate key and must be redone through staging."""
 
 
 class Lifecycle:
@@ -220,7 +221,7 @@ class Lifecycle:
             process.source.batch_rows,
             process.source.batch_bytes,
         )
-        if self._direct_eligible(sink, evolution, contract):
+        if self.allow_direct and direct_eligible(process, sink, evolution, contract, ddl):
             return self._run_direct(sink, source, evolution, ddl, stream, quarantine, state_before, tracker)
         staged: StagedLoad | None = None
         try:
@@ -267,21 +268,6 @@ class Lifecycle:
         if self.ctx.chunk_keys is not None:
             chunk_store(self.ctx).remove()
 
-    def _direct_eligible(self, sink: Any, evolution: EvolutionPlan, contract: ContractGate) -> bool:
-        """A load whose only uniqueness rule is the target's own primary key needs no staging when it
-        creates the table, or when the sink accepts it into the existing one (``direct_load_allowed``)."""
-        key, strategy = tuple(self.process.sink.primary_key), self.process.sink.strategy
-        into_existing = getattr(sink, "direct_load_allowed", None)
-        return (
-            self.allow_direct
-            and getattr(sink, "supports_direct_load", False)
-            and (
-                (evolution.creates_table and strategy != "partition_replace")
-                or (not evolution.creates_table and into_existing is not None and into_existing(strategy, key))
-            )
-            and all(unique == key for unique in contract.unique_keys)
-        )
-
     def _run_direct(
         self,
         sink: Any,
@@ -295,9 +281,10 @@ class Lifecycle:
     ) -> AttemptOutcome:
         """Stream the gated batches straight into the target, in the finalize transaction.
 
-        Into a new table (or one the sink truncates in that transaction) no statement needs to read
-        the rows twice; the target's key rejects duplicates (then :class:`_StageInstead` restarts
-        through staging), and a gate failure rolls back everything with the transaction.
+        Into a new table, one the sink truncates in that transaction, or one an append only adds to
+        (see :mod:`dpone_core.runtime.direct`), no statement needs to read the rows twice; the
+        target's key rejects duplicates (then :class:`_StageInstead` restarts through staging), and
+        a gate failure rolls back everything with the transaction.
         """
         name = staging_name(self.process.name, self.ctx.load_id)
         data_schema = pa.schema([f for f in stream.staging_schema() if f.name != SEQ_COLUMN])

@@ -65,8 +65,9 @@ class PostgresSink(SqlSink):
 
     dialect = PostgresDialect()
     supports_direct_load = True
-    """A first load (and a full_refresh the target allows, see :meth:`direct_load_allowed`) streams the
-    gated batches into the target by binary COPY, in the finalize transaction (:mod:`.direct_load`)."""
+    """A first load, and a full_refresh or append the target allows (:meth:`direct_load_allowed`),
+    streams the gated batches into the target by binary COPY in the finalize transaction
+    (:mod:`.direct_load`; when, in :mod:`dpone_core.runtime.direct`)."""
 
     def __init__(
         self,
@@ -150,8 +151,9 @@ class PostgresSink(SqlSink):
     def adbc_session(self) -> Any:
         """The ADBC connection (opened on first use): it runs COPY and a direct load's transaction."""
         if self.adbc is None:
-            opener, self._opener = self._opener, None
-            self.adbc = opener.take() if opener is not None else connect_adbc(self.conn_params)
+            # The opener is dropped only once it handed over: interrupted, close() still closes it.
+            self.adbc = self._opener.take() if self._opener is not None else connect_adbc(self.conn_params)
+            self._opener = None
         return self.adbc
 
     def _render(self, sql: str, params: Sequence[Any]) -> str:

@@ -286,8 +286,9 @@ class PostgresSource:
     def _adbc_connection(self) -> Any:
         if self._opener is None:
             return connect_adbc(self.conn_params)
-        opener, self._opener = self._opener, None
-        return opener.take()
+        connection = self._opener.take()  # interrupted, the opener stays for close() to close
+        self._opener = None
+        return connection
 
     def close(self) -> None:
         """Close both connections."""

@@ -160,3 +160,44 @@ def test_kill_mid_direct_append_keeps_the_target_and_state_and_the_rerun_appends
     assert report.result.inserted_rows == 20000
     assert pg.sql("SELECT count(*), count(DISTINCT id), max(id) FROM dst")[0] == (21000, 21000, 21000)
     assert json.loads((pg.state("p") or {})["cursor_value"]) == {"kind": "int", "value": "21000"}
+
+
+def test_an_append_that_needs_ddl_is_staged_so_readers_are_not_blocked(pg: PgDatabase, tmp_path: Path) -> None:
+    # ALTER TABLE takes ACCESS EXCLUSIVE; a direct append would hold it through the whole read.
+    pg.sql("CREATE TABLE src (id int PRIMARY KEY, v text)")
+    pg.sql("INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 100) g")
+    manifest = pg.manifest([_process()])
+    run_ok(manifest)
+    pg.sql("TRUNCATE src; ALTER TABLE src ADD COLUMN note text")
+    pg.sql("INSERT INTO src SELECT g, 'w' || g, 'n' || g FROM generate_series(101, 5100) g")
+    marker = tmp_path / "paused"
+    env = {"DPONE_TEST_PAUSE_AT": "copy", "DPONE_TEST_PAUSE_FILE": str(marker), "DPONE_TEST_PAUSE_SECONDS": "2"}
+    proc = spawn_cli(manifest, "--format", "json", env=env)
+    _wait_for(marker, proc)
+    assert pg.staging_tables() != [] and _dst_locks(pg) == []  # staging fills; the target is free
+    assert pg.sql("SET lock_timeout = '1s'; SELECT count(*) FROM dst") == [(100,)]
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + err
+    result = json.loads(out)["result"]
+    assert result["inserted_rows"] == 5000 and any("note" in s for s in result["ddl"])
+    assert pg.sql("SELECT count(*), count(note) FROM dst")[0] == (5100, 5000)
+
+
+def test_full_refresh_from_a_query_reading_its_own_target_is_staged(pg: PgDatabase) -> None:
+    # The source's COPY holds ACCESS SHARE on dst while it streams; a direct refresh would wait for
+    # it forever at LOCK TABLE ... ACCESS EXCLUSIVE.
+    pg.sql("CREATE TABLE src (id int PRIMARY KEY, v text)")
+    # More rows than the socket buffers and the prefetch queue hold, so the source is still streaming.
+    pg.sql("INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 200000) g")
+    process = _process("full_refresh")
+    manifest = pg.manifest([process], connections={"pg": pg.profile(lock_timeout_seconds=3)})
+    run_ok(manifest)
+    process["source"] = {
+        "connection": "pg",
+        "query": "SELECT s.id, coalesce(d.v, s.v) || '+' AS v FROM src s LEFT JOIN dst d USING (id)",
+        "batch_rows": 500,
+    }
+    manifest = pg.manifest([process], connections={"pg": pg.profile(lock_timeout_seconds=3)})
+    report = run_ok(manifest, retry_attempts=1)
+    assert (report.result.deleted_rows, report.result.inserted_rows) == (200000, 200000)
+    assert pg.sql("SELECT count(*) FILTER (WHERE v LIKE 'v%%+') FROM dst") == [(200000,)]

@@ -1,0 +1,58 @@
+"""When a load may skip staging and stream straight into its target (a *direct* load).
+
+A direct load writes every row once, but it streams the whole source inside the finalize
+transaction, so every lock that transaction takes is held until the last source row arrives.
+The rules below keep that from blocking readers or waiting on the load's own source.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dpone_core.connectors.registry import sink_table, source_table
+from dpone_core.gates.contract import ContractGate
+from dpone_core.gates.evolution import EvolutionPlan
+from dpone_core.manifest.process import Process
+
+
+def source_may_read_target(process: Process) -> bool:
+    """The source reads through the sink's connection either a query (which may select from the
+    target) or the target table itself.
+
+    While it streams, the source holds ACCESS SHARE on what it reads; a finalize that locks the
+    target ACCESS EXCLUSIVE (TRUNCATE, ALTER TABLE) before the stream ends would wait on it forever.
+    """
+    if process.source.connection != process.sink.connection:
+        return False
+    if process.source.query is not None:
+        return True
+    table, target = source_table(process), sink_table(process)
+    if table is None or table.name != target.name:
+        return False
+    return table.schema is None or target.schema is None or table.schema == target.schema
+
+
+def direct_eligible(
+    process: Process, sink: Any, evolution: EvolutionPlan, contract: ContractGate, ddl: list[str]
+) -> bool:
+    """A load whose only uniqueness rule is the target's own primary key may skip staging.
+
+    * A load that creates its table (not ``partition_replace``): nobody else sees the table yet.
+    * Into an existing table, when the sink accepts the strategy (``direct_load_allowed``), with two
+      exceptions that stage instead: DDL on a load other than a full_refresh (ALTER TABLE takes
+      ACCESS EXCLUSIVE, which an append would then hold through the whole read, blocking readers),
+      and a full_refresh whose source may read the target (see :func:`source_may_read_target`).
+    """
+    key, strategy = tuple(process.sink.primary_key), process.sink.strategy
+    if not getattr(sink, "supports_direct_load", False):
+        return False
+    if any(unique != key for unique in contract.unique_keys):
+        return False
+    if evolution.creates_table:
+        return strategy != "partition_replace"
+    into_existing = getattr(sink, "direct_load_allowed", None)
+    if into_existing is None or not into_existing(strategy, key):
+        return False
+    if strategy == "full_refresh":
+        return not source_may_read_target(process)
+    return not ddl
