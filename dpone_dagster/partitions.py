@@ -60,8 +60,8 @@ def partitions_def_for(process: Process) -> dg.PartitionsDefinition | None:
             "DponeTranslator.get_partitions_def"
         )
     start = first_window_start(partitions)
-    # dpone weeks start on the weekday of `start`; cron counts weekdays from Sunday = 0.
-    cron = f"0 0 * * {(start.weekday() + 1) % 7}" if partitions.grain == "week" else _CRONS[partitions.grain]
+    # dpone weeks are ISO weeks: `start` is a Monday (the manifest checks it), and so is every key.
+    cron = "0 0 * * 1" if partitions.grain == "week" else _CRONS[partitions.grain]
     return dg.TimeWindowPartitionsDefinition(
         start=start, fmt=KEY_FORMATS[partitions.grain], cron_schedule=cron, timezone="UTC", end_offset=1
     )

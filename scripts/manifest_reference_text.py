@@ -158,8 +158,8 @@ MEANING: dict[str, str] = {
     "the target column when nothing can be lost and fails otherwise; `quarantine` keeps the target type and "
     "sends values that do not fit to quarantine; `fail` refuses. See [schema evolution](schema-evolution.md).",
     "Partitions.column": "Column a partition is cut on (the rows of a partition key are selected by it).",
-    "Partitions.grain": "Time grain; keys look like `2024-03-05T07` (hour), `2024-03-05` (day, and week: "
-    "its first day), `2024-03` (month), `2024` (year).",
+    "Partitions.grain": "Time grain; keys look like `2024-03-05T07` (hour), `2024-03-05` (day; for week the "
+    "Monday that starts the ISO week), `2024-03` (month), `2024` (year). Windows are UTC.",
     "Partitions.start": "Used to list every partition key from `start` up to now (for orchestrators' "
     "backfills). Partition windows are in UTC.",
     "Partitions.ranges": "Keys are `0` .. `ranges - 1`; `--partition 2` reads the third range of the integer "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -204,7 +205,19 @@ class Partitions(StrictModel):
             raise ValueError("give exactly one of grain, values or ranges")
         if self.start is not None and self.grain is None:
             raise ValueError("start applies only to time grains")
+        if self.grain == "week" and self.start is not None and not _is_monday(self.start):
+            # Week partitions are ISO weeks; a window from another weekday would straddle two of
+            # them, and partition_replace (date_trunc('week')) would delete both.
+            raise ValueError(f"week partitions start on a Monday; start {self.start} is not one")
         return self
+
+
+def _is_monday(text: str) -> bool:
+    """``text`` is an ISO date (or date-time) falling on a Monday; unparsable text is left to later checks."""
+    try:
+        return datetime.fromisoformat(text).weekday() == 0
+    except ValueError:
+        return True
 
 
 class Orchestration(StrictModel):

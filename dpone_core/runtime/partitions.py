@@ -38,6 +38,13 @@ def partition_window(grain: str, key: str) -> tuple[datetime, datetime]:
             step="extract",
             fix="pass a key such as " + datetime(2024, 1, 1).strftime(_FORMATS[grain]),
         ) from None
+    if grain == "week" and start.weekday() != 0:
+        monday = start - timedelta(days=start.weekday())
+        raise ConfigurationError(
+            f"week partition key '{key}' is a {start:%A}: week partitions are ISO weeks, named by their Monday",
+            step="extract",
+            fix=f"pass --partition {monday:%Y-%m-%d} for the week that contains {key}",
+        )
     return start, _next(start, grain)
 
 

@@ -181,7 +181,16 @@ def _partition_replace(q: _Sql) -> list[Statement]:
         (),
         "deleted",
     )
-    return [delete, q.insert_all()]
+    # Rows without a partition value form a partition of their own. `=` never matches NULL, and
+    # IS NOT DISTINCT FROM in the statement above would cost it its index and hash join.
+    delete_null = Statement(
+        "delete_null_partition",
+        f"DELETE FROM {q.target} AS {T} WHERE {t_expr} IS NULL "
+        f"AND EXISTS (SELECT 1 FROM {q.staging} AS {S} WHERE {s_expr} IS NULL)",
+        (),
+        "deleted",
+    )
+    return [delete, delete_null, q.insert_all()]
 
 
 def _scd2(q: _Sql) -> list[Statement]:

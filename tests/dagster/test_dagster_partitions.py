@@ -35,7 +35,7 @@ def test_partition_keys_match_dpone(events: Path) -> None:
     ("block", "first_keys"),
     [
         ({"column": "happened_at", "grain": "month", "start": "2024-03-15"}, ["2024-03", "2024-04"]),
-        ({"column": "happened_at", "grain": "week", "start": "2024-01-03"}, ["2024-01-03", "2024-01-10"]),
+        ({"column": "happened_at", "grain": "week", "start": "2024-01-01"}, ["2024-01-01", "2024-01-08"]),
         (
             {"column": "happened_at", "grain": "hour", "start": "2024-01-01T22:00:00"},
             ["2024-01-01T22", "2024-01-01T23"],

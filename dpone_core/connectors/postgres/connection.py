@@ -51,6 +51,9 @@ def connection_params(profile: PostgresProfile, base_dir: Path, application_name
             params[key] = str(value)
     params["connect_timeout"] = str(values["connect_timeout_seconds"])
     options = [str(values["options"])] if values.get("options") else []
+    # Partition windows, cursors and date_trunc are all UTC in dpone: the session must agree, or a
+    # `timestamp` column compares with a UTC bound in the database's own zone. Last, so it wins.
+    options.append("-c TimeZone=UTC")
     if values.get("statement_timeout_seconds"):
         options.append(f"-c statement_timeout={int(str(values['statement_timeout_seconds'])) * 1000}")
     if values.get("lock_timeout_seconds"):

@@ -362,6 +362,9 @@ class PostgresSink(SqlSink):
                 self.query("SELECT pg_advisory_xact_lock(\x00p)", (key,))
             except DponeError as exc:
                 raise self._already_running(process, f"waited {self.lease_wait_seconds}s") from exc
+            # The wait bounded the lease only: the rest of the transaction waits on locks as the
+            # profile says (lock_timeout_seconds, or the session's default).
+            self.execute("SET LOCAL lock_timeout TO DEFAULT")
         elif not self.query("SELECT pg_try_advisory_xact_lock(\x00p)", (key,))[0][0]:
             raise self._already_running(process, "another run holds its finalize lease")
         if process not in self._observed_state:

@@ -91,7 +91,10 @@ def arrow_type(
     if is_enum:
         return pa.string()
     if type_name == "numeric":
-        return numeric_type(typmod)
+        try:
+            return numeric_type(typmod)
+        except ValueError:
+            return None  # wider than Arrow decimals: a text stand-in cast to the column's own type
     if element is not None:
         inner = arrow_type(element, typmod, is_enum=element_is_enum)
         return None if inner is None else pa.list_(inner)
@@ -164,18 +167,28 @@ def plan_columns(schema: pa.Schema, typmods: dict[str, int] | None = None) -> li
         pg = _pg_type(field)
         meta = field.metadata or {}
         typmod = typmods.get(field.name, int(meta.get(b"POSTGRESQL:typmod", b"-1")))
-        if pg == "numeric":
-            declared = numeric_type(typmod)
-            plans.append(ColumnPlan(field.name, declared, _to_decimal(field.name, declared)))
+        if pg in {"numeric", "_numeric"}:
+            try:
+                decimal = numeric_type(typmod)
+            except ValueError:
+                raise unsupported(field.name, "numeric with more than 76 digits") from None
+            if pg == "numeric":
+                plans.append(ColumnPlan(field.name, decimal, _to_decimal(field.name, decimal)))
+            else:
+                declared = pa.list_(decimal)
+                plans.append(ColumnPlan(field.name, declared, _numeric_list(field.name, declared)))
             continue
-        if pg == "_numeric":
-            declared = pa.list_(numeric_type(typmod))
-            plans.append(ColumnPlan(field.name, declared, _numeric_list(field.name, declared)))
-            continue
-        if pg in {"money", "oid", "xid", "xid8", "cid", "tid"} or _opaque(field.type):
+        if pg in {"money", "oid", "xid", "xid8", "cid", "tid"} or _opaque(field.type) or _nested(field.type):
             raise unsupported(field.name, pg)
         plans.append(ColumnPlan(field.name, field.type, None))
     return plans
+
+
+def _nested(arrow: pa.DataType) -> bool:
+    """A composite (row) type, which ADBC reads as a struct and no sink column type holds."""
+    if pa.types.is_list(arrow) or pa.types.is_large_list(arrow):
+        return _nested(arrow.value_type)
+    return pa.types.is_struct(arrow) or pa.types.is_map(arrow)
 
 
 def _opaque(arrow: pa.DataType) -> bool:
