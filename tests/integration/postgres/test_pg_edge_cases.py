@@ -129,3 +129,21 @@ def test_a_target_numeric_wider_than_arrow_decimals_fails_as_a_gate_not_a_crash(
     error = json.loads(result.stdout)["result"]["errors"][0]
     assert error["code"] == "DPONE_SCHEMA_EVOLUTION_BLOCKED" and "big" in error["message"], error
     assert pg.sql("SELECT count(*) FROM dst") == [(0,)]
+
+
+def test_query_parameters_are_found_outside_literals_and_a_missing_one_is_named(pg: PgDatabase) -> None:
+    pg.sql("CREATE TABLE src (id int PRIMARY KEY, v text); INSERT INTO src VALUES (1, 'a'), (2, 'b')")
+    process = _process("merge")
+    process["source"] = {
+        "connection": "pg",
+        "query": "SELECT id, v || ' :not_a_param' AS v, $$ :nor_this $$ AS w FROM src -- :nor_that\nWHERE id >= :low",
+        "params": {"low": 2},
+    }
+    report = run_ok(pg.manifest([process]))
+    assert report.result.inserted_rows == 1
+    assert pg.sql("SELECT id, v, w FROM dst") == [(2, "b :not_a_param", " :nor_this ")]
+    del process["source"]["params"]
+    result = run_cli(pg.manifest([process]), "--format", "json")
+    assert result.returncode == 2, result.stdout + result.stderr
+    error = json.loads(result.stdout)["result"]["errors"][0]
+    assert error["code"] == "DPONE_CONFIGURATION" and ":low" in error["message"], error
