@@ -143,6 +143,28 @@ def _to_decimal(column: str, target: pa.DataType) -> Callable[[pa.Array], pa.Arr
     return convert
 
 
+# Postgres's earliest timestamp and date (4713 BC) since 1970. The ADBC driver turns 'infinity' and
+# '-infinity' into values far below these (its epoch shift overflows), which no real row can hold.
+_EARLIEST = {"timestamp": pa.scalar(-210_866_803_200_000_000, pa.int64()), "date": pa.scalar(-2_440_588, pa.int32())}
+
+
+def _finite(column: str, kind: str) -> Callable[[pa.Array], pa.Array]:
+    """Pass a timestamp/date column through, failing on the values the driver made of infinity."""
+    earliest = _EARLIEST[kind]
+
+    def convert(array: pa.Array) -> pa.Array:
+        raw = array.view(earliest.type)
+        if pc.any(pc.less(raw, earliest)).as_py():
+            raise TerminalError(
+                f"column {column} holds infinity or -infinity, which an Arrow {kind} cannot hold",
+                step="extract",
+                fix=f'map it in a query source, e.g. NULLIF("{column}", \'infinity\') AS "{column}"',
+            )
+        return array
+
+    return convert
+
+
 def _numeric_list(column: str, target: pa.DataType) -> Callable[[pa.Array], pa.Array]:
     inner = _to_decimal(column, target.value_type)
 
@@ -180,6 +202,12 @@ def plan_columns(schema: pa.Schema, typmods: dict[str, int] | None = None) -> li
             continue
         if pg in {"money", "oid", "xid", "xid8", "cid", "tid"} or _opaque(field.type) or _nested(field.type):
             raise unsupported(field.name, pg)
+        if pa.types.is_timestamp(field.type) and field.type.unit == "us":
+            plans.append(ColumnPlan(field.name, field.type, _finite(field.name, "timestamp")))
+            continue
+        if pa.types.is_date32(field.type):
+            plans.append(ColumnPlan(field.name, field.type, _finite(field.name, "date")))
+            continue
         plans.append(ColumnPlan(field.name, field.type, None))
     return plans
 

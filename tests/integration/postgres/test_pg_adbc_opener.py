@@ -5,11 +5,11 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import PgDatabase
-from pgserver import free_port
 
 from dpone_core.connectors.postgres.connection import AdbcOpener
 from dpone_core.errors import DponeConnectionError
+from tests.integration.postgres.conftest import PgDatabase
+from tests.integration.postgres.pgserver import free_port
 
 
 def _params(pg: PgDatabase, **override: str) -> dict[str, str]:

@@ -147,3 +147,20 @@ def test_query_parameters_are_found_outside_literals_and_a_missing_one_is_named(
     assert result.returncode == 2, result.stdout + result.stderr
     error = json.loads(result.stdout)["result"]["errors"][0]
     assert error["code"] == "DPONE_CONFIGURATION" and ":low" in error["message"], error
+
+
+@pytest.mark.parametrize(("column_type", "value"), [("timestamptz", "infinity"), ("date", "-infinity")])
+def test_infinite_timestamps_and_dates_fail_naming_the_column(pg: PgDatabase, column_type: str, value: str) -> None:
+    # The driver would hand these over as dates ~290,000 years BC; dpone refuses them instead.
+    pg.sql(f"CREATE TABLE src (id int PRIMARY KEY, at {column_type})")
+    pg.sql(f"INSERT INTO src VALUES (1, now()), (2, '{value}'), (3, NULL)")
+    process = _process("merge")
+    result = run_cli(pg.manifest([process]), "--format", "json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    error = json.loads(result.stdout)["result"]["errors"][0]
+    assert "column at holds infinity" in error["message"] and "NULLIF" in json.dumps(error), error
+    assert pg.sql("SELECT to_regclass('public.dst')") == [(None,)]
+    process["source"] = {"connection": "pg", "query": f"SELECT id, NULLIF(at, '{value}') AS at FROM src"}
+    report = run_ok(pg.manifest([process]))
+    assert report.result.inserted_rows == 3
+    assert pg.sql("SELECT count(at) FROM dst") == [(1,)]
