@@ -120,7 +120,12 @@ def partition_keys(partitions: Partitions, until: datetime | None = None) -> lis
     if partitions.grain is None or partitions.start is None:
         return []
     fmt = _FORMATS[partitions.grain]
-    current, _ = partition_window(partitions.grain, datetime.fromisoformat(partitions.start).strftime(fmt))
+    first = datetime.fromisoformat(partitions.start)
+    if first.tzinfo is not None:
+        first = first.astimezone(UTC)  # an aware start (an orchestrator's interval) counts in UTC
+    if partitions.grain == "week":
+        first -= timedelta(days=first.weekday())  # the ISO week that contains it
+    current, _ = partition_window(partitions.grain, first.strftime(fmt))
     end = until or datetime.now(UTC)
     keys = []
     while current < end:

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import re
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,6 +31,7 @@ import yaml
 from airflow.sdk import BaseHook
 
 from dpone_core.manifest.loader import LoadedManifest, load_manifest, read_yaml
+from dpone_provider.hooks.secret_env import export_secrets, secret_env_name, withdraw_secrets
 
 AIRFLOW_PREFIX = "airflow:"
 """Prefix of a process connection that names an Airflow Connection (``airflow:<conn_id>``)."""
@@ -80,15 +79,6 @@ class MappedProfile:
     profile: dict[str, Any]
     secrets: dict[str, str] = field(default_factory=dict)
     """Environment variable name -> secret value, set only while a run lasts."""
-
-
-def secret_env_name(conn_id: str, key: str) -> str:
-    """Name of the environment variable that carries one secret of one Airflow Connection.
-
-    >>> secret_env_name("shop-db", "password")
-    'DPONE_AIRFLOW_SHOP_DB_PASSWORD'
-    """
-    return "DPONE_AIRFLOW_" + re.sub(r"[^A-Za-z0-9]", "_", f"{conn_id}_{key}").upper()
 
 
 def _bool(value: Any) -> bool:
@@ -331,16 +321,11 @@ class DponeHook(BaseHook):
         )
         registry.chmod(0o600)
         secrets = {name: value for m in mapped.values() for name, value in m.secrets.items()}
-        previous = {name: os.environ.get(name) for name in secrets}
-        os.environ.update(secrets)
+        export_secrets(secrets)
         try:
             yield PreparedManifest(path, (*registries, str(registry)), placeholders)
         finally:
-            for name, value in previous.items():
-                if value is None:
-                    os.environ.pop(name, None)
-                else:
-                    os.environ[name] = value
+            withdraw_secrets(secrets)
             shutil.rmtree(folder, ignore_errors=True)
 
     def parse(self, manifest: str | Path) -> tuple[LoadedManifest, frozenset[str]]:

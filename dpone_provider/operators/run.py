@@ -17,6 +17,7 @@ Airflow owns retries: dpone's own retry loop is off (``in_process_retries=0``) a
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -68,6 +69,27 @@ def manifest_task_kwargs(process: Process, *, use_pool: bool = True) -> dict[str
 
 def _templated(*values: Any) -> bool:
     return any(isinstance(v, str) and ("{{" in v or "{%" in v) for v in values)
+
+
+def chunk_keys(chunks: Any) -> list[str] | None:
+    """The partition keys of ``chunks`` as rendered: a list, or text (a JSON list, or keys split on commas).
+
+    >>> chunk_keys("eu, us"), chunk_keys('["eu", "us"]'), chunk_keys(["01"]), chunk_keys(None)
+    (['eu', 'us'], ['eu', 'us'], ['01'], None)
+    """
+    if chunks is None:
+        return None
+    if isinstance(chunks, str):
+        text = chunks.strip()
+        if text.startswith("["):
+            try:
+                parsed = json.loads(text.replace("'", '"'))
+            except ValueError:
+                parsed = None
+            if isinstance(parsed, list):
+                return [str(c) for c in parsed]
+        return [part.strip() for part in text.split(",") if part.strip()]
+    return [str(c) for c in chunks]
 
 
 class DponeRunOperator(BaseOperator):
@@ -235,7 +257,7 @@ class DponeRunOperator(BaseOperator):
         run_id = self.run_id or self.default_run_id(context)
         conf: Mapping[str, Any] = getattr(context.get("dag_run"), "conf", None) or {}
         restart = self.restart or bool(conf.get(RESTART_CONF_KEY))
-        chunks = [str(c) for c in self.chunks] if self.chunks is not None else None
+        chunks = chunk_keys(self.chunks)
         self.log.info(
             "dpone run %s selector=%s run_id=%s phase=%s partition=%s chunks=%s restart=%s",
             self.manifest,

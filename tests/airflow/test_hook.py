@@ -17,6 +17,7 @@ from dpone_provider.hooks.dpone import (
     profile_from_connection,
     secret_env_name,
 )
+from dpone_provider.hooks.secret_env import export_secrets, withdraw_secrets
 
 SECRET = "hunter2-very-secret"
 
@@ -32,7 +33,7 @@ SECRET = "hunter2-very-secret"
                 "port": 5433,
                 "database": "shop",
                 "user": "bob",
-                "password": "${env:DPONE_AIRFLOW_SHOP_PASSWORD}",
+                "password": "${env:" + secret_env_name("shop", "password") + "}",
                 "sslmode": "require",
             },
         ),
@@ -44,7 +45,7 @@ SECRET = "hunter2-very-secret"
                 "port": 1433,
                 "database": "erp",
                 "user": "sa",
-                "password": "${env:DPONE_AIRFLOW_ERP_PASSWORD}",
+                "password": "${env:" + secret_env_name("erp", "password") + "}",
                 "encrypt": False,
             },
         ),
@@ -56,7 +57,7 @@ SECRET = "hunter2-very-secret"
                 "port": 8443,
                 "database": "dw",
                 "user": "loader",
-                "password": "${env:DPONE_AIRFLOW_CH_PASSWORD}",
+                "password": "${env:" + secret_env_name("ch", "password") + "}",
                 "secure": True,
             },
         ),
@@ -77,7 +78,7 @@ SECRET = "hunter2-very-secret"
                 "prefix": "raw",
                 "region": "eu-west-1",
                 "access_key_id": "AKIA1",
-                "secret_access_key": "${env:DPONE_AIRFLOW_LAKE_SECRET_ACCESS_KEY}",
+                "secret_access_key": "${env:" + secret_env_name("lake", "secret_access_key") + "}",
             },
         ),
         (
@@ -98,7 +99,7 @@ SECRET = "hunter2-very-secret"
                 "security_protocol": "SASL_SSL",
                 "sasl_mechanism": "PLAIN",
                 "sasl_username": "u",
-                "sasl_password": "${env:DPONE_AIRFLOW_EVENTS_SASL_PASSWORD}",
+                "sasl_password": "${env:" + secret_env_name("events", "sasl_password") + "}",
             },
         ),
         (ConnectionFields("wh", "duckdb", "/data/wh.duckdb"), {"type": "duckdb", "path": "/data/wh.duckdb"}),
@@ -133,8 +134,21 @@ def test_unsupported_connections_say_what_is_supported() -> None:
         profile_from_connection(ConnectionFields("x", "aws"))
 
 
-def test_secret_env_name() -> None:
-    assert secret_env_name("my-db.prod", "password") == "DPONE_AIRFLOW_MY_DB_PROD_PASSWORD"
+def test_secret_env_names_are_readable_and_never_shared() -> None:
+    name = secret_env_name("my-db.prod", "password")
+    assert name.startswith("DPONE_AIRFLOW_MY_DB_PROD_") and name.endswith("_PASSWORD")
+    # Ids that read alike, and a key boundary that moves, still get variables of their own.
+    names = {
+        secret_env_name(cid, key)
+        for cid, key in [
+            ("shop-db", "password"),
+            ("shop_db", "password"),
+            ("Shop_DB", "password"),
+            ("x_sasl", "password"),
+            ("x", "sasl_password"),
+        ]
+    }
+    assert len(names) == 5
 
 
 def _manifest(tmp_path: Path, source: str, sink: str) -> Path:
@@ -225,3 +239,19 @@ def test_dpone_connection_resolves_manifest_dir_and_registries(tmp_path: Path, a
     assert hook.registry_paths() == (str(tmp_path / "registry.yaml"),)
     assert hook.test_connection() == (True, "dpone connection OK")
     assert hook.run("m.yaml", run_id="via-conn").passed
+
+
+def test_overlapping_users_of_a_secret_keep_it_until_the_last_one_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Two runs in one process (e.g. sensors in the triggerer's threads) preparing the same connection.
+    name = secret_env_name("shared", "password")
+    monkeypatch.delenv(name, raising=False)
+    export_secrets({name: SECRET})
+    export_secrets({name: SECRET})
+    withdraw_secrets({name: SECRET})
+    assert os.environ[name] == SECRET  # the second user is still inside its run
+    withdraw_secrets({name: SECRET})
+    assert name not in os.environ
+    monkeypatch.setenv(name, "set-by-the-user")
+    export_secrets({name: SECRET})
+    withdraw_secrets({name: SECRET})
+    assert os.environ[name] == "set-by-the-user"

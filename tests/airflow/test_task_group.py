@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +133,27 @@ def test_an_invalid_manifest_is_an_import_error(tmp_path: Path) -> None:
 
 def test_task_id_for() -> None:
     assert task_id_for("sales.orders-v2") == "sales_orders-v2"
+
+
+def test_interval_keys_of_iso_weeks_and_non_utc_intervals() -> None:
+    # Airflow's @weekly interval runs Sunday to Sunday: it overlaps two ISO weeks, both are loaded.
+    weeks = Partitions(column="ts", grain="week", start="2026-01-05")
+    assert interval_partition_keys(weeks, datetime(2026, 1, 4, tzinfo=UTC), datetime(2026, 1, 11, tzinfo=UTC)) == [
+        "2025-12-29",
+        "2026-01-05",
+    ]
+    # 01:00-03:00 at UTC+1 is 00:00-02:00 UTC: two hourly keys, named in UTC.
+    hours = Partitions(column="ts", grain="hour", start="2026-01-01T00")
+    plus_one = timezone(timedelta(hours=1))
+    start, end = datetime(2026, 1, 1, 1, tzinfo=plus_one), datetime(2026, 1, 1, 3, tzinfo=plus_one)
+    assert interval_partition_keys(hours, start, end) == ["2026-01-01T00", "2026-01-01T01"]
+
+
+@pytest.mark.parametrize(
+    ("given", "keys"),
+    [("eu, us", ["eu", "us"]), ('["eu", "us"]', ["eu", "us"]), ("['01']", ["01"]), (["01", 2], ["01", "2"])],
+)
+def test_chunks_rendered_as_text_become_keys(given: Any, keys: list[str]) -> None:
+    from dpone_provider.operators.run import chunk_keys
+
+    assert chunk_keys(given) == keys
