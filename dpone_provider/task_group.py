@@ -184,7 +184,8 @@ def dpone_task_group(
             registry_paths=registry_paths,
             dpone_conn_id=dpone_conn_id,
             use_pool=use_pool,
-            default_args=getattr(dag, "default_args", None),
+            # What the DAG's and the enclosing groups' default_args set, the manifest does not override.
+            default_args={**(getattr(dag, "default_args", None) or {}), **(getattr(group, "default_args", None) or {})},
             operator_kwargs=operator_kwargs,
         )
     return group

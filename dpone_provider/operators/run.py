@@ -184,7 +184,8 @@ class DponeRunOperator(BaseOperator):
         self.manifest = str(manifest)
         self.selector = selector
         self.run_id = run_id
-        self.query_params = dict(query_params or {})
+        # Kept as given: an XComArg (or a Jinja string) is only a mapping after rendering.
+        self.query_params = query_params if query_params is not None else {}
         self.registry_paths = list(registry_paths)
         self.dpone_conn_id = dpone_conn_id
         self.partition = partition
@@ -277,7 +278,7 @@ class DponeRunOperator(BaseOperator):
             dry_run=self.plan_only,
             partition=self.partition,
             on_event=self._progress_logger(),
-            query_params=self.query_params or None,
+            query_params=dict(self.query_params) if self.query_params else None,
             phase=self.phase,
             chunks=chunks,
         )

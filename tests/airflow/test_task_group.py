@@ -157,3 +157,32 @@ def test_chunks_rendered_as_text_become_keys(given: Any, keys: list[str]) -> Non
     from dpone_provider.operators.run import chunk_keys
 
     assert chunk_keys(given) == keys
+
+
+def test_an_enclosing_task_groups_default_args_win_over_the_manifest(tmp_path: Path) -> None:
+    from airflow.sdk import TaskGroup
+
+    manifest = _manifest(
+        tmp_path,
+        [_process("by_region", partitions={"column": "region", "values": ["eu", "us"]}, retry={"attempts": 3})],
+    )
+    with DAG("d", schedule=None) as dag, TaskGroup("outer", default_args={"retries": 0}):
+        dpone_task_group(manifest, group_id="g")
+    assert dag.get_task("outer.g.by_region__extract").partial_kwargs.get("retries", 0) == 0
+    assert dag.get_task("outer.g.by_region").retries == 0
+
+
+def test_query_params_may_come_from_an_upstream_task(tmp_path: Path) -> None:
+    from airflow.sdk import task
+
+    from dpone_provider.operators.run import DponeRunOperator
+
+    manifest = _manifest(tmp_path, [_process("orders")])
+
+    @task
+    def params() -> dict[str, str]:
+        return {"since": "2026-01-01"}
+
+    with DAG("d", schedule=None) as dag:
+        DponeRunOperator(task_id="orders", manifest=str(manifest), selector="orders", query_params=params())
+    assert "params" in dag.get_task("orders").upstream_task_ids
