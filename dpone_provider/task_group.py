@@ -138,11 +138,34 @@ def add_process_tasks(
         extract >> finalize
         entries[process.name] = keys if not isinstance(keys, list) else extract
         exits[process.name] = finalize
+    graph = {p.name: tuple(p.depends_on) for p in loaded.manifest.processes}
     for process in selected:
-        for upstream in process.depends_on:
-            if upstream in exits:
-                exits[upstream] >> entries[process.name]
+        for upstream in selected_upstreams(process.name, graph, set(exits)):
+            exits[upstream] >> entries[process.name]
     return exits
+
+
+def selected_upstreams(name: str, graph: Mapping[str, Sequence[str]], selected: set[str]) -> set[str]:
+    """The nearest selected processes ``name`` depends on, through processes left out of the selection.
+
+    With ``a -> b -> c`` and only ``a`` and ``c`` selected, ``c`` still waits for ``a``.
+
+    >>> sorted(selected_upstreams("c", {"a": (), "b": ("a",), "c": ("b",)}, {"a", "c"}))
+    ['a']
+    """
+    found: set[str] = set()
+    seen: set[str] = set()
+    stack = list(graph.get(name, ()))
+    while stack:
+        upstream = stack.pop()
+        if upstream in seen:
+            continue
+        seen.add(upstream)
+        if upstream in selected:
+            found.add(upstream)
+        else:
+            stack.extend(graph.get(upstream, ()))
+    return found
 
 
 def _grain_keys_task(process: Process, partitions: Partitions) -> Any:

@@ -186,3 +186,18 @@ def test_query_params_may_come_from_an_upstream_task(tmp_path: Path) -> None:
     with DAG("d", schedule=None) as dag:
         DponeRunOperator(task_id="orders", manifest=str(manifest), selector="orders", query_params=params())
     assert "params" in dag.get_task("orders").upstream_task_ids
+
+
+def test_a_selection_keeps_the_order_through_processes_left_out(tmp_path: Path) -> None:
+    manifest = _manifest(
+        tmp_path,
+        [
+            _process("a", tags=["x"]),
+            _process("b", depends_on=["a"]),
+            _process("c", depends_on=["b"], tags=["x"]),
+        ],
+    )
+    with DAG("d", schedule=None) as dag:
+        dpone_task_group(manifest, "tag:x", group_id="g")
+    assert sorted(dag.task_dict) == ["g.a", "g.c"]
+    assert dag.get_task("g.c").upstream_task_ids == {"g.a"}
