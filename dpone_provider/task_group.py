@@ -31,6 +31,7 @@ from airflow.sdk import DAG, TaskGroup, task
 
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import Partitions, Process
+from dpone_core.manifest.selectors import selected_upstreams
 from dpone_provider.hooks.dpone import DponeHook
 from dpone_provider.lineage import assets, process_datasets
 from dpone_provider.operators.run import DponeRunOperator, manifest_task_kwargs
@@ -143,29 +144,6 @@ def add_process_tasks(
         for upstream in selected_upstreams(process.name, graph, set(exits)):
             exits[upstream] >> entries[process.name]
     return exits
-
-
-def selected_upstreams(name: str, graph: Mapping[str, Sequence[str]], selected: set[str]) -> set[str]:
-    """The nearest selected processes ``name`` depends on, through processes left out of the selection.
-
-    With ``a -> b -> c`` and only ``a`` and ``c`` selected, ``c`` still waits for ``a``.
-
-    >>> sorted(selected_upstreams("c", {"a": (), "b": ("a",), "c": ("b",)}, {"a", "c"}))
-    ['a']
-    """
-    found: set[str] = set()
-    seen: set[str] = set()
-    stack = list(graph.get(name, ()))
-    while stack:
-        upstream = stack.pop()
-        if upstream in seen:
-            continue
-        seen.add(upstream)
-        if upstream in selected:
-            found.add(upstream)
-        else:
-            stack.extend(graph.get(upstream, ()))
-    return found
 
 
 def _grain_keys_task(process: Process, partitions: Partitions) -> Any:

@@ -7,6 +7,7 @@ dependency order (upstream first), ties broken by manifest order.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 
 from dpone_core.errors import ManifestError
 from dpone_core.manifest.base import suggest
@@ -26,10 +27,38 @@ def _closure(start: set[str], edges: dict[str, set[str]]) -> set[str]:
     return seen
 
 
-def topological_order(processes: list[Process]) -> list[Process]:
-    """Order processes so every process comes after those it depends on (stable, Kahn's algorithm)."""
+def selected_upstreams(name: str, graph: Mapping[str, Sequence[str]], selected: set[str]) -> set[str]:
+    """The nearest selected processes ``name`` depends on, through processes left out of the selection.
+
+    With ``a -> b -> c`` and only ``a`` and ``c`` selected, ``c`` still waits for ``a``.
+
+    >>> sorted(selected_upstreams("c", {"a": (), "b": ("a",), "c": ("b",)}, {"a", "c"}))
+    ['a']
+    """
+    found: set[str] = set()
+    seen: set[str] = set()
+    stack = list(graph.get(name, ()))
+    while stack:
+        upstream = stack.pop()
+        if upstream in seen:
+            continue
+        seen.add(upstream)
+        if upstream in selected:
+            found.add(upstream)
+        else:
+            stack.extend(graph.get(upstream, ()))
+    return found
+
+
+def topological_order(processes: list[Process], graph: Mapping[str, Sequence[str]] | None = None) -> list[Process]:
+    """Order processes so every process comes after those it depends on (stable, Kahn's algorithm).
+
+    ``graph`` (every process's ``depends_on``, selected or not) keeps the order through processes
+    left out of ``processes``: with ``a -> b -> c`` and only ``a`` and ``c``, ``c`` comes after ``a``.
+    """
     names = {p.name for p in processes}
-    remaining = {p.name: {d for d in p.depends_on if d in names} for p in processes}
+    edges = graph if graph is not None else {p.name: tuple(p.depends_on) for p in processes}
+    remaining = {p.name: selected_upstreams(p.name, edges, names) for p in processes}
     ordered: list[Process] = []
     while remaining:
         ready = [p for p in processes if p.name in remaining and not remaining[p.name]]
@@ -90,7 +119,7 @@ def select(manifest: Manifest, selector: str | None) -> list[Process]:
         if with_down:
             group |= _closure({name}, downstream)
         chosen |= group
-    return topological_order([p for p in processes if p.name in chosen])
+    return topological_order([p for p in processes if p.name in chosen], {p.name: p.depends_on for p in processes})
 
 
 def select_one(manifest: Manifest, selector: str | None) -> Process:

@@ -72,3 +72,22 @@ def test_select_one_needs_exactly_one() -> None:
         select_one(manifest(), "tag:finance")
     with pytest.raises(ManifestError, match="no selector was given"):
         select_one(manifest(), None)
+
+
+def test_order_holds_through_processes_left_out_of_the_selection() -> None:
+    def proc(name: str, deps: list[str]) -> dict:
+        return {
+            "name": name,
+            "depends_on": deps,
+            "source": {"connection": "f", "path": "*.csv", "format": "csv"},
+            "sink": {"connection": "d", "table": name},
+        }
+
+    m = Manifest.model_validate(
+        {
+            "connections": {"f": {"type": "files"}, "d": {"type": "duckdb", "path": "x.duckdb"}},
+            # Listed downstream first: only the graph through b puts a before c.
+            "processes": [proc("c", ["b"]), proc("b", ["a"]), proc("a", [])],
+        }
+    )
+    assert [p.name for p in select(m, "a c")] == ["a", "c"]
