@@ -10,6 +10,7 @@ import os
 import secrets
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -181,3 +182,29 @@ def run_ok(manifest: Path, **kwargs: Any) -> Any:
     report = dpone_core.run(manifest, **kwargs)
     assert report.passed, report.to_text()
     return report
+
+
+def wait_for_pause(marker: Path, proc: subprocess.Popen[str], timeout: float = 60) -> None:
+    """Wait until a run spawned with ``DPONE_TEST_PAUSE_AT`` reached its pause point (wrote ``marker``)."""
+    deadline = time.monotonic() + timeout
+    while not marker.exists():
+        if proc.poll() is not None:
+            out, err = proc.communicate()
+            raise AssertionError(f"run ended before the pause point: {out} {err}")
+        if time.monotonic() > deadline:
+            raise AssertionError("pause point not reached")
+        time.sleep(0.05)
+
+
+def direct_allowed(pg: PgDatabase, strategy: str, key: tuple[str, ...] = ("id",)) -> bool:
+    """Whether the Postgres sink would load ``strategy`` straight into ``public.dst`` as it is now."""
+    from dpone_core.connections.profiles import PostgresProfile
+    from dpone_core.connectors.ports import TableRef
+    from dpone_core.connectors.postgres.sink import PostgresSink
+
+    profile = PostgresProfile.model_validate(pg.profile())
+    sink = PostgresSink(profile, pg.folder, TableRef("public", "dst"), "__dpone_staging", None)
+    try:
+        return sink.direct_load_allowed(strategy, key)
+    finally:
+        sink.close()

@@ -15,8 +15,14 @@ from typing import Any
 
 import pytest
 
-from dpone_core.connectors.ports import TableRef
-from tests.integration.postgres.conftest import PgDatabase, run_cli, run_ok, spawn_cli
+from tests.integration.postgres.conftest import (
+    PgDatabase,
+    direct_allowed,
+    run_cli,
+    run_ok,
+    spawn_cli,
+    wait_for_pause,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -27,26 +33,6 @@ def _process(strategy: str = "append", key: tuple[str, ...] = ("id",), **source:
         "source": {"connection": "pg", "table": "public.src", "batch_rows": 1000, **source},
         "sink": {"connection": "pg", "table": "public.dst", "strategy": strategy, "primary_key": list(key)},
     }
-
-
-def _direct_allowed(pg: PgDatabase, strategy: str, key: tuple[str, ...]) -> bool:
-    from dpone_core.connections.profiles import PostgresProfile
-    from dpone_core.connectors.postgres.sink import PostgresSink
-
-    profile = PostgresProfile.model_validate(pg.profile())
-    sink = PostgresSink(profile, pg.folder, TableRef("public", "dst"), "__dpone_staging", None)
-    try:
-        return sink.direct_load_allowed(strategy, key)
-    finally:
-        sink.close()
-
-
-def _wait_for(marker: Path, proc: Any) -> None:
-    deadline = time.monotonic() + 60
-    while not marker.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "pause point not reached"
-        time.sleep(0.05)
 
 
 def _dst_locks(pg: PgDatabase) -> list[tuple[Any, ...]]:
@@ -60,12 +46,12 @@ def test_append_copies_into_the_target_without_staging(pg: PgDatabase, tmp_path:
     pg.sql("INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 5000) g")
     manifest = pg.manifest([_process()])
     run_ok(manifest)
-    assert _direct_allowed(pg, "append", ("id",))
+    assert direct_allowed(pg, "append", ("id",))
     pg.sql("TRUNCATE src; INSERT INTO src SELECT g, 'w' || g FROM generate_series(5001, 8000) g")
     marker = tmp_path / "paused"
     env = {"DPONE_TEST_PAUSE_AT": "copy", "DPONE_TEST_PAUSE_FILE": str(marker), "DPONE_TEST_PAUSE_SECONDS": "2"}
     proc = spawn_cli(manifest, "--format", "json", env=env)
-    _wait_for(marker, proc)
+    wait_for_pause(marker, proc)
     # Mid-COPY into the target itself: no staging table, and only ROW EXCLUSIVE on dst (readers and
     # other writers go on).
     assert pg.staging_tables() == []
@@ -98,7 +84,7 @@ def test_append_without_a_key_adds_every_row_on_each_run(pg: PgDatabase) -> None
     pg.sql("INSERT INTO src VALUES ('open', '2026-01-01T00:00:00Z'), ('close', NULL), ('', '2026-01-02T00:00:00Z')")
     manifest = pg.manifest([_process(key=())])
     run_ok(manifest)
-    assert _direct_allowed(pg, "append", ())
+    assert direct_allowed(pg, "append", ())
     report = run_ok(manifest, run_id="second")
     assert report.result.inserted_rows == 3
     assert pg.sql("SELECT event, count(*) FROM dst GROUP BY event ORDER BY event") == [
@@ -114,7 +100,7 @@ def test_incremental_without_a_key_copies_only_rows_past_the_cursor(pg: PgDataba
     pg.sql("INSERT INTO src SELECT g, '2026-01-01'::timestamptz + g * interval '1 hour' FROM generate_series(1, 10) g")
     manifest = pg.manifest([_process("incremental", (), incremental={"cursor": "at"})])
     run_ok(manifest)
-    assert _direct_allowed(pg, "incremental", ())
+    assert direct_allowed(pg, "incremental", ())
     pg.sql("INSERT INTO src SELECT g, '2026-01-01'::timestamptz + g * interval '1 hour' FROM generate_series(11, 14) g")
     report = run_ok(manifest)
     assert report.result.inserted_rows == 4
@@ -127,15 +113,15 @@ def test_incremental_with_a_key_stays_staged(pg: PgDatabase) -> None:
     pg.sql("CREATE TABLE src (id int PRIMARY KEY, at timestamptz)")
     pg.sql("INSERT INTO src VALUES (1, '2026-01-01T00:00:00Z')")
     run_ok(pg.manifest([_process("incremental", incremental={"cursor": "at"})]))
-    assert not _direct_allowed(pg, "incremental", ("id",))
-    assert _direct_allowed(pg, "append", ("id",))
-    assert not _direct_allowed(pg, "merge", ("id",))
+    assert not direct_allowed(pg, "incremental", ("id",))
+    assert direct_allowed(pg, "append", ("id",))
+    assert not direct_allowed(pg, "merge", ("id",))
 
 
 def test_append_stays_staged_when_the_target_does_not_enforce_the_key(pg: PgDatabase) -> None:
     pg.sql("CREATE TABLE dst (id int, v text)")
-    assert not _direct_allowed(pg, "append", ("id",))
-    assert _direct_allowed(pg, "append", ())
+    assert not direct_allowed(pg, "append", ("id",))
+    assert direct_allowed(pg, "append", ())
 
 
 def test_kill_mid_direct_append_keeps_the_target_and_state_and_the_rerun_appends_once(
@@ -149,7 +135,7 @@ def test_kill_mid_direct_append_keeps_the_target_and_state_and_the_rerun_appends
     pg.sql("INSERT INTO src SELECT g, 'w' || g FROM generate_series(1001, 21000) g")
     marker = tmp_path / "paused"
     proc = spawn_cli(manifest, env={"DPONE_TEST_PAUSE_AT": "copy", "DPONE_TEST_PAUSE_FILE": str(marker)})
-    _wait_for(marker, proc)
+    wait_for_pause(marker, proc)
     assert pg.staging_tables() == [] and _dst_locks(pg) == [("RowExclusiveLock",)]
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
@@ -173,7 +159,7 @@ def test_an_append_that_needs_ddl_is_staged_so_readers_are_not_blocked(pg: PgDat
     marker = tmp_path / "paused"
     env = {"DPONE_TEST_PAUSE_AT": "copy", "DPONE_TEST_PAUSE_FILE": str(marker), "DPONE_TEST_PAUSE_SECONDS": "2"}
     proc = spawn_cli(manifest, "--format", "json", env=env)
-    _wait_for(marker, proc)
+    wait_for_pause(marker, proc)
     assert pg.staging_tables() != [] and _dst_locks(pg) == []  # staging fills; the target is free
     assert pg.sql("SET lock_timeout = '1s'; SELECT count(*) FROM dst") == [(100,)]
     out, err = proc.communicate(timeout=60)

@@ -10,8 +10,14 @@ from typing import Any
 
 import pytest
 
-from dpone_core.connectors.ports import TableRef
-from tests.integration.postgres.conftest import PgDatabase, run_cli, run_ok, spawn_cli
+from tests.integration.postgres.conftest import (
+    PgDatabase,
+    direct_allowed,
+    run_cli,
+    run_ok,
+    spawn_cli,
+    wait_for_pause,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -33,31 +39,11 @@ def _loaded(pg: PgDatabase, rows: int = 5000) -> Path:
     return manifest
 
 
-def _direct_allowed(pg: PgDatabase, key: tuple[str, ...] = ("id",)) -> bool:
-    from dpone_core.connections.profiles import PostgresProfile
-    from dpone_core.connectors.postgres.sink import PostgresSink
-
-    profile = PostgresProfile.model_validate(pg.profile())
-    sink = PostgresSink(profile, pg.folder, TableRef("public", "dst"), "__dpone_staging", None)
-    try:
-        return sink.direct_load_allowed("full_refresh", key)
-    finally:
-        sink.close()
-
-
-def _wait_for(marker: Path, proc: Any) -> None:
-    deadline = time.monotonic() + 60
-    while not marker.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "pause point not reached"
-        time.sleep(0.05)
-
-
 def test_full_refresh_copies_into_the_existing_target_keeping_grants_indexes_and_counts(pg: PgDatabase) -> None:
     manifest = _loaded(pg)
     pg.sql("CREATE ROLE dpone_reader; GRANT SELECT ON dst TO dpone_reader; CREATE INDEX dst_v ON dst (v)")
     oid = pg.sql("SELECT 'public.dst'::regclass::oid")[0][0]
-    assert _direct_allowed(pg)
+    assert direct_allowed(pg, "full_refresh")
     pg.sql("DELETE FROM src WHERE id > 3000; UPDATE src SET v = 'new' WHERE id = 1")
     report = run_ok(manifest)
     assert (report.result.deleted_rows, report.result.inserted_rows) == (5000, 3000)
@@ -76,7 +62,7 @@ def test_full_refresh_copies_by_column_name_into_a_target_with_another_column_or
     pg.sql("CREATE TABLE src (id int PRIMARY KEY, v text, n bigint)")
     pg.sql("INSERT INTO src VALUES (1, 'a', 10), (2, 'b', 20)")
     pg.sql("CREATE TABLE dst (n bigint, v text, id int PRIMARY KEY); INSERT INTO dst VALUES (0, 'old', 9)")
-    assert _direct_allowed(pg)
+    assert direct_allowed(pg, "full_refresh")
     report = run_ok(pg.manifest([_process()]))
     assert (report.result.deleted_rows, report.result.inserted_rows) == (1, 2)
     assert pg.sql("SELECT id, v, n FROM dst ORDER BY id") == [(1, "a", 10), (2, "b", 20)]
@@ -88,7 +74,7 @@ def test_full_refresh_kill_mid_copy_keeps_the_old_rows_and_state(pg: PgDatabase,
     pg.sql("UPDATE src SET v = 'changed'")
     marker = tmp_path / "paused"
     proc = spawn_cli(manifest, env={"DPONE_TEST_PAUSE_AT": "copy", "DPONE_TEST_PAUSE_FILE": str(marker)})
-    _wait_for(marker, proc)
+    wait_for_pause(marker, proc)
     # Mid-COPY into the target itself: no staging table, and the run holds ACCESS EXCLUSIVE on dst.
     assert pg.staging_tables() == []
     locks = pg.sql(
@@ -131,7 +117,7 @@ def test_full_refresh_duplicate_key_falls_back_to_staging_where_the_contract_qua
     process["schema_contract"] = {"enforcement": "quarantine", "columns": {"id": {"type": "int32", "unique": True}}}
     manifest = pg.manifest([process])
     run_ok(manifest)
-    assert _direct_allowed(pg)
+    assert direct_allowed(pg, "full_refresh")
     pg.sql("INSERT INTO src VALUES (3, 'c'), (1, 'again')")
     report = run_ok(manifest)
     assert any("read again through staging" in w for w in report.result.warnings)
@@ -168,8 +154,8 @@ def test_full_refresh_duplicate_key_fails_through_staging(pg: PgDatabase, contra
 def test_full_refresh_stays_staged_when_the_target_does_not_enforce_the_key(pg: PgDatabase) -> None:
     pg.sql("CREATE TABLE src (id int, v text); INSERT INTO src VALUES (1, 'a'), (2, 'b'), (2, 'again')")
     pg.sql("CREATE TABLE dst (id int, v text); INSERT INTO dst VALUES (7, 'old')")
-    assert not _direct_allowed(pg)
-    assert _direct_allowed(pg, ())  # without a key nothing needs the index
+    assert not direct_allowed(pg, "full_refresh")
+    assert direct_allowed(pg, "full_refresh", ())  # without a key nothing needs the index
     process = _process()
     process["schema_contract"] = {"enforcement": "quarantine", "columns": {"id": {"type": "int32", "unique": True}}}
     report = run_ok(pg.manifest([process]))

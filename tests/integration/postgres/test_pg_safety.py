@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.postgres.conftest import PgDatabase, run_cli, run_ok, spawn_cli
+from tests.integration.postgres.conftest import PgDatabase, run_cli, run_ok, spawn_cli, wait_for_pause
 
 pytestmark = pytest.mark.integration
 
@@ -50,17 +50,6 @@ def _snapshot(pg: PgDatabase) -> tuple[Any, ...]:
     return target, pg.state("p"), pg.loads("p")
 
 
-def _wait_for(path: Path, proc: Any, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if proc.poll() is not None:
-            out, err = proc.communicate()
-            raise AssertionError(f"run ended before the pause point: {out} {err}")
-        if time.monotonic() > deadline:
-            raise AssertionError("pause point not reached")
-        time.sleep(0.05)
-
-
 @pytest.mark.parametrize("step", ["extract", "copy", "stage", "finalize", "commit"])
 def test_kill_9_leaves_target_and_state_and_the_next_run_converges(pg: PgDatabase, step: str, tmp_path: Path) -> None:
     _seed(pg)
@@ -72,7 +61,7 @@ def test_kill_9_leaves_target_and_state_and_the_next_run_converges(pg: PgDatabas
 
     marker = tmp_path / f"paused-{step}"
     proc = spawn_cli(manifest, env={"DPONE_TEST_PAUSE_AT": step, "DPONE_TEST_PAUSE_FILE": str(marker)})
-    _wait_for(marker, proc)
+    wait_for_pause(marker, proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
@@ -101,7 +90,7 @@ def test_two_concurrent_runs_only_one_commits_and_no_row_is_duplicated(pg: PgDat
         "json",
         env={"DPONE_TEST_PAUSE_AT": "finalize", "DPONE_TEST_PAUSE_FILE": str(marker), "DPONE_TEST_PAUSE_SECONDS": "15"},
     )
-    _wait_for(marker, first)
+    wait_for_pause(marker, first)
     second = run_cli(manifest, "--format", "json")
     assert second.returncode == 1, second.stdout + second.stderr
     error = json.loads(second.stdout)["result"]["errors"][0]
@@ -122,7 +111,7 @@ def test_a_run_whose_state_moved_while_it_loaded_refuses_to_commit(pg: PgDatabas
         "json",
         env={"DPONE_TEST_PAUSE_AT": "stage", "DPONE_TEST_PAUSE_FILE": str(marker), "DPONE_TEST_PAUSE_SECONDS": "10"},
     )
-    _wait_for(marker, slow)
+    wait_for_pause(marker, slow)
     run_ok(manifest)  # commits the same cursor range while the slow run is paused after staging
     out, err = slow.communicate(timeout=60)
     assert slow.returncode == 1, out + err
@@ -159,7 +148,7 @@ def test_sigint_rolls_back_and_exits_130(pg: PgDatabase, tmp_path: Path) -> None
     manifest = _manifest(pg)
     marker = tmp_path / "paused"
     proc = spawn_cli(manifest, env={"DPONE_TEST_PAUSE_AT": "finalize", "DPONE_TEST_PAUSE_FILE": str(marker)})
-    _wait_for(marker, proc)
+    wait_for_pause(marker, proc)
     os.kill(proc.pid, signal.SIGINT)
     proc.communicate(timeout=60)
     assert proc.returncode == 130
