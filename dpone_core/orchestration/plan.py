@@ -33,7 +33,7 @@ from dpone_core.connections.profiles import DuckDBProfile
 from dpone_core.errors import ManifestError
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import Process
-from dpone_core.manifest.selectors import select
+from dpone_core.manifest.selectors import select, selected_upstreams
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,9 @@ def build_plan(
         raise ManifestError(f"job_index {job_index} is not in 0..{job_num - 1}", fix="pass 0 <= job_index < job_num")
     names = [p.name for p in processes]
     selected = set(names)
-    needs = {p.name: {d for d in p.depends_on if d in selected} for p in processes}
+    # Through processes left out of the selection too: with a -> b -> c and only a and c, c needs a.
+    graph = {p.name: tuple(p.depends_on) for p in loaded.manifest.processes}
+    needs = {p.name: selected_upstreams(p.name, graph, selected) for p in processes}
     after = _order_edges(processes)
     combined = {n: needs[n] | after.get(n, set()) for n in names}
     _check_acyclic(names, combined)

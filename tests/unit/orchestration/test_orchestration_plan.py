@@ -141,3 +141,19 @@ def test_a_bad_shard_index_is_refused(tmp_path: Path) -> None:
     loaded = _manifest(tmp_path, [{"name": "a"}])
     with pytest.raises(ManifestError, match="job_index 2"):
         build_plan(loaded, select_processes(loaded, None), "job", job_num=2, job_index=2)
+
+
+def test_a_selection_needs_its_upstreams_through_processes_it_leaves_out(tmp_path: Path) -> None:
+    loaded = _manifest(
+        tmp_path,
+        [
+            {"name": "c", "depends_on": ["b"], "tags": ["x"]},
+            {"name": "b", "depends_on": ["a"]},
+            {"name": "a", "tags": ["x"]},
+        ],
+    )
+    plan = build_plan(loaded, select_processes(loaded, "tag:x"), "job")
+    tasks = {t.id: t for t in plan.tasks}
+    assert sorted(tasks) == ["a", "c"]
+    assert tasks["c"].needs == ("a",)  # c runs only after a passed, as if b were there
+    assert [t.id for t in plan.tasks] == ["a", "c"]
