@@ -38,6 +38,14 @@ class ReadRequest:
     """Columns a text-format source (CSV) must hand over as strings so the contract types them per row."""
 
 
+class RelayRefused(Exception):
+    """A sink declined a relay (its target's types differ, or a row needs the gates): read as Arrow instead.
+
+    Raised inside the finalize transaction, before the commit; the runtime rolls back and runs the
+    load again through the Arrow stream, whose gates then decide and report.
+    """
+
+
 class Source(Protocol):
     """Reads a table, query or file set as a stream of Arrow batches."""
 

@@ -184,7 +184,7 @@ class ContractGate:
                 f"must be <= {rule.max}",
             )
         if rule.allowed is not None:
-            allowed = _array_like(rule.allowed, value.type)
+            allowed = typed_values(rule.allowed, value.type)
             add(
                 f"{name}.allowed",
                 pc.and_(present, pc.invert(pc.is_in(value, value_set=allowed))),
@@ -220,7 +220,8 @@ def _rules_of(rule: ColumnRule) -> list[str]:
     return names
 
 
-def _array_like(values: Sequence[object], arrow_type: pa.DataType) -> pa.Array:
+def typed_values(values: Sequence[object], arrow_type: pa.DataType) -> pa.Array:
+    """Manifest values (bounds, allowed lists) converted to a column's Arrow type; invalid ones fail."""
     converted, failed = cast_with_failures(pa.array(values), arrow_type)
     if failed.any():
         bad = [v for v, f in zip(values, failed, strict=True) if f]
@@ -229,4 +230,4 @@ def _array_like(values: Sequence[object], arrow_type: pa.DataType) -> pa.Array:
 
 
 def _scalar_like(value: object, arrow_type: pa.DataType) -> pa.Scalar:
-    return _array_like([value], arrow_type)[0]
+    return typed_values([value], arrow_type)[0]

@@ -13,6 +13,7 @@ from dpone_core.connectors.registry import sink_table, source_table
 from dpone_core.gates.contract import ContractGate
 from dpone_core.gates.evolution import EvolutionPlan
 from dpone_core.manifest.process import Process
+from dpone_core.runtime.read_plan import OpenedRead
 
 
 def source_may_read_target(process: Process) -> bool:
@@ -56,3 +57,27 @@ def direct_eligible(
     if strategy == "full_refresh":
         return not source_may_read_target(process)
     return not ddl
+
+
+def relay_allowed(
+    process: Process, sink: Any, opened: OpenedRead, contract: ContractGate, evolution: EvolutionPlan, *, whole: bool
+) -> bool:
+    """A direct load may offer its source's rows as a binary relay (the source and sink decide the rest).
+
+    The target must hold only this load's rows (a table the load creates, or a full_refresh), so the
+    relay's SQL checks see exactly the loaded rows; and nothing may filter, rename or convert rows on
+    the client: no cursor, partition or chunk (``whole``), no renamed columns, no delete marker, no
+    quarantine (a relay has no rows to quarantine).
+    """
+    strategy = process.sink.strategy
+    return (
+        getattr(sink, "accepts_binary_relay", False)
+        and whole
+        and opened.tracker is None
+        and not opened.row_filter.predicates
+        and process.source.column_names == "as_is"
+        and process.sink.delete_marker is None
+        and contract.enforcement != "quarantine"
+        and strategy != "scd2"
+        and (strategy == "full_refresh" or evolution.creates_table)
+    )

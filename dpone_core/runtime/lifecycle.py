@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from dpone_core.connections.references import UnresolvedReference
-from dpone_core.connectors.ports import SEQ_COLUMN, StagedLoad, TableRef
+from dpone_core.connectors.ports import SEQ_COLUMN, RelayRefused, StagedLoad, TableRef
 from dpone_core.connectors.registry import open_sink, open_source, sink_table
 from dpone_core.connectors.sql.sink import staging_name
 from dpone_core.errors import (
@@ -32,7 +32,7 @@ from dpone_core.introspection import unique_keys
 from dpone_core.runtime.chunks.extract import chunk_store
 from dpone_core.runtime.chunks.source import ChunkSource
 from dpone_core.runtime.context import AttemptOutcome, RunContext, effective_contract, history_columns
-from dpone_core.runtime.direct import direct_eligible
+from dpone_core.runtime.direct import direct_eligible, relay_allowed
 from dpone_core.runtime.load_plans import load_plan
 from dpone_core.runtime.pipeline import GatedStream
 from dpone_core.runtime.progress import ProgressTracker
@@ -49,6 +49,10 @@ class _StageInstead(Exception):
     """Internal: a direct load met a duplicate key and must be redone through staging."""
 
 
+class _ArrowInstead(Exception):
+    """Internal: the sink declined a binary relay; the load is redone with the Arrow stream."""
+
+
 class Lifecycle:
     """Runs one attempt of one process against its source and sink."""
 
@@ -60,6 +64,7 @@ class Lifecycle:
         self.gates: list[GateVerdict] = []
         self.warnings: list[str] = []
         self.allow_direct = True
+        self.allow_relay = True
 
     def _step(self, name: str) -> None:
         self.timings[name] = time.monotonic()
@@ -117,15 +122,20 @@ class Lifecycle:
                 f"source connection: {exc}", step="connect", fix="export the variable or create the file"
             ) from None
         try:
-            try:
-                return self._run_with_source(sink, source)
-            except _StageInstead:
-                # A load streamed straight into its target met a duplicate key: start over
-                # through staging, where duplicates are found, quarantined or reported by rule.
+            while True:
+                try:
+                    return self._run_with_source(sink, source)
+                except _ArrowInstead:
+                    # The relay's checks found a row the gates must judge, or the target's types
+                    # differ: nothing was committed; read again as Arrow, where the gates decide.
+                    self.allow_relay = False
+                except _StageInstead:
+                    # A load streamed straight into its target met a duplicate key: start over
+                    # through staging, where duplicates are found, quarantined or reported by rule.
+                    self.allow_direct = False
+                    self.warnings.append("duplicate keys in a direct load: read again through staging")
                 self.gates.clear()
-                self.allow_direct = False
-                self.warnings.append("duplicate keys in a direct load: read again through staging")
-                return self._run_with_source(sink, source)
+                self.progress.rows = 0
         finally:
             source.close()
 
@@ -222,7 +232,15 @@ class Lifecycle:
             process.source.batch_bytes,
         )
         if self.allow_direct and direct_eligible(process, sink, evolution, contract, ddl):
-            return self._run_direct(sink, source, evolution, ddl, stream, quarantine, state_before, tracker)
+            relay = None
+            whole = ctx.partition is None and ctx.chunk_keys is None
+            if self.allow_relay and relay_allowed(process, sink, opened, contract, evolution, whole=whole):
+                relay = getattr(source, "binary_relay", lambda contract: None)(contract)
+            try:
+                return self._run_direct(sink, source, evolution, ddl, stream, quarantine, state_before, tracker, relay)
+            finally:
+                if relay is not None:
+                    relay.close()
         staged: StagedLoad | None = None
         try:
             self._step("stage")
@@ -278,6 +296,7 @@ class Lifecycle:
         quarantine: QuarantineWriter,
         state_before: dict[str, Any] | None,
         tracker: CursorTracker | None,
+        relay: Any = None,
     ) -> AttemptOutcome:
         """Stream the gated batches straight into the target, in the finalize transaction.
 
@@ -285,6 +304,10 @@ class Lifecycle:
         (see :mod:`dpone_core.runtime.direct`), no statement needs to read the rows twice; the
         target's key rejects duplicates (then :class:`_StageInstead` restarts through staging), and
         a gate failure rolls back everything with the transaction.
+
+        With a ``relay`` (a Postgres source into a Postgres target of the same types) the sink may
+        pipe the source's bytes instead of the batches; it declines with ``RelayRefused`` (then
+        :class:`_ArrowInstead` restarts with the batches).
         """
         name = staging_name(self.process.name, self.ctx.load_id)
         data_schema = pa.schema([f for f in stream.staging_schema() if f.name != SEQ_COLUMN])
@@ -293,6 +316,9 @@ class Lifecycle:
         pause_point("stage")
         try:
             sink.register_stream(name, stream.reader())
+            if relay is not None:
+                relay.on_rows = stream.count_relayed
+                sink.register_relay(name, relay)
             try:
                 args = (evolution, ddl, stream, quarantine, state_before, tracker)
                 outcome = self._finalize(sink, source, staged, *args)
@@ -303,6 +329,9 @@ class Lifecycle:
         except DuplicateKeyError:
             quarantine.discard()
             raise _StageInstead from None
+        except RelayRefused:
+            quarantine.discard()
+            raise _ArrowInstead from None
         except BaseException:
             self._verdicts(stream.contract, stream, failed=True)
             quarantine.discard()

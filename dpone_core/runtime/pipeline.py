@@ -151,6 +151,12 @@ class GatedStream:
             self.quarantine.write(rejected)
             self.stats.quarantined += rejected.num_rows
 
+    def count_relayed(self, rows: int) -> None:
+        """Count rows a sink relayed past the stream (their checks run in the target, see ``relay``)."""
+        self.stats.extracted += rows
+        self.stats.passed += rows
+        self.progress.advance(rows)
+
     def reader(self) -> pa.RecordBatchReader:
         """The gated stream as a reader the sink can bulk-load."""
         return pa.RecordBatchReader.from_batches(self.staging_schema(), prefetch(self._batches()))

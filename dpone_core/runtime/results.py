@@ -31,7 +31,12 @@ def load_result(
     gates are the rows it wrote.
     """
     stats = stream.stats if stream else None
+    path = None
+    if staged is not None:
+        relayed = counts is not None and "relay_into_target" in counts.details
+        path = "relay" if relayed else "direct" if staged.location == "direct" else "staged"
     return RunResult(
+        write_path=path,
         extracted_rows=stats.extracted if stats else 0,
         staged_rows=(staged.rows if staged.rows >= 0 else stats.passed if stats else 0) if staged else 0,
         inserted_rows=counts.inserted if counts else 0,

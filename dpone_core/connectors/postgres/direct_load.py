@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from dpone_core.connectors.ports import StrategyCounts, TableRef
+from dpone_core.connectors.ports import RelayRefused, StrategyCounts, TableRef
 from dpone_core.connectors.postgres.connection import sqlstate, translate
 from dpone_core.connectors.postgres.copy_stream import CopyGuard, staging_arrow_type
+from dpone_core.connectors.postgres.relay import BinaryRelay, relay_into, require_compatible
 from dpone_core.errors import DponeError, DuplicateKeyError
 from dpone_core.strategies.dialect import Statement
 from dpone_core.strategies.plan import LoadPlan
@@ -103,8 +104,14 @@ def run_statements(sink: PostgresSink, statements: Sequence[Statement]) -> Strat
     return counts
 
 
-def load_stream(sink: PostgresSink, plan: LoadPlan, reader: pa.RecordBatchReader) -> StrategyCounts:
-    """Write a registered stream inside the open (ADBC) transaction and return the counts."""
+def load_stream(
+    sink: PostgresSink, plan: LoadPlan, reader: pa.RecordBatchReader, relay: BinaryRelay | None = None
+) -> StrategyCounts:
+    """Write a registered stream inside the open transaction and return the counts.
+
+    With a relay, the transaction runs on the psycopg2 connection: the rows are relayed or, when
+    the plan or the target does not allow it, :class:`RelayRefused` asks for the Arrow stream.
+    """
     if not plan.target_empty and plan.primary_key and not key_enforced(sink, plan.target, plan.primary_key):
         # Checked before the run too; a key index dropped since then would let duplicates through.
         raise DuplicateKeyError(
@@ -119,6 +126,16 @@ def load_stream(sink: PostgresSink, plan: LoadPlan, reader: pa.RecordBatchReader
         or (plan.strategy == "full_refresh" and dialect.truncate_full_refresh)
         or appends_only(plan.strategy, plan.primary_key)
     )
+    if relay is not None:
+        if not (direct and (plan.target_empty or plan.strategy == "full_refresh")):
+            raise RelayRefused("the plan needs its rows in SQL")
+        require_compatible(sink, plan.target, relay)  # before the TRUNCATE: a refusal costs nothing
+        before = [] if plan.target_empty else [s for s in render_plan(plan, dialect) if s.counts_as != "inserted"]
+        counts = run_statements(sink, before)
+        rows = relay_into(sink, plan.target, relay)
+        counts.inserted = rows
+        counts.details["relay_into_target"] = rows
+        return counts
     if direct and copy_compatible(sink, plan, reader.schema):
         # full_refresh: lock, exact count and TRUNCATE (the plan's own statements); append: nothing
         # before. Then COPY instead of INSERT ... SELECT: every row is written once.

@@ -47,6 +47,7 @@ from dpone_core.connectors.postgres.direct_load import (
     run_statements,
     truncate_allowed,
 )
+from dpone_core.connectors.postgres.relay import BinaryRelay
 from dpone_core.connectors.postgres.sql import PostgresDialect, to_pyformat
 from dpone_core.connectors.postgres.types import conform, plan_columns
 from dpone_core.connectors.sql.sink import STAGING_PREFIX, SqlFinalizeSession, SqlSink, staging_name
@@ -68,6 +69,8 @@ class PostgresSink(SqlSink):
     """A first load, and a full_refresh or append the target allows (:meth:`direct_load_allowed`),
     streams the gated batches into the target by binary COPY in the finalize transaction
     (:mod:`.direct_load`; when, in :mod:`dpone_core.runtime.direct`)."""
+    accepts_binary_relay = True
+    """A Postgres source's binary COPY may be piped straight in (:mod:`.relay`)."""
 
     def __init__(
         self,
@@ -91,6 +94,7 @@ class PostgresSink(SqlSink):
         self._observed_state: dict[str, Any] = {}
         self._staging_locks: dict[str, int] = {}
         self._streams: dict[str, pa.RecordBatchReader] = {}
+        self._relays: dict[str, BinaryRelay] = {}
         self._tx_on_adbc = False
 
     # ---- description ----------------------------------------------------------------------------
@@ -196,9 +200,10 @@ class PostgresSink(SqlSink):
         """BEGIN (the control connection runs in autocommit otherwise).
 
         With a stream registered for a direct load, the whole finalize transaction (lease,
-        DDL, COPY into the target, audit, state) runs on the ADBC connection, the one that can COPY.
+        DDL, COPY into the target, audit, state) runs on the ADBC connection, the one that can COPY
+        Arrow; a relay (:meth:`register_relay`) COPYs bytes on this connection instead.
         """
-        self._tx_on_adbc = bool(self._streams)
+        self._tx_on_adbc = bool(self._streams) and not self._relays
         try:
             self.execute("BEGIN")
         except BaseException:
@@ -233,8 +238,13 @@ class PostgresSink(SqlSink):
         self._streams[name] = reader
 
     def unregister_stream(self, name: str) -> None:
-        """Forget a stream registered with :meth:`register_stream`."""
+        """Forget a stream registered with :meth:`register_stream` (and its relay)."""
         self._streams.pop(name, None)
+        self._relays.pop(name, None)
+
+    def register_relay(self, name: str, relay: BinaryRelay) -> None:
+        """Offer the registered stream's rows as a binary relay; the finalize declines it if the target differs."""
+        self._relays[name] = relay
 
     def direct_load_allowed(self, strategy: str, primary_key: Sequence[str]) -> bool:
         """The existing target may take the gated stream inside finalize (see :mod:`.direct_load`)."""
@@ -414,7 +424,7 @@ class PostgresFinalizeSession(SqlFinalizeSession):
             plan = dataclasses.replace(plan, casts=casts)
         reader = self.sink._streams.get(plan.staging.name) if plan.staging.schema is None else None
         if reader is not None:
-            return load_stream(self.sink, plan, reader)
+            return load_stream(self.sink, plan, reader, self.sink._relays.get(plan.staging.name))
         return run_statements(self.sink, render_plan(plan, self.sink.strategy_dialect(plan)))
 
 

@@ -29,10 +29,12 @@ from dpone_core.connectors.postgres.connection import (
     translate,
     where,
 )
+from dpone_core.connectors.postgres.relay import BinaryRelay, RelayColumn, build_relay
 from dpone_core.connectors.postgres.sql import PostgresDialect, to_pyformat
 from dpone_core.connectors.postgres.types import conform, plan_columns
 from dpone_core.connectors.postgres.xmin import STATE_KEY, XminPlan, plan_xmin
 from dpone_core.errors import ConfigurationError, DponeError, TerminalError
+from dpone_core.gates.contract import ContractGate
 from dpone_core.runtime.testhooks import pause_point
 
 # A `:name` parameter, or text where a colon is not one: string literals (also E'' and $$-quoted),
@@ -72,6 +74,7 @@ class PostgresSource:
         self._xmin_open = False
         self._xmin_plan: XminPlan | None = None
         self._arrays: list[str] = []
+        self._relay_read: tuple[str, tuple[RelayColumn, ...]] | None = None
         self.notes: list[str] = []
         """Warnings for the run report (e.g. an xmin horizon that forced a full read)."""
 
@@ -236,14 +239,14 @@ class PostgresSource:
                 finally:
                     cursor.close()
 
-    def _not_null(self) -> tuple[set[str], dict[str, int]]:
-        """NOT NULL columns and typmods of a table source, from the catalog."""
+    def _columns(self) -> tuple[set[str], dict[str, int], dict[str, int]]:
+        """NOT NULL columns, typmods and type OIDs of a table source, from the catalog."""
         if self.table is None:
-            return set(), {}
+            return set(), {}, {}
         try:
             with self.con.cursor() as cur:
                 cur.execute(
-                    "SELECT a.attname, a.attnotnull, a.atttypmod FROM pg_attribute a "
+                    "SELECT a.attname, a.attnotnull, a.atttypmod, a.atttypid::int FROM pg_attribute a "
                     "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped",
                     (self.dialect.table(self.table),),
                 )
@@ -256,11 +259,16 @@ class PostgresSource:
                 step="extract",
                 fix="create it, or fix source.table (schema.table; names are case-sensitive)",
             )
-        return {name for name, not_null, _ in rows if not_null}, {name: int(mod) for name, _, mod in rows}
+        not_null = {name for name, flag, _, _ in rows if flag}
+        return not_null, {r[0]: int(r[2]) for r in rows}, {r[0]: int(r[3]) for r in rows}
 
     def read(self, request: ReadRequest) -> pa.RecordBatchReader:
-        """Start the COPY and return a reader whose schema (catalog types, NOT NULL kept) is known now."""
-        not_null, typmods = self._not_null()
+        """A reader whose schema (catalog types, NOT NULL kept) is known now; the COPY starts on the first pull.
+
+        The query is described (parsed and planned, so a wrong column or a missing privilege fails
+        here) but not run: a load that relays the rows (:meth:`binary_relay`) never pulls it.
+        """
+        not_null, typmods, oids = self._columns()
         if self.adbc is None:
             self.adbc = self._adbc_connection()
         if self._xmin_on:
@@ -272,21 +280,37 @@ class PostgresSource:
             cursor.adbc_statement.set_options(
                 **{"adbc.postgresql.batch_size_hint_bytes": str(max(request.batch_bytes, 1 << 16))}
             )
-            cursor.execute(sql)
-            raw = cursor.fetch_record_batch()
+            described = cursor.adbc_execute_schema(sql)
         except Exception as exc:  # noqa: BLE001
             cursor.close()
             self._end_xmin()
             raise self._read_error(exc) from None
-        plans = plan_columns(raw.schema, typmods)
+        plans = plan_columns(described, typmods)
         schema = pa.schema([pa.field(p.name, p.declared, p.name not in not_null) for p in plans])
-        return pa.RecordBatchReader.from_batches(schema, self._batches(raw, cursor, plans, schema))
+        self._relay_read = None
+        if self.table is not None and not self._xmin_on and all(f.name in oids for f in schema):
+            columns = tuple(RelayColumn(f.name, oids[f.name], typmods[f.name], f.type) for f in schema)
+            self._relay_read = (sql, columns)
+        return pa.RecordBatchReader.from_batches(schema, self._batches(sql, cursor, plans, schema))
 
-    def _batches(
-        self, raw: pa.RecordBatchReader, cursor: Any, plans: list[Any], schema: pa.Schema
-    ) -> Iterator[pa.RecordBatch]:
+    def binary_relay(self, contract: ContractGate) -> BinaryRelay | None:
+        """The last read as a Postgres binary relay (:mod:`.relay`), when its types and rules allow one.
+
+        Only a table read without an xmin snapshot qualifies: the relay reads in its own session.
+        """
+        if self._relay_read is None:
+            return None
+        sql, columns = self._relay_read
+        return build_relay(columns, contract, self.conn_params, sql, self.describe())
+
+    def _batches(self, sql: str, cursor: Any, plans: list[Any], schema: pa.Schema) -> Iterator[pa.RecordBatch]:
         first = True
         try:
+            try:
+                cursor.execute(sql)
+                raw = cursor.fetch_record_batch()
+            except Exception as exc:  # noqa: BLE001
+                raise self._read_error(exc) from None
             while True:
                 try:
                     batch = raw.read_next_batch()

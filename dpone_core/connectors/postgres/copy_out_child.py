@@ -1,0 +1,70 @@
+"""The reading half of the Postgres binary relay, run as its own process: one binary ``COPY ... TO STDOUT``.
+
+:class:`dpone_core.connectors.postgres.copy_out.CopyOutProcess` starts this file with the running
+Python (``python copy_out_child.py``); it imports psycopg2 and nothing of dpone, so it is ready in
+tens of milliseconds. It is a process of its own because psycopg2 refuses COPY while a wait
+callback is installed, and dpone installs one in its own process.
+
+Protocol: stdin brings one JSON line (``params``: libpq keywords, password included, so it never
+shows in argv or the environment; ``sql``: the COPY statement), then ``go`` when the target is
+ready (anything else, or end of input, and it exits without copying). stdout carries the COPY data
+as the server sends it. stderr carries one ``.`` per 65,536 rows, then one JSON line:
+``{"rows": n}``, or ``{"error": "<first line>", "sqlstate": "<code or null>"}`` (exit status 1).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+PROGRESS_ROWS = 65_536
+
+
+class _Output:
+    """psycopg2 writes one COPY message (one row) per ``write`` call: count them on the way."""
+
+    __slots__ = ("calls", "err", "out")
+
+    def __init__(self, out: Any, err: Any) -> None:
+        self.calls, self.out, self.err = 0, out, err
+
+    def write(self, data: bytes) -> int:
+        self.calls += 1
+        if self.calls % PROGRESS_ROWS == 0:
+            self.err.write(b".")
+        return int(self.out.write(data))
+
+
+def main() -> int:
+    """Copy out as asked; the exit status is 0 when every row was sent."""
+    err = os.fdopen(2, "wb", buffering=0, closefd=False)
+
+    def report(document: dict[str, Any]) -> None:
+        err.write(json.dumps(document).encode() + b"\n")
+
+    request = json.loads(sys.stdin.readline())
+    import psycopg2  # type: ignore[import-untyped]
+
+    try:
+        connection = psycopg2.connect(**request["params"])
+        connection.autocommit = True
+        if sys.stdin.readline().strip() != "go":
+            return 0
+        out = os.fdopen(1, "wb", buffering=1 << 16, closefd=False)
+        with connection.cursor() as cursor:
+            cursor.copy_expert(request["sql"], _Output(out, err))
+            out.flush()
+            report({"rows": cursor.rowcount})
+        return 0
+    except psycopg2.Error as exc:
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        report({"error": first.strip(), "sqlstate": getattr(exc, "pgcode", None)})
+        return 1
+    except (BrokenPipeError, KeyboardInterrupt):
+        return 1  # the parent stopped reading: it knows why
+
+
+if __name__ == "__main__":
+    sys.exit(main())

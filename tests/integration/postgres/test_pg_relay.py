@@ -1,0 +1,224 @@
+"""Postgres -> Postgres binary relay: the source's COPY bytes piped into the target, gates as SQL in the commit."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.postgres.conftest import PgDatabase, run_cli, run_ok, spawn_cli, wait_for_pause
+
+pytestmark = pytest.mark.integration
+
+COLUMNS = """id bigint PRIMARY KEY, n int NOT NULL, amount numeric(18, 2), ratio double precision,
+  label varchar(40), body text, at timestamptz, day date, flag boolean, uid uuid, doc jsonb, raw bytea"""
+VALUES = """INSERT INTO src SELECT g, g % 7, g / 100.0, g / 3.0, 'L' || g,
+  CASE g % 5 WHEN 0 THEN NULL WHEN 1 THEN '' WHEN 2 THEN E'a,b "q" \\\\ \\t tab\\nnew line' WHEN 3 THEN 'ünï 😀'
+  ELSE 'plain' END, '2026-01-01 00:00:00+00'::timestamptz + g * interval '1 minute', DATE '2026-01-01' + g % 400,
+  g % 2 = 0, md5(g::text)::uuid, jsonb_build_object('k', g), decode(md5(g::text), 'hex')
+  FROM generate_series(1, {rows}) g"""
+
+
+def _process(contract: dict[str, Any] | None = None, **source: Any) -> dict[str, Any]:
+    process: dict[str, Any] = {
+        "name": "p",
+        "source": {"connection": "pg", "table": "public.src", **source},
+        "sink": {"connection": "pg", "table": "public.dst", "strategy": "full_refresh", "primary_key": ["id"]},
+    }
+    if contract is not None:
+        process["schema_contract"] = contract
+    return process
+
+
+def _source(pg: PgDatabase, rows: int) -> None:
+    pg.sql(f"CREATE TABLE src ({COLUMNS})")
+    pg.sql(VALUES.format(rows=rows))
+
+
+READING = (
+    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY (%' "
+    "AND datname = current_database() AND pid <> pg_backend_pid()"
+)
+"""The relay's reading session (its COPY out), if one is open."""
+
+
+def _same_rows(pg: PgDatabase) -> bool:
+    """dst holds exactly src's rows (every column compared, duplicates counted)."""
+    missing = pg.sql("SELECT count(*) FROM (TABLE src EXCEPT ALL TABLE dst) a")
+    extra = pg.sql("SELECT count(*) FROM (TABLE dst EXCEPT ALL TABLE src) b")
+    return missing == extra == [(0,)]
+
+
+CONTRACT = {
+    "enforcement": "strict",
+    "columns": {
+        "id": {"type": "int64", "nullable": False},
+        "amount": {"type": "decimal", "precision": 18, "scale": 2, "min": 0},
+        "label": {"type": "string", "max_length": 40, "nullable": False},
+        "flag": {"type": "boolean"},
+        "n": {"allowed": [0, 1, 2, 3, 4, 5, 6]},
+    },
+}
+
+
+def test_relay_loads_a_new_then_the_loaded_target_byte_for_byte(pg: PgDatabase) -> None:
+    _source(pg, 5000)
+    manifest = pg.manifest([_process(CONTRACT)])
+    first = run_ok(manifest)
+    assert first.result.write_path == "relay"
+    assert (first.result.extracted_rows, first.result.inserted_rows) == (5000, 5000)
+    assert _same_rows(pg)
+    assert all(g.verdict == "passed" for g in first.result.gates if g.gate == "contract")
+    # The target keeps the source's own types (varchar became text: the Arrow path's choice too).
+    types = dict(
+        pg.sql(
+            "SELECT attname, format_type(atttypid, atttypmod) FROM pg_attribute "
+            "WHERE attrelid = 'public.dst'::regclass AND attnum > 0"
+        )
+    )
+    assert types["amount"] == "numeric(18,2)" and types["at"] == "timestamp with time zone"
+    pg.sql("UPDATE src SET body = 'changed' WHERE id <= 10; DELETE FROM src WHERE id > 4000")
+    second = run_ok(manifest)
+    assert second.result.write_path == "relay"
+    assert (second.result.deleted_rows, second.result.inserted_rows) == (5000, 4000)
+    assert _same_rows(pg)
+    assert pg.loads("p") == 2 and pg.staging_tables() == []
+    assert pg.state("p")["load_id"] == second.load_id
+
+
+def test_relay_and_arrow_paths_write_the_same_rows(pg: PgDatabase) -> None:
+    _source(pg, 3000)
+    relayed = run_ok(pg.manifest([_process(CONTRACT)]))
+    pg.sql("ALTER TABLE dst RENAME TO dst_relay")
+    arrow = json.loads(json.dumps(CONTRACT))
+    arrow["columns"]["label"]["regex"] = "^L"  # a regex has no exact SQL form: the Arrow path
+    other = run_ok(pg.manifest([_process(arrow)]), restart=True)
+    assert (relayed.result.write_path, other.result.write_path) == ("relay", "direct")
+    assert pg.sql("SELECT count(*) FROM (TABLE dst_relay EXCEPT ALL TABLE dst) a") == [(0,)]
+    assert pg.sql("SELECT count(*) FROM dst") == [(3000,)]
+
+
+@pytest.mark.parametrize(
+    ("change", "code", "words"),
+    [
+        ("UPDATE src SET amount = -1 WHERE id = 77", "DPONE_CONTRACT_VIOLATION", "amount.min"),
+        ("UPDATE src SET n = 9 WHERE id = 77", "DPONE_CONTRACT_VIOLATION", "n.allowed"),
+        ("UPDATE src SET amount = 'NaN' WHERE id = 77", None, "amount"),
+        ("UPDATE src SET at = 'infinity' WHERE id = 77", None, "at"),
+    ],
+)
+def test_a_row_the_gates_reject_fails_the_run_as_on_the_arrow_path(
+    pg: PgDatabase, change: str, code: str | None, words: str
+) -> None:
+    _source(pg, 2000)
+    manifest = pg.manifest([_process(CONTRACT)])
+    run_ok(manifest)
+    state = pg.state("p")
+    pg.sql(change)
+    result = run_cli(manifest, "--format", "json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    error = json.loads(result.stdout)["result"]["errors"][0]
+    assert words in error["message"]
+    if code:
+        assert error["code"] == code
+    # The old rows, state and audit stay; nothing is left behind.
+    assert pg.sql("SELECT count(*) FROM dst") == [(2000,)]
+    assert pg.sql("SELECT count(*) FROM dst WHERE id = 77 AND amount = 0.77 AND n = 0") == [(1,)]
+    assert pg.state("p") == state and pg.loads("p") == 1 and pg.staging_tables() == []
+
+
+def test_relay_declines_a_target_of_other_types_and_the_arrow_path_loads_it(pg: PgDatabase) -> None:
+    _source(pg, 500)
+    pg.sql(f"CREATE TABLE dst ({COLUMNS.replace('n int NOT NULL', 'n bigint NOT NULL')})")
+    report = run_ok(pg.manifest([_process()]))
+    assert report.result.write_path == "direct"
+    assert pg.sql("SELECT count(*), sum(n) FROM dst") == pg.sql("SELECT count(*), sum(n) FROM src")
+
+
+@pytest.mark.parametrize(
+    "variant",
+    ["quarantine", "cursor", "query"],
+)
+def test_loads_the_relay_cannot_check_take_the_arrow_path(pg: PgDatabase, variant: str) -> None:
+    _source(pg, 300)
+    if variant == "quarantine":
+        process = _process({"enforcement": "quarantine", "columns": {"amount": {"min": 0}}})
+    elif variant == "cursor":
+        process = _process(incremental={"cursor": "at"})
+        process["sink"]["strategy"] = "merge"
+    else:
+        process = _process()
+        process["source"] = {"connection": "pg", "query": "SELECT * FROM src"}
+    report = run_ok(pg.manifest([process]))
+    assert report.result.write_path == "direct"
+    assert _same_rows(pg)
+
+
+def test_kill_9_mid_relay_keeps_target_and_state_and_leaves_no_session(pg: PgDatabase, tmp_path: Path) -> None:
+    _source(pg, 20000)
+    manifest = pg.manifest([_process()])
+    run_ok(manifest)
+    state = pg.state("p")
+    pg.sql("UPDATE src SET body = 'changed'")
+    marker = tmp_path / "paused"
+    proc = spawn_cli(manifest, env={"DPONE_TEST_PAUSE_AT": "copy", "DPONE_TEST_PAUSE_FILE": str(marker)})
+    wait_for_pause(marker, proc)
+    locks = pg.sql(
+        "SELECT mode FROM pg_locks WHERE relation = 'public.dst'::regclass AND granted AND pid <> pg_backend_pid()"
+    )
+    assert ("AccessExclusiveLock",) in locks
+    assert pg.sql(READING) == [(1,)]  # the reading process's session
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while pg.sql(READING) != [(0,)] and time.monotonic() < deadline:
+        time.sleep(0.2)  # the reading process sees its reader gone and ends
+    assert pg.sql(READING) == [(0,)]
+    assert pg.sql("SELECT count(*) FILTER (WHERE body = 'changed') FROM dst") == [(0,)]
+    assert pg.state("p") == state and pg.loads("p") == 1
+    report = run_ok(manifest)
+    assert report.result.write_path == "relay" and _same_rows(pg)
+
+
+def test_a_source_failing_mid_relay_fails_the_run_and_commits_nothing(pg: PgDatabase, tmp_path: Path) -> None:
+    _source(pg, 300_000)
+    manifest = pg.manifest([_process()])
+    run_ok(manifest)
+    state = pg.state("p")
+    pg.sql("UPDATE src SET body = 'changed'")
+    marker = tmp_path / "paused"
+    env = {"DPONE_TEST_PAUSE_AT": "copy", "DPONE_TEST_PAUSE_FILE": str(marker), "DPONE_TEST_PAUSE_SECONDS": "2"}
+    proc = spawn_cli(manifest, "--format", "json", env=env)
+    wait_for_pause(marker, proc)
+    killed = pg.sql(READING.replace("count(*)", "pg_terminate_backend(pid)"))
+    assert killed == [(True,)]
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1, out + err
+    error = json.loads(out)["result"]["errors"][0]
+    assert error["step"] == "extract" and "postgres:" in error["message"]
+    assert pg.sql("SELECT count(*), count(*) FILTER (WHERE body = 'changed') FROM dst") == [(300_000, 0)]
+    assert pg.state("p") == state and pg.loads("p") == 1
+
+
+def test_ctrl_c_mid_relay_rolls_back_and_exits_130(pg: PgDatabase, tmp_path: Path) -> None:
+    _source(pg, 20000)
+    manifest = pg.manifest([_process()])
+    run_ok(manifest)
+    state = pg.state("p")
+    pg.sql("UPDATE src SET body = 'changed'")
+    marker = tmp_path / "paused"
+    proc = spawn_cli(manifest, env={"DPONE_TEST_PAUSE_AT": "copy", "DPONE_TEST_PAUSE_FILE": str(marker)})
+    wait_for_pause(marker, proc)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert pg.sql("SELECT count(*) FILTER (WHERE body = 'changed') FROM dst") == [(0,)]
+    assert pg.state("p") == state and pg.loads("p") == 1
+    deadline = time.monotonic() + 20
+    while pg.sql(READING) != [(0,)] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert pg.sql(READING) == [(0,)]

@@ -1,0 +1,87 @@
+"""The Postgres relay's SQL row checks: which contracts have an exact SQL form, and what it says."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from dpone_core.connectors.postgres.relay import RelayColumn, relay_column_supported, violation_condition
+from dpone_core.gates.contract import ContractGate
+from dpone_core.manifest.contract import ColumnRule, SchemaContract
+
+ID = RelayColumn("id", 20, -1, pa.int64())
+AMOUNT = RelayColumn("amount", 1700, (18 << 16) + 2 + 4, pa.decimal128(18, 2))
+NAME = RelayColumn("name", 25, -1, pa.string())
+RATIO = RelayColumn("ratio", 701, -1, pa.float64())
+AT = RelayColumn("at", 1184, -1, pa.timestamp("us", tz="UTC"))
+FLAG = RelayColumn("flag", 16, -1, pa.bool_())
+COLUMNS = (ID, AMOUNT, NAME, RATIO, AT, FLAG)
+
+
+def _gate(enforcement: str = "strict", not_null: frozenset[str] = frozenset(), **rules: dict[str, Any]) -> ContractGate:
+    columns = {name: ColumnRule(**rule) for name, rule in rules.items()}
+    return ContractGate(SchemaContract(enforcement=enforcement, columns=columns), not_null=not_null)
+
+
+def test_values_arrow_cannot_hold_are_always_flagged() -> None:
+    condition, params = violation_condition(COLUMNS, _gate("off"))  # type: ignore[misc]
+    assert condition == "\"amount\" IN ('NaN', 'Infinity', '-Infinity') OR NOT isfinite(\"at\")"
+    assert params == []
+
+
+def test_rules_become_bound_conditions_with_arrow_typed_values() -> None:
+    gate = _gate(
+        not_null=frozenset({"id"}),
+        amount={"type": "decimal", "precision": 18, "scale": 2, "min": 0, "max": "99.5"},
+        name={"nullable": False, "allowed": ["a", "b"], "max_length": 5},
+        ratio={"min": 0.5},
+        at={"min": "2026-01-01"},
+    )
+    condition, params = violation_condition(COLUMNS, gate)  # type: ignore[misc]
+    terms = condition.split(" OR ")
+    assert '"id" IS NULL' in terms and '"name" IS NULL' in terms
+    assert '"amount" < \x00p' in terms and '"amount" > \x00p' in terms
+    # Text compares byte by byte, as Arrow does; a float NaN breaks every bound in Arrow.
+    assert 'NOT ("name" COLLATE "C" = ANY(CAST(\x00p AS text[])))' in terms
+    assert 'char_length("name") > \x00p' in terms
+    assert "\"ratio\" = 'NaN'" in terms and '"ratio" < \x00p' in terms
+    assert Decimal("0") in params and Decimal("99.5") in params and ["a", "b"] in params and 5 in params
+    at_bound = next(p for p in params if hasattr(p, "tzinfo") and p.tzinfo is not None)
+    assert (at_bound.year, at_bound.utcoffset().total_seconds()) == (2026, 0)
+
+
+@pytest.mark.parametrize(
+    "rules",
+    [
+        {"name": {"regex": "^a"}},  # RE2 and Postgres regexes differ at the edges
+        {"id": {"type": "int32"}},  # a conversion the Arrow gate would make
+        {"flag": {"allowed": [True]}},  # bool has no ordered SQL form here
+        {"amount": {"max_length": 3}},  # Arrow measures its own text form of a number
+        {"missing": {"nullable": False}},
+    ],
+)
+def test_rules_without_an_exact_sql_form_rule_out_the_relay(rules: dict[str, Any]) -> None:
+    assert violation_condition(COLUMNS, _gate(**rules)) is None
+
+
+@pytest.mark.parametrize(
+    ("oid", "typmod", "supported"),
+    [
+        (1700, (18 << 16) + 2 + 4, True),
+        (1700, -1, False),  # unconstrained numeric: read as decimal128(38, 9), which may refuse values
+        (1700, (50 << 16) + 4, False),  # wider than decimal128
+        (114, -1, False),  # json becomes jsonb in a new target
+        (1042, 14, False),  # char(n)
+        (16384, -1, False),  # a user type (enum, domain)
+        (3802, -1, True),
+    ],
+)
+def test_relay_types(oid: int, typmod: int, supported: bool) -> None:
+    assert relay_column_supported(oid, typmod) is supported
+
+
+def test_a_conversion_rules_out_the_relay_even_with_enforcement_off() -> None:
+    assert violation_condition(COLUMNS, _gate("off", id={"type": "int32"})) is None
