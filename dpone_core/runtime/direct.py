@@ -16,14 +16,17 @@ from dpone_core.manifest.process import Process
 from dpone_core.runtime.read_plan import OpenedRead
 
 
-def source_may_read_target(process: Process) -> bool:
-    """The source reads through the sink's connection either a query (which may select from the
-    target) or the target table itself.
+def source_may_read_target(process: Process, source: Any = None, sink: Any = None) -> bool:
+    """The source reads the target's database either a query (which may select from the target) or
+    the target table itself.
 
-    While it streams, the source holds ACCESS SHARE on what it reads; a finalize that locks the
-    target ACCESS EXCLUSIVE (TRUNCATE, ALTER TABLE) before the stream ends would wait on it forever.
+    The same database is the same connection name or, for two Postgres connections, the same
+    host, port, database and service (two names for one server are common: a read-only role and a
+    loader). While it streams, the source holds ACCESS SHARE on what it reads; a finalize that locks
+    the target ACCESS EXCLUSIVE (TRUNCATE, ALTER TABLE) before the stream ends would wait on it
+    forever.
     """
-    if process.source.connection != process.sink.connection:
+    if process.source.connection != process.sink.connection and not _same_database(source, sink):
         return False
     if process.source.query is not None:
         return True
@@ -33,8 +36,18 @@ def source_may_read_target(process: Process) -> bool:
     return table.schema is None or target.schema is None or table.schema == target.schema
 
 
+def _same_database(source: Any, sink: Any) -> bool:
+    """Both ends connect to one Postgres database (by their resolved libpq parameters)."""
+    ends = [getattr(end, "conn_params", None) for end in (source, sink)]
+    if not all(isinstance(params, dict) for params in ends):
+        return False
+    keys = ("host", "port", "dbname", "service")
+    first, second = ({k: str(params.get(k, "")) for k in keys} for params in ends)  # type: ignore[union-attr]
+    return first == second
+
+
 def direct_eligible(
-    process: Process, sink: Any, evolution: EvolutionPlan, contract: ContractGate, ddl: list[str]
+    process: Process, sink: Any, evolution: EvolutionPlan, contract: ContractGate, ddl: list[str], source: Any = None
 ) -> bool:
     """A load whose only uniqueness rule is the target's own primary key may skip staging.
 
@@ -55,7 +68,7 @@ def direct_eligible(
     if into_existing is None or not into_existing(strategy, key):
         return False
     if strategy == "full_refresh":
-        return not source_may_read_target(process)
+        return not source_may_read_target(process, source, sink)
     return not ddl
 
 

@@ -231,7 +231,7 @@ class Lifecycle:
             process.source.batch_rows,
             process.source.batch_bytes,
         )
-        if self.allow_direct and direct_eligible(process, sink, evolution, contract, ddl):
+        if self.allow_direct and direct_eligible(process, sink, evolution, contract, ddl, source):
             relay = None
             whole = ctx.partition is None and ctx.chunk_keys is None
             if self.allow_relay and relay_allowed(process, sink, opened, contract, evolution, whole=whole):

@@ -187,3 +187,25 @@ def test_full_refresh_from_a_query_reading_its_own_target_is_staged(pg: PgDataba
     report = run_ok(manifest, retry_attempts=1)
     assert (report.result.deleted_rows, report.result.inserted_rows) == (200000, 200000)
     assert pg.sql("SELECT count(*) FILTER (WHERE v LIKE 'v%%+') FROM dst") == [(200000,)]
+
+
+def test_full_refresh_from_a_query_on_another_connection_name_to_the_same_database_is_staged(
+    pg: PgDatabase,
+) -> None:
+    # A read-only connection name and a loader one often point at the same database: the source's
+    # read lock would still make a direct refresh wait at LOCK TABLE (here without any lock_timeout).
+    pg.sql("CREATE TABLE src (id int PRIMARY KEY, v text)")
+    pg.sql("INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 200000) g")
+    process = _process("full_refresh")
+    manifest = pg.manifest([process])
+    run_ok(manifest)
+    process["source"] = {
+        "connection": "reader",
+        "query": "SELECT s.id, coalesce(d.v, s.v) || '+' AS v FROM src s LEFT JOIN dst d USING (id)",
+        "batch_rows": 500,
+    }
+    manifest = pg.manifest([process], connections={"reader": pg.profile()})
+    result = run_cli(manifest, "--format", "json", timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["result"]["write_path"] == "staged"
+    assert pg.sql("SELECT count(*) FILTER (WHERE v LIKE 'v%%+') FROM dst") == [(200000,)]
