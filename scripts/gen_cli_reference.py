@@ -122,8 +122,9 @@ yaml-language-server, save it and add a first line to the manifest:
 """,
     ("doctor",): """\
 Each line starts with `ok`, `--` (an optional extra that is not installed, with the
-`pip install 'dpone[<extra>]'` that adds it) or `BAD`. With `--manifest`, every process's sink
-and source are opened and closed. The exit code is 1 when Python is older than 3.11 or a
+`pip install 'dpone[<extra>]'` that adds it and the modules missing) or `BAD`. With `--manifest`, every process's sink
+and source are opened and closed; for Postgres that includes the ADBC session bulk COPY runs on
+(`opens (and its COPY session)`), which connects by itself. The exit code is 1 when Python is older than 3.11 or a
 connection fails to open; missing extras alone do not fail.
 """,
     ("orchestrate",): "See [orchestration](orchestration.md).\n",

@@ -8,16 +8,16 @@ import sys
 
 import click
 
-# extra -> (import name, what it enables)
-EXTRAS: dict[str, tuple[str, str]] = {
-    "postgres": ("psycopg2", "Postgres source/sink"),
-    "mssql": ("pyodbc", "MSSQL driver (connector not built yet)"),
-    "clickhouse": ("clickhouse_connect", "ClickHouse driver (connector not built yet)"),
-    "kafka": ("kafka", "Kafka driver (connector not built yet)"),
-    "s3": ("boto3", "S3 driver (connector not built yet)"),
-    "lineage": ("openlineage.client", "OpenLineage events"),
-    "airflow": ("airflow", "Airflow provider"),
-    "dagster": ("dagster", "Dagster integration"),
+# extra -> (import names it needs, what it enables)
+EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
+    "postgres": (("psycopg2", "adbc_driver_postgresql"), "Postgres source/sink"),
+    "mssql": (("pyodbc",), "MSSQL driver (connector not built yet)"),
+    "clickhouse": (("clickhouse_connect",), "ClickHouse driver (connector not built yet)"),
+    "kafka": (("kafka",), "Kafka driver (connector not built yet)"),
+    "s3": (("boto3",), "S3 driver (connector not built yet)"),
+    "lineage": (("openlineage.client",), "OpenLineage events"),
+    "airflow": (("airflow",), "Airflow provider"),
+    "dagster": (("dagster",), "Dagster integration"),
 }
 
 
@@ -45,11 +45,11 @@ def doctor(manifest_path: str | None, registry: tuple[str, ...]) -> None:
         f"{'ok ' if ok else 'BAD'} python {platform.python_version()}"
         + ("" if ok else "  -> install Python 3.11 or newer")
     )
-    for extra, (module, purpose) in EXTRAS.items():
-        present = _installed(module)
+    for extra, (modules, purpose) in EXTRAS.items():
+        missing = [m for m in modules if not _installed(m)]
         click.echo(
-            f"{'ok ' if present else '-- '} {extra:<10} {purpose}"
-            + ("" if present else f"  -> pip install 'dpone[{extra}]'")
+            f"{'-- ' if missing else 'ok '} {extra:<10} {purpose}"
+            + (f"  -> pip install 'dpone[{extra}]' ({', '.join(missing)} missing)" if missing else "")
         )
     if manifest_path:
         problems += _check_connections(manifest_path, registry)
@@ -74,8 +74,11 @@ def _check_connections(path: str, registry: tuple[str, ...]) -> int:
                 handle = opener(loaded.manifest, process, loaded.base_dir)
                 if hasattr(handle, "files"):
                     handle.files()  # a files source is only usable if its glob matches something
+                bulk = hasattr(handle, "adbc_session")
+                if bulk:
+                    handle.adbc_session()  # the session that COPYs opens too (it connects by itself)
                 handle.close()
-                click.echo(f"ok  {process.name}: {role} {name} opens")
+                click.echo(f"ok  {process.name}: {role} {name} opens" + (" (and its COPY session)" if bulk else ""))
             except Exception as exc:  # noqa: BLE001 - doctor reports every failure and goes on
                 problems += 1
                 line = exc.info().one_line() if isinstance(exc, DponeError) else f"{type(exc).__name__}: {exc}"

@@ -269,8 +269,7 @@ class PostgresSource:
         here) but not run: a load that relays the rows (:meth:`binary_relay`) never pulls it.
         """
         not_null, typmods, oids = self._columns()
-        if self.adbc is None:
-            self.adbc = self._adbc_connection()
+        self.adbc_session()
         if self._xmin_on:
             self._begin_xmin()
         self._arrays = self._array_columns(request)
@@ -328,12 +327,15 @@ class PostgresSource:
             cursor.close()
             self._end_xmin()
 
-    def _adbc_connection(self) -> Any:
-        if self._opener is None:
-            return connect_adbc(self.conn_params)
-        connection = self._opener.take()  # interrupted, the opener stays for close() to close
-        self._opener = None
-        return connection
+    def adbc_session(self) -> Any:
+        """The ADBC connection that runs the COPY out (opened on a background thread since ``__init__``)."""
+        if self.adbc is None:
+            if self._opener is None:
+                self.adbc = connect_adbc(self.conn_params)
+            else:
+                self.adbc = self._opener.take()  # interrupted, the opener stays for close() to close
+                self._opener = None
+        return self.adbc
 
     def close(self) -> None:
         """Close both connections."""

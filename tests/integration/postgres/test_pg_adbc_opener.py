@@ -1,14 +1,18 @@
-"""The ADBC session a load opens on a background thread: ready, owned once, errors on the caller's thread."""
+"""The ADBC session a load opens on a background thread (ready, owned once, errors on the caller's thread),
+and ``dpone doctor`` opening it."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 
 import pytest
 
 from dpone_core.connectors.postgres.connection import AdbcOpener
 from dpone_core.errors import DponeConnectionError
-from tests.integration.postgres.conftest import PgDatabase
+from tests.integration.postgres.conftest import PASSWORD_ENV, PgDatabase
 from tests.integration.postgres.pgserver import free_port
 
 
@@ -77,3 +81,24 @@ def test_an_unreachable_server_raises_on_take(pg: PgDatabase) -> None:
     with pytest.raises(DponeConnectionError) as info:
         opener.take()
     assert "127.0.0.1" in str(info.value)
+
+
+def test_doctor_opens_both_postgres_sessions_and_reports_a_bad_password(pg: PgDatabase) -> None:
+    pg.sql("CREATE TABLE src (id int)")
+    process = {
+        "name": "p",
+        "source": {"connection": "pg", "table": "public.src"},
+        "sink": {"connection": "pg", "table": "public.dst"},
+    }
+    manifest = pg.manifest([process])
+    command = [sys.executable, "-m", "dpone_core.cli.main", "doctor", "--manifest", str(manifest)]
+    ok = subprocess.run(command, capture_output=True, text=True, check=False)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "ok  postgres" in ok.stdout
+    assert "ok  p: sink pg opens (and its COPY session)" in ok.stdout
+    assert "ok  p: source pg opens (and its COPY session)" in ok.stdout
+    wrong = "not-the-password-42"
+    bad = subprocess.run(command, capture_output=True, text=True, check=False, env={**os.environ, PASSWORD_ENV: wrong})
+    assert bad.returncode == 1
+    assert "BAD p: sink pg:" in bad.stdout and "BAD p: source pg:" in bad.stdout
+    assert wrong not in bad.stdout + bad.stderr
