@@ -28,8 +28,14 @@ def _gate(enforcement: str = "strict", not_null: frozenset[str] = frozenset(), *
 
 def test_values_arrow_cannot_hold_are_always_flagged() -> None:
     condition, params = violation_condition(COLUMNS, _gate("off"))  # type: ignore[misc]
-    assert condition == "\"amount\" IN ('NaN', 'Infinity', '-Infinity') OR NOT isfinite(\"at\")"
+    assert condition == (
+        "\"amount\" IN ('NaN', 'Infinity', '-Infinity') OR NOT isfinite(\"at\") "
+        "OR \"at\" >= '294247-01-01 00:00:00+00'::timestamptz"
+    )
     assert params == []
+    # Numeric infinity exists from Postgres 14 on: before it, 'Infinity' is not even valid input.
+    old_server, _ = violation_condition(COLUMNS, _gate("off"), 130000)  # type: ignore[misc]
+    assert old_server.startswith("\"amount\" = 'NaN' OR ")
 
 
 def test_rules_become_bound_conditions_with_arrow_typed_values() -> None:
@@ -61,6 +67,8 @@ def test_rules_become_bound_conditions_with_arrow_typed_values() -> None:
         {"flag": {"allowed": [True]}},  # bool has no ordered SQL form here
         {"amount": {"max_length": 3}},  # Arrow measures its own text form of a number
         {"missing": {"nullable": False}},
+        {"ratio": {"allowed": [0.0, 1.5]}},  # Arrow's is_in tells -0.0 from 0.0, Postgres's = does not
+        {"id": {"max": 1e30}},  # a bound the column cannot hold: the Arrow gate reports it
     ],
 )
 def test_rules_without_an_exact_sql_form_rule_out_the_relay(rules: dict[str, Any]) -> None:

@@ -57,8 +57,7 @@ class CopyOutProcess:
         """Start the COPY and yield its bytes as they arrive, until the child closes its output."""
         assert self.proc.stdin is not None
         try:
-            self.proc.stdin.write(b"go\n")
-            self.proc.stdin.close()
+            self.proc.stdin.write(b"go\n")  # stdin stays open: its end tells the child we are gone
         except BrokenPipeError:
             return  # the child is gone: finish() says why
         while True:
@@ -79,7 +78,8 @@ class CopyOutProcess:
         """Wait for the child and return the rows it copied; raise its error.
 
         :class:`SourceCopyError` for a failed COPY; :class:`RelayRefused` when the child ended
-        without a result (it could not start): the Arrow path reads again and reports what is wrong.
+        without a result (it could not start) or could not connect: the Arrow path reads again, on
+        the session the run already has, and reports anything that is really wrong.
         """
         self.proc.wait(timeout=timeout)
         os.set_blocking(self._stderr, True)
@@ -89,6 +89,10 @@ class CopyOutProcess:
         result = _last_json(text)
         if result is None:
             raise RelayRefused("the relay's reading process ended without a result")
+        if "error" in result and result.get("phase") == "connect":
+            # Another session may be refused (a role's connection limit) where the run's own work:
+            # the Arrow path reads on the session the run already has.
+            raise RelayRefused(f"the relay's reading process could not connect: {result['error']}")
         if "error" in result:
             raise SourceCopyError(str(result["error"]), result.get("sqlstate"))
         return int(result["rows"])

@@ -7,9 +7,11 @@ callback is installed, and dpone installs one in its own process.
 
 Protocol: stdin brings one JSON line (``params``: libpq keywords, password included, so it never
 shows in argv or the environment; ``sql``: the COPY statement), then ``go`` when the target is
-ready (anything else, or end of input, and it exits without copying). stdout carries the COPY data
-as the server sends it. stderr carries one ``.`` per 65,536 rows, then one JSON line:
-``{"rows": n}``, or ``{"error": "<first line>", "sqlstate": "<code or null>"}`` (exit status 1).
+ready (anything else, or end of input, and it exits without copying); stdin then stays open, and
+its end means the parent is gone: the child exits at once, even while its COPY waits on the server.
+stdout carries the COPY data as the server sends it. stderr carries one ``.`` per 65,536 rows sent,
+then one JSON line: ``{"rows": n}``, or ``{"error": "<first line>", "sqlstate": "<code or null>",
+"phase": "connect" | "copy"}`` (exit status 1).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import threading
 from typing import Any
 
 PROGRESS_ROWS = 65_536
@@ -31,10 +34,24 @@ class _Output:
         self.calls, self.out, self.err = 0, out, err
 
     def write(self, data: bytes) -> int:
-        self.calls += 1
-        if self.calls % PROGRESS_ROWS == 0:
+        # Marked before the next call: the last call is the end-of-data marker, not a row.
+        if self.calls and self.calls % PROGRESS_ROWS == 0:
             self.err.write(b".")
+        self.calls += 1
         return int(self.out.write(data))
+
+
+def _first_line(exc: BaseException) -> str:
+    return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+
+
+def _exit_when_parent_goes() -> None:
+    """The parent keeps stdin open while it reads; its end (the parent killed) ends this process."""
+    # The raw descriptor: a daemon thread blocked in the buffered sys.stdin would hold its lock at
+    # interpreter shutdown, which Python reports as a fatal error.
+    while os.read(0, 4096):
+        pass
+    os._exit(1)
 
 
 def main() -> int:
@@ -49,9 +66,14 @@ def main() -> int:
 
     try:
         connection = psycopg2.connect(**request["params"])
+    except psycopg2.Error as exc:
+        report({"error": _first_line(exc), "sqlstate": getattr(exc, "pgcode", None), "phase": "connect"})
+        return 1
+    try:
         connection.autocommit = True
         if sys.stdin.readline().strip() != "go":
             return 0
+        threading.Thread(target=_exit_when_parent_goes, daemon=True).start()
         out = os.fdopen(1, "wb", buffering=1 << 16, closefd=False)
         with connection.cursor() as cursor:
             cursor.copy_expert(request["sql"], _Output(out, err))
@@ -59,8 +81,7 @@ def main() -> int:
             report({"rows": cursor.rowcount})
         return 0
     except psycopg2.Error as exc:
-        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        report({"error": first.strip(), "sqlstate": getattr(exc, "pgcode", None)})
+        report({"error": _first_line(exc), "sqlstate": getattr(exc, "pgcode", None), "phase": "copy"})
         return 1
     except (BrokenPipeError, KeyboardInterrupt):
         return 1  # the parent stopped reading: it knows why

@@ -21,6 +21,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -31,7 +32,7 @@ from dpone_core.connectors.postgres.copy_out import CopyOutProcess, SourceCopyEr
 from dpone_core.connectors.postgres.libpq_copy import copy_in
 from dpone_core.connectors.postgres.sql import PLACEHOLDER, PostgresDialect
 from dpone_core.connectors.postgres.types import numeric_type
-from dpone_core.errors import DponeError, TerminalError
+from dpone_core.errors import DponeError, TypeCompatibilityError
 from dpone_core.gates.contract import ContractGate, typed_values
 from dpone_core.gates.types import contract_arrow_type
 from dpone_core.runtime.testhooks import pause_point
@@ -62,6 +63,9 @@ _TEXT = frozenset({25, 1043})
 _FLOAT = frozenset({700, 701})
 _NUMERIC = 1700
 _TEMPORAL = frozenset({1082, 1114, 1184})
+_TIMESTAMPS = frozenset({1114, 1184})
+_ARROW_TIMESTAMP_END = {1114: "'294247-01-01'::timestamp", 1184: "'294247-01-01 00:00:00+00'::timestamptz"}
+"""A little before the last instant Arrow's int64 microseconds hold (294247-01-10)."""
 _ORDERED = frozenset({20, 21, 23, *_FLOAT, _NUMERIC, *_TEXT, *_TEMPORAL})
 """Types whose min, max and allowed rules compare in SQL exactly as Arrow compares them."""
 _PROGRESS_ROWS = 65_536
@@ -85,9 +89,8 @@ class BinaryRelay:
     source: CopyOutProcess
     describe: str
     """The source, as error messages name it."""
-    checks: str
-    """SQL condition true for a row the Arrow gates could reject (empty: no condition)."""
-    params: tuple[Any, ...] = ()
+    contract: ContractGate
+    """The gate whose rules the SQL checks stand in for (:func:`violation_condition`)."""
     on_rows: Callable[[int], None] = field(default=lambda rows: None)
     """Called as rows pass (progress and the stream's counts)."""
 
@@ -121,29 +124,47 @@ def build_relay(
         return None
     if not all(relay_column_supported(c.type_oid, c.typmod) for c in columns):
         return None
-    found = violation_condition(columns, contract)
-    if found is None or not sys.executable:
+    if violation_condition(columns, contract) is None or not _runs_python(sys.executable):
         return None
-    condition, values = found
     process = CopyOutProcess(params, f"COPY ({select}) TO STDOUT (FORMAT binary)")
-    return BinaryRelay(columns, process, describe, condition, tuple(values))
+    return BinaryRelay(columns, process, describe, contract)
 
 
-def violation_condition(columns: tuple[RelayColumn, ...], contract: ContractGate) -> tuple[str, list[Any]] | None:
+def _runs_python(executable: str | None) -> bool:
+    """The running interpreter can start the reading process (not an embedding host program)."""
+    return bool(executable) and Path(str(executable)).name.lower().startswith(("python", "pypy"))
+
+
+def violation_condition(
+    columns: tuple[RelayColumn, ...], contract: ContractGate, server_version: int = 150000
+) -> tuple[str, list[Any]] | None:
     """A SQL condition true for every row the Arrow path would reject (and maybe a few more).
 
     None when a contract rule cannot be written in SQL with Arrow's exact meaning here.
+    ``server_version`` is the target's (``server_version_num``): numeric infinity exists from 14 on.
     """
+    try:
+        return _violation_condition(columns, contract, server_version)
+    except TypeCompatibilityError:
+        return None  # a bound the column's type cannot hold: the Arrow gate reports it (if a row comes)
+
+
+def _violation_condition(
+    columns: tuple[RelayColumn, ...], contract: ContractGate, server_version: int
+) -> tuple[str, list[Any]] | None:
     dialect = PostgresDialect()
     by_name = {c.name: c for c in columns}
     terms: list[str] = []
     params: list[Any] = []
     for column in columns:
         quoted = dialect.quote(column.name)
-        if column.type_oid == _NUMERIC:
-            terms.append(f"{quoted} IN ('NaN', 'Infinity', '-Infinity')")  # Arrow decimals hold neither
+        if column.type_oid == _NUMERIC:  # Arrow decimals hold neither NaN nor infinity
+            specials = "IN ('NaN', 'Infinity', '-Infinity')" if server_version >= 140000 else "= 'NaN'"
+            terms.append(f"{quoted} {specials}")
         elif column.type_oid in _TEMPORAL:
             terms.append(f"NOT isfinite({quoted})")  # the Arrow read refuses infinite dates
+            if column.type_oid in _TIMESTAMPS:  # Postgres goes past Arrow's microseconds (year 294247)
+                terms.append(f"{quoted} >= {_ARROW_TIMESTAMP_END[column.type_oid]}")
     for name, rule in contract.contract.columns.items():
         declared = contract_arrow_type(rule)
         if name not in by_name or (declared is not None and declared != by_name[name].arrow):
@@ -175,6 +196,8 @@ def violation_condition(columns: tuple[RelayColumn, ...], contract: ContractGate
                 terms.append(f"{text} > {PLACEHOLDER}")
                 params.append(typed_values([rule.max], column.arrow)[0].as_py())
             if rule.allowed is not None:
+                if column.type_oid in _FLOAT:
+                    return None  # Arrow's is_in tells -0.0 from 0.0; Postgres's = does not
                 terms.append(f"NOT ({text} = ANY(CAST({PLACEHOLDER} AS {RELAY_TYPES[column.type_oid]}[])))")
                 params.append(typed_values(rule.allowed, column.arrow).to_pylist())
         if rule.max_length is not None:
@@ -192,12 +215,19 @@ _TARGET_COLUMNS_SQL = (
 )
 
 
+_USER_TRIGGERS_SQL = "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(\x00p) AND NOT tgisinternal)"
+
+
 def require_compatible(sink: PostgresSink, table: TableRef, relay: BinaryRelay) -> None:
     """The target has exactly the relayed columns, each taking the source's binary values as they are.
 
     Same type OID and the target's typmod unset or equal (``varchar`` also goes into ``text``);
     otherwise :class:`RelayRefused`.
     """
+    if sink.query(_USER_TRIGGERS_SQL, (sink.dialect.table(table),))[0][0]:
+        # A trigger may change or drop rows on their way in: the checks would judge its output,
+        # the Arrow gates judge the source's rows.
+        raise RelayRefused("the target has triggers")
     rows = sink.query(_TARGET_COLUMNS_SQL, (sink.dialect.table(table),))
     target = {name: (int(oid), int(typmod)) for name, oid, typmod in rows}
     if set(target) != {c.name for c in relay.columns}:
@@ -240,15 +270,15 @@ def relay_into(sink: PostgresSink, table: TableRef, relay: BinaryRelay) -> int:
     except SourceCopyError as exc:
         raise translate(exc, "extract", f"reading {relay.describe}") from None
     if loaded != sent:
-        raise TerminalError(
-            f"relay into {table.display()}: the source sent {sent} rows, the target took {loaded}",
-            step="finalize",
-            fix="run again; nothing was committed",
-        )
+        raise RelayRefused(f"the source sent {sent} rows and the target took {loaded}")
     relay.on_rows(loaded - reporter.reported)
-    if relay.checks:
-        scan = f"SELECT EXISTS (SELECT 1 FROM {sink.dialect.table(table)} WHERE {relay.checks})"
-        if sink.query(scan, relay.params)[0][0]:
+    found = violation_condition(relay.columns, relay.contract, int(sink.con.server_version))
+    if found is None:
+        raise RelayRefused("the contract has no SQL form here")
+    checks, params = found
+    if checks:
+        scan = f"SELECT EXISTS (SELECT 1 FROM {sink.dialect.table(table)} WHERE {checks})"
+        if sink.query(scan, params)[0][0]:
             raise RelayRefused("a row needs the contract gate")
     return loaded
 

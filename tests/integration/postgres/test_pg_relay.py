@@ -222,3 +222,101 @@ def test_ctrl_c_mid_relay_rolls_back_and_exits_130(pg: PgDatabase, tmp_path: Pat
     while pg.sql(READING) != [(0,)] and time.monotonic() < deadline:
         time.sleep(0.2)
     assert pg.sql(READING) == [(0,)]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "rule", "words"),
+    [
+        ("ratio", "-0", {"allowed": [0.0, 1.5]}, "ratio.allowed"),  # Arrow tells -0.0 from 0.0
+        ("at", "294270-01-01 00:00:00+00", None, "at"),  # past Arrow's microsecond range
+    ],
+)
+def test_values_only_arrow_refuses_fail_the_run_as_on_the_arrow_path(
+    pg: PgDatabase, column: str, value: str, rule: dict[str, Any] | None, words: str
+) -> None:
+    _source(pg, 100)
+    pg.sql("UPDATE src SET ratio = 1.5")  # every other row passes the allowed rule
+    pg.sql(f"UPDATE src SET {column} = %s WHERE id = 7", (value,))
+    contract = {"enforcement": "strict", "columns": {column: rule}} if rule else None
+    result = run_cli(pg.manifest([_process(contract)]), "--format", "json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert words in json.loads(result.stdout)["result"]["errors"][0]["message"]
+    assert pg.sql("SELECT to_regclass('public.dst')") == [(None,)] and pg.loads("p") == 0
+
+
+def test_a_target_with_triggers_takes_the_arrow_path_whose_gates_judge_the_source_rows(pg: PgDatabase) -> None:
+    _source(pg, 100)
+    manifest = pg.manifest([_process({"enforcement": "strict", "columns": {"n": {"max": 5}}})])
+    pg.sql("UPDATE src SET n = 5 WHERE n = 6")
+    run_ok(manifest)
+    # A trigger that clamps values on their way in would hide a violation from checks on the target.
+    pg.sql(
+        "CREATE FUNCTION clamp() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN NEW.n := least(NEW.n, 5); RETURN NEW; END $$; "
+        "CREATE TRIGGER clamp BEFORE INSERT ON dst FOR EACH ROW EXECUTE FUNCTION clamp()"
+    )
+    pg.sql("UPDATE src SET n = 9 WHERE id = 3")
+    result = run_cli(manifest, "--format", "json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "n.max" in json.loads(result.stdout)["result"]["errors"][0]["message"]
+    pg.sql("UPDATE src SET n = 1 WHERE id = 3")
+    report = run_ok(manifest)
+    assert report.result.write_path == "direct" and _same_rows(pg)
+
+
+def test_a_reading_session_refused_by_the_connection_limit_falls_back_to_the_arrow_path(pg: PgDatabase) -> None:
+    _source(pg, 1000)
+    role = f"lim_{pg.name}"[:60]
+    pg.sql(f'CREATE ROLE "{role}" LOGIN PASSWORD %s', (pg.server.password,))
+    try:
+        pg.sql(f'GRANT ALL ON SCHEMA public TO "{role}"; GRANT CREATE ON DATABASE "{pg.name}" TO "{role}"')
+        pg.sql(f'ALTER TABLE src OWNER TO "{role}"')
+        manifest = pg.manifest([_process()], connections={"pg": pg.profile(user=role)})
+        # Find the smallest limit the Arrow path runs with (sessions: control, ADBC, per end).
+        for limit in range(2, 9):
+            pg.sql(f'ALTER ROLE "{role}" CONNECTION LIMIT {limit}')
+            result = run_cli(manifest, "--format", "json", "--restart")
+            if result.returncode == 0:
+                break
+        report = json.loads(result.stdout)["result"]
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert _same_rows(pg)
+        # At that limit the relay's extra session is refused and the run goes on without it.
+        assert report["write_path"] == "direct"
+        pg.sql(f'ALTER ROLE "{role}" CONNECTION LIMIT {limit + 1}')
+        result = run_cli(manifest, "--format", "json", "--restart")
+        assert result.returncode == 0 and json.loads(result.stdout)["result"]["write_path"] == "relay"
+    finally:
+        pg.sql(f'DROP OWNED BY "{role}"; DROP ROLE "{role}"')
+
+
+def test_ctrl_c_while_the_target_waits_on_a_lock_cancels_the_copy_and_exits_130(pg: PgDatabase) -> None:
+    pg.sql("CREATE TABLE ref (id int PRIMARY KEY); INSERT INTO ref SELECT g FROM generate_series(1, 20000) g")
+    pg.sql("CREATE TABLE src (id int PRIMARY KEY, r int, pad text)")
+    pg.sql("INSERT INTO src SELECT g, g, repeat('x', 400) FROM generate_series(1, 20000) g")
+    pg.sql("CREATE TABLE dst (id int PRIMARY KEY, r int REFERENCES ref, pad text)")
+    manifest = pg.manifest([_process()])
+    holder = pg.connect()
+    holder.autocommit = False
+    try:
+        holder.cursor().execute("LOCK TABLE ref IN ACCESS EXCLUSIVE MODE")  # the FK check waits on it
+        proc = spawn_cli(manifest)
+        waiting = (
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock' AND query LIKE 'COPY%FROM STDIN%'"
+        )
+        deadline = time.monotonic() + 60
+        while pg.sql(waiting) != [(1,)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert pg.sql(waiting) == [(1,)]
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=20)
+        assert proc.returncode == 130, out + err
+    finally:
+        holder.rollback()
+        holder.close()
+    assert pg.sql("SELECT count(*) FROM dst") == [(0,)] and pg.loads("p") == 0
+    deadline = time.monotonic() + 20
+    while pg.sql(READING) != [(0,)] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert pg.sql(READING) == [(0,)]
