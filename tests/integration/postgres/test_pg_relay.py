@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,32 @@ READING = (
     "AND datname = current_database() AND pid <> pg_backend_pid()"
 )
 """The relay's reading session (its COPY out), if one is open."""
+
+
+def _no_reading_session(pg: PgDatabase) -> None:
+    deadline = time.monotonic() + 20
+    while pg.sql(READING) != [(0,)] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert pg.sql(READING) == [(0,)]
+
+
+def _paused_reload(
+    pg: PgDatabase, tmp_path: Path, rows: int, *args: str, seconds: str = "60"
+) -> tuple[Path, dict[str, Any] | None, subprocess.Popen[str]]:
+    """Load ``rows`` once, change every source row, start a second run and wait until it is mid-relay.
+
+    Returns the manifest, the state after the first load and the paused run.
+    """
+    _source(pg, rows)
+    manifest = pg.manifest([_process()])
+    run_ok(manifest)
+    state = pg.state("p")
+    pg.sql("UPDATE src SET body = 'changed'")
+    marker = tmp_path / "paused"
+    env = {"DPONE_TEST_PAUSE_AT": "copy", "DPONE_TEST_PAUSE_FILE": str(marker), "DPONE_TEST_PAUSE_SECONDS": seconds}
+    proc = spawn_cli(manifest, *args, env=env)
+    wait_for_pause(marker, proc)
+    return manifest, state, proc
 
 
 def _same_rows(pg: PgDatabase) -> bool:
@@ -159,14 +186,7 @@ def test_loads_the_relay_cannot_check_take_the_arrow_path(pg: PgDatabase, varian
 
 
 def test_kill_9_mid_relay_keeps_target_and_state_and_leaves_no_session(pg: PgDatabase, tmp_path: Path) -> None:
-    _source(pg, 20000)
-    manifest = pg.manifest([_process()])
-    run_ok(manifest)
-    state = pg.state("p")
-    pg.sql("UPDATE src SET body = 'changed'")
-    marker = tmp_path / "paused"
-    proc = spawn_cli(manifest, env={"DPONE_TEST_PAUSE_AT": "copy", "DPONE_TEST_PAUSE_FILE": str(marker)})
-    wait_for_pause(marker, proc)
+    manifest, state, proc = _paused_reload(pg, tmp_path, 20000)
     locks = pg.sql(
         "SELECT mode FROM pg_locks WHERE relation = 'public.dst'::regclass AND granted AND pid <> pg_backend_pid()"
     )
@@ -174,10 +194,7 @@ def test_kill_9_mid_relay_keeps_target_and_state_and_leaves_no_session(pg: PgDat
     assert pg.sql(READING) == [(1,)]  # the reading process's session
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
-    deadline = time.monotonic() + 20
-    while pg.sql(READING) != [(0,)] and time.monotonic() < deadline:
-        time.sleep(0.2)  # the reading process sees its reader gone and ends
-    assert pg.sql(READING) == [(0,)]
+    _no_reading_session(pg)  # the reading process sees its parent gone and ends
     assert pg.sql("SELECT count(*) FILTER (WHERE body = 'changed') FROM dst") == [(0,)]
     assert pg.state("p") == state and pg.loads("p") == 1
     report = run_ok(manifest)
@@ -185,15 +202,7 @@ def test_kill_9_mid_relay_keeps_target_and_state_and_leaves_no_session(pg: PgDat
 
 
 def test_a_source_failing_mid_relay_fails_the_run_and_commits_nothing(pg: PgDatabase, tmp_path: Path) -> None:
-    _source(pg, 300_000)
-    manifest = pg.manifest([_process()])
-    run_ok(manifest)
-    state = pg.state("p")
-    pg.sql("UPDATE src SET body = 'changed'")
-    marker = tmp_path / "paused"
-    env = {"DPONE_TEST_PAUSE_AT": "copy", "DPONE_TEST_PAUSE_FILE": str(marker), "DPONE_TEST_PAUSE_SECONDS": "2"}
-    proc = spawn_cli(manifest, "--format", "json", env=env)
-    wait_for_pause(marker, proc)
+    _manifest, state, proc = _paused_reload(pg, tmp_path, 300_000, "--format", "json", seconds="2")
     killed = pg.sql(READING.replace("count(*)", "pg_terminate_backend(pid)"))
     assert killed == [(True,)]
     out, err = proc.communicate(timeout=120)
@@ -205,23 +214,13 @@ def test_a_source_failing_mid_relay_fails_the_run_and_commits_nothing(pg: PgData
 
 
 def test_ctrl_c_mid_relay_rolls_back_and_exits_130(pg: PgDatabase, tmp_path: Path) -> None:
-    _source(pg, 20000)
-    manifest = pg.manifest([_process()])
-    run_ok(manifest)
-    state = pg.state("p")
-    pg.sql("UPDATE src SET body = 'changed'")
-    marker = tmp_path / "paused"
-    proc = spawn_cli(manifest, env={"DPONE_TEST_PAUSE_AT": "copy", "DPONE_TEST_PAUSE_FILE": str(marker)})
-    wait_for_pause(marker, proc)
+    _manifest, state, proc = _paused_reload(pg, tmp_path, 20000)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + err
     assert pg.sql("SELECT count(*) FILTER (WHERE body = 'changed') FROM dst") == [(0,)]
     assert pg.state("p") == state and pg.loads("p") == 1
-    deadline = time.monotonic() + 20
-    while pg.sql(READING) != [(0,)] and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert pg.sql(READING) == [(0,)]
+    _no_reading_session(pg)
 
 
 @pytest.mark.parametrize(
@@ -316,7 +315,4 @@ def test_ctrl_c_while_the_target_waits_on_a_lock_cancels_the_copy_and_exits_130(
         holder.rollback()
         holder.close()
     assert pg.sql("SELECT count(*) FROM dst") == [(0,)] and pg.loads("p") == 0
-    deadline = time.monotonic() + 20
-    while pg.sql(READING) != [(0,)] and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert pg.sql(READING) == [(0,)]
+    _no_reading_session(pg)
