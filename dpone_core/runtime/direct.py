@@ -80,7 +80,7 @@ def relay_allowed(
     The target must hold only this load's rows (a table the load creates, or a full_refresh), so the
     relay's SQL checks see exactly the loaded rows; and nothing may filter, rename or convert rows on
     the client: no cursor, partition or chunk (``whole``), no renamed columns, no delete marker, no
-    quarantine (a relay has no rows to quarantine).
+    type change for the compatibility gate to convert, no quarantine (a relay has no rows to set aside).
     """
     strategy = process.sink.strategy
     return (
@@ -91,6 +91,7 @@ def relay_allowed(
         and process.source.column_names == "as_is"
         and process.sink.delete_marker is None
         and contract.enforcement != "quarantine"
+        and not evolution.casts
         and strategy != "scd2"
         and (strategy == "full_refresh" or evolution.creates_table)
     )

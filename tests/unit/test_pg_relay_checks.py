@@ -93,3 +93,14 @@ def test_relay_types(oid: int, typmod: int, supported: bool) -> None:
 
 def test_a_conversion_rules_out_the_relay_even_with_enforcement_off() -> None:
     assert violation_condition(COLUMNS, _gate("off", id={"type": "int32"})) is None
+
+
+def test_a_reading_process_that_lost_its_connection_is_a_transient_error() -> None:
+    from dpone_core.connectors.postgres.connection import translate
+    from dpone_core.connectors.postgres.copy_out import SourceCopyError
+    from dpone_core.errors import TerminalError, TransientError
+
+    lost = SourceCopyError("error with status PGRES_COPY_OUT and no message from the libpq", None, connection_lost=True)
+    assert isinstance(translate(lost, "extract", "reading x"), TransientError)
+    refused = SourceCopyError("permission denied for table src", "42501")
+    assert isinstance(translate(refused, "extract", "reading x"), TerminalError)

@@ -249,6 +249,8 @@ def _first_line(text: str) -> str:
 
 
 def _is_connection_loss(exc: BaseException, text: str) -> bool:
+    if getattr(exc, "connection_lost", False):  # reported by another process (the relay's reader)
+        return True
     lowered = text.lower()
     markers = (
         "server closed the connection",

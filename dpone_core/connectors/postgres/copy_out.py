@@ -25,11 +25,16 @@ _PIPE_BYTES = 1 << 20
 
 
 class SourceCopyError(Exception):
-    """The reading process's COPY failed; ``pgcode`` holds the server's SQLSTATE, if it sent one."""
+    """The reading process's COPY failed; ``pgcode`` holds the server's SQLSTATE, if it sent one.
 
-    def __init__(self, message: str, pgcode: str | None) -> None:
+    ``connection_lost`` marks a connection that broke without an SQLSTATE (a killed backend, a
+    restart): ``connection.translate`` makes it a transient, retryable error.
+    """
+
+    def __init__(self, message: str, pgcode: str | None, *, connection_lost: bool = False) -> None:
         super().__init__(message)
         self.pgcode = pgcode
+        self.connection_lost = connection_lost
 
 
 class CopyOutProcess:
@@ -94,7 +99,8 @@ class CopyOutProcess:
             # the Arrow path reads on the session the run already has.
             raise RelayRefused(f"the relay's reading process could not connect: {result['error']}")
         if "error" in result:
-            raise SourceCopyError(str(result["error"]), result.get("sqlstate"))
+            lost = bool(result.get("connection_lost"))
+            raise SourceCopyError(str(result["error"]), result.get("sqlstate"), connection_lost=lost)
         return int(result["rows"])
 
     def close_output(self) -> None:

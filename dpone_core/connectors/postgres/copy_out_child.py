@@ -11,7 +11,7 @@ ready (anything else, or end of input, and it exits without copying); stdin then
 its end means the parent is gone: the child exits at once, even while its COPY waits on the server.
 stdout carries the COPY data as the server sends it. stderr carries one ``.`` per 65,536 rows sent,
 then one JSON line: ``{"rows": n}``, or ``{"error": "<first line>", "sqlstate": "<code or null>",
-"phase": "connect" | "copy"}`` (exit status 1).
+"phase": "connect" | "copy", "connection_lost": bool}`` (exit status 1).
 """
 
 from __future__ import annotations
@@ -81,7 +81,9 @@ def main() -> int:
             report({"rows": cursor.rowcount})
         return 0
     except psycopg2.Error as exc:
-        report({"error": _first_line(exc), "sqlstate": getattr(exc, "pgcode", None), "phase": "copy"})
+        code = getattr(exc, "pgcode", None)
+        lost = code is None and isinstance(exc, psycopg2.OperationalError | psycopg2.InterfaceError)
+        report({"error": _first_line(exc), "sqlstate": code, "phase": "copy", "connection_lost": lost})
         return 1
     except (BrokenPipeError, KeyboardInterrupt):
         return 1  # the parent stopped reading: it knows why

@@ -31,7 +31,7 @@ from dpone_core.connectors.postgres.connection import sqlstate, translate
 from dpone_core.connectors.postgres.copy_out import CopyOutProcess, SourceCopyError
 from dpone_core.connectors.postgres.libpq_copy import copy_in
 from dpone_core.connectors.postgres.sql import PLACEHOLDER, PostgresDialect
-from dpone_core.connectors.postgres.types import numeric_type
+from dpone_core.connectors.postgres.types import arrow_type, numeric_type
 from dpone_core.errors import DponeError, TypeCompatibilityError
 from dpone_core.gates.contract import ContractGate, typed_values
 from dpone_core.gates.types import contract_arrow_type
@@ -126,7 +126,10 @@ def build_relay(
         return None
     if violation_condition(columns, contract) is None or not _runs_python(sys.executable):
         return None
-    process = CopyOutProcess(params, f"COPY ({select}) TO STDOUT (FORMAT binary)")
+    try:
+        process = CopyOutProcess(params, f"COPY ({select}) TO STDOUT (FORMAT binary)")
+    except OSError:
+        return None  # the interpreter cannot be started (replaced under a long-lived process): use Arrow
     return BinaryRelay(columns, process, describe, contract)
 
 
@@ -210,32 +213,41 @@ def _violation_condition(
 
 # ---- the sink side ------------------------------------------------------------------------------
 _TARGET_COLUMNS_SQL = (
-    "SELECT attname, atttypid::int, atttypmod FROM pg_attribute WHERE attrelid = to_regclass(\x00p) "
-    "AND attnum > 0 AND NOT attisdropped AND attgenerated = ''"
+    "SELECT a.attname, a.atttypid::int, a.atttypmod, t.typname FROM pg_attribute a "
+    "JOIN pg_type t ON t.oid = a.atttypid "
+    "WHERE a.attrelid = to_regclass(\x00p) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''"
 )
-
-
-_USER_TRIGGERS_SQL = "SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(\x00p) AND NOT tgisinternal)"
+_USER_TRIGGERS_SQL = (
+    "SELECT EXISTS (SELECT 1 FROM pg_trigger g, (SELECT to_regclass(\x00p) AS t) r WHERE NOT g.tgisinternal "
+    "AND (g.tgrelid = r.t OR g.tgrelid IN (SELECT relid FROM pg_partition_tree(r.t))))"
+)
+"""A user trigger on the target or on any of its partitions (a plain table has no partition tree)."""
+_BYTEWISE_ENCODINGS = frozenset({"UTF8", "SQL_ASCII"})
+"""Target encodings whose "C" collation orders text as Arrow does (by UTF-8 bytes)."""
 
 
 def require_compatible(sink: PostgresSink, table: TableRef, relay: BinaryRelay) -> None:
-    """The target has exactly the relayed columns, each taking the source's binary values as they are.
+    """The target takes the source's binary values as they are, and the checks judge them as Arrow would.
 
-    Same type OID and the target's typmod unset or equal (``varchar`` also goes into ``text``);
-    otherwise :class:`RelayRefused`.
+    Otherwise :class:`RelayRefused`. Each column: the same type (``varchar`` also goes into
+    ``text``), the target's typmod unset or equal, and the same Arrow type on both sides (an
+    unconstrained target ``numeric`` is ``decimal128(38, 9)`` to the Arrow path, which converts and
+    may quarantine). No triggers (they may change rows on the way in, after the checks would see
+    them), and a target encoding whose byte order is UTF-8's.
     """
+    encoding = sink.query("SELECT current_setting('server_encoding')")[0][0]
+    if encoding not in _BYTEWISE_ENCODINGS:
+        raise RelayRefused(f"the target database's encoding is {encoding}")
     if sink.query(_USER_TRIGGERS_SQL, (sink.dialect.table(table),))[0][0]:
-        # A trigger may change or drop rows on their way in: the checks would judge its output,
-        # the Arrow gates judge the source's rows.
         raise RelayRefused("the target has triggers")
     rows = sink.query(_TARGET_COLUMNS_SQL, (sink.dialect.table(table),))
-    target = {name: (int(oid), int(typmod)) for name, oid, typmod in rows}
+    target = {name: (int(oid), int(typmod), str(typname)) for name, oid, typmod, typname in rows}
     if set(target) != {c.name for c in relay.columns}:
         raise RelayRefused("the target's columns are not the source's")
     for column in relay.columns:
-        oid, typmod = target[column.name]
-        same = oid == column.type_oid and typmod in (-1, column.typmod)
-        if not same and not (column.type_oid == 1043 and oid == 25):
+        oid, typmod, typname = target[column.name]
+        same = oid == column.type_oid or (column.type_oid == 1043 and oid == 25)
+        if not same or typmod not in (-1, column.typmod) or arrow_type(typname, typmod) != column.arrow:
             raise RelayRefused(f"column {column.name} has another type in the target")
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -316,3 +317,61 @@ def test_ctrl_c_while_the_target_waits_on_a_lock_cancels_the_copy_and_exits_130(
         holder.close()
     assert pg.sql("SELECT count(*) FROM dst") == [(0,)] and pg.loads("p") == 0
     _no_reading_session(pg)
+
+
+def test_a_target_database_in_another_encoding_takes_the_arrow_path(pg: PgDatabase) -> None:
+    # "C" collation orders a WIN1251 database's bytes, not UTF-8's as Arrow does: ё < я there.
+    other = f"{pg.name}_w"
+    pg.sql(f"CREATE DATABASE \"{other}\" ENCODING 'WIN1251' LC_COLLATE 'C' LC_CTYPE 'C' TEMPLATE template0")
+    try:
+        # Cyrillic a, yo, be; the bound is ya (escaped: the letters look like Latin ones).
+        pg.sql("CREATE TABLE src (id int PRIMARY KEY, t text)")
+        pg.sql("INSERT INTO src VALUES (1, %s), (2, %s), (3, %s)", ("\u0430", "\u0451", "\u0431"))
+        process = _process({"enforcement": "strict", "columns": {"t": {"max": "\u044f"}}})
+        process["sink"]["connection"] = "win"
+        manifest = pg.manifest([process], connections={"win": pg.profile(database=other)})
+        result = run_cli(manifest, "--format", "json")
+        assert result.returncode == 1, result.stdout + result.stderr
+        assert "t.max" in json.loads(result.stdout)["result"]["errors"][0]["message"]
+        pg.sql("UPDATE src SET t = %s WHERE id = 2", ("\u0432",))
+        assert run_ok(manifest).result.write_path == "direct"
+    finally:
+        pg.sql(f'DROP DATABASE IF EXISTS "{other}" WITH (FORCE)')
+
+
+def test_a_trigger_on_a_partition_of_the_target_takes_the_arrow_path(pg: PgDatabase) -> None:
+    pg.sql(
+        "CREATE TABLE src (id int PRIMARY KEY, n int); INSERT INTO src SELECT g, g % 5 FROM generate_series(1, 100) g"
+    )
+    pg.sql(
+        "CREATE TABLE dst (id int PRIMARY KEY, n int) PARTITION BY RANGE (id); "
+        "CREATE TABLE dst_a PARTITION OF dst FOR VALUES FROM (0) TO (50); "
+        "CREATE TABLE dst_b PARTITION OF dst FOR VALUES FROM (50) TO (1000); "
+        "CREATE FUNCTION clamp() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN NEW.n := least(NEW.n, 5); RETURN NEW; END $$; "
+        "CREATE TRIGGER clamp BEFORE INSERT ON dst_b FOR EACH ROW EXECUTE FUNCTION clamp()"
+    )
+    pg.sql("UPDATE src SET n = 9 WHERE id = 70")
+    manifest = pg.manifest([_process({"enforcement": "strict", "columns": {"n": {"max": 5}}})])
+    result = run_cli(manifest, "--format", "json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "n.max" in json.loads(result.stdout)["result"]["errors"][0]["message"]
+    assert pg.sql("SELECT count(*) FROM dst") == [(0,)]
+
+
+def test_an_unconstrained_numeric_target_takes_the_arrow_path(pg: PgDatabase) -> None:
+    # To the Arrow path the target column is decimal128(38, 9): it converts (and could quarantine).
+    pg.sql("CREATE TABLE src (id int PRIMARY KEY, amount numeric(12, 4)); INSERT INTO src VALUES (1, 1), (2, 2.5)")
+    pg.sql("CREATE TABLE dst (id int PRIMARY KEY, amount numeric)")
+    report = run_ok(pg.manifest([_process()]))
+    assert report.result.write_path == "direct"
+    assert pg.sql("SELECT id, amount FROM dst ORDER BY id") == pg.sql("SELECT id, amount FROM src ORDER BY id")
+
+
+def test_an_interpreter_that_cannot_start_leaves_the_load_to_the_arrow_path(
+    pg: PgDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _source(pg, 200)
+    monkeypatch.setattr(sys, "executable", "/nonexistent/venv/bin/python3")  # replaced under the process
+    report = run_ok(pg.manifest([_process()]))
+    assert report.result.write_path == "direct" and _same_rows(pg)
