@@ -17,8 +17,8 @@ from dpone_core.runtime.read_plan import OpenedRead
 
 
 def source_may_read_target(process: Process, source: Any = None, sink: Any = None) -> bool:
-    """The source reads the target's database either a query (which may select from the target) or
-    the target table itself.
+    """The source reads the target's database with a query or a view (either may select from the
+    target), or reads the target table itself.
 
     The same database is the same connection name or, for two Postgres connections, the same
     host, port, database and service (two names for one server are common: a read-only role and a
@@ -31,8 +31,12 @@ def source_may_read_target(process: Process, source: Any = None, sink: Any = Non
     if process.source.query is not None:
         return True
     table, target = source_table(process), sink_table(process)
-    if table is None or table.name != target.name:
+    if table is None:
         return False
+    if table.name != target.name:
+        # A view (or a foreign table) may read the target under its own name; a table cannot.
+        stored = getattr(source, "is_stored_table", None)
+        return stored is not None and not stored()
     return table.schema is None or target.schema is None or table.schema == target.schema
 
 

@@ -165,6 +165,21 @@ class PostgresSource:
             fix=f'cast it in a query source, e.g. to_jsonb("{column}") AS "{column}"',
         )
 
+    def is_stored_table(self) -> bool:
+        """The table source is a table, partitioned table or materialized view: reading it reads
+        nothing else (a view or a foreign table may read any table, the load's target included)."""
+        if self.table is None:
+            return False
+        try:
+            with self.con.cursor() as cur:
+                cur.execute(
+                    "SELECT relkind FROM pg_class WHERE oid = to_regclass(%s)", (self.dialect.table(self.table),)
+                )
+                row = cur.fetchone()
+        except Exception as exc:  # noqa: BLE001
+            raise translate(exc, "extract", f"source table {self.table.display()}") from None
+        return row is not None and row[0] in ("r", "p", "m")
+
     # ---- key ranges ---------------------------------------------------------------------------------
     def key_bounds(self, column: str) -> tuple[int, int] | None:
         """(min, max) of an integer key column (None for no rows); NULL keys are an error (no range holds them)."""

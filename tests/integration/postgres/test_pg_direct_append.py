@@ -209,3 +209,18 @@ def test_full_refresh_from_a_query_on_another_connection_name_to_the_same_databa
     assert result.returncode == 0, result.stdout + result.stderr
     assert json.loads(result.stdout)["result"]["write_path"] == "staged"
     assert pg.sql("SELECT count(*) FILTER (WHERE v LIKE 'v%%+') FROM dst") == [(200000,)]
+
+
+def test_full_refresh_from_a_view_reading_its_own_target_is_staged(pg: PgDatabase) -> None:
+    # A view is read under its own name, but its read locks the target too.
+    pg.sql("CREATE TABLE src (id int PRIMARY KEY, v text)")
+    pg.sql("INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 200000) g")
+    process = _process("full_refresh")
+    manifest = pg.manifest([process])
+    run_ok(manifest)
+    pg.sql("CREATE VIEW src_v AS SELECT s.id, coalesce(d.v, s.v) || '+' AS v FROM src s LEFT JOIN dst d USING (id)")
+    process["source"] = {"connection": "pg", "table": "public.src_v", "batch_rows": 500}
+    result = run_cli(pg.manifest([process]), "--format", "json", timeout=90)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["result"]["write_path"] == "staged"
+    assert pg.sql("SELECT count(*) FILTER (WHERE v LIKE 'v%%+') FROM dst") == [(200000,)]
