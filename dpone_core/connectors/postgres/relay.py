@@ -258,10 +258,10 @@ def relay_into(sink: PostgresSink, table: TableRef, relay: BinaryRelay) -> int:
     key, which sends the load through staging), raises :class:`RelayRefused`; a failed source
     raises its own error. Either way the caller's transaction rolls back.
     """
-    columns = ", ".join(sink.dialect.quote(c.name) for c in relay.columns)
-    sql = f"COPY {sink.dialect.table(table)} ({columns}) FROM STDIN (FORMAT binary)"
     from dpone_core.connectors.postgres.direct_load import duplicate_key  # it imports this module
 
+    columns = ", ".join(sink.dialect.quote(c.name) for c in relay.columns)
+    sql = f"COPY {sink.dialect.table(table)} ({columns}) FROM STDIN (FORMAT binary)"
     reporter = _Progress(relay)
     try:
         loaded = copy_in(sink.con, sql, reporter.chunks())
