@@ -29,12 +29,20 @@ class ContractRule:
     description: str
 
 
+def identifying_key(process: Process) -> tuple[str, ...]:
+    """The primary key when the strategy finds rows by it (the merge-like ones and incremental), else ()."""
+    key = tuple(process.sink.primary_key)
+    if key and (process.sink.strategy in STRATEGIES_NEEDING_KEY or process.sink.strategy == "incremental"):
+        return key
+    return ()
+
+
 def unique_keys(process: Process) -> tuple[tuple[str, ...], ...]:
     """Column sets that must be unique within one load: ``unique`` rules and the key of key strategies."""
     contract = process.schema_contract or SchemaContract()
     keys: list[tuple[str, ...]] = [(name,) for name, rule in contract.columns.items() if rule.unique]
-    key = tuple(process.sink.primary_key)
-    if key and (process.sink.strategy in STRATEGIES_NEEDING_KEY or process.sink.strategy == "incremental"):
+    key = identifying_key(process)
+    if key:
         keys.append(key)
     return tuple(dict.fromkeys(keys))
 

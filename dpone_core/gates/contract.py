@@ -42,6 +42,8 @@ class ContractGate:
     contract: SchemaContract
     not_null: frozenset[str] = frozenset()
     unique_keys: tuple[tuple[str, ...], ...] = ()
+    key: tuple[str, ...] = ()
+    """The primary key when the strategy identifies rows by it: its NULLs fail even under ``off``."""
     totals: Counter[str] = field(default_factory=Counter)
     descriptions: dict[str, str] = field(default_factory=dict)
 
@@ -102,12 +104,25 @@ class ContractGate:
                     self.descriptions.setdefault(f"{name}.type", f"value is not a valid {rule.type}")  # type: ignore[union-attr]
             if self.checks_rules:
                 self._row_rules(name, raw, value, rule, masks)
+            elif name in self.key and raw.null_count:
+                # A row without its key cannot be matched (merge would insert it again every run).
+                masks[f"{name}.not_null"] = np.asarray(pc.is_null(raw).to_numpy(zero_copy_only=False), dtype=bool)
+                self.descriptions.setdefault(f"{name}.not_null", "value is required (null found)")
             columns.append(value)
         typed = pa.RecordBatch.from_arrays(columns, schema=self.output_schema(batch.schema))
         if not masks:
             return BatchVerdict(typed, None, Counter(), batch)
         counts = Counter({rule_id: int(mask.sum()) for rule_id, mask in masks.items()})
         if not self.checks_rules:
+            keyless = [rule_id for rule_id in counts if rule_id.endswith(".not_null")]
+            if keyless:
+                self.totals.update({rule_id: counts[rule_id] for rule_id in keyless})
+                raise ContractViolation(
+                    f"{counts[keyless[0]]} rows have no value in key column {keyless[0].split('.')[0]} "
+                    f"({keyless[0]}); a key must identify every row, even with enforcement: off",
+                    step="contract",
+                    fix="fill or filter the key in the source (a query source can), or choose a strategy without a key",
+                )
             first = next(iter(counts))
             raise TypeCompatibilityError(
                 f"{counts[first]} rows cannot be converted ({first}: {self.descriptions.get(first, '')})",

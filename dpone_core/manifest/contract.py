@@ -76,7 +76,8 @@ class SchemaContract(StrictModel):
     enforcement: Enforcement = Field(
         "strict",
         description="strict: any violation fails the run; quarantine: bad rows go to quarantine files; "
-        "off: rules are not checked (types are still converted).",
+        "off: rules are not checked (types are still converted, and a key strategy's key must still be "
+        "unique and not null).",
     )
     columns: dict[str, ColumnRule] = Field(default_factory=dict)
 

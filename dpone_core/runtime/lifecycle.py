@@ -28,7 +28,7 @@ from dpone_core.gates.contract import ContractGate
 from dpone_core.gates.ddl import physical_ddl
 from dpone_core.gates.evolution import EvolutionPlan, plan_evolution
 from dpone_core.gates.quarantine import QuarantineWriter
-from dpone_core.introspection import unique_keys
+from dpone_core.introspection import identifying_key, unique_keys
 from dpone_core.runtime.chunks.extract import chunk_store
 from dpone_core.runtime.chunks.source import ChunkSource
 from dpone_core.runtime.context import AttemptOutcome, RunContext, effective_contract, history_columns
@@ -163,6 +163,7 @@ class Lifecycle:
             not_null=frozenset(process.sink.primary_key)
             | frozenset(c.name for c in (current.columns if current else ()) if not c.nullable),
             unique_keys=unique_keys(process),
+            key=identifying_key(process),
         )
 
         # ---- extract (opened lazily: the reader streams as staging pulls) ----

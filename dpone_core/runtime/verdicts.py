@@ -71,7 +71,8 @@ def contract_verdicts(
     verdicts = []
     for rule_id in contract.rule_ids():
         count = failures.get(rule_id, 0)
-        enforced = contract.checks_rules or rule_id.endswith(".type") or rule_id == key_rule
+        keyed = rule_id == key_rule or rule_id in {f"{column}.not_null" for column in contract.key}
+        enforced = contract.checks_rules or rule_id.endswith(".type") or keyed
         verdicts.append(
             GateVerdict(
                 gate="contract",

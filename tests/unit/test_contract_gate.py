@@ -147,3 +147,14 @@ def test_timestamp_bounds_may_be_bare_dates() -> None:
     g = gate(ts={"type": "timestamp", "tz": "UTC", "min": "2024-01-01"})
     verdict = g.check(batch(ts=["2023-12-31T23:59:59Z", "2024-01-01T00:00:00Z"]))
     assert verdict.failures == {"ts.min": 1}
+
+
+def test_enforcement_off_still_refuses_a_null_key_of_a_key_strategy() -> None:
+    batch = pa.record_batch({"id": pa.array([1, None, 3]), "v": pa.array(["a", "b", None])})
+    keyed = ContractGate(SchemaContract(enforcement="off"), not_null=frozenset({"id", "v"}), key=("id",))
+    with pytest.raises(ContractViolation, match="1 rows have no value in key column id"):
+        keyed.check(batch)
+    assert keyed.totals == {"id.not_null": 1}  # v's NULL is not a key: off leaves it
+    # Without a key strategy (append, full_refresh) off checks no row rule at all.
+    plain = ContractGate(SchemaContract(enforcement="off"), not_null=frozenset({"id"}))
+    assert plain.check(batch).valid.num_rows == 3

@@ -173,6 +173,7 @@ def _violation_condition(
         if name not in by_name or (declared is not None and declared != by_name[name].arrow):
             return None  # the Arrow gate converts this column (even with enforcement off); the relay cannot
     if not contract.checks_rules:
+        terms.extend(f"{dialect.quote(name)} IS NULL" for name in contract.key if name in by_name)
         return " OR ".join(terms), params
     for name in sorted(contract.not_null):
         if name in by_name:

@@ -187,3 +187,23 @@ def test_partition_replace_replaces_only_the_days_present(pg: PgDatabase) -> Non
     report = run_ok(manifest)
     assert (report.result.deleted_rows, report.result.inserted_rows) == (1, 1)
     assert _target(pg, "id, day") == [(1, datetime(2026, 1, 1).date()), (7, datetime(2026, 1, 2).date())]
+
+
+def test_merge_with_enforcement_off_refuses_a_null_key_instead_of_inserting_it_every_run(pg: PgDatabase) -> None:
+    # A hand-made target without a key constraint: nothing in the database stops a NULL key.
+    pg.sql("CREATE TABLE src (id bigint, v text); INSERT INTO src VALUES (1, 'a'), (2, 'b')")
+    pg.sql("CREATE TABLE dst (id bigint, v text)")
+    process = _process("merge", primary_key=["id"])
+    process["schema_contract"] = {"enforcement": "off"}
+    manifest = pg.manifest([process])
+    run_ok(manifest)
+    pg.sql("INSERT INTO src VALUES (NULL, 'no key')")
+    import dpone_core
+
+    for _ in range(2):
+        report = dpone_core.run(manifest)
+        assert not report.passed and report.result.errors[0].code == "DPONE_CONTRACT_VIOLATION"
+        assert "key column id" in report.result.errors[0].message
+    assert pg.sql("SELECT id, v FROM dst ORDER BY id") == [(1, "a"), (2, "b")]
+    verdicts = {g.rule: g.verdict for g in report.result.gates if g.gate == "contract"}
+    assert verdicts["id.not_null"] == "failed"
