@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -66,3 +66,20 @@ def sha256_file(path: Path) -> str:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+def discard_uncommitted(folder: Path, sink: Any, process: str) -> list[str]:
+    """Delete the quarantine files in ``folder`` of loads that never committed; return their names.
+
+    Their rows will be read again. Only where the sink guarantees a single writer for the whole run
+    (DuckDB's file lock); elsewhere another run of the process may be writing its file right now.
+    """
+    if not getattr(sink, "single_writer", False) or not folder.is_dir():
+        return []
+    committed = {row["load_id"] for row in sink.loads(process)}
+    removed = []
+    for path in sorted(folder.glob("*.parquet")):
+        if path.stem not in committed:
+            path.unlink(missing_ok=True)
+            removed.append(path.name)
+    return removed

@@ -27,7 +27,7 @@ from dpone_core.gates.compatibility import CompatibilityGate
 from dpone_core.gates.contract import ContractGate
 from dpone_core.gates.ddl import physical_ddl
 from dpone_core.gates.evolution import EvolutionPlan, plan_evolution
-from dpone_core.gates.quarantine import QuarantineWriter
+from dpone_core.gates.quarantine import QuarantineWriter, discard_uncommitted
 from dpone_core.introspection import identifying_key, unique_keys
 from dpone_core.runtime.chunks.extract import chunk_store
 from dpone_core.runtime.chunks.source import ChunkSource
@@ -153,7 +153,9 @@ class Lifecycle:
             dropped = sink.cleanup_orphans(process.name)
             if dropped:
                 self.warnings.append(f"dropped staging left by an interrupted run: {', '.join(dropped)}")
-            self._discard_uncommitted_quarantine(sink)
+            folder = ctx.path(process.quarantine.dir) / process.name
+            for name in discard_uncommitted(folder, sink, process.name):
+                self.warnings.append(f"removed quarantine file of a load that did not commit: {name}")
         state_before = sink.read_state(process.name)
         if isinstance(source, ChunkSource):
             source.require_state(state_before)
@@ -339,21 +341,6 @@ class Lifecycle:
             if stream.error is not None:
                 raise stream.error from None
             raise
-
-    def _discard_uncommitted_quarantine(self, sink: Any) -> None:
-        """Delete quarantine files of loads that never committed (their rows will be read again).
-
-        Only where the sink guarantees a single writer for the whole run (DuckDB's file lock);
-        elsewhere another run of the process may be writing its quarantine file right now.
-        """
-        folder = self.ctx.path(self.process.quarantine.dir) / self.process.name
-        if not getattr(sink, "single_writer", False) or not folder.is_dir():
-            return
-        committed = {row["load_id"] for row in sink.loads(self.process.name)}
-        for path in folder.glob("*.parquet"):
-            if path.stem not in committed:
-                path.unlink(missing_ok=True)
-                self.warnings.append(f"removed quarantine file of a load that did not commit: {path.name}")
 
     def _verdicts(self, contract: ContractGate, stream: GatedStream, *, failed: bool = False) -> None:
         """Record the contract verdicts once (also for a failed run, so checks can show what broke)."""

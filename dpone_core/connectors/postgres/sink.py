@@ -5,10 +5,8 @@ process and load. While a run owns a staging table it holds a session advisory l
 orphan cleanup drops only tables whose run is gone (killed, crashed), never a live run's.
 
 Finalize (in :class:`SqlSink`) runs DDL, the strategy, the audit row and the state upsert in one
-transaction. The lease is a transaction advisory lock keyed by the process: a second run fails fast
-with DPONE_ALREADY_RUNNING (or waits ``lease_wait_seconds``). Under the lease the sink also checks
-that the process state is still the one this run started from; if another run committed in
-between, this run refuses to commit (it read a cursor range that is no longer current).
+transaction, under the per-process lease of :mod:`.lease` (a second run fails fast with
+DPONE_ALREADY_RUNNING or waits; a run whose state moved meanwhile refuses to commit).
 """
 
 from __future__ import annotations
@@ -47,12 +45,12 @@ from dpone_core.connectors.postgres.direct_load import (
     run_statements,
     truncate_allowed,
 )
+from dpone_core.connectors.postgres.lease import acquire_lease
 from dpone_core.connectors.postgres.relay import BinaryRelay
 from dpone_core.connectors.postgres.sql import PostgresDialect, to_pyformat
 from dpone_core.connectors.postgres.types import conform, plan_columns
 from dpone_core.connectors.sql.sink import STAGING_PREFIX, SqlFinalizeSession, SqlSink, staging_name
-from dpone_core.errors import ConcurrentRunError, DponeError
-from dpone_core.state.tables import STATE_TABLE
+from dpone_core.errors import DponeError
 from dpone_core.strategies.plan import LoadPlan
 from dpone_core.strategies.render import render_plan
 
@@ -365,37 +363,7 @@ class PostgresSink(SqlSink):
 
     def acquire_lease(self, process: str) -> None:
         """Advisory transaction lock keyed by the process, then a check that the state did not move."""
-        key = lock_key("lease", f"{self.meta_schema or ''}.{process}")
-        if self.lease_wait_seconds:
-            self.execute(f"SET LOCAL lock_timeout = '{int(self.lease_wait_seconds)}s'")
-            try:
-                self.query("SELECT pg_advisory_xact_lock(\x00p)", (key,))
-            except DponeError as exc:
-                raise self._already_running(process, f"waited {self.lease_wait_seconds}s") from exc
-            # The wait bounded the lease only: the rest of the transaction waits on locks as the
-            # profile says (lock_timeout_seconds, or the session's default).
-            self.execute("SET LOCAL lock_timeout TO DEFAULT")
-        elif not self.query("SELECT pg_try_advisory_xact_lock(\x00p)", (key,))[0][0]:
-            raise self._already_running(process, "another run holds its finalize lease")
-        if process not in self._observed_state:
-            return
-        table = self.dialect.table(self._meta(STATE_TABLE))
-        rows = self.query(f"SELECT load_id FROM {table} WHERE process = \x00p", (process,))
-        current = rows[0][0] if rows else None
-        if current != self._observed_state[process]:
-            raise ConcurrentRunError(
-                f"process {process} is already running elsewhere: load {current} committed while this run was "
-                "loading, so this run's read is stale; nothing was committed",
-                step="finalize",
-                fix="run again: the next run starts from the new state",
-            )
-
-    def _already_running(self, process: str, detail: str) -> ConcurrentRunError:
-        return ConcurrentRunError(
-            f"process {process} is already running against {self.describe()} ({detail}); nothing was committed",
-            step="finalize",
-            fix="wait for the other run to finish, or set lease_wait_seconds on the connection to wait",
-        )
+        acquire_lease(self, process, self._observed_state)
 
     def close(self) -> None:
         """Close both connections (an open transaction is rolled back by the server)."""
