@@ -62,9 +62,11 @@ def exit_now(code: int) -> NoReturn:
     By now the run has committed and its report is written; Python's own shutdown would still
     free every loaded module (pyarrow, numpy, pydantic), about 40 ms of every ``dpone`` call.
     atexit handlers (logging's flush among them) run and both streams are flushed first. With a
-    thread still alive the normal shutdown runs instead, so that it is waited for.
+    non-daemon thread still alive the normal shutdown runs instead, so that it is waited for. A
+    daemon thread (a reader left behind by an interrupted load) is not: finalizing the interpreter
+    under it can abort the process (``PyGILState_Release``), and it would be killed anyway.
     """
-    if threading.active_count() > 1:
+    if any(t.is_alive() and not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
         sys.exit(code)
     atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):

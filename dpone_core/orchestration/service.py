@@ -40,7 +40,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from dpone_core.connections.references import redact
-from dpone_core.errors import DponeError, ManifestError
+from dpone_core.errors import EXIT_INTERRUPTED, DponeError, InterruptedRun, ManifestError
 from dpone_core.orchestration._files import safe_name, write_json_atomic
 from dpone_core.orchestration.handoff import HandoffSpec, SchedulerHandoffBuilder
 from dpone_core.orchestration.job_state import Blocker, JobState, LocalJobStateStore
@@ -347,6 +347,11 @@ class OrchestratedRunService:
         )  # fmt: skip
         try:
             report = self.execute(request, run_id, restart, on_event)
+        except KeyboardInterrupt:
+            # Outside the core's own handling (before the load started): the state must still end.
+            entry = error_entry(InterruptedRun("interrupted by the user", process=request.selector), None)
+            self.states.transition(state, "failed", reason=entry.line)
+            return _Outcome("failed", EXIT_INTERRUPTED, [], self.states.load(run_id), errors=[entry.line])
         except Exception as exc:  # noqa: BLE001 - a pluggable executor's crash must still end the state
             entry = error_entry(exc, request.selector)
             self.states.transition(state, "failed", reason=entry.line)

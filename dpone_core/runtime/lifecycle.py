@@ -249,10 +249,11 @@ class Lifecycle:
             self._step("stage")
             try:
                 staged = sink.stage(stream.reader(), ctx.load_id, process.name)
-            except Exception:
-                if stream.error is not None:
-                    raise stream.error from None
-                raise
+            except BaseException as exc:
+                failure = stream.failure(exc)
+                if failure is exc:
+                    raise
+                raise failure from None
             pause_point("stage")
             key = tuple(process.sink.primary_key)
             # Into a table this load creates, the primary key itself rejects duplicate keys: check
@@ -275,6 +276,7 @@ class Lifecycle:
                 self._verdicts(contract, stream)
                 outcome = self._finalize(sink, source, staged, *args)
         except BaseException:
+            stream.close()
             self._verdicts(contract, stream, failed=True)
             quarantine.discard()
             if staged is not None:
@@ -335,12 +337,14 @@ class Lifecycle:
         except RelayRefused:
             quarantine.discard()
             raise _ArrowInstead from None
-        except BaseException:
+        except BaseException as exc:
+            stream.close()
             self._verdicts(stream.contract, stream, failed=True)
             quarantine.discard()
-            if stream.error is not None:
-                raise stream.error from None
-            raise
+            failure = stream.failure(exc)
+            if failure is exc:
+                raise
+            raise failure from None
 
     def _verdicts(self, contract: ContractGate, stream: GatedStream, *, failed: bool = False) -> None:
         """Record the contract verdicts once (also for a failed run, so checks can show what broke)."""

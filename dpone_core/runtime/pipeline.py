@@ -5,8 +5,9 @@ Everything here works on whole Arrow batches; the only per-batch Python is bookk
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from dpone_core.gates.quarantine import QuarantineWriter
 from dpone_core.gates.types import cast_with_failures
 from dpone_core.runtime.prefetch import prefetch
 from dpone_core.runtime.progress import ProgressTracker
+from dpone_core.runtime.testhooks import pause_point
 from dpone_core.state.cursor import CursorTracker
 
 _OPS = {">": pc.greater, ">=": pc.greater_equal, "<": pc.less, "<=": pc.less_equal, "==": pc.equal}
@@ -100,8 +102,9 @@ class GatedStream:
     max_rows: int
     max_bytes: int
     stats: StreamStats = field(default_factory=StreamStats)
-    error: BaseException | None = None
+    error: Exception | None = None
     """The exception a gate raised while the sink was pulling batches (engines wrap it in their own)."""
+    _feed: Generator[pa.RecordBatch, None, None] | None = field(default=None, repr=False)
 
     def staging_schema(self) -> pa.Schema:
         """Schema of staged batches: conformed columns plus the sequence column."""
@@ -111,9 +114,17 @@ class GatedStream:
     def _batches(self) -> Iterator[pa.RecordBatch]:
         try:
             yield from self._gated_batches()
-        except BaseException as exc:
+        except Exception as exc:
+            # Not GeneratorExit or KeyboardInterrupt: a consumer that stopped pulling (an
+            # interrupted load) is not a gate failure, and must not replace the interrupt.
             self.error = exc
             raise
+
+    def failure(self, raised: BaseException) -> BaseException:
+        """What a failed load raises: the gate's own error unless the user interrupted the run."""
+        if self.error is not None and not isinstance(raised, KeyboardInterrupt):
+            return self.error
+        return raised
 
     def _gated_batches(self) -> Iterator[pa.RecordBatch]:
         schema = self.staging_schema()
@@ -136,6 +147,8 @@ class GatedStream:
                 self.stats.passed += good.num_rows
                 arrays = [good.column(f.name) for f in schema if f.name != SEQ_COLUMN]
                 yield pa.RecordBatch.from_arrays([*arrays, seqs], schema=schema)
+                if seq == good.num_rows:
+                    pause_point("stream")  # the sink is pulling the first batches
             self.progress.advance(batch.num_rows)
 
     def _typed_cursor(self, batch: pa.RecordBatch) -> pa.RecordBatch:
@@ -159,7 +172,15 @@ class GatedStream:
 
     def reader(self) -> pa.RecordBatchReader:
         """The gated stream as a reader the sink can bulk-load."""
-        return pa.RecordBatchReader.from_batches(self.staging_schema(), prefetch(self._batches()))
+        self._feed = prefetch(self._batches())
+        return pa.RecordBatchReader.from_batches(self.staging_schema(), self._feed)
+
+    def close(self) -> None:
+        """Stop the read-ahead thread of a load that ended early (failed or interrupted)."""
+        feed, self._feed = self._feed, None
+        if feed is not None:
+            with contextlib.suppress(ValueError):  # still executing in an engine's thread: it ends with it
+                feed.close()
 
 
 def cursor_type(contract: ContractGate, schema: pa.Schema, column: str) -> Any:

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TypeVar
 
 T = TypeVar("T")
 _DONE = object()
 
 
-def prefetch(source: Iterator[T], depth: int = 4) -> Iterator[T]:
+def prefetch(source: Iterator[T], depth: int = 4) -> Generator[T, None, None]:
     """Yield ``source``'s items, produced ahead by a daemon thread; exceptions are re-raised here."""
     items: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()

@@ -23,6 +23,7 @@ from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import Process, Retry
 from dpone_core.runtime.chunks.extract import ChunkExtract
 from dpone_core.runtime.context import AttemptOutcome, RunContext
+from dpone_core.runtime.interrupts import InterruptWatch
 from dpone_core.runtime.lifecycle import Lifecycle
 from dpone_core.runtime.progress import ProgressCallback, ProgressTracker
 from dpone_core.runtime.report import ErrorEntry, RunReport, RunResult
@@ -117,23 +118,27 @@ def run_process(
         if retry.backoff == "exponential"
         else wait_fixed(retry.backoff_seconds)
     )
+    watch = InterruptWatch()
     retrying = Retrying(
         stop=stop_after_attempt(max_attempts),
         wait=wait,
-        retry=retry_if_exception(lambda e: isinstance(e, DponeError) and e.retryable),
+        retry=retry_if_exception(lambda e: isinstance(e, DponeError) and e.retryable and not watch.seen),
         reraise=True,
         before_sleep=before_sleep,
     )
     error: BaseException | None = None
     try:
-        outcome = retrying(attempt)
-    except KeyboardInterrupt as exc:
-        error = InterruptedRun("interrupted by the user; the open transaction was rolled back", process=process.name)
-        error.__cause__ = exc
+        with watch:
+            outcome = retrying(attempt)
     except Exception as exc:
         error = exc
-        if not isinstance(exc, DponeError):
+        if not isinstance(exc, DponeError) and not watch.seen:
             log.debug("unexpected error in %s", process.name, exc_info=True)
+    except KeyboardInterrupt:
+        pass  # recorded by the watch
+    if watch.seen and outcome is None and not isinstance(error, InterruptedRun):
+        # Whatever the engine made of the signal (its own error, a closed stream), the user stopped it.
+        error = InterruptedRun("interrupted by the user; the open transaction was rolled back", process=process.name)
 
     finished = datetime.now(UTC)
     duration = time.monotonic() - clock

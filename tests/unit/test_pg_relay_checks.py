@@ -104,3 +104,16 @@ def test_a_reading_process_that_lost_its_connection_is_a_transient_error() -> No
     assert isinstance(translate(lost, "extract", "reading x"), TransientError)
     refused = SourceCopyError("permission denied for table src", "42501")
     assert isinstance(translate(refused, "extract", "reading x"), TerminalError)
+
+
+def test_a_cancel_by_user_request_is_an_interrupt_and_a_timeout_is_transient() -> None:
+    from dpone_core.connectors.postgres.connection import translate
+    from dpone_core.connectors.postgres.copy_out import SourceCopyError
+    from dpone_core.errors import InterruptedRun, TransientError, exit_code_for
+
+    # ADBC's own SIGINT handler cancels the statement and raises the driver's error, not KeyboardInterrupt.
+    cancelled = SourceCopyError("ERROR: canceling statement due to user request", "57014")
+    error = translate(cancelled, "finalize", "COPY into public.t")
+    assert isinstance(error, InterruptedRun) and not error.retryable and exit_code_for(error) == 130
+    timeout = SourceCopyError("ERROR: canceling statement due to statement timeout", "57014")
+    assert isinstance(translate(timeout, "finalize", "COPY into public.t"), TransientError)

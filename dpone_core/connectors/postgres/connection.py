@@ -20,6 +20,7 @@ from dpone_core.errors import (
     ConfigurationError,
     DponeConnectionError,
     DponeError,
+    InterruptedRun,
     TerminalError,
     TransientError,
 )
@@ -28,7 +29,7 @@ TRANSIENT_SQLSTATES = {
     "40001": "serialization failure",
     "40P01": "deadlock detected",
     "55P03": "lock not available (lock_timeout)",
-    "57014": "statement canceled (statement_timeout)",
+    "57014": "statement canceled (statement_timeout)",  # a cancel by user request is an interrupt
     "57P01": "server shutting down",
     "57P02": "server crashed",
     "57P03": "server starting up",
@@ -218,6 +219,14 @@ def translate(exc: BaseException, step: str, what: str) -> DponeError:
     code = sqlstate(exc)
     text = str(exc).strip()
     first = _first_line(text)
+    if code == "57014" and "user request" in text.lower():
+        # Not a timeout: a cancel request. Ours are sent only on Ctrl-C (ADBC's own SIGINT handler
+        # cancels its statement without raising KeyboardInterrupt); a pg_cancel_backend() from
+        # another session reads the same. Either way someone stopped the load: not worth a retry.
+        return InterruptedRun(
+            f"{what}: the statement was cancelled (Ctrl-C, or pg_cancel_backend() from another session)",
+            step=step,
+        )
     if code in TRANSIENT_SQLSTATES or (code or "").startswith("08"):
         reason = TRANSIENT_SQLSTATES.get(code or "", "connection problem")
         return TransientError(f"{what}: {reason}: {first}", step=step, fix="retry the run (retries are safe)")

@@ -155,3 +155,28 @@ def test_sigint_rolls_back_and_exits_130(pg: PgDatabase, tmp_path: Path) -> None
     assert pg.sql("SELECT to_regclass('public.dst')")[0][0] is None
     assert pg.state("p") is None
     assert pg.staging_tables() == []
+
+
+def test_ctrl_c_inside_the_drivers_copy_exits_130_without_a_retry(pg: PgDatabase, tmp_path: Path) -> None:
+    # Mid-COPY the ADBC driver owns SIGINT: it cancels the statement and raises its own error.
+    rows = "".join(f"{i},v{i}\n" for i in range(20_000))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "data.csv").write_text("id,v\n" + rows, encoding="utf-8")
+    process = {
+        "name": "p",
+        "source": {"connection": "inbox", "path": "data.csv", "format": "csv", "batch_rows": 500},
+        "sink": {"connection": "pg", "table": "public.dst", "strategy": "merge", "primary_key": ["id"]},
+    }
+    manifest = pg.manifest([process], {"inbox": {"type": "files", "root": str(tmp_path / "in")}})
+    marker = tmp_path / "paused"
+    env = {"DPONE_TEST_PAUSE_AT": "copy", "DPONE_TEST_PAUSE_FILE": str(marker), "DPONE_TEST_PAUSE_SECONDS": "2"}
+    proc = spawn_cli(manifest, "--format", "json", "--retry-attempts", "2", env=env)
+    wait_for_pause(marker, proc)
+    os.kill(proc.pid, signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    report = json.loads(out)
+    assert report["status"] == "interrupted" and report["attempts"] == 1
+    assert report["result"]["errors"][0]["code"] == "DPONE_INTERRUPTED"
+    assert pg.sql("SELECT to_regclass('public.dst')")[0][0] is None
+    assert pg.state("p") is None and pg.staging_tables() == []
