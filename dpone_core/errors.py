@@ -135,6 +135,12 @@ class DuplicateKeyError(TerminalError):
     code = "DPONE_DUPLICATE_KEY"
 
 
+class OutOfMemory(TerminalError):
+    """An engine ran out of memory under its configured limit; the fix names the setting."""
+
+    code = "DPONE_OUT_OF_MEMORY"
+
+
 class TransientError(DponeError):
     """A failure worth retrying: connection reset, timeout, lock held, serialization failure."""
 

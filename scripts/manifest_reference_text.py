@@ -9,7 +9,6 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from dpone_core.connections import profiles
-from dpone_core.connectors.duckdb.connection import DEFAULT_MEMORY_LIMIT
 from dpone_core.manifest import contract, models, process
 
 # (model, heading, anchor): the order sections appear in. Models found by walking the field
@@ -61,8 +60,9 @@ MEANING: dict[str, str] = {
     "Defaults.schema_contract": "Merged under each process's `schema_contract` (column rules merge by column name).",
     "FilesProfile.type": "Selects this profile.",
     "DuckDBProfile.type": "Selects this profile.",
-    "DuckDBProfile.memory_limit": f"Unset: `{DEFAULT_MEMORY_LIMIT}`, which keeps memory bounded; DuckDB spills to "
-    "disk beyond it.",
+    "DuckDBProfile.memory_limit": "Unset: DuckDB's own default (80% of RAM). Either way DuckDB spills sorts, joins and "
+    "staging to `<database file>.tmp`; a primary-key index must fit in memory while a load writes it, so a small "
+    "limit fails large keyed loads (with `DPONE_OUT_OF_MEMORY`, naming this setting).",
     "PostgresProfile.type": "Selects this profile.",
     "PostgresProfile.host": "Server host name.",
     "PostgresProfile.port": "Server port.",

@@ -1,4 +1,10 @@
-"""Opening DuckDB files with clear errors (missing extra, file locked by another run)."""
+"""Opening DuckDB files with clear errors (missing extra, file locked by another run, out of memory).
+
+Memory: dpone leaves DuckDB's own ``memory_limit`` (80% of RAM) in place unless the profile sets
+one, and points ``temp_directory`` beside the database file, so sorts, joins and staging spill to
+disk instead of failing. A fixed small limit did not keep loads flat: a primary-key index must be
+held in memory while a load writes it, and a second full_refresh of 2M rows failed under 128MB.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from dpone_core.connections.profiles import DuckDBProfile, resolved
-from dpone_core.errors import ConcurrentRunError, DponeConnectionError
-
-DEFAULT_MEMORY_LIMIT = "128MB"
+from dpone_core.errors import ConcurrentRunError, DponeConnectionError, OutOfMemory
 
 
 def database_path(profile: DuckDBProfile, base_dir: Path) -> Path:
@@ -28,8 +32,9 @@ def connect(profile: DuckDBProfile, base_dir: Path, *, read_only: bool = False) 
     config: dict[str, Any] = {}
     if profile.threads:
         config["threads"] = profile.threads
-    # A bounded buffer pool keeps RSS flat as tables grow (staging spills to disk past it).
-    config["memory_limit"] = profile.memory_limit or DEFAULT_MEMORY_LIMIT
+    if profile.memory_limit:
+        config["memory_limit"] = profile.memory_limit
+    config["temp_directory"] = str(path.with_name(path.name + ".tmp"))
     try:
         try:
             con = duckdb.connect(str(path), read_only=read_only, config=config)
@@ -49,3 +54,19 @@ def connect(profile: DuckDBProfile, base_dir: Path, *, read_only: bool = False) 
     # DuckDB draws its own progress bar on a terminal; dpone reports progress itself.
     con.execute("SET enable_progress_bar = false")
     return con
+
+
+def out_of_memory(exc: Exception, memory_limit: str | None, step: str) -> OutOfMemory | None:
+    """The one-line error for DuckDB running out of memory (also when it fails a COMMIT that way)."""
+    import duckdb
+
+    text = str(exc)
+    if not isinstance(exc, duckdb.OutOfMemoryException) and "could not allocate" not in text.lower():
+        return None
+    limit = f"memory_limit {memory_limit}" if memory_limit else "DuckDB's default memory_limit (80% of RAM)"
+    return OutOfMemory(
+        f"DuckDB ran out of memory under {limit}: {text.splitlines()[0]}",
+        step=step,
+        fix="raise memory_limit in the DuckDB connection (e.g. memory_limit: 4GB), or remove it to use DuckDB's "
+        "default; a primary-key index must fit in memory while it is written",
+    )

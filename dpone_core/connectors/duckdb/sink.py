@@ -17,7 +17,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dpone_core.connections.profiles import DuckDBProfile
-from dpone_core.connectors.duckdb.connection import connect, database_path
+from dpone_core.connectors.duckdb.connection import connect, database_path, out_of_memory
 from dpone_core.connectors.duckdb.sql import DuckDBDialect
 from dpone_core.connectors.ports import SEQ_COLUMN, StagedLoad, TableRef, TargetColumn, TargetSchema, iter_batches
 from dpone_core.connectors.sql.sink import SqlSink, staging_name
@@ -45,6 +45,7 @@ class DuckDBSink(SqlSink):
     ) -> None:
         super().__init__(table, staging_schema, meta_schema)
         self.path = database_path(profile, base_dir)
+        self.memory_limit = profile.memory_limit
         if read_only and not self.path.exists():
             # A plan of a first load: describe an empty database without creating the file.
             self.con = duckdb.connect(":memory:")
@@ -69,19 +70,26 @@ class DuckDBSink(SqlSink):
                 step="finalize",
                 fix="deduplicate the source or declare the key unique in schema_contract",
             ) from None
-        except duckdb.TransactionException as exc:
-            if "conflict" in str(exc).lower():
-                raise TransientError(
-                    f"DuckDB write conflict with another writer of {self.path.name}: {exc}",
-                    step="finalize",
-                    fix="retry; give concurrent processes different DuckDB files or run them in sequence",
-                ) from None
-            raise
+        except duckdb.Error as exc:
+            raise self._translate(exc, "finalize") from None
         try:
             row = result.fetchone()
         except Exception:  # noqa: BLE001 - DDL has no result set
             return -1
         return int(row[0]) if row and isinstance(row[0], int) else -1
+
+    def _translate(self, exc: duckdb.Error, step: str) -> Exception:
+        """Out of memory and write conflicts as dpone errors; anything else unchanged."""
+        memory = out_of_memory(exc, self.memory_limit, step)
+        if memory is not None:
+            return memory
+        if isinstance(exc, duckdb.TransactionException) and "conflict" in str(exc).lower():
+            return TransientError(
+                f"DuckDB write conflict with another writer of {self.path.name}: {exc}",
+                step=step,
+                fix="retry; give concurrent processes different DuckDB files or run them in sequence",
+            )
+        return exc
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """All rows of a small query."""
@@ -96,8 +104,11 @@ class DuckDBSink(SqlSink):
         self.con.execute("BEGIN TRANSACTION")
 
     def commit(self) -> None:
-        """COMMIT."""
-        self.con.execute("COMMIT")
+        """COMMIT (the PK index is written here: memory runs out here if anywhere)."""
+        try:
+            self.con.execute("COMMIT")
+        except duckdb.Error as exc:
+            raise self._translate(exc, "finalize") from None
 
     def rollback(self) -> None:
         """ROLLBACK, ignoring 'no transaction is active'."""
