@@ -1,8 +1,17 @@
-"""Quarantine: rejected rows, with their original values and the failing rules, in one Parquet file per load."""
+"""Quarantine: rejected rows, with their original values and the failing rules, in one Parquet file per load.
+
+Before a load writes its file it writes a hidden owner marker beside it, ``.<load_id>.owner``,
+naming the target. The marker is removed once the load commits. Clean-up after a crash removes a
+file only when its marker names the same target and that target has no committed load with the
+id: several targets (two warehouses of one manifest, say) may share a quarantine folder, and a
+file without a marker is never touched.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,11 +24,19 @@ if TYPE_CHECKING:
     import pyarrow.parquet as pq
 
 
-class QuarantineWriter:
-    """Writes rejected batches to ``<dir>/<process>/<load_id>.parquet`` (opened on the first bad row)."""
+def _marker(folder: Path, load_id: str) -> Path:
+    return folder / f".{load_id}.owner"
 
-    def __init__(self, directory: Path, process: str, load_id: str, raw_schema: pa.Schema) -> None:
+
+class QuarantineWriter:
+    """Writes rejected batches to ``<dir>/<process>/<load_id>.parquet`` (opened on the first bad row).
+
+    ``owner`` names the target (see the module docstring); it goes into the owner marker.
+    """
+
+    def __init__(self, directory: Path, process: str, load_id: str, raw_schema: pa.Schema, owner: str) -> None:
         self.path = directory / process / f"{load_id}.parquet"
+        self.load_id, self.owner = load_id, owner
         self.schema = raw_schema.append(pa.field(REASON_COLUMN, pa.string()))
         self.rows = 0
         self._writer: pq.ParquetWriter | None = None
@@ -30,6 +47,8 @@ class QuarantineWriter:
             return
         if self._writer is None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+            marker = {"target": self.owner, "load_id": self.load_id}
+            _marker(self.path.parent, self.load_id).write_text(json.dumps(marker), encoding="utf-8")
             import pyarrow.parquet as pq  # only a load with quarantined rows pays for it (~40 ms at start-up)
 
             self._writer = pq.ParquetWriter(str(self.path), self.schema)
@@ -57,6 +76,12 @@ class QuarantineWriter:
             self._writer.close()
             self._writer = None
         self.path.unlink(missing_ok=True)
+        _marker(self.path.parent, self.load_id).unlink(missing_ok=True)
+
+    def committed(self) -> None:
+        """The load committed: its file is the target's now, and no clean-up may remove it."""
+        with contextlib.suppress(OSError):  # a marker left behind is harmless: the load id is committed
+            _marker(self.path.parent, self.load_id).unlink(missing_ok=True)
 
 
 def sha256_file(path: Path) -> str:
@@ -68,18 +93,31 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def discard_uncommitted(folder: Path, sink: Any, process: str) -> list[str]:
-    """Delete the quarantine files in ``folder`` of loads that never committed; return their names.
+def discard_uncommitted(folder: Path, sink: Any, process: str, owner: str) -> list[str]:
+    """Delete the quarantine files in ``folder`` that ``owner``'s loads wrote but never committed.
 
     Their rows will be read again. Only where the sink guarantees a single writer for the whole run
     (DuckDB's file lock); elsewhere another run of the process may be writing its file right now.
+    Files of other targets, and files without an owner marker, are left alone.
     """
     if not getattr(sink, "single_writer", False) or not folder.is_dir():
         return []
-    committed = {row["load_id"] for row in sink.loads(process)}
+    committed: set[str] | None = None
     removed = []
-    for path in sorted(folder.glob("*.parquet")):
-        if path.stem not in committed:
-            path.unlink(missing_ok=True)
-            removed.append(path.name)
+    for marker in sorted(folder.glob(".*.owner")):
+        try:
+            claim = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(claim, dict) or claim.get("target") != owner:
+            continue
+        if committed is None:
+            committed = {row["load_id"] for row in sink.loads(process)}
+        load_id = str(claim.get("load_id"))
+        data = folder / f"{load_id}.parquet"
+        if load_id not in committed:
+            if data.exists():
+                removed.append(data.name)
+            data.unlink(missing_ok=True)
+        marker.unlink(missing_ok=True)
     return removed

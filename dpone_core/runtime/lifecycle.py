@@ -154,7 +154,7 @@ class Lifecycle:
             if dropped:
                 self.warnings.append(f"dropped staging left by an interrupted run: {', '.join(dropped)}")
             folder = ctx.path(process.quarantine.dir) / process.name
-            for name in discard_uncommitted(folder, sink, process.name):
+            for name in discard_uncommitted(folder, sink, process.name, self._owner(sink)):
                 self.warnings.append(f"removed quarantine file of a load that did not commit: {name}")
         state_before = sink.read_state(process.name)
         if isinstance(source, ChunkSource):
@@ -222,7 +222,9 @@ class Lifecycle:
                 process.sink.strategy,
             )
 
-        quarantine = QuarantineWriter(ctx.path(process.quarantine.dir), process.name, ctx.load_id, reader.schema)
+        quarantine = QuarantineWriter(
+            ctx.path(process.quarantine.dir), process.name, ctx.load_id, reader.schema, self._owner(sink)
+        )
         stream = GatedStream(
             reader,
             row_filter,
@@ -283,11 +285,18 @@ class Lifecycle:
                 sink.drop_staging(staged)
             raise
         sink.drop_staging(staged)
-        self._committed()
+        self._committed(quarantine)
         return outcome
 
-    def _committed(self) -> None:
-        """After the commit: the chunks of a chunked load are consumed."""
+    @staticmethod
+    def _owner(sink: Any) -> str:
+        """The target's identity in quarantine owner markers (database file or server, and table)."""
+        namespace, name = sink.lineage_name()
+        return f"{namespace}/{name}"
+
+    def _committed(self, quarantine: QuarantineWriter) -> None:
+        """After the commit: the quarantine file is the target's, the chunks of a chunked load are consumed."""
+        quarantine.committed()
         if self.ctx.chunk_keys is not None:
             chunk_store(self.ctx).remove()
 
@@ -329,7 +338,7 @@ class Lifecycle:
                 outcome = self._finalize(sink, source, staged, *args)
             finally:
                 sink.unregister_stream(name)
-            self._committed()
+            self._committed(quarantine)
             return outcome
         except DuplicateKeyError:
             quarantine.discard()

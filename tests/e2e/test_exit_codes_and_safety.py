@@ -208,3 +208,19 @@ def test_quarantine_file_of_a_killed_load_is_removed(project: Callable[..., Path
     assert any("did not commit" in w for w in report["result"]["warnings"])
     files = list((manifest.parent / "quarantine" / "p").glob("*.parquet"))
     assert [f.stem for f in files] == [report["load_id"]]
+
+
+def test_a_run_keeps_the_committed_quarantine_files_of_another_target(project: Callable[..., Path]) -> None:
+    quarantining = MERGE.replace("enforcement: strict", "enforcement: quarantine")
+    first = project("id,v\n1,a\n2,zz\n", quarantining)
+    kept = run_json(first)["result"]["quarantine_paths"]
+    assert len(kept) == 1
+    # The same manifest into another warehouse, with the same quarantine folder.
+    other = first.with_name("other.yaml")
+    other.write_text(first.read_text().replace("wh.duckdb", "other.duckdb"), encoding="utf-8")
+    report = run_json(other)
+    assert not any("did not commit" in w for w in report["result"]["warnings"])
+    folder = first.parent / "quarantine" / "p"
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        [Path(kept[0]).name, Path(report["result"]["quarantine_paths"][0]).name]
+    )  # both files, and no owner marker once each load committed
