@@ -10,6 +10,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+import pytest
 
 import dpone_core
 from tests.e2e.conftest import query, run_cli, run_json
@@ -79,6 +80,36 @@ def test_duckdb_source_table_and_parameterised_query(tmp_path: Path) -> None:
     wh = tmp_path / "wh.duckdb"
     assert query(wh, "SELECT count(*), min(id), max(id) FROM copy") == [(10, 0, 9)]
     assert query(wh, 'SELECT id FROM "some" ORDER BY id') == [(1,), (4,), (7,)]
+
+
+@pytest.mark.parametrize("strategy", ["merge", "full_refresh", "append"])
+def test_a_duckdb_source_in_the_sinks_own_file(tmp_path: Path, strategy: str) -> None:
+    # The source streams while the sink's transaction writes the same file (a direct first load).
+    with duckdb.connect(str(tmp_path / "wh.duckdb")) as con:
+        con.execute("CREATE SCHEMA analytics; CREATE TABLE analytics.orders AS SELECT range AS id FROM range(50000)")
+    key = ", primary_key: [id]" if strategy != "append" else ""
+    manifest = write(
+        tmp_path / "m.yaml",
+        f"""
+        version: 1
+        connections:
+          wh: {{type: duckdb, path: wh.duckdb}}
+        processes:
+          - name: copy
+            source: {{connection: wh, table: analytics.orders, batch_rows: 1000}}
+            sink: {{connection: wh, table: analytics.orders_copy, strategy: {strategy}{key}}}
+          - name: some
+            source: {{connection: wh, query: "SELECT id FROM analytics.orders WHERE id < :n", params: {{n: 10}}}}
+            sink: {{connection: wh, table: analytics.some, strategy: {strategy}{key}}}
+    """,
+    )
+    for _ in range(2):  # the first load creates the table, the second loads into it
+        for process in ("copy", "some"):
+            report = dpone_core.run(manifest, process)
+            assert report.passed, report.to_text()
+    expected = 50000 if strategy != "append" else 100000
+    assert query(tmp_path / "wh.duckdb", "SELECT count(*) FROM analytics.orders_copy") == [(expected,)]
+    assert query(tmp_path / "wh.duckdb", "SELECT count(*) FROM analytics.some") == [(expected // 5000,)]
 
 
 def test_parquet_directory_sink_append_refresh_and_state(tmp_path: Path) -> None:

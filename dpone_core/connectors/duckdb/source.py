@@ -17,7 +17,7 @@ _NAMED_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
 
 
 class DuckDBSource:
-    """Reads from a DuckDB file (opened read-only unless the sink shares the file)."""
+    """Reads from a DuckDB file (opened read-only, or through a cursor of the sink's connection to it)."""
 
     dialect = DuckDBDialect()
 
@@ -33,8 +33,10 @@ class DuckDBSource:
     ) -> None:
         self.path = database_path(profile, base_dir)
         self.table, self.query, self.params = table, query, params
-        self._own = con is None
-        self.con = con if con is not None else connect(profile, base_dir, read_only=True)
+        # The sink's file is already open in this process: read through a cursor of it (its own
+        # connection to the same database), so the open result does not block the sink's
+        # statements while a direct load streams it into the target.
+        self.con = con.cursor() if con is not None else connect(profile, base_dir, read_only=True)
 
     def describe(self) -> str:
         """``duckdb:<file>/<table or query>``."""
@@ -68,6 +70,5 @@ class DuckDBSource:
         return self.con.sql(sql, params=params or None).to_arrow_reader(request.batch_rows)
 
     def close(self) -> None:
-        """Close the connection if this source opened it."""
-        if self._own:
-            self.con.close()
+        """Close this source's connection (a cursor of a shared file leaves the sink's open)."""
+        self.con.close()
