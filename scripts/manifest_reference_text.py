@@ -266,8 +266,13 @@ Any string value of a connection profile may contain `${env:NAME}` (an environme
 `${file:path}` (a file's content, one trailing newline removed; relative paths resolve against the
 manifest's folder). References are resolved only when a run opens the connection, so validating or
 rendering a manifest never needs the secrets. A missing variable or file fails the run with
-`DPONE_CONFIGURATION` (exit 2). References are resolved in connection profiles only; elsewhere in a
-manifest `${...}` is literal text.
+`DPONE_CONFIGURATION` (exit 2), naming the key.
+
+Outside connection profiles, references are resolved in the paths of a process (`source.path`,
+`runtime_evidence.output_dir`, `quarantine.dir`, `partitions.chunk_dir`) and in the values of
+`source.params`, also when the run uses them, and are not treated as secrets. Anywhere else (table and
+column names, SQL text, contracts, strategies) a reference is a validation error naming the key:
+names and SQL built from the environment are not resolved, and are never kept as literal text.
 
 Secret keys (@SECRETS@) must be references (or `airflow:<conn_id>` for the Airflow provider); a
 literal value is a validation error. Values resolved for secret keys are masked as `***` in every

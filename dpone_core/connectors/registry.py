@@ -10,6 +10,7 @@ from dpone_core.connectors.ports import TableRef
 from dpone_core.errors import ConfigurationError
 from dpone_core.manifest.models import Manifest
 from dpone_core.manifest.process import Process
+from dpone_core.manifest.references import resolve_params, resolve_setting
 
 SOURCE_TYPES = ("files", "duckdb", "postgres")
 SINK_TYPES = ("duckdb", "files", "postgres")
@@ -81,15 +82,15 @@ def open_source(manifest: Manifest, process: Process, base_dir: Path, sink: Any 
         from dpone_core.connectors.files.source import FilesSource
 
         assert spec.path is not None and spec.format is not None
-        return FilesSource(_files_root(profile, base_dir), spec.path, spec.format, spec.csv)
+        pattern = resolve_setting(spec.path, "source.path", base_dir)
+        return FilesSource(_files_root(profile, base_dir), pattern, spec.format, spec.csv)
     if isinstance(profile, DuckDBProfile):
         from dpone_core.connectors.duckdb.connection import database_path
         from dpone_core.connectors.duckdb.source import DuckDBSource
 
         shared = getattr(sink, "con", None) if getattr(sink, "path", None) == database_path(profile, base_dir) else None
-        return DuckDBSource(
-            profile, base_dir, table=source_table(process), query=spec.query, params=dict(spec.params), con=shared
-        )
+        params = resolve_params(spec.params, base_dir)
+        return DuckDBSource(profile, base_dir, table=source_table(process), query=spec.query, params=params, con=shared)
     if isinstance(profile, PostgresProfile):
         from dpone_core.connectors.postgres.source import PostgresSource
 
@@ -98,7 +99,7 @@ def open_source(manifest: Manifest, process: Process, base_dir: Path, sink: Any 
             base_dir,
             table=source_table(process),
             query=spec.query,
-            params=dict(spec.params),
+            params=resolve_params(spec.params, base_dir),
             process=process.name,
         )
     raise ConfigurationError(

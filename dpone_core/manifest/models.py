@@ -10,6 +10,7 @@ from dpone_core.connections.profiles import ConnectionProfile
 from dpone_core.manifest.base import StrictModel, suggest
 from dpone_core.manifest.contract import SchemaContract, SchemaEvolution
 from dpone_core.manifest.process import Process, Quarantine, Retry, RuntimeEvidence
+from dpone_core.manifest.references import REFERABLE_KEYS, misplaced_references
 
 # Which connection types can play which role; checked at validation time so a bad pairing is exit 2.
 SOURCE_TYPES = {"files", "duckdb", "postgres", "mssql", "clickhouse", "s3", "kafka"}
@@ -74,6 +75,11 @@ class Manifest(StrictModel):
                         f"{where}.depends_on: unknown process '{dep}'" + (f"; did you mean '{hint}'?" if hint else "")
                     )
             problems.extend(self._role_problems(where, process))
+            problems.extend(
+                f"{where}.{key}: ${{env:...}} / ${{file:...}} references are resolved only in connection profiles, "
+                f"in {', '.join(REFERABLE_KEYS)} and in source.params; write the value itself"
+                for key in misplaced_references(process.model_dump(by_alias=True, exclude_defaults=True))
+            )
         cycle = _find_cycle({p.name: list(p.depends_on) for p in self.processes})
         if cycle:
             problems.append("depends_on has a cycle: " + " -> ".join(cycle))

@@ -12,6 +12,7 @@ from dpone_core.connectors.ports import TargetColumn
 from dpone_core.manifest.contract import ColumnRule, SchemaContract
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import Process
+from dpone_core.manifest.references import resolve_setting
 from dpone_core.runtime.progress import ProgressTracker
 from dpone_core.runtime.report import RunResult
 from dpone_core.strategies.plan import Scd2Spec
@@ -33,9 +34,9 @@ class RunContext:
     progress: ProgressTracker | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
-    def path(self, value: str) -> Path:
-        """Resolve a manifest path against the manifest's folder."""
-        candidate = Path(value).expanduser()
+    def path(self, value: str, key: str) -> Path:
+        """A manifest path (``key`` names it in errors): references resolved, relative to the manifest's folder."""
+        candidate = Path(resolve_setting(value, key, self.loaded.base_dir)).expanduser()
         return candidate if candidate.is_absolute() else self.loaded.base_dir / candidate
 
 

@@ -153,7 +153,7 @@ class Lifecycle:
             dropped = sink.cleanup_orphans(process.name)
             if dropped:
                 self.warnings.append(f"dropped staging left by an interrupted run: {', '.join(dropped)}")
-            folder = ctx.path(process.quarantine.dir) / process.name
+            folder = ctx.path(process.quarantine.dir, "quarantine.dir") / process.name
             for name in discard_uncommitted(folder, sink, process.name, self._owner(sink)):
                 self.warnings.append(f"removed quarantine file of a load that did not commit: {name}")
         state_before = sink.read_state(process.name)
@@ -222,9 +222,8 @@ class Lifecycle:
                 process.sink.strategy,
             )
 
-        quarantine = QuarantineWriter(
-            ctx.path(process.quarantine.dir), process.name, ctx.load_id, reader.schema, self._owner(sink)
-        )
+        quarantine_dir = ctx.path(process.quarantine.dir, "quarantine.dir")
+        quarantine = QuarantineWriter(quarantine_dir, process.name, ctx.load_id, reader.schema, self._owner(sink))
         stream = GatedStream(
             reader,
             row_filter,
@@ -407,7 +406,7 @@ class Lifecycle:
             evidence_sha = None
             if process.runtime_evidence.output_dir:
                 files = write_evidence(
-                    ctx.path(process.runtime_evidence.output_dir),
+                    ctx.path(process.runtime_evidence.output_dir, "runtime_evidence.output_dir"),
                     evidence_document(self.ctx, result, artifacts, source=source.describe(), target=sink.describe()),
                 )
                 evidence_sha = files.sha256

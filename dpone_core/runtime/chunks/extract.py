@@ -25,7 +25,8 @@ from dpone_core.runtime.testhooks import pause_point
 def chunk_store(ctx: RunContext) -> ChunkStore:
     """The chunk store of the context's process and run."""
     assert ctx.process.partitions is not None
-    return ChunkStore(ctx.path(ctx.process.partitions.chunk_dir) / ctx.process.name, ctx.process.name, ctx.run_id)
+    folder = ctx.path(ctx.process.partitions.chunk_dir, "partitions.chunk_dir")
+    return ChunkStore(folder / ctx.process.name, ctx.process.name, ctx.run_id)
 
 
 class ChunkExtract:
