@@ -23,6 +23,7 @@ from pathlib import Path
 
 from dpone_core.connections.references import UnresolvedReference, resolve_references
 from dpone_core.manifest.base import StrictModel
+from dpone_core.manifest.identifiers import split_table_name
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import Process
 
@@ -77,8 +78,7 @@ def _path(profile: StrictModel, field: str, base_dir: Path) -> Path:
 def _split(table: str, explicit_schema: str | None = None) -> tuple[str | None, str]:
     if explicit_schema is not None:
         return explicit_schema, table
-    schema, dot, name = table.partition(".")
-    return (schema, name) if dot else (None, table)
+    return split_table_name(table)
 
 
 def _dataset(

@@ -8,6 +8,7 @@ from typing import Any
 from dpone_core.connections.profiles import DuckDBProfile, FilesProfile, PostgresProfile, resolved
 from dpone_core.connectors.ports import TableRef
 from dpone_core.errors import ConfigurationError
+from dpone_core.manifest.identifiers import split_table_name
 from dpone_core.manifest.models import Manifest
 from dpone_core.manifest.process import Process
 from dpone_core.manifest.references import resolve_params, resolve_setting
@@ -25,8 +26,8 @@ def source_table(process: Process) -> TableRef | None:
     """The source table as a TableRef (None for query and path sources)."""
     if process.source.table is None:
         return None
-    schema, dot, name = process.source.table.partition(".")
-    return TableRef(schema, name) if dot else TableRef(None, process.source.table)
+    schema, name = split_table_name(process.source.table)
+    return TableRef(schema, name)
 
 
 def sink_table(process: Process) -> TableRef:

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator, model_validator
 
 from dpone_core.manifest.base import StrictModel
 from dpone_core.manifest.contract import SchemaContract, SchemaEvolution
+from dpone_core.manifest.identifiers import split_table_name
 
 Strategy = Literal[
     "full_refresh",
@@ -83,7 +84,7 @@ class Source(StrictModel):
     """Where rows come from: a table, a parameterised query, or files matching a glob."""
 
     connection: str
-    table: str | None = None
+    table: str | None = Field(None, description='schema.table; a part may be SQL-quoted (public."Order Items").')
     query: str | None = Field(None, description="SELECT with named parameters (:name) bound from params.")
     params: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
     path: str | None = Field(None, description="Glob relative to the files connection's root.")
@@ -98,6 +99,13 @@ class Source(StrictModel):
     incremental: Incremental | None = None
     batch_rows: int = Field(65_536, ge=1, description="Upper bound on rows per Arrow batch.")
     batch_bytes: int = Field(1 << 20, ge=1024, description="Target size of one Arrow batch in bytes.")
+
+    @field_validator("table")
+    @classmethod
+    def _table_name(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_table_name(value)
+        return value
 
     @model_validator(mode="after")
     def _one_kind(self) -> Source:
@@ -155,7 +163,10 @@ class Sink(StrictModel):
     """Where rows go, and how they are written."""
 
     connection: str
-    table: str = Field(description="schema.table (quoted for you; case and spaces are kept).")
+    table: str = Field(
+        description='schema.table; a part may be SQL-quoted (public."Order Items") to hold dots or quotes. '
+        "Identifiers are quoted for you: case and spaces are kept."
+    )
     schema_name: str | None = Field(None, alias="schema", description="Schema, when the table name has dots.")
     strategy: Strategy = "append"
     primary_key: list[str] = Field(default_factory=list)
@@ -176,12 +187,22 @@ class Sink(StrictModel):
             raise ValueError("primary_key lists a column twice")
         return self
 
+    @model_validator(mode="after")
+    def _table_name(self) -> Sink:
+        if self.schema_name is None:
+            try:
+                split_table_name(self.table)
+            except ValueError as exc:
+                raise ValueError(f"table: {exc}") from None
+        elif not self.table.strip() or not self.schema_name.strip():
+            raise ValueError("sink.table and sink.schema cannot be empty")
+        return self
+
     def table_parts(self) -> tuple[str | None, str]:
         """Split ``table`` into (schema, name); an explicit ``schema`` keeps the name literal."""
         if self.schema_name is not None:
             return self.schema_name, self.table
-        schema, dot, name = self.table.partition(".")
-        return (schema, name) if dot else (None, self.table)
+        return split_table_name(self.table)
 
 
 class Partitions(StrictModel):

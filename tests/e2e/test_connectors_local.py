@@ -275,3 +275,42 @@ def test_query_params_override_and_refusal(tmp_path: Path) -> None:
     assert query(tmp_path / "src.duckdb", "SELECT count(*) FROM t") == [(10,)]
     refused = dpone_core.run(manifest, "plain", query_params={"low": 1})
     assert refused.exit_code == 2 and "query_params apply only to a query source" in refused.result.errors[0].line
+
+
+def test_sql_quoted_table_names(tmp_path: Path) -> None:
+    with duckdb.connect(str(tmp_path / "wh.duckdb")) as con:
+        con.execute('CREATE SCHEMA "Sales.EU"; CREATE TABLE "Sales.EU"."Order Items" AS SELECT range AS id FROM range(5)')
+    manifest = write(
+        tmp_path / "m.yaml",
+        """
+        version: 1
+        connections:
+          wh: {type: duckdb, path: wh.duckdb}
+        processes:
+          - name: copy
+            source: {connection: wh, table: '"Sales.EU"."Order Items"'}
+            sink: {connection: wh, table: 'main."Items ""copy"" 1"', strategy: merge, primary_key: [id]}
+    """,
+    )
+    report = dpone_core.run(manifest)
+    assert report.passed, report.to_text()
+    assert query(tmp_path / "wh.duckdb", 'SELECT count(*) FROM main."Items ""copy"" 1"') == [(5,)]
+
+
+@pytest.mark.parametrize("table", ["analytics.", ".orders", '"unclosed', 'a."b".c', '"a"b'])
+def test_malformed_table_names_are_manifest_errors(tmp_path: Path, table: str) -> None:
+    manifest = write(
+        tmp_path / "m.yaml",
+        f"""
+        version: 1
+        connections:
+          wh: {{type: duckdb, path: wh.duckdb}}
+        processes:
+          - name: copy
+            source: {{connection: wh, table: t}}
+            sink: {{connection: wh, table: '{table}', strategy: append}}
+    """,
+    )
+    proc = run_cli("run", str(manifest))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "sink" in proc.stdout + proc.stderr and "Traceback" not in proc.stderr

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from dpone_core.connectors.ports import SEQ_COLUMN, StagedLoad, StrategyCounts, TargetColumn, TargetSchema, iter_batches
 from dpone_core.errors import ConcurrentRunError, ConfigurationError
+from dpone_core.manifest.identifiers import split_table_name
 from dpone_core.strategies.plan import LoadPlan
 
 FILE_STRATEGIES = frozenset({"append", "incremental", "full_refresh"})
@@ -60,7 +61,7 @@ class ParquetDirectorySink:
     def __init__(self, root: Path, table: str) -> None:
         self.root = root
         self.table_name = table
-        self.table_dir = root.joinpath(*table.split("."))
+        self.table_dir = root.joinpath(*(part for part in split_table_name(table) if part))
         self.meta = root / "_dpone"
         self._recover()
 

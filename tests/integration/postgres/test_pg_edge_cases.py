@@ -164,3 +164,19 @@ def test_infinite_timestamps_and_dates_fail_naming_the_column(pg: PgDatabase, co
     report = run_ok(pg.manifest([process]))
     assert report.result.inserted_rows == 3
     assert pg.sql("SELECT count(at) FROM dst") == [(1,)]
+
+
+@pytest.mark.parametrize("strategy", ["full_refresh", "merge"])
+def test_sql_quoted_table_names_on_both_ends(pg: PgDatabase, strategy: str) -> None:
+    pg.sql('CREATE SCHEMA "Sales.EU"')
+    pg.sql('CREATE TABLE "Sales.EU"."Order Items" (id int PRIMARY KEY, "Line Note" text)')
+    pg.sql("""INSERT INTO "Sales.EU"."Order Items" SELECT g, 'n' || g FROM generate_series(1, 100) g""")
+    process = {
+        "name": "p",
+        "source": {"connection": "pg", "table": '"Sales.EU"."Order Items"'},
+        "sink": {"connection": "pg", "table": 'public."Order Items"', "strategy": strategy, "primary_key": ["id"]},
+    }
+    manifest = pg.manifest([process])
+    for _ in range(2):  # a first load creates the target, the second writes into it
+        run_ok(manifest)
+    assert pg.sql('SELECT count(*), max("Line Note") FROM public."Order Items"') == [(100, "n99")]
