@@ -279,7 +279,8 @@ def test_query_params_override_and_refusal(tmp_path: Path) -> None:
 
 def test_sql_quoted_table_names(tmp_path: Path) -> None:
     with duckdb.connect(str(tmp_path / "wh.duckdb")) as con:
-        con.execute('CREATE SCHEMA "Sales.EU"; CREATE TABLE "Sales.EU"."Order Items" AS SELECT range AS id FROM range(5)')
+        con.execute('CREATE SCHEMA "Sales.EU"')
+        con.execute('CREATE TABLE "Sales.EU"."Order Items" AS SELECT range AS id FROM range(5)')
     manifest = write(
         tmp_path / "m.yaml",
         """
