@@ -11,8 +11,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from dpone_core.errors import DponeError, ManifestError
-from dpone_core.manifest.loader import LoadedManifest, load_manifest
+from dpone_core.manifest.loader import LoadedManifest, load_manifest, validation_messages
 from dpone_core.manifest.process import Process, Retry
 from dpone_core.manifest.selectors import select, select_one
 from dpone_core.runtime.chunks.phases import chunk_keys_for
@@ -35,6 +37,7 @@ def run(
     retry_attempts: int | None = None,
     retry_backoff_seconds: float | None = None,
     *,
+    retry_backoff: str | None = None,
     restart: bool = False,
     dry_run: bool = False,
     partition: str | None = None,
@@ -46,7 +49,8 @@ def run(
 ) -> RunReport:
     """Run one process of a manifest and return its :class:`RunReport` (never raises for expected errors).
 
-    ``retry_attempts`` / ``retry_backoff_seconds`` override the manifest's ``retry`` block; only
+    ``retry_attempts`` / ``retry_backoff_seconds`` / ``retry_backoff`` (``exponential``: each wait
+    doubles, ``fixed``: every wait is the same) override the manifest's ``retry`` block; only
     transient errors are retried. ``run_id`` makes the run idempotent: a committed ``run_id`` is
     not loaded again unless ``restart`` is True. ``dry_run`` decides gates and DDL but reads and
     writes no rows. ``partition`` loads one partition key of the process's ``partitions``.
@@ -103,14 +107,15 @@ def run(
                     ]
                 ),
             )
-    retry = process.retry
-    updates: dict[str, Any] = {}
-    if retry_attempts is not None:
-        updates["attempts"] = retry_attempts
-    if retry_backoff_seconds is not None:
-        updates["backoff_seconds"] = retry_backoff_seconds
-    if updates:
-        retry = Retry.model_validate({**retry.model_dump(), **updates})
+    try:
+        retry = _retry(process.retry, retry_attempts, retry_backoff_seconds, retry_backoff)
+    except ManifestError as exc:
+        return RunReport(
+            passed=False,
+            status="failed",
+            process=process.name,
+            result=RunResult(errors=[error_entry(exc, process.name)]),
+        )
     return run_process(
         loaded,
         process,
@@ -123,6 +128,24 @@ def run(
         phase=phase,  # type: ignore[arg-type]  # checked by chunk_keys_for
         chunk_keys=chunk_keys,
     )
+
+
+def _retry(retry: Retry, attempts: int | None, backoff_seconds: float | None, backoff: str | None) -> Retry:
+    """The manifest's retry block with the caller's overrides (invalid ones are a ManifestError)."""
+    updates = {
+        key: value
+        for key, value in (("attempts", attempts), ("backoff_seconds", backoff_seconds), ("backoff", backoff))
+        if value is not None
+    }
+    if not updates:
+        return retry
+    try:
+        return Retry.model_validate({**retry.model_dump(), **updates})
+    except ValidationError as exc:
+        problems = "; ".join(validation_messages(exc))
+        raise ManifestError(
+            f"retry options: {problems}", fix="give attempts 0-20, seconds >= 0, fixed or exponential"
+        ) from None
 
 
 def plan(manifest: ManifestLike, selector: str | None = None, registry_paths: Sequence[str | Path] = ()) -> RunReport:

@@ -7,7 +7,13 @@ from typing import Any
 
 import click
 
-from dpone_core.cli.options import format_option, registry_option, retry_attempts_option, retry_backoff_option
+from dpone_core.cli.options import (
+    format_option,
+    registry_option,
+    retry_attempts_option,
+    retry_backoff_option,
+    retry_backoff_seconds_option,
+)
 from dpone_core.cli.output import emit
 
 
@@ -22,6 +28,7 @@ def orchestrate() -> None:
 @click.option("--run-id", help="Stable key of the logical run (one per scheduled date); state and idempotency key.")
 @registry_option
 @retry_attempts_option
+@retry_backoff_seconds_option
 @retry_backoff_option
 @click.option("--concurrency-key", help="Lock key; defaults to '<manifest stem>.<selector>'.")
 @click.option("--lock-dir", default=".dpone/locks", show_default=True, type=click.Path(file_okay=False))
@@ -53,6 +60,7 @@ def run_command(
     registry: tuple[str, ...],
     retry_attempts: int | None,
     retry_backoff_seconds: float | None,
+    retry_backoff: str | None,
     concurrency_key: str | None,
     lock_dir: str,
     lock_ttl_seconds: float,
@@ -77,6 +85,7 @@ def run_command(
         registry_paths=registry,
         retry_attempts=retry_attempts,
         retry_backoff_seconds=retry_backoff_seconds,
+        retry_backoff=retry_backoff,
         concurrency_key=concurrency_key,
         resume_policy=resume_policy,  # type: ignore[arg-type]
     )

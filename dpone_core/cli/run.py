@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING
 
 import click
 
-from dpone_core.cli.options import format_option, registry_option, retry_attempts_option, retry_backoff_option
+from dpone_core.cli.options import (
+    format_option,
+    registry_option,
+    retry_attempts_option,
+    retry_backoff_option,
+    retry_backoff_seconds_option,
+)
 from dpone_core.cli.output import emit
 
 if TYPE_CHECKING:
@@ -20,6 +26,7 @@ if TYPE_CHECKING:
 @click.option("--run-id", help="Idempotency key: a committed run id is not loaded again (see --restart).")
 @registry_option
 @retry_attempts_option
+@retry_backoff_seconds_option
 @retry_backoff_option
 @click.option("--restart", is_flag=True, help="Run again even if --run-id already committed.")
 @click.option("--partition", help="Load one partition key of the process's partitions block.")
@@ -40,6 +47,7 @@ def run_command(
     registry: tuple[str, ...],
     retry_attempts: int | None,
     retry_backoff_seconds: float | None,
+    retry_backoff: str | None,
     restart: bool,
     partition: str | None,
     phase: str,
@@ -62,6 +70,7 @@ def run_command(
         registry_paths=registry,
         retry_attempts=retry_attempts,
         retry_backoff_seconds=retry_backoff_seconds,
+        retry_backoff=retry_backoff,
         restart=restart,
         dry_run=dry_run,
         partition=partition,

@@ -254,8 +254,13 @@ class Retry(StrictModel):
     """Retry policy for transient failures (also mapped to Airflow and Dagster retries)."""
 
     attempts: int = Field(0, ge=0, le=20, description="Retries after the first attempt.")
-    backoff_seconds: float = Field(5.0, ge=0)
-    backoff: Literal["fixed", "exponential"] = "exponential"
+    backoff_seconds: float = Field(
+        5.0, ge=0, allow_inf_nan=False, description="Wait before the first retry; later waits follow `backoff`."
+    )
+    backoff: Literal["fixed", "exponential"] = Field(
+        "exponential",
+        description="exponential: each wait doubles, up to 32x backoff_seconds; fixed: every wait is backoff_seconds.",
+    )
 
 
 class RuntimeEvidence(StrictModel):

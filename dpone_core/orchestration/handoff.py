@@ -36,6 +36,7 @@ class HandoffSpec:
     concurrency_key: str | None = None
     retry_attempts: int | None = None
     retry_backoff_seconds: float | None = None
+    retry_backoff: str | None = None
     lock_dir: str = ".dpone/locks"
     lock_ttl_seconds: float = 3600.0
     state_dir: str = ".dpone/orchestration-state"
@@ -105,6 +106,8 @@ class SchedulerHandoffBuilder:
             args += ["--retry-attempts", str(spec.retry_attempts)]
         if spec.retry_backoff_seconds is not None:
             args += ["--retry-backoff-seconds", f"{spec.retry_backoff_seconds:g}"]
+        if spec.retry_backoff is not None:
+            args += ["--retry-backoff", spec.retry_backoff]
         args += [
             "--lock-dir", spec.lock_dir,
             "--lock-ttl-seconds", f"{spec.lock_ttl_seconds:g}",

@@ -70,6 +70,7 @@ class OrchestratedRunRequest:
     registry_paths: tuple[str, ...] = ()
     retry_attempts: int | None = None
     retry_backoff_seconds: float | None = None
+    retry_backoff: str | None = None
     concurrency_key: str | None = None
     resume_policy: ResumePolicy = "fail"
 
@@ -102,6 +103,7 @@ def core_executor(
         registry_paths=request.registry_paths,
         retry_attempts=request.retry_attempts,
         retry_backoff_seconds=request.retry_backoff_seconds,
+        retry_backoff=request.retry_backoff,
         restart=restart,
         on_event=on_event,
     )
@@ -403,6 +405,7 @@ class OrchestratedRunService:
             concurrency_key=key,
             retry_attempts=request.retry_attempts,
             retry_backoff_seconds=request.retry_backoff_seconds,
+            retry_backoff=request.retry_backoff,
             lock_dir=str(self.locks.lock_dir),
             lock_ttl_seconds=self.locks.ttl_seconds,
             state_dir=str(self.states.state_dir),

@@ -13,14 +13,13 @@ from tenacity import (
     Retrying,
     retry_if_exception,
     stop_after_attempt,
-    wait_exponential,
-    wait_fixed,
 )
 
 from dpone_core.connections.references import redact
 from dpone_core.errors import DponeError, InterruptedRun
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import Process, Retry
+from dpone_core.runtime.backoff import wait_before_retry
 from dpone_core.runtime.chunks.extract import ChunkExtract
 from dpone_core.runtime.context import AttemptOutcome, RunContext
 from dpone_core.runtime.interrupts import InterruptWatch
@@ -106,18 +105,17 @@ def run_process(
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
         log.warning(
-            "attempt %s/%s of %s failed, retrying: %s",
+            "attempt %s/%s of %s failed, retrying in %gs: %s",
             state.attempt_number,
             max_attempts,
             process.name,
+            wait_before_retry(retry, state.attempt_number),
             error_entry(error, process.name).line if error else "",
         )
 
-    wait = (
-        wait_exponential(multiplier=retry.backoff_seconds, min=retry.backoff_seconds, max=retry.backoff_seconds * 32)
-        if retry.backoff == "exponential"
-        else wait_fixed(retry.backoff_seconds)
-    )
+    def wait(state: RetryCallState) -> float:
+        return wait_before_retry(retry, state.attempt_number)
+
     watch = InterruptWatch()
     retrying = Retrying(
         stop=stop_after_attempt(max_attempts),

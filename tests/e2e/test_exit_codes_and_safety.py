@@ -115,8 +115,9 @@ def test_transient_lock_is_retried(project: Callable[..., Path]) -> None:
         text=True,
     )
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    retry = ["--retry-attempts", "5", "--retry-backoff-seconds", "0.5", "--retry-backoff", "fixed"]
     run = subprocess.Popen(
-        [*CLI, "run", str(manifest), "--format", "json", "--retry-attempts", "5", "--retry-backoff-seconds", "0.5"],
+        [*CLI, "run", str(manifest), "--format", "json", *retry],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -125,7 +126,7 @@ def test_transient_lock_is_retried(project: Callable[..., Path]) -> None:
     first_failure = run.stderr.readline()
     holder.communicate("release\n", timeout=30)
     out, _ = run.communicate(timeout=120)
-    assert "DPONE_ALREADY_RUNNING" in first_failure and "retrying" in first_failure
+    assert "DPONE_ALREADY_RUNNING" in first_failure and "retrying in 0.5s" in first_failure
     report = json.loads(out)
     assert report["passed"] and report["attempts"] >= 2 and report["result"]["inserted_rows"] == 1
 
