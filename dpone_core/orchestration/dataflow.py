@@ -128,7 +128,7 @@ class DataflowRunner:
 
     # ---- planning ------------------------------------------------------------------------------
     def plan(
-        self, selector: str | None = None, stages: Sequence[str] = (), replay: ReplayRange | None = None
+        self, selector: str | None = None, stages: str | Sequence[str] = (), replay: ReplayRange | None = None
     ) -> ExecutionPlan:
         """The tasks this shard would run, in start order (raises ManifestError for a bad selection)."""
         processes = select_processes(self.loaded, selector, stages)
@@ -144,7 +144,7 @@ class DataflowRunner:
 
     # ---- running -------------------------------------------------------------------------------
     def run(
-        self, selector: str | None = None, stages: Sequence[str] = (), *, on_event: ProgressCallback | None = None
+        self, selector: str | None = None, stages: str | Sequence[str] = (), *, on_event: ProgressCallback | None = None
     ) -> ExecutionResult:
         """Run every selected process once (retries per policy)."""
         return self.execute(self.plan(selector, stages), on_event=on_event)
@@ -153,7 +153,7 @@ class DataflowRunner:
         self,
         replay: ReplayRange,
         selector: str | None = None,
-        stages: Sequence[str] = (),
+        stages: str | Sequence[str] = (),
         *,
         on_event: ProgressCallback | None = None,
     ) -> ExecutionResult:

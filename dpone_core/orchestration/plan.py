@@ -90,11 +90,21 @@ def stable_shard(key: str, job_num: int) -> int:
     return int.from_bytes(digest[:8], "big") % job_num
 
 
-def select_processes(loaded: LoadedManifest, selector: str | None, stages: Sequence[str] = ()) -> list[Process]:
+def stage_names(stages: str | Sequence[str]) -> list[str]:
+    """Stage tags from a name, a comma-separated string or a list (of names or comma-separated strings).
+
+    >>> stage_names("ingest2bronze"), stage_names("bronze, silver"), stage_names(["a,b", "c"])
+    (['ingest2bronze'], ['bronze', 'silver'], ['a', 'b', 'c'])
+    """
+    items = [stages] if isinstance(stages, str) else list(stages)
+    return [name.strip() for item in items for name in str(item).split(",") if name.strip()]
+
+
+def select_processes(loaded: LoadedManifest, selector: str | None, stages: str | Sequence[str] = ()) -> list[Process]:
     """Processes picked by ``selector`` and, when given, carrying one of the ``stages`` as a tag."""
     chosen = select(loaded.manifest, selector)
-    if stages:
-        wanted = set(stages)
+    wanted = set(stage_names(stages))
+    if wanted:
         chosen = [p for p in chosen if wanted & set(p.tags)]
         if not chosen:
             tags = sorted({t for p in loaded.manifest.processes for t in p.tags})
