@@ -288,7 +288,10 @@ def test_column_name_mode_renames_every_process(project: Project, tmp_path: Path
     assert [c for (c,) in columns] == ["id", "day", "amount"]
 
 
-@pytest.mark.parametrize("stages", ["ingest2bronze", "ingest2bronze, silver", ["ingest2bronze"], ["gold,ingest2bronze"]])
+@pytest.mark.parametrize(
+    "stages",
+    ["ingest2bronze", "ingest2bronze, silver", ["ingest2bronze"], ["gold,ingest2bronze"]],
+)
 def test_stages_accept_a_name_a_comma_separated_string_and_a_list(project: Project, stages: object) -> None:
     manifest = project([process("a", tags=["ingest2bronze"]), process("b", tags=["silver"]), process("c")])
     plan = DataflowRunner(manifest, RunConfig(dry_run=True)).plan(stages=stages)  # type: ignore[arg-type]
