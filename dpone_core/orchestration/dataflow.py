@@ -25,6 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dpone_core.errors import ManifestError
+from dpone_core.manifest.base import suggest
 from dpone_core.manifest.loader import LoadedManifest, load_manifest
 from dpone_core.orchestration._files import safe_name
 from dpone_core.orchestration.plan import ExecutionPlan, Task, build_plan, select_processes
@@ -133,7 +135,7 @@ class DataflowRunner:
         """The tasks this shard would run, in start order (raises ManifestError for a bad selection)."""
         processes = select_processes(self.loaded, selector, stages)
         partitions = {p.name: replay_keys(p, replay) for p in processes} if replay is not None else None
-        return build_plan(
+        plan = build_plan(
             self.loaded,
             processes,
             self.job_id,
@@ -141,6 +143,9 @@ class DataflowRunner:
             job_index=self.config.job_index,
             partitions=partitions,
         )
+        if self.config.store_trace:
+            self._trace_connection(plan)
+        return plan
 
     # ---- running -------------------------------------------------------------------------------
     def run(
@@ -183,8 +188,9 @@ class DataflowRunner:
             done = {t.process.name: t.process for t in plan.tasks if reports[t.id].passed}
             maintenance = [m.to_dict() for m in run_maintenance(self.loaded, list(done.values()))]
         ordered = {t.id: reports[t.id] for t in plan.tasks}
-        succeeded = sum(1 for r in ordered.values() if r.passed and r.status != "planned")
-        skipped = sum(1 for r in ordered.values() if r.status in {"skipped", "planned"} and r.attempts == 0)
+        # An already committed task ran (one attempt) but loaded nothing: skipped, not succeeded.
+        skipped = sum(1 for r in ordered.values() if r.status in {"skipped", "planned"})
+        succeeded = sum(1 for r in ordered.values() if r.passed and r.status not in {"skipped", "planned"})
         return ExecutionResult(
             job_id=self.job_id,
             pipeline=self.pipeline,
@@ -341,10 +347,24 @@ class DataflowRunner:
         self.callbacks.on_after(task, report)
         return report, state.count
 
-    def _store_trace(self, plan: ExecutionPlan, recorder: TraceRecorder) -> dict[str, Any]:
+    def _trace_connection(self, plan: ExecutionPlan) -> str | None:
+        """The connection receiving the trace; an unknown one fails the plan, before anything runs."""
         connection = self.config.trace_connection or (plan.tasks[0].process.sink.connection if plan.tasks else None)
-        if connection is None or connection not in self.loaded.manifest.connections:
-            return {"status": "failed", "error": f"trace connection '{connection}' is not in the manifest"}
+        known = self.loaded.manifest.connections
+        if connection is not None and connection not in known:
+            hint = suggest(connection, list(known))
+            raise ManifestError(
+                f"--trace-connection '{connection}' is not a connection of the manifest"
+                + (f"; did you mean '{hint}'?" if hint else ""),
+                step="plan",
+                fix=f"use one of: {', '.join(sorted(known))}",
+            )
+        return connection
+
+    def _store_trace(self, plan: ExecutionPlan, recorder: TraceRecorder) -> dict[str, Any]:
+        connection = self._trace_connection(plan)
+        if connection is None:
+            return {"status": "failed", "passed": False, "errors": ["no task ran, so no sink to store the trace"]}
         directory = self.loaded.base_dir / ".dpone" / "trace" / safe_name(self.job_id)
         report = store_trace(self.loaded, recorder, connection, directory)
         return {

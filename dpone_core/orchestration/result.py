@@ -37,9 +37,14 @@ class ExecutionResult(BaseModel):
     duration_seconds: float = 0.0
 
     @property
+    def trace_failed(self) -> bool:
+        """A trace was asked for and could not be stored."""
+        return self.trace is not None and not self.trace.get("passed", False)
+
+    @property
     def passed(self) -> bool:
-        """No task failed and the job was not interrupted."""
-        return self.failed == 0 and not self.interrupted
+        """No task failed, the trace (when asked for) was stored, and the job was not interrupted."""
+        return self.failed == 0 and not self.interrupted and not self.trace_failed
 
     @property
     def exit_code(self) -> int:
@@ -75,6 +80,7 @@ class ExecutionResult(BaseModel):
             lines += ["  plan:", *[f"  {line}" for line in self.plan]]
         if self.trace:
             lines.append(f"  trace: {self.trace.get('status')} -> {self.trace.get('table')}")
+            lines += [f"    error: {e}" for e in self.trace.get("errors", [])]
         lines += [
             f"  maintenance {m['connection']}: {m['status']} {' ; '.join(m['statements'])}".rstrip()
             for m in self.maintenance

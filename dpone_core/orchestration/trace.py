@@ -133,7 +133,12 @@ def store_trace(loaded: LoadedManifest, recorder: TraceRecorder, connection: str
                 "name": name,
                 "description": f"run trace of {recorder.pipeline}",
                 "source": {"connection": FILES_CONNECTION, "path": "trace.parquet", "format": "parquet"},
-                "sink": {"connection": connection, "table": name, "strategy": "append"},
+                "sink": {
+                    "connection": connection,
+                    "table": name,
+                    "strategy": "append",
+                    **({"format": "parquet"} if profile.type == "files" else {}),
+                },
             }
         ],
     }

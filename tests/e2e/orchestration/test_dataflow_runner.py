@@ -203,7 +203,8 @@ def test_replay_in_monthly_chunks_equals_one_full_load_and_is_idempotent(project
     again = DataflowRunner(manifest, RunConfig(job_id="replay1")).run_replay(
         ReplayRange("2024-01", "2024-03"), selector="chunked"
     )
-    assert {r.status for r in again.reports.values()} == {"skipped"} and again.succeeded == 3  # already committed
+    assert {r.status for r in again.reports.values()} == {"skipped"}  # already committed
+    assert (again.succeeded, again.skipped) == (0, 3)
     assert len(query(database, "SELECT * FROM __dpone__loads WHERE process = 'chunked'")) == 3
 
 
@@ -297,3 +298,35 @@ def test_stages_accept_a_name_a_comma_separated_string_and_a_list(project: Proje
     plan = DataflowRunner(manifest, RunConfig(dry_run=True)).plan(stages=stages)  # type: ignore[arg-type]
     names = {task.process.name for task in plan.tasks}
     assert names == ({"a", "b"} if "silver" in str(stages) else {"a"})
+
+
+def test_an_unknown_trace_connection_fails_before_anything_runs(project: Project, tmp_path: Path) -> None:
+    manifest = project([process("a")])
+    done = dpone("orchestrate", "stage", manifest.name, "--trace", "--trace-connection", "nosuch", cwd=tmp_path)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "--trace-connection 'nosuch' is not a connection of the manifest" in done.stderr
+    assert not (tmp_path / "wh.duckdb").exists()  # nothing was loaded
+
+
+def test_a_trace_that_cannot_be_stored_fails_the_job(project: Project, tmp_path: Path) -> None:
+    manifest = project([process("a")], sinks=("wh", "broken"))
+    (tmp_path / "broken.duckdb").mkdir()  # a folder where the trace's DuckDB file should be: it cannot open
+    done = dpone("orchestrate", "stage", manifest.name, "--trace", "--trace-connection", "broken", cwd=tmp_path)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "trace: failed" in done.stdout and "error:" in done.stdout.split("trace:")[1]
+
+
+def test_a_trace_into_a_files_connection_is_a_parquet_table(project: Project, tmp_path: Path) -> None:
+    manifest = project([process("a")], name="sales")
+    result = DataflowRunner(manifest, RunConfig(job_id="t", store_trace=True, trace_connection="inbox")).run()
+    assert result.passed and result.trace is not None and result.trace["rows"] == 1, result.to_text()
+    assert list((tmp_path / "data" / "sales_trace").glob("*.parquet"))
+
+
+def test_a_rerun_of_a_committed_job_counts_its_tasks_as_skipped(project: Project, tmp_path: Path) -> None:
+    manifest = project([process("a"), process("b")])
+    first = DataflowRunner(manifest, RunConfig(job_id="again")).run()
+    assert (first.succeeded, first.skipped) == (2, 0)
+    second = DataflowRunner(manifest, RunConfig(job_id="again")).run()
+    assert {r.status for r in second.reports.values()} == {"skipped"}
+    assert (second.succeeded, second.skipped, second.failed, second.exit_code) == (0, 2, 0, 0)
