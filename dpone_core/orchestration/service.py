@@ -41,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from dpone_core.connections.references import redact
 from dpone_core.errors import EXIT_INTERRUPTED, DponeError, InterruptedRun, ManifestError
-from dpone_core.orchestration._files import safe_name, write_json_atomic
+from dpone_core.orchestration._files import read_json, safe_name, write_json_atomic
 from dpone_core.orchestration.handoff import HandoffSpec, SchedulerHandoffBuilder
 from dpone_core.orchestration.job_state import Blocker, JobState, LocalJobStateStore
 from dpone_core.orchestration.locks import LocalRunLockManager, LockHandle
@@ -399,6 +399,7 @@ class OrchestratedRunService:
         output_dir: str | Path | None,
     ) -> OrchestratedRunReport:
         out = Path(output_dir) if output_dir is not None else Path(".dpone/orchestration") / safe_name(run_id)
+        json_path, md_path = _artifact_paths(out)
         spec = HandoffSpec(
             manifest_path=request.manifest_path,
             selector=request.selector,
@@ -427,10 +428,29 @@ class OrchestratedRunService:
             run_result=json.loads(outcome.report.to_json()) if outcome.report is not None else None,
             errors=outcome.errors,
             scheduler_handoff=self.handoff.build(spec).to_dict(),
-            artifacts=[str(out / ARTIFACT_JSON), str(out / ARTIFACT_MD)],
+            artifacts=[str(json_path), str(md_path)],
             started_at=started,
             finished_at=datetime.now(UTC).isoformat(),
         )
-        write_json_atomic(out / ARTIFACT_JSON, json.loads(report.to_json()))
-        (out / ARTIFACT_MD).write_text(report.to_markdown(), encoding="utf-8")
+        write_json_atomic(json_path, json.loads(report.to_json()))
+        md_path.write_text(report.to_markdown(), encoding="utf-8")
         return report
+
+
+def _artifact_paths(out: Path) -> tuple[Path, Path]:
+    """Where this run's artifacts go: ``orchestrated_run.json/.md``, unless those record a commit.
+
+    The artifacts of a committed run are its evidence and never change; a later attempt with the
+    same run id (a no-op re-trigger, an approved restart) writes ``orchestrated_run__<time>.json/.md``
+    beside them.
+    """
+    first = out / ARTIFACT_JSON
+    try:
+        committed = (read_json(first) or {}).get("status") == "committed"
+    except ValueError:
+        committed = True  # unreadable: keep it for whoever investigates
+    if not committed:
+        return first, out / ARTIFACT_MD
+    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%S%fZ}"
+    stem = ARTIFACT_JSON.removesuffix(".json")
+    return out / f"{stem}__{stamp}.json", out / f"{stem}__{stamp}.md"

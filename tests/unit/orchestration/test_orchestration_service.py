@@ -98,3 +98,20 @@ def test_an_executor_crash_still_ends_the_state_and_releases_the_lock(tmp_path: 
     assert report.job_state is not None and report.job_state["status"] == "failed"
     assert locks.inspect("orders") is None and report.lock["acquired"] and not report.lock["lost"]
     assert "job_state.json" in (report.job_state_path or "")
+
+
+def test_a_repeat_of_a_committed_run_writes_its_own_artifact_beside_the_committed_one(
+    tmp_path: Path, manifest: Path
+) -> None:
+    service = OrchestratedRunService(
+        LocalRunLockManager(tmp_path / "locks"), LocalJobStateStore(tmp_path / "state"), run_executor=_passing
+    )
+    out = tmp_path / "out"
+    first = service.run(OrchestratedRunRequest(str(manifest), run_id="d1"), out)
+    committed = (out / "orchestrated_run.json").read_bytes()
+    again = service.run(OrchestratedRunRequest(str(manifest), run_id="d1"), out)
+    assert (first.status, again.status) == ("committed", "skipped")
+    assert (out / "orchestrated_run.json").read_bytes() == committed  # the evidence of the commit is unchanged
+    repeat = [Path(a) for a in again.artifacts]
+    assert [p.parent for p in repeat] == [out, out] and all(p.name.startswith("orchestrated_run__") for p in repeat)
+    assert json.loads(repeat[0].read_text())["status"] == "skipped"
