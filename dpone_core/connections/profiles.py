@@ -8,16 +8,20 @@ the connector that opens them (see :func:`resolved`).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, field_validator
 
-from dpone_core.connections.references import is_reference, resolve_references
+from dpone_core.connections.references import UnresolvedReference, is_reference, resolve_references
 from dpone_core.manifest.base import StrictModel
 
 Reference = Annotated[str, StringConstraints(pattern=r"^\$\{(env|file):[^}]+\}$")]
 """A string that is exactly one reference, accepted where a typed value (a port) is expected."""
+
+_MEMORY = r"^\s*\d+(\.\d+)?\s*([KMGT]i?B|B|bytes)?\s*$"
+"""A size DuckDB accepts: a number and a unit (KB, MB, GB, TB, their KiB forms, or bytes)."""
 
 SECRET_FIELDS = frozenset({"password", "secret_access_key", "sasl_password", "token", "session_token"})
 
@@ -41,13 +45,24 @@ class DuckDBProfile(StrictModel):
     type: Literal["duckdb"]
     path: str = Field(description="Database file; a relative path resolves against the manifest's folder.")
     threads: int | None = Field(None, ge=1, description="DuckDB worker threads; default is DuckDB's own.")
-    memory_limit: str | None = Field(None, description="DuckDB memory limit such as '1GB'.")
+    memory_limit: str | None = Field(None, description="DuckDB memory limit such as '1GB' or '512MiB'.")
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None  # unset: DuckDB's default
+        if not re.match(_MEMORY, value):
+            raise ValueError(f"'{value}' is not a size; write a number and a unit such as 512MB, 4GB or 2GiB")
+        return value
 
     @field_validator("path")
     @classmethod
     def _not_memory(cls, value: str) -> str:
         if value.strip() == ":memory:":
             raise ValueError("':memory:' cannot keep state between runs; give a file path")
+        if not value.strip():
+            raise ValueError("path cannot be empty; give a database file such as warehouse.duckdb")
         return value
 
 
@@ -139,17 +154,28 @@ ConnectionProfile = Annotated[
 CONNECTION_TYPES = ("files", "duckdb", "postgres", "mssql", "clickhouse", "s3", "kafka")
 
 
+def _port(text: str, reference: str) -> int:
+    try:
+        port = int(text.strip())
+    except ValueError:
+        raise UnresolvedReference(reference, f"port resolved to {text!r}, which is not a port number") from None
+    if not 0 < port < 65536:
+        raise UnresolvedReference(reference, f"port resolved to {port}, outside 1-65535")
+    return port
+
+
 def resolved(profile: StrictModel, base_dir: Path | None = None) -> dict[str, object]:
     """Return the profile's values with every reference resolved (secrets registered for redaction).
 
-    Raises :class:`dpone_core.connections.references.UnresolvedReference` for a missing env var/file.
+    Raises :class:`dpone_core.connections.references.UnresolvedReference` for a missing env var/file,
+    or a value its key cannot take (a port that is not a number).
     """
     values: dict[str, object] = {}
     for name, value in profile.model_dump().items():
         if isinstance(value, str):
             resolved_value: object = resolve_references(value, base_dir=base_dir, secret=name in SECRET_FIELDS)
             if name == "port" and isinstance(resolved_value, str):
-                resolved_value = int(resolved_value)
+                resolved_value = _port(resolved_value, value)
             values[name] = resolved_value
         else:
             values[name] = value

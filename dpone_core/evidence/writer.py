@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from dpone_core.connections.references import redact
+from dpone_core.errors import TerminalError
 from dpone_core.gates.quarantine import sha256_file
 
 EVIDENCE_JSON = "data_contract_evidence.json"
@@ -81,7 +82,21 @@ def _markdown(doc: dict[str, Any]) -> str:
 
 
 def write_evidence(output_dir: Path, document: dict[str, Any]) -> EvidenceFiles:
-    """Write the Markdown, then the JSON (which carries the Markdown's sha256); return paths and the JSON sha."""
+    """Write the Markdown, then the JSON (which carries the Markdown's sha256); return paths and the JSON sha.
+
+    A folder that cannot be written fails the load (inside its transaction, so nothing commits).
+    """
+    try:
+        return _write(output_dir, document)
+    except OSError as exc:
+        raise TerminalError(
+            f"cannot write evidence under {output_dir}: {exc.strerror or exc}",
+            step="evidence",
+            fix="make runtime_evidence.output_dir a writable folder",
+        ) from None
+
+
+def _write(output_dir: Path, document: dict[str, Any]) -> EvidenceFiles:
     folder = output_dir / document["process"] / document["load_id"]
     folder.mkdir(parents=True, exist_ok=True)
     md_path, json_path = folder / EVIDENCE_MD, folder / EVIDENCE_JSON

@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import difflib
-from typing import Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 from pydantic_core import PydanticCustomError
+
+
+def _name(value: str) -> str:
+    if not value.strip():
+        raise ValueError("a name cannot be empty or blank")
+    if "\x00" in value:
+        raise ValueError("a name cannot contain a NUL character")
+    return value
+
+
+Name = Annotated[str, AfterValidator(_name)]
+"""A column, table or connection name: not blank, no NUL (any other character is quoted for you)."""
 
 
 def suggest(word: str, choices: list[str]) -> str | None:

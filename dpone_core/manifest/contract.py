@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from dpone_core.manifest.base import StrictModel
+from dpone_core.manifest.base import Name, StrictModel
 
 ContractType = Literal[
     "string",
@@ -79,7 +79,7 @@ class SchemaContract(StrictModel):
         "off: rules are not checked (types are still converted, and a key strategy's key must still be "
         "unique and not null).",
     )
-    columns: dict[str, ColumnRule] = Field(default_factory=dict)
+    columns: dict[Name, ColumnRule] = Field(default_factory=dict)
 
 
 class SchemaEvolution(StrictModel):

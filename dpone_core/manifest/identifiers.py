@@ -1,8 +1,9 @@
 """Table names as users write them: ``schema.table``, with SQL double quotes where a part needs them.
 
 ``public."Order Items"`` is the schema ``public`` and the table ``Order Items``; a quoted part keeps
-its case and may hold dots (``"my.schema".t``) and doubled quotes (``"a""b"``). A name without any
-quote keeps dpone's plain form: the first dot separates the schema, the rest is the table.
+its case and may hold dots (``"my.schema".t``) and doubled quotes (``"a""b"``). A name in which
+no part starts with a quote keeps dpone's plain form: the first dot separates the schema, the rest
+is the table, and quote characters inside it belong to the name (``Mixed "Quoted" Table``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ def split_table_name(text: str) -> tuple[str | None, str]:
     >>> split_table_name('"a.b"')
     (None, 'a.b')
     """
-    if '"' not in text:
+    if "\x00" in text:
+        raise ValueError("a table name cannot contain a NUL character")
+    if not text.startswith('"') and '."' not in text:
         schema, dot, name = text.partition(".")
         parts = [schema, name] if dot else [text]
     else:
@@ -39,9 +42,7 @@ def _quoted_parts(text: str) -> list[str]:
         else:
             end = text.find(".", index)
             end = len(text) if end == -1 else end
-            part = text[index:end]
-            if '"' in part:
-                raise ValueError(f"'{text}': a quote may only open or close a whole part")
+            part = text[index:end]  # unquoted: taken as written, quote characters included
             index = end
         parts.append(part)
         if index == len(text):

@@ -39,6 +39,10 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
     mapping: dict[Any, Any] = {}
     for key_node, value_node in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, str | int | float | bool) and key is not None:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping key must be a plain name, not a list or mapping", key_node.start_mark
+            )
         if key in mapping:
             raise yaml.constructor.ConstructorError(None, None, f"duplicate key '{key}'", key_node.start_mark)
         mapping[key] = loader.construct_object(value_node, deep=deep)
@@ -58,6 +62,10 @@ def read_yaml(path: Path) -> tuple[dict[str, Any], bytes]:
         raise ManifestError(f"cannot read {path}: {exc.strerror}", fix="check permissions") from None
     try:
         data = yaml.load(raw, Loader=_UniqueKeyLoader)
+    except RecursionError:
+        raise ManifestError(f"{path}: the YAML is nested too deeply", fix="flatten the document") from None
+    except ValueError as exc:  # e.g. an integer of thousands of digits
+        raise ManifestError(f"{path}: invalid YAML value: {exc}", fix="fix the value") from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown position"
@@ -155,7 +163,27 @@ def load_manifest(path: str | Path, registry_paths: Iterable[str | Path] = ()) -
     >>> load_manifest("dags_examples/quickstart/orders.yaml").manifest.processes[0].name  # doctest: +SKIP
     'orders'
     """
-    manifest_path = Path(path).resolve()
+    try:
+        return _load_manifest(Path(path), registry_paths)
+    except RecursionError:
+        raise ManifestError(f"{path}: the manifest is nested too deeply", fix="flatten the document") from None
+
+
+def _mapping(data: dict[str, Any], key: str, source: Path) -> dict[str, Any]:
+    """``data[key]`` when it is a mapping or absent (empty); anything else is a ManifestError."""
+    value = data.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ManifestError(
+            f"{source}: {key}: must be a mapping, not {type(value).__name__}",
+            fix=f"write {key} as 'name: value' lines (or remove it)",
+        )
+    return value
+
+
+def _load_manifest(path: Path, registry_paths: Iterable[str | Path]) -> LoadedManifest:
+    manifest_path = path.resolve()
     data, raw = read_yaml(manifest_path)
     digest = hashlib.sha256(raw)
     merged_connections: dict[str, Any] = {}
@@ -165,12 +193,13 @@ def load_manifest(path: str | Path, registry_paths: Iterable[str | Path] = ()) -
         registry_data, registry_raw = read_yaml(registry_path)
         _validate(Registry, registry_data, registry_path)
         digest.update(registry_raw)
-        merged_connections.update(registry_data.get("connections") or {})
-        merged_defaults = deep_merge(merged_defaults, registry_data.get("defaults") or {})
+        merged_connections.update(_mapping(registry_data, "connections", registry_path))
+        merged_defaults = deep_merge(merged_defaults, _mapping(registry_data, "defaults", registry_path))
 
-    if isinstance(data.get("defaults"), dict):
-        _validate(Defaults, data["defaults"], manifest_path, prefix="defaults.")
-    defaults = deep_merge(merged_defaults, data.get("defaults") or {})
+    own_defaults = _mapping(data, "defaults", manifest_path)
+    if own_defaults:
+        _validate(Defaults, own_defaults, manifest_path, prefix="defaults.")
+    defaults = deep_merge(merged_defaults, own_defaults)
     document = dict(data)
     document["defaults"] = defaults
     connections = data.get("connections")

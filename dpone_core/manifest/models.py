@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from dpone_core.connections.profiles import ConnectionProfile
-from dpone_core.manifest.base import StrictModel, suggest
+from dpone_core.manifest.base import Name, StrictModel, suggest
 from dpone_core.manifest.contract import SchemaContract, SchemaEvolution
 from dpone_core.manifest.process import Process, Quarantine, Retry, RuntimeEvidence
 from dpone_core.manifest.references import REFERABLE_KEYS, misplaced_references
@@ -33,7 +33,7 @@ class Registry(StrictModel):
 
     version: Literal[1] = 1
     defaults: Defaults = Field(default_factory=Defaults)
-    connections: dict[str, ConnectionProfile] = Field(default_factory=dict)
+    connections: dict[Name, ConnectionProfile] = Field(default_factory=dict)
 
 
 class Manifest(StrictModel):
@@ -41,7 +41,7 @@ class Manifest(StrictModel):
 
     version: Literal[1] = 1
     defaults: Defaults = Field(default_factory=Defaults)
-    connections: dict[str, ConnectionProfile] = Field(default_factory=dict)
+    connections: dict[Name, ConnectionProfile] = Field(default_factory=dict)
     processes: list[Process] = Field(min_length=1)
 
     @model_validator(mode="after")

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from dpone_core.manifest.base import StrictModel
+from dpone_core.manifest.base import Name, StrictModel
 from dpone_core.manifest.contract import SchemaContract, SchemaEvolution
 from dpone_core.manifest.identifiers import split_table_name
 
@@ -47,7 +47,7 @@ class Incremental(StrictModel):
         description="cursor: rows past the committed maximum of `cursor`; xmin: Postgres table sources only, "
         "rows written by transactions after the committed xmin horizon (no cursor column needed).",
     )
-    cursor: str | None = Field(None, description="Source column whose maximum becomes the next run's cursor.")
+    cursor: Name | None = Field(None, description="Source column whose maximum becomes the next run's cursor.")
     lookback: str | int | float | None = Field(
         None, description="Re-read this much before the cursor for late rows: a duration (1h) or a number."
     )
@@ -83,14 +83,29 @@ class CsvOptions(StrictModel):
 class Source(StrictModel):
     """Where rows come from: a table, a parameterised query, or files matching a glob."""
 
-    connection: str
+    connection: Name
     table: str | None = Field(None, description='schema.table; a part may be SQL-quoted (public."Order Items").')
     query: str | None = Field(None, description="SELECT with named parameters (:name) bound from params.")
     params: dict[str, str | int | float | bool | None] = Field(default_factory=dict)
     path: str | None = Field(None, description="Glob relative to the files connection's root.")
+
+    @field_validator("path")
+    @classmethod
+    def _relative_glob(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if not value.strip():
+            raise ValueError("path cannot be empty; give a glob such as 'orders*.csv'")
+        if value.startswith(("/", "~")) or (len(value) > 1 and value[1] == ":"):
+            raise ValueError(
+                f"path '{value}' is absolute; paths are globs relative to the files connection's root "
+                "(put the folder in the connection's root)"
+            )
+        return value
+
     format: Literal["csv", "parquet", "jsonl"] | None = None
     csv: CsvOptions | None = None
-    columns: list[str] | None = Field(None, min_length=1)
+    columns: list[Name] | None = Field(None, min_length=1)
     column_names: Literal["as_is", "lower", "snake"] = Field(
         "as_is",
         description="Normalise source column names (lower, snake_case) before contracts, keys and the target "
@@ -126,7 +141,7 @@ class Source(StrictModel):
 class DeleteMarker(StrictModel):
     """A source column that marks a row as deleted."""
 
-    column: str
+    column: Name
     mode: Literal["hard", "soft"] = Field(
         "hard", description="hard: delete the target row; soft: keep it with the marker set to true."
     )
@@ -135,9 +150,9 @@ class DeleteMarker(StrictModel):
 class Scd2Columns(StrictModel):
     """Names of the history columns that scd2 maintains on the target."""
 
-    valid_from: str = "valid_from"
-    valid_to: str = "valid_to"
-    is_current: str = "is_current"
+    valid_from: Name = "valid_from"
+    valid_to: Name = "valid_to"
+    is_current: Name = "is_current"
 
 
 class PhysicalDesign(StrictModel):
@@ -162,14 +177,14 @@ class SinkOptions(StrictModel):
 class Sink(StrictModel):
     """Where rows go, and how they are written."""
 
-    connection: str
+    connection: Name
     table: str = Field(
         description='schema.table; a part may be SQL-quoted (public."Order Items") to hold dots or quotes. '
         "Identifiers are quoted for you: case and spaces are kept."
     )
     schema_name: str | None = Field(None, alias="schema", description="Schema, when the table name has dots.")
     strategy: Strategy = "append"
-    primary_key: list[str] = Field(default_factory=list)
+    primary_key: list[Name] = Field(default_factory=list)
     delete_marker: DeleteMarker | None = None
     scd2: Scd2Columns | None = None
     format: Literal["parquet"] | None = Field(None, description="File sinks only: the file format.")
@@ -208,7 +223,7 @@ class Sink(StrictModel):
 class Partitions(StrictModel):
     """How a process splits into slices for replay, backfill and scale-out."""
 
-    column: str
+    column: Name
     grain: Literal["hour", "day", "week", "month", "year"] | None = None
     start: str | None = Field(None, description="First partition (ISO date/time) for time grains.")
     values: list[str | int] | None = Field(None, min_length=1)
@@ -278,7 +293,7 @@ class Quarantine(StrictModel):
 class Process(StrictModel):
     """One load: a source, a sink, a strategy, and the gates that guard it."""
 
-    name: str
+    name: str = Field(max_length=128)
     selector: str | None = Field(None, description="Extra name this process can be selected by.")
     description: str | None = None
     tags: list[str] = Field(default_factory=list)

@@ -94,6 +94,42 @@ def plan_read(
     return request, RowFilter(tuple(predicates)), tracker
 
 
+RESERVED_PREFIX = "__dpone_"
+"""Columns dpone adds to staged rows and quarantine files; a source column may not start with it."""
+
+
+def check_source_columns(process: Process, schema: pa.Schema) -> None:
+    """Fail before any row moves when the source's columns cannot carry this load.
+
+    Reserved or repeated names, and keys the strategy needs (primary key, the partition column of
+    partition_replace), are checked on the source schema rather than left to the target's DDL.
+    """
+    names = schema.names
+    reserved = [n for n in names if n.startswith(RESERVED_PREFIX)]
+    if reserved:
+        raise TerminalError(
+            f"source columns {reserved} use the prefix {RESERVED_PREFIX}, which dpone keeps for its own columns",
+            step="extract",
+            fix="rename them in the source (a query source, or source.column_names) or leave them out (source.columns)",
+        )
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise TerminalError(
+            f"the source has more than one column named {repeated}", step="extract", fix="give each column its own name"
+        )
+    needed = {"sink.primary_key": list(process.sink.primary_key)}
+    if process.sink.strategy == "partition_replace" and process.partitions is not None:
+        needed["partitions.column"] = [process.partitions.column]
+    for key, columns in needed.items():
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise TerminalError(
+                f"{key} names {missing}, which the source does not have (it has {names})",
+                step="extract",
+                fix=f"fix {key}, or add the column to the source",
+            )
+
+
 def open_read(
     process: Process,
     partition: str | None,
@@ -115,6 +151,7 @@ def open_read(
         # Filters name normalised columns, which the source does not know: apply them after reading.
         request = dataclasses.replace(request, predicates=())
     reader = renamed_reader(source.read(request), mode)
+    check_source_columns(process, reader.schema)
     if tracker is not None and tracker.column not in reader.schema.names:
         raise TerminalError(
             f"cursor column {tracker.column} is not in the source",

@@ -28,7 +28,12 @@ def connect(profile: DuckDBProfile, base_dir: Path, *, read_only: bool = False) 
     path = database_path(profile, base_dir)
     if read_only and not path.exists():
         raise DponeConnectionError(f"DuckDB file {path} does not exist", fix="check connection path")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise DponeConnectionError(
+            f"cannot create the folder of DuckDB file {path}: {exc.strerror}", fix="check the connection's path"
+        ) from None
     config: dict[str, Any] = {}
     if profile.threads:
         config["threads"] = profile.threads

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from dpone_core.connections.profiles import DuckDBProfile
 from dpone_core.connectors.duckdb.connection import connect, database_path
 from dpone_core.connectors.duckdb.sql import DuckDBDialect
-from dpone_core.connectors.ports import ReadRequest, TableRef
-
-_NAMED_PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
+from dpone_core.connectors.ports import ReadRequest, TableRef, iter_batches
+from dpone_core.connectors.sql.params import bind_named
+from dpone_core.errors import TerminalError
 
 
 class DuckDBSource:
@@ -55,9 +56,9 @@ class DuckDBSource:
             base = f"SELECT {cols} FROM {d.table(self.table)}"
         else:
             assert self.query is not None
-            inner = _NAMED_PARAM.sub(lambda m: f"$p_{m.group(1)}", self.query)
-            params.update({f"p_{k}": v for k, v in self.params.items()})
-            base = f"SELECT {cols} FROM ({inner}) AS dpone_q"
+            inner, used = bind_named(self.query, lambda name: f"$p_{name}", self.params)
+            params.update({f"p_{name}": self.params[name] for name in used})
+            base = f"SELECT {cols} FROM ({inner.strip().rstrip(';')}) AS dpone_q"
         where = []
         for index, predicate in enumerate(request.predicates):
             where.append(f"{d.quote(predicate.column)} {predicate.op.replace('==', '=')} $w{index}")
@@ -67,7 +68,28 @@ class DuckDBSource:
     def read(self, request: ReadRequest) -> pa.RecordBatchReader:
         """Stream the result in batches of at most ``batch_rows`` rows."""
         sql, params = self.sql(request)
-        return self.con.sql(sql, params=params or None).to_arrow_reader(request.batch_rows)
+        try:
+            reader = self.con.sql(sql, params=params or None).to_arrow_reader(request.batch_rows)
+        except duckdb.Error as exc:
+            raise self._read_error(exc) from None
+        return pa.RecordBatchReader.from_batches(reader.schema, self._guarded(reader))
+
+    def _guarded(self, reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+        """The batches, with an error the query meets while it streams (a bad cast) as one line."""
+        try:
+            yield from iter_batches(reader)
+        except (duckdb.Error, pa.ArrowException) as exc:
+            raise self._read_error(exc) from None
+
+    def _read_error(self, exc: Exception) -> TerminalError:
+        """A table or query the database refuses, as one line naming what to fix."""
+        first = " ".join(str(exc).split("\n")[0].split())
+        what, fix = (
+            (f"table {self.table.display()}", "fix source.table (schema.table) or create the table")
+            if self.table is not None
+            else ("the source query", "fix source.query: one SELECT, with :name parameters given in source.params")
+        )
+        return TerminalError(f"{self.describe()}: cannot read {what}: {first}", step="extract", fix=fix)
 
     def close(self) -> None:
         """Close this source's connection (a cursor of a shared file leaves the sink's open)."""

@@ -33,17 +33,11 @@ from dpone_core.connectors.postgres.relay import BinaryRelay, RelayColumn, build
 from dpone_core.connectors.postgres.sql import PostgresDialect, to_pyformat
 from dpone_core.connectors.postgres.types import conform, plan_columns
 from dpone_core.connectors.postgres.xmin import STATE_KEY, XminPlan, plan_xmin
+from dpone_core.connectors.sql.params import bind_named
 from dpone_core.errors import ConfigurationError, DponeError, TerminalError
 from dpone_core.gates.contract import ContractGate
 from dpone_core.runtime.testhooks import pause_point
 
-# A `:name` parameter, or text where a colon is not one: string literals (also E'' and $$-quoted),
-# quoted identifiers and comments are matched first and kept as they are.
-_QUERY_TOKENS = re.compile(
-    r"(?P<keep>'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|--[^\n]*|/\*.*?\*/|\$(?P<tag>[A-Za-z_]\w*)?\$.*?\$(?P=tag)?\$)"
-    r"|(?<![:\w]):(?P<param>[A-Za-z_]\w*)",
-    re.S,
-)
 _NDIMS_MARK = "dpone-ndims:"
 _NDIMS_ERROR = re.compile(re.escape(_NDIMS_MARK) + r"(\d+):(\d+)")
 _OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "==": "="}
@@ -93,22 +87,7 @@ class PostgresSource:
         if self.table is not None:
             return to_pyformat(self.dialect.table(self.table)), {}
         assert self.query is not None
-        used: list[str] = []
-
-        def bind(match: re.Match[str]) -> str:
-            if match.group("param") is None:
-                return match.group(0)
-            used.append(match.group("param"))
-            return f"%(p_{match.group('param')})s"
-
-        inner = _QUERY_TOKENS.sub(bind, self.query.replace("%", "%%"))
-        missing = sorted(set(used) - set(self.params))
-        if missing:
-            raise ConfigurationError(
-                f"the source query uses :{missing[0]} but no value was given for it",
-                step="extract",
-                fix=f"add {missing[0]} under source.params, or pass it in run(query_params=...)",
-            )
+        inner, _ = bind_named(self.query.replace("%", "%%"), lambda name: f"%(p_{name})s", self.params)
         return "(" + inner + ") AS dpone_q", {f"p_{k}": v for k, v in self.params.items()}
 
     def sql(self, request: ReadRequest) -> str:
