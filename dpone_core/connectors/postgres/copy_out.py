@@ -42,7 +42,7 @@ class CopyOutProcess:
 
     def __init__(self, params: dict[str, str], sql: str) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-P", str(CHILD)],
+            [sys.executable, "-P", str(CHILD), str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -9,6 +9,10 @@ Protocol: stdin brings one JSON line (``params``: libpq keywords, password inclu
 shows in argv or the environment; ``sql``: the COPY statement), then ``go`` when the target is
 ready (anything else, or end of input, and it exits without copying); stdin then stays open, and
 its end means the parent is gone: the child exits at once, even while its COPY waits on the server.
+The parent's pid comes as the only argument: on Linux the child asks the kernel to SIGKILL it when
+the parent dies (``PR_SET_PDEATHSIG``), which holds even when the end of stdin never arrives (a
+process that inherited the pipe's write end); elsewhere, and as a second guard, it also exits when
+its parent pid changes.
 stdout carries the COPY data as the server sends it. stderr carries one ``.`` per 65,536 rows sent,
 then one JSON line: ``{"rows": n}``, or ``{"error": "<first line>", "sqlstate": "<code or null>",
 "phase": "connect" | "copy", "connection_lost": bool}`` (exit status 1).
@@ -16,8 +20,11 @@ then one JSON line: ``{"rows": n}``, or ``{"error": "<first line>", "sqlstate": 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import select
+import signal
 import sys
 import threading
 from typing import Any
@@ -45,17 +52,36 @@ def _first_line(exc: BaseException) -> str:
     return next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
 
 
-def _exit_when_parent_goes() -> None:
-    """The parent keeps stdin open while it reads; its end (the parent killed) ends this process."""
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with(parent: int) -> None:
+    """Be killed with the parent (Linux); exit now if the parent is already gone."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        # No prctl in this libc: the watcher thread below still guards.
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)  # the parent died before the request above took effect
+
+
+def _exit_when_parent_goes(parent: int) -> None:
+    """The parent keeps stdin open while it reads; its end, or a new parent pid, ends this process."""
     # The raw descriptor: a daemon thread blocked in the buffered sys.stdin would hold its lock at
     # interpreter shutdown, which Python reports as a fatal error.
-    while os.read(0, 4096):
-        pass
+    while os.getppid() == parent:
+        ready, _, _ = select.select([0], [], [], 1.0)
+        if ready and not os.read(0, 4096):
+            break
     os._exit(1)
 
 
 def main() -> int:
     """Copy out as asked; the exit status is 0 when every row was sent."""
+    parent = int(sys.argv[1]) if len(sys.argv) > 1 else os.getppid()
+    _die_with(parent)
     err = os.fdopen(2, "wb", buffering=0, closefd=False)
 
     def report(document: dict[str, Any]) -> None:
@@ -73,7 +99,7 @@ def main() -> int:
         connection.autocommit = True
         if sys.stdin.readline().strip() != "go":
             return 0
-        threading.Thread(target=_exit_when_parent_goes, daemon=True).start()
+        threading.Thread(target=_exit_when_parent_goes, args=(parent,), daemon=True).start()
         out = os.fdopen(1, "wb", buffering=1 << 16, closefd=False)
         with connection.cursor() as cursor:
             cursor.copy_expert(request["sql"], _Output(out, err))

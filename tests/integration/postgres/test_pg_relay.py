@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -12,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.integration.postgres.conftest import PgDatabase, run_cli, run_ok, spawn_cli, wait_for_pause
+from tests.integration.postgres.conftest import REPO, PgDatabase, run_cli, run_ok, spawn_cli, wait_for_pause
 
 pytestmark = pytest.mark.integration
 
@@ -375,3 +377,60 @@ def test_an_interpreter_that_cannot_start_leaves_the_load_to_the_arrow_path(
     monkeypatch.setattr(sys, "executable", "/nonexistent/venv/bin/python3")  # replaced under the process
     report = run_ok(pg.manifest([_process()]))
     assert report.result.write_path == "direct" and _same_rows(pg)
+
+
+FAKE_PARENT = r"""
+import json, os, subprocess, sys, time
+from dpone_core.connectors.postgres import copy_out
+
+child = subprocess.Popen([sys.executable, "-P", str(copy_out.CHILD), str(os.getpid())], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+params = json.loads(sys.argv[1])
+child.stdin.write(json.dumps({"params": params, "sql": "COPY (SELECT pg_sleep(60)) TO STDOUT"}).encode() + b"\n")
+child.stdin.write(b"go\n")
+child.stdin.flush()
+# Another process holds the write end of the child's stdin: its end never arrives when we die.
+holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"], pass_fds=[child.stdin.fileno()])
+print(child.pid, holder.pid, flush=True)
+time.sleep(120)
+"""
+
+
+def test_the_reading_child_dies_with_its_parent_even_if_its_stdin_stays_open(pg: PgDatabase) -> None:
+    params = {
+        "host": pg.server.host,
+        "port": str(pg.server.port),
+        "user": pg.server.user,
+        "password": pg.server.password,
+        "dbname": pg.name,
+    }
+    parent = subprocess.Popen(
+        [sys.executable, "-c", FAKE_PARENT, json.dumps(params)], stdout=subprocess.PIPE, text=True, cwd=REPO
+    )
+    assert parent.stdout is not None
+    child_pid, holder_pid = (int(p) for p in parent.stdout.readline().split())
+    try:
+        sleeping = "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'COPY (SELECT pg_sleep%'"
+        deadline = time.monotonic() + 20
+        while pg.sql(sleeping) != [(1,)] and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert pg.sql(sleeping) == [(1,)]
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while _alive(child_pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(child_pid), "the reading child outlived its killed parent"
+    finally:
+        for pid in (child_pid, holder_pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
