@@ -76,6 +76,8 @@ def run(
         return RunReport(
             passed=False,
             status="failed",
+            attempts=0,
+            max_attempts=0,
             manifest_path=str(manifest) if not isinstance(manifest, LoadedManifest) else str(manifest.path),
             result=RunResult(errors=[error_entry(exc, None)]),
         )

@@ -107,7 +107,7 @@ state, the DDL a run would apply, and the evolution verdicts. `--format json|mar
 report (status `planned`).
 """,
     ("manifest", "validate"): """\
-On success it prints `OK: <path> (<n> processes: <names>; sha256 <first 12 hex>)`. The sha256
+On success it prints `OK: <path> (<n> process(es): <names>; sha256 <first 12 hex>)`. The sha256
 covers the manifest's bytes followed by each registry file's bytes; the same value is stored as
 `manifest_sha256` in evidence and audit rows. References are not resolved, so no secret is needed.
 """,

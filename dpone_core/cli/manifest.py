@@ -29,7 +29,9 @@ def validate_command(path: str, registry: tuple[str, ...]) -> None:
             click.echo(f"error: {line}", err=True)
         sys.exit(2)
     names = ", ".join(p.name for p in loaded.manifest.processes)
-    click.echo(f"OK: {path} ({len(loaded.manifest.processes)} processes: {names}; sha256 {loaded.sha256[:12]})")
+    count = len(loaded.manifest.processes)
+    noun = "process" if count == 1 else "processes"
+    click.echo(f"OK: {path} ({count} {noun}: {names}; sha256 {loaded.sha256[:12]})")
 
 
 @manifest.command("render")

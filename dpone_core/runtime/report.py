@@ -130,10 +130,12 @@ class RunReport(BaseModel):
         """Plain text summary for terminals and logs."""
         r = self.result
         head = f"{'PASSED' if self.passed else 'FAILED'} {self.process or '-'} ({self.status})"
+        # A manifest or configuration error stopped the run before any attempt touched data.
+        attempts = "" if self.exit_code == 2 else f"attempts={self.attempts}/{self.max_attempts}  "
         lines = [
             head,
             f"  run_id={self.run_id}  load_id={self.load_id}  strategy={self.strategy}  "
-            f"attempts={self.attempts}/{self.max_attempts}  {r.duration_seconds:.2f}s",
+            f"{attempts}{r.duration_seconds:.2f}s",
             f"  rows: extracted={r.extracted_rows} inserted={r.inserted_rows} updated={r.updated_rows} "
             f"deleted={r.deleted_rows} quarantined={r.quarantined_rows}",
         ]
@@ -143,9 +145,7 @@ class RunReport(BaseModel):
             if gate.verdict != "passed":
                 lines.append(f"  gate {gate.gate}/{gate.rule}: {gate.verdict} {gate.detail}".rstrip())
         if r.state_after is not None:
-            lines.append(
-                f"  state: {json.dumps(r.state_before, default=str)} -> {json.dumps(r.state_after, default=str)}"
-            )
+            lines.append(f"  state: {_state_text(r.state_before)} -> {_state_text(r.state_after)}")
         lines.extend(f"  evidence: {p}" for p in r.evidence_paths)
         lines.extend(f"  quarantine: {p}" for p in r.quarantine_paths)
         lines.extend(f"  warning: {w}" for w in r.warnings)
@@ -155,14 +155,15 @@ class RunReport(BaseModel):
     def to_markdown(self) -> str:
         """Markdown for runbooks and release notes."""
         r = self.result
+        command = "plan" if self.status == "planned" else "run"
         rows = [
-            f"# dpone run: {self.process} — {'passed' if self.passed else 'failed'}",
+            f"# dpone {command}: {self.process} — {'passed' if self.passed else 'failed'}",
             "",
             "| field | value |",
             "|---|---|",
             f"| status | {self.status} |",
             f"| run_id | `{self.run_id}` |",
-            f"| load_id | `{self.load_id}` |",
+            f"| load_id | {f'`{self.load_id}`' if self.load_id else '- (nothing committed)'} |",
             f"| strategy | {self.strategy} |",
             f"| attempts | {self.attempts}/{self.max_attempts} |",
             f"| duration | {r.duration_seconds:.2f}s |",
@@ -178,3 +179,24 @@ class RunReport(BaseModel):
         if r.evidence_paths or r.quarantine_paths:
             rows += ["", "## Artifacts", ""] + [f"- `{p}`" for p in [*r.evidence_paths, *r.quarantine_paths]]
         return redact("\n".join(rows) + "\n")
+
+
+def _state_text(state: dict[str, Any] | None) -> str:
+    """A state row for people: the cursor's value as written, then the run that committed it.
+
+    >>> _state_text({"cursor_column": "ts", "cursor_value": '{"kind": "int", "value": 7}', "run_id": "r1"})
+    'ts=7 (run r1)'
+    """
+    if state is None:
+        return "none"
+    value = state.get("cursor_value")
+    if isinstance(value, str):
+        try:
+            decoded = json.loads(value)
+        except ValueError:
+            decoded = value
+        value = decoded.get("value") if isinstance(decoded, dict) else decoded
+    cursor = f"{state.get('cursor_column')}={value}" if state.get("cursor_column") else "no cursor"
+    extra = state.get("extra") or {}
+    horizon = f", xmin horizon {extra['xmin_horizon']}" if "xmin_horizon" in extra else ""
+    return f"{cursor}{horizon} (run {state.get('run_id')})"
