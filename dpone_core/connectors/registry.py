@@ -6,12 +6,12 @@ from pathlib import Path
 from typing import Any
 
 from dpone_core.connections.profiles import DuckDBProfile, FilesProfile, PostgresProfile, resolved
-from dpone_core.connectors.ports import TableRef
 from dpone_core.errors import ConfigurationError
 from dpone_core.manifest.identifiers import split_table_name
 from dpone_core.manifest.models import Manifest
 from dpone_core.manifest.process import Process
 from dpone_core.manifest.references import resolve_params, resolve_setting
+from dpone_core.model import TableRef
 
 SOURCE_TYPES = ("files", "duckdb", "postgres")
 SINK_TYPES = ("duckdb", "files", "postgres")

@@ -10,10 +10,10 @@ from collections.abc import Callable
 
 import pyarrow as pa
 
-from dpone_core.connectors.ports import TableRef, TargetSchema
 from dpone_core.errors import SchemaEvolutionBlocked
 from dpone_core.gates.evolution import EvolutionPlan
 from dpone_core.manifest.process import PhysicalDesign
+from dpone_core.model import TableRef, TargetSchema
 from dpone_core.strategies.dialect import SqlDialect
 
 
@@ -21,7 +21,7 @@ def create_table_sql(dialect: SqlDialect, table: TableRef, schema: TargetSchema,
     """CREATE TABLE with types, NOT NULL and the primary key.
 
     >>> import pyarrow as pa
-    >>> from dpone_core.connectors.ports import TargetColumn
+    >>> from dpone_core.model import TargetColumn
     >>> s = TargetSchema((TargetColumn("id", pa.int64(), False), TargetColumn("v", pa.string())), ("id",))
     >>> create_table_sql(SqlDialect(), TableRef("a", "t"), s)
     'CREATE TABLE "a"."t" ("id" BIGINT NOT NULL, "v" TEXT, PRIMARY KEY ("id"))'

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 
 import pyarrow as pa
 
-from dpone_core.connectors.ports import TargetColumn, TargetSchema
 from dpone_core.gates.types import same_logical_type, widens
 from dpone_core.manifest.contract import SchemaEvolution
+from dpone_core.model import TargetColumn, TargetSchema
 
 
 @dataclass(frozen=True)

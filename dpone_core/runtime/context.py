@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from dpone_core.connectors.ports import TargetColumn
 from dpone_core.manifest.contract import ColumnRule, SchemaContract
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import Process
 from dpone_core.manifest.references import resolve_setting
+from dpone_core.model import TargetColumn
 from dpone_core.runtime.progress import ProgressTracker
 from dpone_core.runtime.report import RunResult
 from dpone_core.strategies.plan import Scd2Spec

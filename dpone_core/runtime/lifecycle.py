@@ -13,7 +13,6 @@ from typing import Any
 import pyarrow as pa
 
 from dpone_core.connections.references import UnresolvedReference
-from dpone_core.connectors.ports import SEQ_COLUMN, RelayRefused, StagedLoad, TableRef
 from dpone_core.connectors.registry import open_sink, open_source, sink_table
 from dpone_core.connectors.sql.sink import staging_name
 from dpone_core.errors import (
@@ -29,6 +28,7 @@ from dpone_core.gates.ddl import physical_ddl
 from dpone_core.gates.evolution import EvolutionPlan, plan_evolution
 from dpone_core.gates.quarantine import QuarantineWriter, discard_uncommitted
 from dpone_core.introspection import identifying_key, unique_keys
+from dpone_core.model import SEQ_COLUMN, StagedLoad, TableRef
 from dpone_core.runtime.chunks.extract import chunk_store
 from dpone_core.runtime.chunks.source import ChunkSource
 from dpone_core.runtime.context import AttemptOutcome, RunContext, effective_contract, history_columns
@@ -42,6 +42,7 @@ from dpone_core.runtime.report import GateVerdict, RunResult
 from dpone_core.runtime.results import load_result
 from dpone_core.runtime.testhooks import pause_point
 from dpone_core.runtime.verdicts import contract_verdicts, resolve_duplicates
+from dpone_core.spi.ports import RelayRefused
 from dpone_core.state.cursor import CursorTracker, next_state
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from dpone_core.connectors.ports import StagedLoad, TableRef
 from dpone_core.manifest.process import Process
+from dpone_core.model import StagedLoad, TableRef
 from dpone_core.strategies.plan import DeleteMarkerSpec, LoadPlan, PartitionSpec, Scd2Spec
 
 

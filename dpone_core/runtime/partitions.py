@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from dpone_core.connectors.ports import Predicate
 from dpone_core.errors import ConfigurationError
 from dpone_core.manifest.process import Partitions
+from dpone_core.model import Predicate
 
 _FORMATS = {"hour": "%Y-%m-%dT%H", "day": "%Y-%m-%d", "week": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}
 

@@ -16,11 +16,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from dpone_core.connectors.ports import SEQ_COLUMN, Predicate, iter_batches
 from dpone_core.gates.compatibility import CompatibilityGate
 from dpone_core.gates.contract import ContractGate
 from dpone_core.gates.quarantine import QuarantineWriter
 from dpone_core.gates.types import cast_with_failures
+from dpone_core.model import SEQ_COLUMN, Predicate, iter_batches
 from dpone_core.runtime.prefetch import prefetch
 from dpone_core.runtime.progress import ProgressTracker
 from dpone_core.runtime.testhooks import pause_point

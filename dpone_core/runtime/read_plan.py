@@ -8,10 +8,10 @@ from typing import Any, Literal
 
 import pyarrow as pa
 
-from dpone_core.connectors.ports import Predicate, ReadRequest
 from dpone_core.errors import ConfigurationError, TerminalError
 from dpone_core.gates.contract import ContractGate
 from dpone_core.manifest.process import Process
+from dpone_core.model import Predicate, ReadRequest
 from dpone_core.runtime.column_names import renamed_reader
 from dpone_core.runtime.partitions import partition_predicates
 from dpone_core.runtime.pipeline import RowFilter, cursor_type

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from dpone_core.connectors.ports import StagedLoad, StrategyCounts, TargetSchema
+from dpone_core.model import StagedLoad, StrategyCounts, TargetSchema
 from dpone_core.runtime.pipeline import GatedStream
 from dpone_core.runtime.report import GateVerdict, RunResult
 

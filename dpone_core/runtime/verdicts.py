@@ -8,10 +8,10 @@ from typing import Any
 
 import pyarrow as pa
 
-from dpone_core.connectors.ports import SEQ_COLUMN, StagedLoad
 from dpone_core.errors import ContractViolation
 from dpone_core.gates.contract import REASON_COLUMN, ContractGate
 from dpone_core.gates.quarantine import QuarantineWriter
+from dpone_core.model import SEQ_COLUMN, StagedLoad
 from dpone_core.runtime.pipeline import StreamStats
 from dpone_core.runtime.report import GateVerdict
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from dpone_core.connectors.ports import TargetColumn, TargetSchema
+from dpone_core.model import TargetColumn, TargetSchema
 
 STATE_TABLE = "__dpone__state"
 LOADS_TABLE = "__dpone__loads"

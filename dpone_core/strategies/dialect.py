@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
-from dpone_core.connectors.ports import TableRef
+from dpone_core.model import TableRef
 
 
 @dataclass(frozen=True)

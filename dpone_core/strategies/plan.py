@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from dpone_core.connectors.ports import TableRef
+from dpone_core.model import TableRef
 
 
 @dataclass(frozen=True)

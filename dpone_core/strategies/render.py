@@ -272,7 +272,7 @@ def _first_load(q: _Sql) -> list[Statement]:
 def render_plan(plan: LoadPlan, dialect: SqlDialect) -> list[Statement]:
     """Render ``plan`` for ``dialect``; statements run in order inside one transaction.
 
-    >>> from dpone_core.connectors.ports import TableRef
+    >>> from dpone_core.model import TableRef
     >>> p = LoadPlan("append", TableRef("a", "t"), TableRef("s", "x"), ("id",))
     >>> render_plan(p, SqlDialect())[0].sql
     'INSERT INTO "a"."t" ("id") SELECT dpone_s."id" FROM "s"."x" AS dpone_s'

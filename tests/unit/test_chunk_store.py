@@ -9,8 +9,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from dpone_core.connectors.ports import ReadRequest
 from dpone_core.errors import TerminalError
+from dpone_core.model import ReadRequest
 from dpone_core.runtime.chunks.source import ChunkSource
 from dpone_core.runtime.chunks.store import ChunkStore, safe_name
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from dpone_core.connectors.ports import TargetColumn, TargetSchema
 from dpone_core.gates.evolution import plan_evolution
 from dpone_core.manifest.contract import SchemaEvolution
+from dpone_core.model import TargetColumn, TargetSchema
 
 TARGET = TargetSchema(
     (TargetColumn("id", pa.int64(), False), TargetColumn("name", pa.string()), TargetColumn("n", pa.int32())),

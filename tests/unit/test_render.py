@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from dpone_core.connectors.duckdb.sql import DuckDBDialect
-from dpone_core.connectors.ports import TableRef
+from dpone_core.model import TableRef
 from dpone_core.strategies.dialect import SqlDialect
 from dpone_core.strategies.plan import DeleteMarkerSpec, LoadPlan, PartitionSpec, Scd2Spec
 from dpone_core.strategies.render import render_plan

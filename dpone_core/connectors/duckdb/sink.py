@@ -19,9 +19,9 @@ import pyarrow.parquet as pq
 from dpone_core.connections.profiles import DuckDBProfile
 from dpone_core.connectors.duckdb.connection import connect, database_path, out_of_memory
 from dpone_core.connectors.duckdb.sql import DuckDBDialect
-from dpone_core.connectors.ports import SEQ_COLUMN, StagedLoad, TableRef, TargetColumn, TargetSchema, iter_batches
 from dpone_core.connectors.sql.sink import SqlSink, staging_name
 from dpone_core.errors import DuplicateKeyError, TransientError
+from dpone_core.model import SEQ_COLUMN, StagedLoad, TableRef, TargetColumn, TargetSchema, iter_batches
 
 
 class DuckDBSink(SqlSink):

@@ -12,9 +12,9 @@ import pyarrow as pa
 from dpone_core.connections.profiles import DuckDBProfile
 from dpone_core.connectors.duckdb.connection import connect, database_path
 from dpone_core.connectors.duckdb.sql import DuckDBDialect
-from dpone_core.connectors.ports import ReadRequest, TableRef, iter_batches
 from dpone_core.connectors.sql.params import bind_named
 from dpone_core.errors import TerminalError
+from dpone_core.model import ReadRequest, TableRef, iter_batches
 
 
 class DuckDBSource:

@@ -30,9 +30,9 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from dpone_core.connectors.ports import SEQ_COLUMN, StagedLoad, StrategyCounts, TargetColumn, TargetSchema, iter_batches
 from dpone_core.errors import ConcurrentRunError, ConfigurationError
 from dpone_core.manifest.identifiers import split_table_name
+from dpone_core.model import SEQ_COLUMN, StagedLoad, StrategyCounts, TargetColumn, TargetSchema, iter_batches
 from dpone_core.strategies.plan import LoadPlan
 
 FILE_STRATEGIES = frozenset({"append", "incremental", "full_refresh"})

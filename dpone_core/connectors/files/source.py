@@ -12,9 +12,9 @@ import pyarrow.parquet as pq
 from pyarrow import csv as pacsv
 from pyarrow import json as pajson
 
-from dpone_core.connectors.ports import ReadRequest, iter_batches
 from dpone_core.errors import TerminalError
 from dpone_core.manifest.process import CsvOptions
+from dpone_core.model import ReadRequest, iter_batches
 
 
 class FilesSource:

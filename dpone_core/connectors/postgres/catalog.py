@@ -6,8 +6,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from dpone_core.connectors.ports import TableRef, TargetColumn, TargetSchema
 from dpone_core.connectors.postgres.types import arrow_type
+from dpone_core.model import TableRef, TargetColumn, TargetSchema
 
 LIST_TABLES_SQL = (
     "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "

@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from dpone_core.connectors.ports import RelayRefused
+from dpone_core.spi.ports import RelayRefused
 
 CHILD = Path(__file__).with_name("copy_out_child.py")
 PROGRESS_ROWS = 65_536

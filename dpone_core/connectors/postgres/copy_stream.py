@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
 
-from dpone_core.connectors.ports import iter_batches
+from dpone_core.model import iter_batches
 from dpone_core.runtime.testhooks import pause_point
 
 

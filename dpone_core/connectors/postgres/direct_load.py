@@ -21,11 +21,12 @@ from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
-from dpone_core.connectors.ports import RelayRefused, StrategyCounts, TableRef
 from dpone_core.connectors.postgres.connection import sqlstate, translate
 from dpone_core.connectors.postgres.copy_stream import CopyGuard, staging_arrow_type
 from dpone_core.connectors.postgres.relay import BinaryRelay, relay_into, require_compatible
 from dpone_core.errors import DponeError, DuplicateKeyError
+from dpone_core.model import StrategyCounts, TableRef
+from dpone_core.spi.ports import RelayRefused
 from dpone_core.strategies.dialect import Statement
 from dpone_core.strategies.plan import LoadPlan
 from dpone_core.strategies.render import render_plan

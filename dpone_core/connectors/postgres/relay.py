@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from dpone_core.connectors.ports import RelayRefused, TableRef
 from dpone_core.connectors.postgres.connection import sqlstate, translate
 from dpone_core.connectors.postgres.copy_out import CopyOutProcess, SourceCopyError
 from dpone_core.connectors.postgres.libpq_copy import copy_in
@@ -35,7 +34,9 @@ from dpone_core.connectors.postgres.types import arrow_type, numeric_type
 from dpone_core.errors import DponeError, TypeCompatibilityError
 from dpone_core.gates.contract import ContractGate, typed_values
 from dpone_core.gates.types import contract_arrow_type
+from dpone_core.model import TableRef
 from dpone_core.runtime.testhooks import pause_point
+from dpone_core.spi.ports import RelayRefused
 
 if TYPE_CHECKING:
     from dpone_core.connectors.postgres.sink import PostgresSink

@@ -21,12 +21,6 @@ from typing import Any
 import pyarrow as pa
 
 from dpone_core.connections.profiles import PostgresProfile
-from dpone_core.connectors.ports import (
-    StagedLoad,
-    StrategyCounts,
-    TableRef,
-    TargetSchema,
-)
 from dpone_core.connectors.postgres.catalog import LIST_TABLES_SQL, describe_table
 from dpone_core.connectors.postgres.connection import (
     AdbcOpener,
@@ -51,6 +45,7 @@ from dpone_core.connectors.postgres.sql import PostgresDialect, to_pyformat
 from dpone_core.connectors.postgres.types import conform, plan_columns
 from dpone_core.connectors.sql.sink import STAGING_PREFIX, SqlFinalizeSession, SqlSink, staging_name
 from dpone_core.errors import DponeError
+from dpone_core.model import StagedLoad, StrategyCounts, TableRef, TargetSchema
 from dpone_core.strategies.plan import LoadPlan
 from dpone_core.strategies.render import render_plan
 

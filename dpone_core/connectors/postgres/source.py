@@ -20,7 +20,6 @@ from typing import Any
 import pyarrow as pa
 
 from dpone_core.connections.profiles import PostgresProfile
-from dpone_core.connectors.ports import ReadRequest, TableRef
 from dpone_core.connectors.postgres.connection import (
     AdbcOpener,
     connect,
@@ -36,6 +35,7 @@ from dpone_core.connectors.postgres.xmin import STATE_KEY, XminPlan, plan_xmin
 from dpone_core.connectors.sql.params import bind_named
 from dpone_core.errors import ConfigurationError, DponeError, TerminalError
 from dpone_core.gates.contract import ContractGate
+from dpone_core.model import ReadRequest, TableRef
 from dpone_core.runtime.testhooks import pause_point
 
 _NDIMS_MARK = "dpone-ndims:"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from dpone_core.connectors.ports import TableRef
+from dpone_core.model import TableRef
 from dpone_core.strategies.dialect import SqlDialect
 
 PLACEHOLDER = "\x00p"

@@ -16,8 +16,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from dpone_core.connectors.ports import SEQ_COLUMN, StagedLoad, StrategyCounts, TableRef, TargetSchema
 from dpone_core.gates.ddl import create_table_sql, render_ddl
+from dpone_core.model import SEQ_COLUMN, StagedLoad, StrategyCounts, TableRef, TargetSchema
 from dpone_core.state.tables import LOAD_COLUMNS, LOADS_SCHEMA, LOADS_TABLE, STATE_SCHEMA, STATE_TABLE
 from dpone_core.strategies.dialect import SqlDialect
 from dpone_core.strategies.plan import LoadPlan

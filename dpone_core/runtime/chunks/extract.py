@@ -9,11 +9,11 @@ from typing import Any
 import pyarrow as pa
 
 from dpone_core.connections.references import UnresolvedReference
-from dpone_core.connectors.ports import iter_batches
 from dpone_core.connectors.registry import open_sink, open_source
 from dpone_core.errors import ConfigurationError
 from dpone_core.gates.contract import ContractGate
 from dpone_core.introspection import unique_keys
+from dpone_core.model import iter_batches
 from dpone_core.runtime.chunks.store import ChunkStore
 from dpone_core.runtime.context import AttemptOutcome, RunContext, effective_contract
 from dpone_core.runtime.progress import ProgressTracker

@@ -7,8 +7,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from dpone_core.connectors.ports import ReadRequest
 from dpone_core.errors import TerminalError
+from dpone_core.model import ReadRequest
 from dpone_core.runtime.chunks.store import ChunkInfo, ChunkStore
 
 

@@ -20,8 +20,8 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
-from dpone_core.connectors.ports import iter_batches
 from dpone_core.errors import TerminalError
+from dpone_core.model import iter_batches
 
 CHUNK_SUFFIX = ".arrow"
 MARKER_SUFFIX = ".json"

@@ -199,8 +199,8 @@ def wait_for_pause(marker: Path, proc: subprocess.Popen[str], timeout: float = 6
 def direct_allowed(pg: PgDatabase, strategy: str, key: tuple[str, ...] = ("id",)) -> bool:
     """Whether the Postgres sink would load ``strategy`` straight into ``public.dst`` as it is now."""
     from dpone_core.connections.profiles import PostgresProfile
-    from dpone_core.connectors.ports import TableRef
     from dpone_core.connectors.postgres.sink import PostgresSink
+    from dpone_core.model import TableRef
 
     profile = PostgresProfile.model_validate(pg.profile())
     sink = PostgresSink(profile, pg.folder, TableRef("public", "dst"), "__dpone_staging", None)

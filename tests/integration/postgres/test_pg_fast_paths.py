@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from dpone_core.connectors.ports import TableRef
+from dpone_core.model import TableRef
 from dpone_core.strategies.plan import LoadPlan
 from tests.integration.postgres.conftest import PgDatabase, run_ok
 

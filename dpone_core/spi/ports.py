@@ -1,4 +1,4 @@
-"""The Source and Sink ports every connector implements, and the plain data they exchange.
+"""The ports a connector implements, as Protocols the runtime passes around.
 
 Data moves as ``pyarrow.RecordBatch``es of bounded size; nothing here holds a table in Python
 objects. A sink commits in one finalize session: DDL, strategy, audit row and state together.
@@ -6,36 +6,12 @@ objects. A sink commits in one finalize session: DDL, strategy, audit row and st
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import pyarrow as pa
 
-SEQ_COLUMN = "__dpone_seq"
-"""Ordinal added to staged rows so duplicates can be resolved deterministically (first one wins)."""
-
-
-@dataclass(frozen=True)
-class Predicate:
-    """A filter a source pushes down: ``column op value``."""
-
-    column: str
-    op: Literal[">", ">=", "<", "<=", "=="]
-    value: Any
-
-
-@dataclass(frozen=True)
-class ReadRequest:
-    """What the runtime asks a source for."""
-
-    columns: tuple[str, ...] | None = None
-    predicates: tuple[Predicate, ...] = ()
-    batch_rows: int = 65_536
-    batch_bytes: int = 1 << 20
-    text_columns: frozenset[str] = frozenset()
-    """Columns a text-format source (CSV) must hand over as strings so the contract types them per row."""
+from dpone_core.model import ReadRequest, StagedLoad, StrategyCounts, TargetSchema
 
 
 class RelayRefused(Exception):
@@ -64,68 +40,6 @@ class Source(Protocol):
     def close(self) -> None:
         """Release connections and files."""
         ...
-
-
-@dataclass(frozen=True)
-class TableRef:
-    """A (schema, name) pair; rendering and quoting belong to the dialect."""
-
-    schema: str | None
-    name: str
-
-    def display(self) -> str:
-        """Unquoted dotted form for messages."""
-        return f"{self.schema}.{self.name}" if self.schema else self.name
-
-
-@dataclass(frozen=True)
-class TargetColumn:
-    """One column of an existing or planned target table."""
-
-    name: str
-    type: pa.DataType
-    nullable: bool = True
-    native_type: str | None = field(default=None, compare=False)
-    """The database's own type, rendered by its catalog, when ``type`` only stands in for it (an enum
-    or inet column described as text): values are cast to it explicitly. None when ``type`` is faithful."""
-
-
-@dataclass(frozen=True)
-class TargetSchema:
-    """What the sink's catalog says about the target table."""
-
-    columns: tuple[TargetColumn, ...]
-    primary_key: tuple[str, ...] = ()
-
-    def column(self, name: str) -> TargetColumn | None:
-        """Return the column called ``name`` or None."""
-        return next((c for c in self.columns if c.name == name), None)
-
-    def arrow_schema(self) -> pa.Schema:
-        """The table as an Arrow schema (nullability kept)."""
-        return pa.schema([pa.field(c.name, c.type, c.nullable) for c in self.columns])
-
-
-@dataclass(frozen=True)
-class StagedLoad:
-    """Rows bulk-loaded into staging and not yet visible in the target."""
-
-    load_id: str
-    location: str
-    rows: int
-    schema: pa.Schema
-    """Schema of the staged data columns (without the sequence column)."""
-    handle: Any = None
-
-
-@dataclass
-class StrategyCounts:
-    """Rows the strategy changed in the target."""
-
-    inserted: int = 0
-    updated: int = 0
-    deleted: int = 0
-    details: dict[str, int] = field(default_factory=dict)
 
 
 class FinalizeSession(Protocol):
@@ -198,12 +112,3 @@ class Sink(Protocol):
     def close(self) -> None:
         """Release the connection."""
         ...
-
-
-def iter_batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
-    """Iterate a reader batch by batch (typing helper)."""
-    while True:
-        try:
-            yield reader.read_next_batch()
-        except StopIteration:
-            return

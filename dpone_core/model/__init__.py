@@ -1,0 +1,20 @@
+"""The shared vocabulary of every layer: tables, read requests, batches, staged loads.
+
+The bottom of the import order: it imports nothing of dpone, and anything may import it.
+"""
+
+from dpone_core.model.batches import SEQ_COLUMN, Predicate, ReadRequest, iter_batches
+from dpone_core.model.loads import StagedLoad, StrategyCounts
+from dpone_core.model.tables import TableRef, TargetColumn, TargetSchema
+
+__all__ = [
+    "SEQ_COLUMN",
+    "Predicate",
+    "ReadRequest",
+    "StagedLoad",
+    "StrategyCounts",
+    "TableRef",
+    "TargetColumn",
+    "TargetSchema",
+    "iter_batches",
+]

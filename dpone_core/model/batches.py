@@ -1,0 +1,42 @@
+"""What a source is asked for, and how its Arrow batches are walked."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pyarrow as pa
+
+SEQ_COLUMN = "__dpone_seq"
+"""Ordinal added to staged rows so duplicates can be resolved deterministically (first one wins)."""
+
+
+@dataclass(frozen=True)
+class Predicate:
+    """A filter a source pushes down: ``column op value``."""
+
+    column: str
+    op: Literal[">", ">=", "<", "<=", "=="]
+    value: Any
+
+
+@dataclass(frozen=True)
+class ReadRequest:
+    """What the runtime asks a source for."""
+
+    columns: tuple[str, ...] | None = None
+    predicates: tuple[Predicate, ...] = ()
+    batch_rows: int = 65_536
+    batch_bytes: int = 1 << 20
+    text_columns: frozenset[str] = frozenset()
+    """Columns a text-format source (CSV) must hand over as strings so the contract types them per row."""
+
+
+def iter_batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
+    """Iterate a reader batch by batch (typing helper)."""
+    while True:
+        try:
+            yield reader.read_next_batch()
+        except StopIteration:
+            return

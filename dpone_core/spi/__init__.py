@@ -1,0 +1,1 @@
+"""The connector SPI: what a connector declares (ConnectorSpec, Capabilities) and implements (ports)."""
