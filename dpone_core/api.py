@@ -171,7 +171,7 @@ def committed_loads(
     manifest: ManifestLike, selector: str, since: datetime | None = None, registry_paths: Sequence[str | Path] = ()
 ) -> list[dict[str, Any]]:
     """Committed ``__dpone__loads`` rows of one process, newest first (for sensors)."""
-    from dpone_core.connectors.registry import open_sink
+    from dpone_core.connectors.endpoints import open_sink
 
     loaded = _load(manifest, registry_paths)
     process = select_one(loaded.manifest, selector)
@@ -186,7 +186,7 @@ def committed_loads(
 
 def read_target(manifest: ManifestLike, selector: str, registry_paths: Sequence[str | Path] = ()) -> Any:
     """The process's target table as a ``pyarrow.Table`` (for IO managers and notebooks)."""
-    from dpone_core.connectors.registry import open_sink
+    from dpone_core.connectors.endpoints import open_sink
 
     loaded = _load(manifest, registry_paths)
     process = select_one(loaded.manifest, selector)

@@ -91,23 +91,18 @@ def target_row_count(
 ) -> int | None:
     """Rows in the process's target table now, or None when the table does not exist yet.
 
-    SQL sinks answer with ``SELECT count(*)``; other sinks count the Arrow table they read.
+    SQL sinks answer with ``SELECT count(*)``, file sinks from their files' footers.
 
     >>> target_row_count("dags_examples/quickstart/orders.yaml", "orders")  # doctest: +SKIP
     3835
     """
-    from dpone_core.connectors.registry import open_sink
+    from dpone_core.connectors.endpoints import open_sink
 
     loaded = manifest if isinstance(manifest, LoadedManifest) else load_manifest(manifest, registry_paths)
     process = select_one(loaded.manifest, selector)
     sink = open_sink(loaded.manifest, process, loaded.base_dir)
     try:
-        if sink.target_schema() is None:
-            return None
-        if hasattr(sink, "query") and hasattr(sink, "dialect"):
-            rows = sink.query(f"SELECT count(*) FROM {sink.dialect.table(sink.table)}")
-            return int(rows[0][0])
-        return int(sink.read_target().num_rows)
+        return sink.row_count()
     finally:
         sink.close()
 

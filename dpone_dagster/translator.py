@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from dpone_core.connectors.registry import sink_table, source_table
+from dpone_core.connectors.endpoints import sink_table, source_table
 from dpone_core.introspection import contract_rules
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import Process

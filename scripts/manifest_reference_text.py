@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from dpone_core.connections import profiles
+from dpone_core.connections.registry import connectors
 from dpone_core.manifest import contract, models, process
 
 # (model, heading, anchor): the order sections appear in. Models found by walking the field
@@ -17,13 +17,7 @@ SECTIONS: list[tuple[type[BaseModel], str, str]] = [
     (models.Manifest, "Top level", "top-level"),
     (models.Defaults, "`defaults`", "defaults"),
     (models.Registry, "Registry files", "registry"),
-    (profiles.FilesProfile, "`connections: type files`", "connection-files"),
-    (profiles.DuckDBProfile, "`connections: type duckdb`", "connection-duckdb"),
-    (profiles.PostgresProfile, "`connections: type postgres`", "connection-postgres"),
-    (profiles.MSSQLProfile, "`connections: type mssql`", "connection-mssql"),
-    (profiles.ClickHouseProfile, "`connections: type clickhouse`", "connection-clickhouse"),
-    (profiles.S3Profile, "`connections: type s3`", "connection-s3"),
-    (profiles.KafkaProfile, "`connections: type kafka`", "connection-kafka"),
+    *[(spec.profile, f"`connections: type {name}`", f"connection-{name}") for name, spec in connectors().items()],
     (process.Process, "`processes[]`", "process"),
     (process.Source, "`processes[].source`", "source"),
     (process.CsvOptions, "`processes[].source.csv`", "source-csv"),
@@ -191,7 +185,7 @@ RULES: dict[type[BaseModel], list[str]] = {
         "A `files` or `s3` sink needs `format: parquet` and one of the strategies `append`, `incremental`, "
         "`full_refresh`; `format` is refused for other sinks.",
     ],
-    profiles.DuckDBProfile: [
+    connectors()["duckdb"].profile: [
         "`path: ':memory:'` is refused: the state table would vanish with the process.",
     ],
     process.Process: [

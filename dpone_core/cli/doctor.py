@@ -8,13 +8,8 @@ import sys
 
 import click
 
-# extra -> (import names it needs, what it enables)
-EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
-    "postgres": (("psycopg2", "adbc_driver_postgresql"), "Postgres source/sink"),
-    "mssql": (("pyodbc",), "MSSQL driver (connector not built yet)"),
-    "clickhouse": (("clickhouse_connect",), "ClickHouse driver (connector not built yet)"),
-    "kafka": (("kafka",), "Kafka driver (connector not built yet)"),
-    "s3": (("boto3",), "S3 driver (connector not built yet)"),
+# Extras that are not connectors: extra -> (import names it needs, what it enables).
+OTHER_EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
     "lineage": (("openlineage.client",), "OpenLineage events"),
     "airflow": (("airflow",), "Airflow provider"),
     "dagster": (("dagster",), "Dagster integration"),
@@ -45,8 +40,14 @@ def doctor(manifest_path: str | None, registry: tuple[str, ...]) -> None:
         f"{'ok ' if ok else 'BAD'} python {platform.python_version()}"
         + ("" if ok else "  -> install Python 3.11 or newer")
     )
-    for extra, (modules, purpose) in EXTRAS.items():
-        missing = [m for m in modules if not _installed(m)]
+    from dpone_core.connections.registry import connectors
+
+    lines = [(spec.extra or spec.name, spec.missing_modules(), spec.summary) for spec in connectors().values()]
+    lines += [
+        (extra, [m for m in modules if not _installed(m)], purpose)
+        for extra, (modules, purpose) in OTHER_EXTRAS.items()
+    ]
+    for extra, missing, purpose in lines:
         click.echo(
             f"{'-- ' if missing else 'ok '} {extra:<10} {purpose}"
             + (f"  -> pip install 'dpone[{extra}]' ({', '.join(missing)} missing)" if missing else "")
@@ -57,7 +58,8 @@ def doctor(manifest_path: str | None, registry: tuple[str, ...]) -> None:
 
 
 def _check_connections(path: str, registry: tuple[str, ...]) -> int:
-    from dpone_core.connectors.registry import open_sink, open_source
+    from dpone_core.connections.registry import connector
+    from dpone_core.connectors.endpoints import open_sink, open_source
     from dpone_core.errors import DponeError
     from dpone_core.manifest.loader import load_manifest
 
@@ -69,16 +71,15 @@ def _check_connections(path: str, registry: tuple[str, ...]) -> int:
     problems = 0
     for process in loaded.manifest.processes:
         for role, opener in (("sink", open_sink), ("source", open_source)):
-            name = getattr(process, role).connection
+            name = process.source.connection if role == "source" else process.sink.connection
             try:
+                spec = connector(loaded.manifest.connections[name].type)
                 handle = opener(loaded.manifest, process, loaded.base_dir)
-                if hasattr(handle, "files"):
-                    handle.files()  # a files source is only usable if its glob matches something
-                bulk = hasattr(handle, "adbc_session")
-                if bulk:
-                    handle.adbc_session()  # the session that COPYs opens too (it connects by itself)
-                handle.close()
-                click.echo(f"ok  {process.name}: {role} {name} opens" + (" (and its COPY session)" if bulk else ""))
+                try:
+                    note = spec.probe(handle) if spec.probe else None
+                finally:
+                    handle.close()
+                click.echo(f"ok  {process.name}: {role} {name} opens" + (f" ({note})" if note else ""))
             except Exception as exc:  # noqa: BLE001 - doctor reports every failure and goes on
                 problems += 1
                 line = exc.info().one_line() if isinstance(exc, DponeError) else f"{type(exc).__name__}: {exc}"

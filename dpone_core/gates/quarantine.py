@@ -13,7 +13,7 @@ import contextlib
 import hashlib
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,6 +22,8 @@ from dpone_core.gates.contract import REASON_COLUMN
 
 if TYPE_CHECKING:
     import pyarrow.parquet as pq
+
+    from dpone_core.spi.ports import AuditLog
 
 
 def _marker(folder: Path, load_id: str) -> Path:
@@ -93,14 +95,14 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def discard_uncommitted(folder: Path, sink: Any, process: str, owner: str) -> list[str]:
+def discard_uncommitted(folder: Path, sink: AuditLog, process: str, owner: str, *, single_writer: bool) -> list[str]:
     """Delete the quarantine files in ``folder`` that ``owner``'s loads wrote but never committed.
 
     Their rows will be read again. Only where the sink guarantees a single writer for the whole run
     (DuckDB's file lock); elsewhere another run of the process may be writing its file right now.
     Files of other targets, and files without an owner marker, are left alone.
     """
-    if not getattr(sink, "single_writer", False) or not folder.is_dir():
+    if not single_writer or not folder.is_dir():
         return []
     committed: set[str] | None = None
     removed = []

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import BeforeValidator, Field, SerializeAsAny, model_validator
 
-from dpone_core.connections.profiles import ConnectionProfile
+from dpone_core.connections.profile import ConnectionProfile
+from dpone_core.connections.registry import UnknownConnectionType, connector, parse_profile
 from dpone_core.manifest.base import Name, StrictModel, suggest
 from dpone_core.manifest.contract import SchemaContract, SchemaEvolution
 from dpone_core.manifest.process import Process, Quarantine, Retry, RuntimeEvidence
 from dpone_core.manifest.references import REFERABLE_KEYS, misplaced_references
+from dpone_core.spi.capabilities import Capabilities
 
-# Which connection types can play which role; checked at validation time so a bad pairing is exit 2.
-SOURCE_TYPES = {"files", "duckdb", "postgres", "mssql", "clickhouse", "s3", "kafka"}
-PATH_SOURCE_TYPES = {"files", "s3"}
-FILE_SINK_STRATEGIES = frozenset({"append", "incremental", "full_refresh"})
+Profile = Annotated[SerializeAsAny[ConnectionProfile], BeforeValidator(parse_profile)]
+"""A connection: validated by the profile model of the connector its ``type`` names."""
 
 
 class Defaults(StrictModel):
@@ -33,7 +33,7 @@ class Registry(StrictModel):
 
     version: Literal[1] = 1
     defaults: Defaults = Field(default_factory=Defaults)
-    connections: dict[Name, ConnectionProfile] = Field(default_factory=dict)
+    connections: dict[Name, Profile] = Field(default_factory=dict)
 
 
 class Manifest(StrictModel):
@@ -41,7 +41,7 @@ class Manifest(StrictModel):
 
     version: Literal[1] = 1
     defaults: Defaults = Field(default_factory=Defaults)
-    connections: dict[Name, ConnectionProfile] = Field(default_factory=dict)
+    connections: dict[Name, Profile] = Field(default_factory=dict)
     processes: list[Process] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -88,29 +88,32 @@ class Manifest(StrictModel):
         return self
 
     def _role_problems(self, where: str, process: Process) -> list[str]:
+        """What the connectors' capabilities say about this process's source and sink."""
         problems: list[str] = []
         source = self.connections.get(process.source.connection)
         sink = self.connections.get(process.sink.connection)
         if source is not None:
-            if source.type in PATH_SOURCE_TYPES and process.source.path is None:
+            reads_paths = _capabilities(source).path_based
+            if reads_paths and process.source.path is None:
                 problems.append(f"{where}.source: a {source.type} connection needs path and format")
-            if source.type not in PATH_SOURCE_TYPES and process.source.path is not None:
-                problems.append(f"{where}.source: path applies to files/s3 connections, not {source.type}")
+            if not reads_paths and process.source.path is not None:
+                problems.append(f"{where}.source: path applies to files and object stores, not {source.type}")
         if sink is not None:
-            if sink.type in PATH_SOURCE_TYPES and process.sink.format is None:
+            can = _capabilities(sink)
+            if can.path_based and process.sink.format is None:
                 problems.append(f"{where}.sink: a {sink.type} sink needs format: parquet")
-            if sink.type in PATH_SOURCE_TYPES and process.sink.strategy not in FILE_SINK_STRATEGIES:
+            if not can.path_based and process.sink.format is not None:
+                problems.append(f"{where}.sink: format applies to file and object-store sinks, not {sink.type}")
+            if process.sink.strategy not in can.strategies:
                 problems.append(
-                    f"{where}.sink: a {sink.type} sink supports strategies {', '.join(sorted(FILE_SINK_STRATEGIES))}, "
+                    f"{where}.sink: a {sink.type} sink supports strategies {', '.join(sorted(can.strategies))}, "
                     f"not {process.sink.strategy}"
                 )
             lookback = process.source.incremental.lookback if process.source.incremental else None
-            if sink.type in PATH_SOURCE_TYPES and lookback:
+            if lookback and not can.skips_reread_rows:
                 problems.append(
                     f"{where}.sink: a {sink.type} sink appends files and cannot skip re-read rows; drop lookback"
                 )
-            if sink.type not in PATH_SOURCE_TYPES and process.sink.format is not None:
-                problems.append(f"{where}.sink: format applies to files/s3 sinks, not {sink.type}")
         return problems
 
     def process(self, name: str) -> Process:
@@ -146,3 +149,10 @@ def _find_cycle(graph: dict[str, list[str]]) -> list[str] | None:
                 state[node] = 2
                 path.pop()
     return None
+
+
+def _capabilities(profile: ConnectionProfile) -> Capabilities:
+    try:
+        return connector(profile.type).capabilities
+    except UnknownConnectionType:  # pragma: no cover - the profile validated, so its connector exists
+        return Capabilities()

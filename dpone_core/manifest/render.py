@@ -6,19 +6,18 @@ from typing import Any
 
 import yaml
 
-from dpone_core.connections.profiles import SECRET_FIELDS
 from dpone_core.connections.references import MASK, is_reference, redact
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.selectors import select
 
 
-def _mask(node: Any, key: str | None = None) -> Any:
+def _mask(node: Any, secrets: frozenset[str], key: str | None = None) -> Any:
     if isinstance(node, dict):
-        return {k: _mask(v, k) for k, v in node.items()}
+        return {k: _mask(v, secrets, k) for k, v in node.items()}
     if isinstance(node, list):
-        return [_mask(v) for v in node]
+        return [_mask(v, secrets) for v in node]
     if isinstance(node, str):
-        if key in SECRET_FIELDS and not is_reference(node):
+        if key in secrets and not is_reference(node):
             return MASK
         return redact(node)
     return node
@@ -32,4 +31,5 @@ def render_manifest(loaded: LoadedManifest, selector: str | None = None, include
     )
     data["processes"] = [p for p in data.get("processes", []) if p.get("name") in chosen]
     data.setdefault("version", 1)
-    return yaml.safe_dump(_mask(data), sort_keys=False, allow_unicode=True)
+    secrets = frozenset(name for p in loaded.manifest.connections.values() for name in p.secret_fields())
+    return yaml.safe_dump(_mask(data, secrets), sort_keys=False, allow_unicode=True)

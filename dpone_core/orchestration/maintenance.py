@@ -1,10 +1,10 @@
-"""Maintenance per sink after a stage: DuckDB CHECKPOINT, Postgres ANALYZE, ClickHouse OPTIMIZE.
+"""Maintenance per sink after a stage: the statements each connector declares (``ConnectorSpec.maintenance``).
 
-Statements run through the sink connector's own ``execute`` (the same connection code as a load), one
-connection at a time. DuckDB checkpoints once per database file (it flushes the write-ahead log into
-the file); Postgres refreshes planner statistics of each loaded table (``ANALYZE`` runs inside a
-transaction, unlike ``VACUUM``, which is left to autovacuum); ClickHouse merges parts of each
-table when a ClickHouse sink is available in this build. Other sinks are reported as skipped.
+Statements run through the sink's own connection (``Sink.maintain``), one connection at a time:
+the per-connection ones once (DuckDB's CHECKPOINT flushes the write-ahead log into the file), the
+per-table ones for every loaded table (Postgres refreshes planner statistics with ``ANALYZE``,
+which runs inside a transaction, unlike ``VACUUM``, left to autovacuum). Connectors that declare
+none are reported as skipped.
 """
 
 from __future__ import annotations
@@ -14,12 +14,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from dpone_core.connections.registry import connector
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import Process
 from dpone_core.runtime.runner import error_entry
-
-PER_DATABASE = {"duckdb": ("CHECKPOINT",)}
-PER_TABLE = {"postgres": ("ANALYZE {table}",), "clickhouse": ("OPTIMIZE TABLE {table} FINAL",)}
 
 
 @dataclass(frozen=True)
@@ -47,14 +45,9 @@ class MaintenanceResult:
         }
 
 
-def _statements(sink: Any, kind: str) -> list[str]:
-    table = sink.dialect.table(sink.table)
-    return [s.format(table=table) for s in PER_TABLE.get(kind, ())]
-
-
 def run_maintenance(loaded: LoadedManifest, processes: Sequence[Process]) -> list[MaintenanceResult]:
     """Maintain every sink connection the ``processes`` write to; never raises for a failed statement."""
-    from dpone_core.connectors.registry import open_sink
+    from dpone_core.connectors.endpoints import open_sink
 
     by_connection: dict[str, list[Process]] = {}
     for process in processes:
@@ -62,7 +55,8 @@ def run_maintenance(loaded: LoadedManifest, processes: Sequence[Process]) -> lis
     results: list[MaintenanceResult] = []
     for name, members in by_connection.items():
         kind = loaded.manifest.connections[name].type
-        if kind not in PER_DATABASE and kind not in PER_TABLE:
+        plan = connector(kind).maintenance
+        if not plan.per_connection and not plan.per_table:
             results.append(MaintenanceResult(name, kind, "skipped", error=f"no maintenance for {kind} sinks"))
             continue
         clock = time.monotonic()
@@ -72,11 +66,9 @@ def run_maintenance(loaded: LoadedManifest, processes: Sequence[Process]) -> lis
             for index, process in enumerate(members):
                 sink = open_sink(loaded.manifest, process, loaded.base_dir)
                 try:
-                    statements = list(PER_DATABASE.get(kind, ())) if index == 0 else []
-                    statements += _statements(sink, kind)
+                    statements = [*(plan.per_connection if index == 0 else ()), *plan.per_table]
                     for statement in statements:
-                        sink.execute(statement)
-                        done.append(statement)
+                        done += sink.maintain([statement])
                     tables.append(sink.table.display())
                 finally:
                     sink.close()

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from dpone_core.connections.profiles import DuckDBProfile
+from dpone_core.connections.registry import connector
 from dpone_core.errors import ManifestError
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import Process
@@ -151,18 +151,17 @@ def _components(names: Iterable[str], edges: dict[str, set[str]]) -> dict[str, s
 
 
 def lanes(loaded: LoadedManifest, process: Process) -> tuple[str, ...]:
-    """Exclusive lanes of ``process``: its concurrency key and, for DuckDB sinks, the database file."""
+    """Exclusive lanes of ``process``: its concurrency key and, for a single-writer sink, what one
+    writer holds (a DuckDB database file)."""
     result = []
     if process.orchestration.concurrency_key:
         result.append(f"key:{process.orchestration.concurrency_key}")
     profile = loaded.manifest.connections.get(process.sink.connection)
-    if isinstance(profile, DuckDBProfile):
-        from dpone_core.connectors.duckdb.connection import database_path
-
-        try:
-            result.append(f"duckdb:{database_path(profile, loaded.base_dir)}")
-        except Exception:  # noqa: BLE001 - an unresolved ${env:...} path: fall back to the connection name
-            result.append(f"duckdb:{process.sink.connection}")
+    if profile is not None:
+        spec = connector(profile.type)
+        if spec.capabilities.single_writer:
+            lane = spec.writer_lane(profile, loaded.base_dir) if spec.writer_lane else None
+            result.append(lane or f"{profile.type}:{process.sink.connection}")
     return tuple(result)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from dpone_core.connections.registry import connector
 from dpone_core.manifest.contract import ColumnRule, SchemaContract
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import Process
@@ -15,6 +16,7 @@ from dpone_core.manifest.references import resolve_setting
 from dpone_core.model import TargetColumn
 from dpone_core.runtime.progress import ProgressTracker
 from dpone_core.runtime.report import RunResult
+from dpone_core.spi.spec import ConnectorSpec
 from dpone_core.strategies.plan import Scd2Spec
 
 
@@ -33,6 +35,16 @@ class RunContext:
     """Set when this attempt finalizes a chunked load: the partition keys whose extracted chunks it commits."""
     progress: ProgressTracker | None = None
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    @property
+    def source_spec(self) -> ConnectorSpec:
+        """The connector of the process's source connection."""
+        return connector(self.loaded.manifest.connections[self.process.source.connection].type)
+
+    @property
+    def sink_spec(self) -> ConnectorSpec:
+        """The connector of the process's sink connection."""
+        return connector(self.loaded.manifest.connections[self.process.sink.connection].type)
 
     def path(self, value: str, key: str) -> Path:
         """A manifest path (``key`` names it in errors): references resolved, relative to the manifest's folder."""

@@ -7,26 +7,30 @@ The rules below keep that from blocking readers or waiting on the load's own sou
 
 from __future__ import annotations
 
-from typing import Any
-
-from dpone_core.connectors.registry import sink_table, source_table
+from dpone_core.connectors.endpoints import sink_table, source_table
 from dpone_core.gates.contract import ContractGate
 from dpone_core.gates.evolution import EvolutionPlan
 from dpone_core.manifest.process import Process
 from dpone_core.runtime.read_plan import OpenedRead
+from dpone_core.spi.capabilities import Capabilities
+from dpone_core.spi.ports import Sink, Source
 
 
-def source_may_read_target(process: Process, source: Any = None, sink: Any = None) -> bool:
+def source_may_read_target(process: Process, source: Source, sink: Sink) -> bool:
     """The source reads the target's database with a query or a view (either may select from the
     target), or reads the target table itself.
 
-    The same database is the same connection name or, for two Postgres connections, the same
-    host, port, database and service (two names for one server are common: a read-only role and a
-    loader). While it streams, the source holds ACCESS SHARE on what it reads; a finalize that locks
-    the target ACCESS EXCLUSIVE (TRUNCATE, ALTER TABLE) before the stream ends would wait on it
-    forever.
+    The same database is the same connection name or the same :meth:`database_identity` (for two
+    Postgres connections, the same host, port, database and service: two names for one server are
+    common, a read-only role and a loader). While it streams, the source holds ACCESS SHARE on what
+    it reads; a finalize that locks the target ACCESS EXCLUSIVE (TRUNCATE, ALTER TABLE) before the
+    stream ends would wait on it forever.
     """
-    if process.source.connection != process.sink.connection and not _same_database(source, sink):
+    identity = source.database_identity()
+    same = process.source.connection == process.sink.connection or (
+        identity is not None and identity == sink.database_identity()
+    )
+    if not same:
         return False
     if process.source.query is not None:
         return True
@@ -35,23 +39,18 @@ def source_may_read_target(process: Process, source: Any = None, sink: Any = Non
         return False
     if table.name != target.name:
         # A view (or a foreign table) may read the target under its own name; a table cannot.
-        stored = getattr(source, "is_stored_table", None)
-        return stored is not None and not stored()
+        return source.is_stored_table() is False
     return table.schema is None or target.schema is None or table.schema == target.schema
 
 
-def _same_database(source: Any, sink: Any) -> bool:
-    """Both ends connect to one Postgres database (by their resolved libpq parameters)."""
-    ends = [getattr(end, "conn_params", None) for end in (source, sink)]
-    if not all(isinstance(params, dict) for params in ends):
-        return False
-    keys = ("host", "port", "dbname", "service")
-    first, second = ({k: str(params.get(k, "")) for k in keys} for params in ends)  # type: ignore[union-attr]
-    return first == second
-
-
 def direct_eligible(
-    process: Process, sink: Any, evolution: EvolutionPlan, contract: ContractGate, ddl: list[str], source: Any = None
+    process: Process,
+    capabilities: Capabilities,
+    sink: Sink,
+    evolution: EvolutionPlan,
+    contract: ContractGate,
+    ddl: list[str],
+    source: Source,
 ) -> bool:
     """A load whose only uniqueness rule is the target's own primary key may skip staging.
 
@@ -62,14 +61,13 @@ def direct_eligible(
       and a full_refresh whose source may read the target (see :func:`source_may_read_target`).
     """
     key, strategy = tuple(process.sink.primary_key), process.sink.strategy
-    if not getattr(sink, "supports_direct_load", False):
+    if not capabilities.direct_load:
         return False
     if any(unique != key for unique in contract.unique_keys):
         return False
     if evolution.creates_table:
         return strategy != "partition_replace"
-    into_existing = getattr(sink, "direct_load_allowed", None)
-    if into_existing is None or not into_existing(strategy, key):
+    if not sink.direct_load_allowed(strategy, key):
         return False
     if strategy == "full_refresh":
         return not source_may_read_target(process, source, sink)
@@ -77,7 +75,13 @@ def direct_eligible(
 
 
 def relay_allowed(
-    process: Process, sink: Any, opened: OpenedRead, contract: ContractGate, evolution: EvolutionPlan, *, whole: bool
+    process: Process,
+    capabilities: Capabilities,
+    opened: OpenedRead,
+    contract: ContractGate,
+    evolution: EvolutionPlan,
+    *,
+    whole: bool,
 ) -> bool:
     """A direct load may offer its source's rows as a binary relay (the source and sink decide the rest).
 
@@ -88,7 +92,7 @@ def relay_allowed(
     """
     strategy = process.sink.strategy
     return (
-        getattr(sink, "accepts_binary_relay", False)
+        capabilities.binary_relay
         and whole
         and opened.tracker is None
         and not opened.row_filter.predicates

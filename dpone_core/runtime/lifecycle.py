@@ -13,7 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from dpone_core.connections.references import UnresolvedReference
-from dpone_core.connectors.registry import open_sink, open_source, sink_table
+from dpone_core.connectors.endpoints import open_sink, open_source, sink_table
 from dpone_core.connectors.sql.sink import staging_name
 from dpone_core.errors import (
     ConfigurationError,
@@ -155,7 +155,8 @@ class Lifecycle:
             if dropped:
                 self.warnings.append(f"dropped staging left by an interrupted run: {', '.join(dropped)}")
             folder = ctx.path(process.quarantine.dir, "quarantine.dir") / process.name
-            for name in discard_uncommitted(folder, sink, process.name, self._owner(sink)):
+            single = ctx.sink_spec.capabilities.single_writer
+            for name in discard_uncommitted(folder, sink, process.name, self._owner(sink), single_writer=single):
                 self.warnings.append(f"removed quarantine file of a load that did not commit: {name}")
         state_before = sink.read_state(process.name)
         if isinstance(source, ChunkSource):
@@ -172,10 +173,16 @@ class Lifecycle:
         # ---- extract (opened lazily: the reader streams as staging pulls) ----
         self._step("extract")
         opened = open_read(
-            process, ctx.partition, source, contract, state_before, chunk_phase="finalize" if ctx.chunk_keys else None
+            process,
+            ctx.partition,
+            source,
+            ctx.source_spec.capabilities,
+            contract,
+            state_before,
+            chunk_phase="finalize" if ctx.chunk_keys else None,
         )
         reader, row_filter, tracker = opened.reader, opened.row_filter, opened.tracker
-        self.warnings.extend(getattr(source, "notes", ()))
+        self.warnings.extend(source.notes)
         missing = contract.missing_columns(reader.schema)
         if missing:
             raise ContractViolation(
@@ -236,11 +243,12 @@ class Lifecycle:
             process.source.batch_rows,
             process.source.batch_bytes,
         )
-        if self.allow_direct and direct_eligible(process, sink, evolution, contract, ddl, source):
+        can = ctx.sink_spec.capabilities
+        if self.allow_direct and direct_eligible(process, can, sink, evolution, contract, ddl, source):
             relay = None
             whole = ctx.partition is None and ctx.chunk_keys is None
-            if self.allow_relay and relay_allowed(process, sink, opened, contract, evolution, whole=whole):
-                relay = getattr(source, "binary_relay", lambda contract: None)(contract)
+            if self.allow_relay and relay_allowed(process, can, opened, contract, evolution, whole=whole):
+                relay = source.binary_relay(contract)
             try:
                 return self._run_direct(sink, source, evolution, ddl, stream, quarantine, state_before, tracker, relay)
             finally:
@@ -260,7 +268,7 @@ class Lifecycle:
             key = tuple(process.sink.primary_key)
             # Into a table this load creates, the primary key itself rejects duplicate keys: check
             # them only if the insert fails (the common, clean case skips a full pass over staging).
-            deferred = key if evolution.creates_table and key and getattr(sink, "enforces_primary_key", False) else ()
+            deferred = key if evolution.creates_table and key and ctx.sink_spec.capabilities.enforces_keys else ()
             staged = resolve_duplicates(
                 sink, staged, contract, quarantine, stream.stats, self.process.sink.primary_key, skip=deferred
             )
@@ -331,7 +339,7 @@ class Lifecycle:
         try:
             sink.register_stream(name, stream.reader())
             if relay is not None:
-                relay.on_rows = stream.count_relayed
+                relay.report_rows_to(stream.count_relayed)
                 sink.register_relay(name, relay)
             try:
                 args = (evolution, ddl, stream, quarantine, state_before, tracker)
@@ -381,7 +389,7 @@ class Lifecycle:
             counts = session.apply_strategy(plan)
             # After the strategy: in a direct first load the rows (and the cursor) flow only now.
             # Source-held state (the xmin horizon) belongs to a completed read; partition runs leave it.
-            extra = source.state_extra() if hasattr(source, "state_extra") and ctx.partition is None else None
+            extra = source.held_state() if ctx.partition is None else None
             state_after = next_state(state_before, tracker, self.ctx.run_id, self.ctx.load_id, extra)
             self._verdicts(stream.contract, stream)
             artifact = quarantine.close()

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from dpone_core.errors import ConfigurationError
 from dpone_core.manifest.process import Partitions
@@ -80,11 +80,13 @@ def range_predicates(column: str, ranges: int, index: int, bounds: tuple[int, in
     return predicates
 
 
-def partition_predicates(partitions: Partitions, key: str, source: Any = None) -> list[Predicate]:
+def partition_predicates(
+    partitions: Partitions, key: str, key_bounds: Callable[[str], tuple[int, int] | None] | None = None
+) -> list[Predicate]:
     """Predicates selecting the rows of partition ``key``.
 
-    Key ranges need a source that reports the key column's bounds (``key_bounds(column)``, a
-    database source); other sources take time-grain or value partitions.
+    Key ranges need the source's ``key_bounds`` (a database source with that capability); other
+    sources take time-grain or value partitions.
     """
     if partitions.grain is not None:
         start, end = partition_window(partitions.grain, key)
@@ -99,7 +101,6 @@ def partition_predicates(partitions: Partitions, key: str, source: Any = None) -
             )
         return [Predicate(partitions.column, "==", matches[0])]
     assert partitions.ranges is not None
-    key_bounds = getattr(source, "key_bounds", None)
     if key_bounds is None:
         raise ConfigurationError(
             "key-range partitions are split by a database source (Postgres); files and DuckDB sources "

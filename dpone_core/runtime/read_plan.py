@@ -15,6 +15,8 @@ from dpone_core.model import Predicate, ReadRequest
 from dpone_core.runtime.column_names import renamed_reader
 from dpone_core.runtime.partitions import partition_predicates
 from dpone_core.runtime.pipeline import RowFilter, cursor_type
+from dpone_core.spi.capabilities import Capabilities
+from dpone_core.spi.ports import Source
 from dpone_core.state.cursor import CursorTracker, decode_cursor, lower_bound
 
 ChunkPhase = Literal["extract", "finalize"]
@@ -32,7 +34,8 @@ class OpenedRead:
 def plan_read(
     process: Process,
     partition: str | None,
-    source: Any,
+    source: Source,
+    capabilities: Capabilities,
     contract: ContractGate,
     state_before: dict[str, Any] | None,
     *,
@@ -63,14 +66,13 @@ def plan_read(
         if incremental is not None and incremental.cursor is not None:
             tracker = CursorTracker(incremental.cursor)
     elif incremental is not None and incremental.mode == "xmin" and follows_cursor:
-        use_xmin = getattr(source, "use_xmin", None)
-        if use_xmin is None:
+        if not capabilities.source_state:
             raise ConfigurationError(
-                f"incremental mode xmin needs a Postgres table source, not {source.describe()}",
+                f"incremental mode xmin needs a source that keeps its own state (Postgres), not {source.describe()}",
                 step="extract",
                 fix="use incremental.cursor with a column of the source",
             )
-        use_xmin(((state_before or {}).get("extra") or {}).get("xmin_horizon"))
+        source.use_held_state((state_before or {}).get("extra"))
     elif incremental is not None and follows_cursor:
         assert incremental.cursor is not None
         tracker = CursorTracker(incremental.cursor)
@@ -86,7 +88,8 @@ def plan_read(
                 step="extract",
                 fix="add partitions to the process or drop --partition",
             )
-        predicates.extend(partition_predicates(process.partitions, partition, source))
+        bounds = source.key_bounds if capabilities.key_bounds else None
+        predicates.extend(partition_predicates(process.partitions, partition, bounds))
     columns = tuple(process.source.columns) if process.source.columns else None
     request = ReadRequest(
         columns, tuple(predicates), process.source.batch_rows, process.source.batch_bytes, contract.text_columns()
@@ -133,7 +136,8 @@ def check_source_columns(process: Process, schema: pa.Schema) -> None:
 def open_read(
     process: Process,
     partition: str | None,
-    source: Any,
+    source: Source,
+    capabilities: Capabilities,
     contract: ContractGate,
     state_before: dict[str, Any] | None,
     *,
@@ -144,7 +148,7 @@ def open_read(
     The reader streams lazily: no row is read until the caller pulls a batch.
     """
     request, row_filter, tracker = plan_read(
-        process, partition, source, contract, state_before, chunk_phase=chunk_phase
+        process, partition, source, capabilities, contract, state_before, chunk_phase=chunk_phase
     )
     mode = process.source.column_names
     if mode != "as_is":

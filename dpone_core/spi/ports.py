@@ -1,17 +1,29 @@
 """The ports a connector implements, as Protocols the runtime passes around.
 
+A source is a :class:`Source`; a sink is a :class:`Sink`, made of separate ports (catalog,
+stager, committer, state store, audit log). Features only some connectors have (a direct load, a
+binary relay, key ranges, source-held state) are methods of these ports too, with neutral
+defaults in :class:`SourceBase` / :class:`SinkBase`; the runtime calls them only where the
+connector's ``Capabilities`` (``ConnectorSpec.capabilities``) say they do something.
+
 Data moves as ``pyarrow.RecordBatch``es of bounded size; nothing here holds a table in Python
 objects. A sink commits in one finalize session: DDL, strategy, audit row and state together.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Any, Protocol
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
-from dpone_core.model import ReadRequest, StagedLoad, StrategyCounts, TargetSchema
+from dpone_core.model import ReadRequest, StagedLoad, StrategyCounts, TableRef, TargetSchema
+
+if TYPE_CHECKING:
+    from dpone_core.gates.contract import ContractGate
+    from dpone_core.strategies.plan import LoadPlan
 
 
 class RelayRefused(Exception):
@@ -22,16 +34,43 @@ class RelayRefused(Exception):
     """
 
 
-class Source(Protocol):
-    """Reads a table, query or file set as a stream of Arrow batches."""
+class RelayOffer(Protocol):
+    """A source's rows as the system's own bytes, for a sink of the same system (see ``binary_relay``)."""
+
+    def report_rows_to(self, callback: Callable[[int], None]) -> None:
+        """Call ``callback`` with each number of rows relayed (progress and the stream's counts)."""
+        ...
+
+    def close(self) -> None:
+        """Stop the relay's reader if it still runs."""
+        ...
+
+
+class Described(Protocol):
+    """Names for messages and lineage."""
 
     def describe(self) -> str:
-        """Short human description for plans and lineage, e.g. ``files:data/orders/*.csv``."""
+        """Short human description, e.g. ``duckdb:warehouse.duckdb/analytics.orders``."""
         ...
 
     def lineage_name(self) -> tuple[str, str]:
         """(namespace, name) for lineage, e.g. ``("file", "/data/orders")``."""
         ...
+
+    def database_identity(self) -> str | None:
+        """The database this end lives in (one server database, one file), or None for files.
+
+        Two ends with the same identity share locks: the runtime keeps a load from waiting on its
+        own source (see ``runtime/direct.py``).
+        """
+        ...
+
+
+class Source(Described, Protocol):
+    """Reads a table, query or file set as a stream of Arrow batches."""
+
+    notes: list[str]
+    """Warnings the source gathered while planning its read (shown in the report)."""
 
     def read(self, request: ReadRequest) -> pa.RecordBatchReader:
         """Open a reader whose schema is known before the first batch."""
@@ -41,33 +80,45 @@ class Source(Protocol):
         """Release connections and files."""
         ...
 
+    def is_stored_table(self) -> bool | None:
+        """Whether a table source is a stored table (not a view); None when the source cannot tell."""
+        ...
+
+    def key_bounds(self, column: str) -> tuple[int, int] | None:
+        """Minimum and maximum of an integer key column (``partitions.ranges``; ``key_bounds`` capability)."""
+        ...
+
+    def use_held_state(self, committed: dict[str, Any] | None) -> None:
+        """Read past the state the source keeps itself (``source_state`` capability), from its committed value."""
+        ...
+
+    def held_state(self) -> dict[str, Any] | None:
+        """The source's own state after a complete read, committed with the load (``source_state``)."""
+        ...
+
+    def binary_relay(self, contract: ContractGate) -> RelayOffer | None:
+        """Offer the rows as the system's own bytes, when nothing in the contract needs them decoded."""
+        ...
+
 
 class FinalizeSession(Protocol):
-    """One open transaction on the target, holding the per-process lease."""
+    """One open commit on the target, holding the per-process lease."""
 
     def apply_ddl(self, statements: list[str]) -> None:
         """Run the physical DDL decided by the gates."""
         ...
 
-    def apply_strategy(self, plan: Any) -> StrategyCounts:
+    def apply_strategy(self, plan: LoadPlan) -> StrategyCounts:
         """Move staged rows into the target as the plan says; return what changed."""
         ...
 
     def record(self, audit: dict[str, Any], state: dict[str, Any] | None) -> None:
-        """Insert the audit row and upsert the process state (same transaction)."""
+        """Write the audit row and the process state with the commit."""
         ...
 
 
-class Sink(Protocol):
-    """Writes staged batches and commits them with audit and state, exactly once where possible."""
-
-    def describe(self) -> str:
-        """Short human description, e.g. ``duckdb:warehouse.duckdb/analytics.orders``."""
-        ...
-
-    def lineage_name(self) -> tuple[str, str]:
-        """(namespace, name) for lineage."""
-        ...
+class Catalog(Protocol):
+    """What the target looks like, and the DDL that changes it."""
 
     def target_schema(self) -> TargetSchema | None:
         """The target table as it exists now, or None when it does not exist."""
@@ -77,15 +128,19 @@ class Sink(Protocol):
         """Render the DDL that turns ``current`` into ``desired`` (create, add, widen)."""
         ...
 
-    def read_state(self, process: str) -> dict[str, Any] | None:
-        """The committed state of ``process`` (cursor and friends), or None before its first load."""
+    def widening_blocks_writers(self, current: pa.DataType, incoming: pa.DataType) -> bool:
+        """Widening a column from ``current`` to ``incoming`` rewrites the table (blocking writers)."""
         ...
 
-    def committed_load(self, process: str, run_id: str) -> dict[str, Any] | None:
-        """The audit row of a committed load of ``process`` with ``run_id``, if any."""
+    def row_count(self) -> int | None:
+        """Rows in the target now, or None when it does not exist."""
         ...
 
-    def stage(self, reader: pa.RecordBatchReader, load_id: str) -> StagedLoad:
+
+class Stager(Protocol):
+    """Rows of a load held apart from the target until the commit."""
+
+    def stage(self, reader: pa.RecordBatchReader, load_id: str, process: str) -> StagedLoad:
         """Bulk-load the stream into staging (a sequence column is added by the runtime)."""
         ...
 
@@ -97,10 +152,6 @@ class Sink(Protocol):
         """Remove staged rows by sequence number; returns the updated staged load."""
         ...
 
-    def finalize(self, process: str, load_id: str) -> AbstractContextManager[FinalizeSession]:
-        """Open the finalize transaction; commit on clean exit, roll back on any exception."""
-        ...
-
     def drop_staging(self, staged: StagedLoad) -> None:
         """Remove staging after commit or failure (best effort, never raises)."""
         ...
@@ -109,6 +160,132 @@ class Sink(Protocol):
         """Drop staging left behind by crashed runs of ``process``; returns what was dropped."""
         ...
 
+
+class DirectLoader(Protocol):
+    """A target that takes the gated stream inside its commit (``direct_load`` capability)."""
+
+    def direct_load_allowed(self, strategy: str, primary_key: Sequence[str]) -> bool:
+        """The existing target may take the stream directly for this strategy."""
+        ...
+
+    def register_stream(self, name: str, reader: pa.RecordBatchReader) -> None:
+        """Keep the stream; the finalize's strategy reads it under ``name``."""
+        ...
+
+    def unregister_stream(self, name: str) -> None:
+        """Forget a stream (and its relay)."""
+        ...
+
+    def register_relay(self, name: str, relay: RelayOffer) -> None:
+        """Offer the registered stream's rows as a relay (``binary_relay`` capability)."""
+        ...
+
+
+class Committer(Protocol):
+    """The commit: DDL, strategy, audit row and state as one step."""
+
+    def finalize(self, process: str, load_id: str) -> AbstractContextManager[FinalizeSession]:
+        """Open the commit; it happens on clean exit, and nothing of it on any exception."""
+        ...
+
+
+class StateStore(Protocol):
+    """Committed process state (cursor, offsets, source-held state)."""
+
+    def read_state(self, process: str) -> dict[str, Any] | None:
+        """The committed state of ``process``, or None before its first load."""
+        ...
+
+
+class AuditLog(Protocol):
+    """Committed loads, one audit record each."""
+
+    def committed_load(self, process: str, run_id: str) -> dict[str, Any] | None:
+        """The audit record of a committed load of ``process`` with ``run_id``, if any."""
+        ...
+
+    def loads(self, process: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Committed audit records, newest first."""
+        ...
+
+
+class Sink(Described, Catalog, Stager, DirectLoader, Committer, StateStore, AuditLog, Protocol):
+    """Writes staged batches and commits them with audit and state, exactly once where possible."""
+
+    table: TableRef
+    """The target table."""
+
+    def read_target(self, columns: Sequence[str] | None = None) -> pa.Table:
+        """The whole target table as Arrow (for IO managers and small checks)."""
+        ...
+
+    def maintain(self, statements: Sequence[str]) -> list[str]:
+        """Run maintenance statements (``{table}`` replaced by the target's quoted name); return them as run."""
+        ...
+
     def close(self) -> None:
         """Release the connection."""
         ...
+
+
+class SourceBase:
+    """Neutral defaults for a source's optional features; a connector overrides what it has."""
+
+    notes: list[str]
+
+    def __init__(self) -> None:
+        self.notes = []
+
+    def database_identity(self) -> str | None:
+        """None: files (no shared locks)."""
+        return None
+
+    def is_stored_table(self) -> bool | None:
+        """Unknown."""
+        return None
+
+    def key_bounds(self, column: str) -> tuple[int, int] | None:
+        """Not supported."""
+        return None
+
+    def use_held_state(self, committed: dict[str, Any] | None) -> None:
+        """No state of its own."""
+
+    def held_state(self) -> dict[str, Any] | None:
+        """No state of its own."""
+        return None
+
+    def binary_relay(self, contract: ContractGate) -> RelayOffer | None:
+        """No relay."""
+        return None
+
+
+class SinkBase:
+    """Neutral defaults for a sink's optional features; a connector overrides what it has."""
+
+    def database_identity(self) -> str | None:
+        """None: no database shared with a source."""
+        return None
+
+    def widening_blocks_writers(self, current: pa.DataType, incoming: pa.DataType) -> bool:
+        """New data carries the new type; nothing is rewritten."""
+        return False
+
+    def direct_load_allowed(self, strategy: str, primary_key: Sequence[str]) -> bool:
+        """Only into a table the load creates."""
+        return False
+
+    def register_stream(self, name: str, reader: pa.RecordBatchReader) -> None:
+        """Direct loads are not supported."""
+        raise NotImplementedError(f"{type(self).__name__} has no direct load")
+
+    def unregister_stream(self, name: str) -> None:
+        """Nothing registered."""
+
+    def register_relay(self, name: str, relay: RelayOffer) -> None:
+        """Relays are not supported."""
+        raise NotImplementedError(f"{type(self).__name__} takes no binary relay")
+
+    def maintain(self, statements: Sequence[str]) -> list[str]:
+        """No maintenance."""
+        return []

@@ -30,7 +30,9 @@ from typing import Any
 import yaml
 from airflow.sdk import BaseHook
 
+from dpone_core.connections.registry import connectors
 from dpone_core.manifest.loader import LoadedManifest, load_manifest, read_yaml
+from dpone_core.spi.airflow import AirflowMapping, ConnectionFields, UnsupportedConnection
 from dpone_provider.hooks.secret_env import export_secrets, secret_env_name, withdraw_secrets
 
 AIRFLOW_PREFIX = "airflow:"
@@ -39,37 +41,19 @@ AIRFLOW_PREFIX = "airflow:"
 log = logging.getLogger(__name__)
 
 
-class UnsupportedConnection(ValueError):
-    """An Airflow Connection whose type dpone cannot turn into a profile."""
-
-
-@dataclass(frozen=True)
-class ConnectionFields:
-    """The parts of an Airflow Connection the mapping reads (decoupled from Airflow for testing)."""
-
-    conn_id: str
-    conn_type: str
-    host: str | None = None
-    port: int | None = None
-    schema: str | None = None
-    login: str | None = None
-    password: str | None = None
-    extra: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def from_airflow(cls, conn: Any) -> ConnectionFields:
-        """Read the fields of an ``airflow.sdk.Connection`` (or any object with the same attributes)."""
-        extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
-        return cls(
-            conn.conn_id,
-            (conn.conn_type or "").lower(),
-            conn.host,
-            conn.port,
-            conn.schema,
-            conn.login,
-            conn.password,
-            dict(extra or {}),
-        )
+def connection_fields(conn: Any) -> ConnectionFields:
+    """The fields of an ``airflow.sdk.Connection`` (or any object with the same attributes) the mappings read."""
+    extra = conn.extra_dejson if hasattr(conn, "extra_dejson") else {}
+    return ConnectionFields(
+        conn.conn_id,
+        (conn.conn_type or "").lower(),
+        conn.host,
+        conn.port,
+        conn.schema,
+        conn.login,
+        conn.password,
+        dict(extra or {}),
+    )
 
 
 @dataclass(frozen=True)
@@ -81,13 +65,20 @@ class MappedProfile:
     """Environment variable name -> secret value, set only while a run lasts."""
 
 
-def _bool(value: Any) -> bool:
-    return str(value).strip().lower() in {"1", "true", "yes", "on", "require", "mandatory"}
+def airflow_mappings() -> dict[str, AirflowMapping]:
+    """Airflow connection type -> the mapping of the connector that serves it."""
+    found: dict[str, AirflowMapping] = {}
+    for spec in connectors().values():
+        if spec.airflow is not None:
+            for conn_type in spec.airflow.conn_types:
+                found.setdefault(conn_type, spec.airflow)
+    return found
 
 
 def profile_from_connection(conn: ConnectionFields) -> MappedProfile:
     """Map an Airflow Connection to a dpone connection profile (secrets as ``${env:...}`` references).
 
+    The connector serving the Connection's type does the mapping (``ConnectorSpec.airflow``):
     Postgres, MSSQL and ClickHouse take the database from ``schema`` (as Airflow's own hooks do);
     ``aws`` needs ``bucket`` (and optionally ``prefix``) in its extra; ``kafka`` reads the
     ``bootstrap.servers`` / ``security.protocol`` / ``sasl.*`` keys of its extra; ``duckdb`` takes the
@@ -95,9 +86,15 @@ def profile_from_connection(conn: ConnectionFields) -> MappedProfile:
 
     >>> mapped = profile_from_connection(ConnectionFields("shop", "postgres", "db", 5433, "shop", "bob", "pw"))
     >>> mapped.profile["password"], mapped.profile["database"], list(mapped.secrets)
-    ('${env:DPONE_AIRFLOW_SHOP_PASSWORD}', 'shop', ['DPONE_AIRFLOW_SHOP_PASSWORD'])
+    ('${env:DPONE_AIRFLOW_SHOP_8D9001D3_PASSWORD}', 'shop', ['DPONE_AIRFLOW_SHOP_8D9001D3_PASSWORD'])
     """
-    kind, extra = conn.conn_type, dict(conn.extra)
+    mappings = airflow_mappings()
+    mapping = mappings.get(conn.conn_type)
+    if mapping is None:
+        raise UnsupportedConnection(
+            f"Airflow connection '{conn.conn_id}' has type '{conn.conn_type}', which dpone cannot use; supported: "
+            + ", ".join(sorted(mappings))
+        )
     secrets: dict[str, str] = {}
 
     def secret(key: str, value: str | None) -> str | None:
@@ -107,91 +104,7 @@ def profile_from_connection(conn: ConnectionFields) -> MappedProfile:
         secrets[name] = value
         return "${env:" + name + "}"
 
-    profile: dict[str, Any]
-    if kind in {"postgres", "postgresql"}:
-        profile = {
-            "type": "postgres",
-            "host": conn.host or "localhost",
-            "port": conn.port or 5432,
-            "database": conn.schema or extra.get("dbname") or "postgres",
-            "user": conn.login,
-            "password": secret("password", conn.password),
-        }
-        for key in ("sslmode", "options", "service"):
-            if extra.get(key):
-                profile[key] = extra[key]
-        if extra.get("connect_timeout"):
-            profile["connect_timeout_seconds"] = int(extra["connect_timeout"])
-    elif kind == "mssql":
-        profile = {
-            "type": "mssql",
-            "host": conn.host or "localhost",
-            "port": conn.port or 1433,
-            "database": conn.schema or "master",
-            "user": conn.login,
-            "password": secret("password", conn.password),
-        }
-        if extra.get("driver"):
-            profile["driver"] = extra["driver"]
-        if "encrypt" in extra:
-            profile["encrypt"] = _bool(extra["encrypt"])
-        trust = extra.get("trust_server_certificate", extra.get("TrustServerCertificate"))
-        if trust is not None:
-            profile["trust_server_certificate"] = _bool(trust)
-    elif kind == "clickhouse":
-        profile = {
-            "type": "clickhouse",
-            "host": conn.host or "localhost",
-            "port": conn.port or 8123,
-            "database": conn.schema or extra.get("database") or "default",
-            "user": conn.login or "default",
-            "password": secret("password", conn.password),
-            "secure": _bool(extra.get("secure", False)),
-        }
-    elif kind == "aws":
-        bucket = extra.get("bucket") or extra.get("bucket_name")
-        if not bucket:
-            raise UnsupportedConnection(
-                f"Airflow connection '{conn.conn_id}' (aws) has no 'bucket' in its extra; "
-                'add {"bucket": "..."} for dpone'
-            )
-        profile = {
-            "type": "s3",
-            "bucket": bucket,
-            "prefix": extra.get("prefix", ""),
-            "region": extra.get("region_name"),
-            "access_key_id": conn.login,
-            "secret_access_key": secret("secret_access_key", conn.password),
-            "session_token": secret("session_token", extra.get("aws_session_token")),
-        }
-        s3_config = (extra.get("service_config") or {}).get("s3") or {}
-        endpoint = extra.get("endpoint_url") or s3_config.get("endpoint_url")
-        if endpoint:
-            profile["endpoint_url"] = endpoint
-    elif kind == "kafka":
-        servers = extra.get("bootstrap.servers") or extra.get("bootstrap_servers") or conn.host
-        if not servers:
-            raise UnsupportedConnection(f"Airflow connection '{conn.conn_id}' (kafka) has no bootstrap.servers")
-        profile = {
-            "type": "kafka",
-            "bootstrap_servers": servers,
-            "security_protocol": str(extra.get("security.protocol", "PLAINTEXT")).upper(),
-            "sasl_mechanism": extra.get("sasl.mechanism") or extra.get("sasl.mechanisms"),
-            "sasl_username": extra.get("sasl.username"),
-            "sasl_password": secret("sasl_password", extra.get("sasl.password")),
-        }
-    elif kind == "duckdb":
-        path = conn.host or conn.schema or extra.get("path")
-        if not path:
-            raise UnsupportedConnection(f"Airflow connection '{conn.conn_id}' (duckdb) has no file path in host")
-        profile = {"type": "duckdb", "path": path}
-    elif kind in {"fs", "file"}:
-        profile = {"type": "files", "root": extra.get("path") or conn.host or "."}
-    else:
-        raise UnsupportedConnection(
-            f"Airflow connection '{conn.conn_id}' has type '{kind}', which dpone cannot use; supported: postgres, "
-            "mssql, clickhouse, aws (s3), kafka, duckdb, fs"
-        )
+    profile = mapping.to_profile(conn, secret)
     return MappedProfile({k: v for k, v in profile.items() if v is not None}, secrets)
 
 
@@ -292,7 +205,7 @@ class DponeHook(BaseHook):
                     log.debug("Airflow connection %s not available: %s", conn_id, exc)
                     continue
                 raise
-            mapped[conn_id] = profile_from_connection(ConnectionFields.from_airflow(conn))
+            mapped[conn_id] = profile_from_connection(connection_fields(conn))
         return mapped
 
     @contextmanager

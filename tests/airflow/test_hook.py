@@ -114,21 +114,18 @@ def test_profile_from_connection(fields: ConnectionFields, expected: dict[str, A
 
 
 def test_mapped_profiles_validate_as_dpone_profiles() -> None:
-    from pydantic import TypeAdapter
+    from dpone_core.connections.registry import parse_profile
 
-    from dpone_core.connections.profiles import ConnectionProfile
-
-    adapter: TypeAdapter[Any] = TypeAdapter(ConnectionProfile)
     for fields in (
         ConnectionFields("a", "postgres", "h", None, "d", "u", SECRET),
         ConnectionFields("b", "aws", login="k", password=SECRET, extra={"bucket": "x"}),
         ConnectionFields("c", "kafka", extra={"bootstrap.servers": "k:9092"}),
     ):
-        adapter.validate_python(profile_from_connection(fields).profile)
+        parse_profile(profile_from_connection(fields).profile)
 
 
 def test_unsupported_connections_say_what_is_supported() -> None:
-    with pytest.raises(UnsupportedConnection, match="supported: postgres"):
+    with pytest.raises(UnsupportedConnection, match=r"supported: .*postgres"):
         profile_from_connection(ConnectionFields("x", "http", "example.com"))
     with pytest.raises(UnsupportedConnection, match="bucket"):
         profile_from_connection(ConnectionFields("x", "aws"))

@@ -150,7 +150,7 @@ def test_missing_file(tmp_path: Path) -> None:
             "primary_key lists a column twice",
         ),
         ("{connection: warehouse, table: t, strategy: upsert}", "strategy"),
-        ("{connection: warehouse, table: t, format: parquet}", "format applies to files/s3 sinks"),
+        ("{connection: warehouse, table: t, format: parquet}", "format applies to file and object-store sinks"),
         ("{connection: inbox, table: t, strategy: merge, primary_key: [id]}", "supports strategies"),
         ("{connection: warehouse, table: t, strategy: partition_replace}", "needs partitions"),
     ],
@@ -165,7 +165,7 @@ def test_sink_rules(tmp_path: Path, sink: str, expected: str) -> None:
     [
         ("{connection: inbox, path: '*.csv'}", "a path source needs format"),
         ("{connection: inbox, path: '*.csv', format: csv, table: t}", "exactly one of table, query or path"),
-        ("{connection: warehouse, path: '*.csv', format: csv}", "path applies to files/s3 connections"),
+        ("{connection: warehouse, path: '*.csv', format: csv}", "path applies to files and object stores"),
         ("{connection: warehouse, table: t, params: {a: 1}}", "params apply only to a query source"),
         ("{connection: inbox, path: '*.csv', format: xml}", "format"),
         ("{connection: inbox, path: '*.csv', format: csv, batch_rows: 0}", "batch_rows"),

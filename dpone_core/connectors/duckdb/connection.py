@@ -11,14 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dpone_core.connections.profiles import DuckDBProfile, resolved
+from dpone_core.connectors.duckdb.profile import DuckDBProfile, database_path
 from dpone_core.errors import ConcurrentRunError, DponeConnectionError, OutOfMemory
-
-
-def database_path(profile: DuckDBProfile, base_dir: Path) -> Path:
-    """Absolute path of the database file (relative paths resolve against the manifest's folder)."""
-    path = Path(str(resolved(profile, base_dir)["path"])).expanduser()
-    return path if path.is_absolute() else (base_dir / path)
 
 
 def connect(profile: DuckDBProfile, base_dir: Path, *, read_only: bool = False) -> Any:

@@ -16,8 +16,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dpone_core.connections.profiles import DuckDBProfile
-from dpone_core.connectors.duckdb.connection import connect, database_path, out_of_memory
+from dpone_core.connectors.duckdb.connection import connect, out_of_memory
+from dpone_core.connectors.duckdb.profile import DuckDBProfile, database_path
 from dpone_core.connectors.duckdb.sql import DuckDBDialect
 from dpone_core.connectors.sql.sink import SqlSink, staging_name
 from dpone_core.errors import DuplicateKeyError, TransientError
@@ -28,10 +28,6 @@ class DuckDBSink(SqlSink):
     """Writes into a table of a DuckDB database file."""
 
     dialect = DuckDBDialect()
-    enforces_primary_key = True
-    supports_direct_load = True
-    single_writer = True
-    """The DuckDB file lock is held for the whole run: no other run can be mid-load."""
 
     def __init__(
         self,
@@ -59,6 +55,10 @@ class DuckDBSink(SqlSink):
     def lineage_name(self) -> tuple[str, str]:
         """OpenLineage-style namespace and name."""
         return f"duckdb://{self.path}", self.table.display()
+
+    def database_identity(self) -> str:
+        """The database file."""
+        return f"duckdb://{self.path}"
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run a statement; DuckDB returns the affected row count as a one-row result."""

@@ -9,15 +9,16 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from dpone_core.connections.profiles import DuckDBProfile
-from dpone_core.connectors.duckdb.connection import connect, database_path
+from dpone_core.connectors.duckdb.connection import connect
+from dpone_core.connectors.duckdb.profile import DuckDBProfile, database_path
 from dpone_core.connectors.duckdb.sql import DuckDBDialect
 from dpone_core.connectors.sql.params import bind_named
 from dpone_core.errors import TerminalError
 from dpone_core.model import ReadRequest, TableRef, iter_batches
+from dpone_core.spi.ports import SourceBase
 
 
-class DuckDBSource:
+class DuckDBSource(SourceBase):
     """Reads from a DuckDB file (opened read-only, or through a cursor of the sink's connection to it)."""
 
     dialect = DuckDBDialect()
@@ -32,6 +33,7 @@ class DuckDBSource:
         params: dict[str, Any],
         con: Any = None,
     ) -> None:
+        super().__init__()
         self.path = database_path(profile, base_dir)
         self.table, self.query, self.params = table, query, params
         # The sink's file is already open in this process: read through a cursor of it (its own
@@ -42,6 +44,10 @@ class DuckDBSource:
     def describe(self) -> str:
         """``duckdb:<file>/<table or query>``."""
         return f"duckdb:{self.path.name}/{self.table.display() if self.table else 'query'}"
+
+    def database_identity(self) -> str:
+        """The database file."""
+        return f"duckdb://{self.path}"
 
     def lineage_name(self) -> tuple[str, str]:
         """Namespace and name for lineage."""

@@ -30,12 +30,13 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from dpone_core.connectors.files import FILE_STRATEGIES
 from dpone_core.errors import ConcurrentRunError, ConfigurationError
 from dpone_core.manifest.identifiers import split_table_name
-from dpone_core.model import SEQ_COLUMN, StagedLoad, StrategyCounts, TargetColumn, TargetSchema, iter_batches
+from dpone_core.model import SEQ_COLUMN, StagedLoad, StrategyCounts, TableRef, TargetColumn, TargetSchema, iter_batches
+from dpone_core.spi.ports import SinkBase
 from dpone_core.strategies.plan import LoadPlan
 
-FILE_STRATEGIES = frozenset({"append", "incremental", "full_refresh"})
 _ROWS_PER_FILE = 1_000_000
 
 
@@ -49,19 +50,14 @@ def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp.replace(path)
 
 
-class ParquetDirectorySink:
+class ParquetDirectorySink(SinkBase):
     """Sink writing a table as a directory of Parquet files."""
-
-    dialect = None
-
-    def widening_blocks_writers(self, current: pa.DataType, incoming: pa.DataType) -> bool:
-        """New files carry the new type; nothing existing is rewritten."""
-        return False
 
     def __init__(self, root: Path, table: str) -> None:
         self.root = root
-        self.table_name = table
-        self.table_dir = root.joinpath(*(part for part in split_table_name(table) if part))
+        schema, name = split_table_name(table)
+        self.table = TableRef(schema, name)
+        self.table_dir = root.joinpath(*(part for part in (schema, name) if part))
         self.meta = root / "_dpone"
         self._recover()
 
@@ -74,11 +70,6 @@ class ParquetDirectorySink:
         """Namespace ``file`` and the table directory."""
         return "file", str(self.table_dir)
 
-    @property
-    def table(self) -> str:
-        """The table name as given in the manifest."""
-        return self.table_name
-
     def _data_files(self) -> list[Path]:
         return sorted(self.table_dir.glob("*.parquet")) if self.table_dir.is_dir() else []
 
@@ -90,6 +81,11 @@ class ParquetDirectorySink:
             return None
         schema = pq.read_schema(files[-1])
         return TargetSchema(tuple(TargetColumn(f.name, f.type, f.nullable) for f in schema))
+
+    def row_count(self) -> int | None:
+        """Rows in the committed files (from their footers), or None before the first load."""
+        files = self._data_files()
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in files) if files else None
 
     def plan_ddl(self, current: TargetSchema | None, desired: TargetSchema) -> list[str]:
         """Parquet files carry their own schema: there is never DDL to run."""

@@ -15,12 +15,14 @@ from pyarrow import json as pajson
 from dpone_core.errors import TerminalError
 from dpone_core.manifest.process import CsvOptions
 from dpone_core.model import ReadRequest, iter_batches
+from dpone_core.spi.ports import SourceBase
 
 
-class FilesSource:
+class FilesSource(SourceBase):
     """Reads every file matching ``pattern`` under ``root`` as one dataset."""
 
     def __init__(self, root: Path, pattern: str, file_format: str, csv: CsvOptions | None = None) -> None:
+        super().__init__()
         self.root, self.pattern, self.format = root, pattern, file_format
         self.csv = csv or CsvOptions()
 

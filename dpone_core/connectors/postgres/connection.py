@@ -15,7 +15,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from dpone_core.connections.profiles import PostgresProfile, resolved
+from dpone_core.connections.profile import resolved
+from dpone_core.connectors.postgres.profile import PostgresProfile
 from dpone_core.errors import (
     ConfigurationError,
     DponeConnectionError,
@@ -62,6 +63,12 @@ def connection_params(profile: PostgresProfile, base_dir: Path, application_name
     if options:
         params["options"] = " ".join(options)
     return params
+
+
+def database_identity(params: dict[str, str]) -> str:
+    """One server database, whatever connection name or role reaches it (for shared-lock checks)."""
+    keys = ("host", "port", "dbname", "service")
+    return "postgres://" + "/".join(str(params.get(k, "")) for k in keys)
 
 
 def conninfo(params: dict[str, str]) -> str:

@@ -95,6 +95,10 @@ class BinaryRelay:
     on_rows: Callable[[int], None] = field(default=lambda rows: None)
     """Called as rows pass (progress and the stream's counts)."""
 
+    def report_rows_to(self, callback: Callable[[int], None]) -> None:
+        """Call ``callback`` as rows pass."""
+        self.on_rows = callback
+
     def close(self) -> None:
         """Stop the reading process if it still runs (the relay was declined or failed)."""
         self.source.close()

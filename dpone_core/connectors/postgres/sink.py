@@ -20,13 +20,13 @@ from typing import Any
 
 import pyarrow as pa
 
-from dpone_core.connections.profiles import PostgresProfile
 from dpone_core.connectors.postgres.catalog import LIST_TABLES_SQL, describe_table
 from dpone_core.connectors.postgres.connection import (
     AdbcOpener,
     connect,
     connect_adbc,
     connection_params,
+    database_identity,
     sqlstate,
     translate,
 )
@@ -40,12 +40,14 @@ from dpone_core.connectors.postgres.direct_load import (
     truncate_allowed,
 )
 from dpone_core.connectors.postgres.lease import acquire_lease
+from dpone_core.connectors.postgres.profile import PostgresProfile
 from dpone_core.connectors.postgres.relay import BinaryRelay
 from dpone_core.connectors.postgres.sql import PostgresDialect, to_pyformat
 from dpone_core.connectors.postgres.types import conform, plan_columns
 from dpone_core.connectors.sql.sink import STAGING_PREFIX, SqlFinalizeSession, SqlSink, staging_name
 from dpone_core.errors import DponeError
 from dpone_core.model import StagedLoad, StrategyCounts, TableRef, TargetSchema
+from dpone_core.spi.ports import RelayOffer
 from dpone_core.strategies.plan import LoadPlan
 from dpone_core.strategies.render import render_plan
 
@@ -58,12 +60,6 @@ class PostgresSink(SqlSink):
     """Writes into a Postgres table with the shared SQL commit protocol."""
 
     dialect = PostgresDialect()
-    supports_direct_load = True
-    """A first load, and a full_refresh or append the target allows (:meth:`direct_load_allowed`),
-    streams the gated batches into the target by binary COPY in the finalize transaction
-    (:mod:`.direct_load`; when, in :mod:`dpone_core.runtime.direct`)."""
-    accepts_binary_relay = True
-    """A Postgres source's binary COPY may be piped straight in (:mod:`.relay`)."""
 
     def __init__(
         self,
@@ -102,6 +98,10 @@ class PostgresSink(SqlSink):
             f"postgres://{host}:{self.conn_params.get('port', '5432')}",
             f"{self.conn_params['dbname']}.{self.table.display()}",
         )
+
+    def database_identity(self) -> str:
+        """The server database (host, port, database and service of the resolved parameters)."""
+        return database_identity(self.conn_params)
 
     def widening_blocks_writers(self, current: pa.DataType, incoming: pa.DataType) -> bool:
         """``ALTER COLUMN ... TYPE`` rewrites the table (and its indexes) under ACCESS EXCLUSIVE,
@@ -235,8 +235,9 @@ class PostgresSink(SqlSink):
         self._streams.pop(name, None)
         self._relays.pop(name, None)
 
-    def register_relay(self, name: str, relay: BinaryRelay) -> None:
+    def register_relay(self, name: str, relay: RelayOffer) -> None:
         """Offer the registered stream's rows as a binary relay; the finalize declines it if the target differs."""
+        assert isinstance(relay, BinaryRelay), "a Postgres sink relays a Postgres source's COPY only"
         self._relays[name] = relay
 
     def direct_load_allowed(self, strategy: str, primary_key: Sequence[str]) -> bool:

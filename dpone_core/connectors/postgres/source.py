@@ -19,15 +19,16 @@ from typing import Any
 
 import pyarrow as pa
 
-from dpone_core.connections.profiles import PostgresProfile
 from dpone_core.connectors.postgres.connection import (
     AdbcOpener,
     connect,
     connect_adbc,
     connection_params,
+    database_identity,
     translate,
     where,
 )
+from dpone_core.connectors.postgres.profile import PostgresProfile
 from dpone_core.connectors.postgres.relay import BinaryRelay, RelayColumn, build_relay
 from dpone_core.connectors.postgres.sql import PostgresDialect, to_pyformat
 from dpone_core.connectors.postgres.types import conform, plan_columns
@@ -37,13 +38,14 @@ from dpone_core.errors import ConfigurationError, DponeError, TerminalError
 from dpone_core.gates.contract import ContractGate
 from dpone_core.model import ReadRequest, TableRef
 from dpone_core.runtime.testhooks import pause_point
+from dpone_core.spi.ports import SourceBase
 
 _NDIMS_MARK = "dpone-ndims:"
 _NDIMS_ERROR = re.compile(re.escape(_NDIMS_MARK) + r"(\d+):(\d+)")
 _OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "==": "="}
 
 
-class PostgresSource:
+class PostgresSource(SourceBase):
     """Reads a table (with its NOT NULL columns) or a parameterised query from Postgres."""
 
     dialect = PostgresDialect()
@@ -58,6 +60,7 @@ class PostgresSource:
         params: dict[str, Any],
         process: str = "dpone",
     ) -> None:
+        super().__init__()
         self.table, self.query, self.params = table, query, params
         self.conn_params = connection_params(profile, base_dir, f"dpone/{process}")
         self.con = connect(self.conn_params)
@@ -69,12 +72,14 @@ class PostgresSource:
         self._xmin_plan: XminPlan | None = None
         self._arrays: list[str] = []
         self._relay_read: tuple[str, tuple[RelayColumn, ...]] | None = None
-        self.notes: list[str] = []
-        """Warnings for the run report (e.g. an xmin horizon that forced a full read)."""
 
     def describe(self) -> str:
         """``postgres:<db>/<table or query>``."""
         return f"postgres:{self.conn_params['dbname']}/{self.table.display() if self.table else 'query'}"
+
+    def database_identity(self) -> str:
+        """The server database (host, port, database and service of the resolved parameters)."""
+        return database_identity(self.conn_params)
 
     def lineage_name(self) -> tuple[str, str]:
         """OpenLineage namespace (``postgres://host:port``) and ``db.schema.table``."""
@@ -188,18 +193,19 @@ class PostgresSource:
         return low, high
 
     # ---- xmin incremental ---------------------------------------------------------------------------
-    def use_xmin(self, committed: int | None) -> None:
-        """Read rows written after the committed xmin horizon (None: the first read, every row)."""
+    def use_held_state(self, committed: dict[str, Any] | None) -> None:
+        """Read rows written after the committed xmin horizon (none: the first read, every row)."""
         if self.table is None:
             raise ConfigurationError(
                 "incremental mode xmin needs a table source", step="extract", fix="use source.table"
             )
-        self._xmin_on, self._xmin_committed = True, committed
+        horizon = (committed or {}).get(STATE_KEY)
+        self._xmin_on, self._xmin_committed = True, int(horizon) if horizon is not None else None
 
-    def state_extra(self) -> dict[str, Any]:
+    def held_state(self) -> dict[str, Any] | None:
         """State to commit with the load: the horizon of the snapshot the rows were read in."""
         if self._xmin_plan is None:
-            return {}
+            return None
         return {STATE_KEY: self._xmin_plan.horizon}
 
     def _begin_xmin(self) -> None:

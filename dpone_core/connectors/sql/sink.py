@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from dpone_core.gates.ddl import create_table_sql, render_ddl
 from dpone_core.model import SEQ_COLUMN, StagedLoad, StrategyCounts, TableRef, TargetSchema
+from dpone_core.spi.ports import SinkBase
 from dpone_core.state.tables import LOAD_COLUMNS, LOADS_SCHEMA, LOADS_TABLE, STATE_SCHEMA, STATE_TABLE
 from dpone_core.strategies.dialect import SqlDialect
 from dpone_core.strategies.plan import LoadPlan
@@ -31,14 +32,10 @@ def staging_name(process: str, load_id: str) -> str:
     return f"{STAGING_PREFIX}{process}__{load_id}"
 
 
-class SqlSink(ABC):
+class SqlSink(SinkBase, ABC):
     """Sink port for SQL databases with transactions; subclasses implement the abstract hooks."""
 
     dialect: SqlDialect
-
-    def widening_blocks_writers(self, current: pa.DataType, incoming: pa.DataType) -> bool:
-        """Widening a column from ``current`` to ``incoming`` rewrites the table (blocking writers)."""
-        return False
 
     def __init__(self, table: TableRef, staging_schema: str, meta_schema: str | None) -> None:
         self.table = table
@@ -95,6 +92,21 @@ class SqlSink(ABC):
     def plan_ddl(self, current: TargetSchema | None, desired: TargetSchema) -> list[str]:
         """DDL turning ``current`` into ``desired``."""
         return render_ddl(self.dialect, self.table, current, desired)
+
+    def row_count(self) -> int | None:
+        """``SELECT count(*)`` of the target, or None when it does not exist."""
+        if self.catalog(self.table) is None:
+            return None
+        return int(self.query(f"SELECT count(*) FROM {self.dialect.table(self.table)}")[0][0])
+
+    def maintain(self, statements: Sequence[str]) -> list[str]:
+        """Run each statement with ``{table}`` replaced by the target's quoted name."""
+        done = []
+        for statement in statements:
+            rendered = statement.format(table=self.dialect.table(self.table))
+            self.execute(rendered)
+            done.append(rendered)
+        return done
 
     def _meta(self, name: str) -> TableRef:
         return TableRef(self.meta_schema, name)

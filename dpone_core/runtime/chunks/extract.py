@@ -9,7 +9,7 @@ from typing import Any
 import pyarrow as pa
 
 from dpone_core.connections.references import UnresolvedReference
-from dpone_core.connectors.registry import open_sink, open_source
+from dpone_core.connectors.endpoints import open_sink, open_source
 from dpone_core.errors import ConfigurationError
 from dpone_core.gates.contract import ContractGate
 from dpone_core.introspection import unique_keys
@@ -82,7 +82,9 @@ class ChunkExtract:
         self.progress.enter("extract")
         contract = ContractGate(effective_contract(process), unique_keys=unique_keys(process))
         state = sink.read_state(process.name)
-        opened = open_read(process, ctx.partition, source, contract, state, chunk_phase="extract")
+        opened = open_read(
+            process, ctx.partition, source, ctx.source_spec.capabilities, contract, state, chunk_phase="extract"
+        )
         row_filter = opened.row_filter
 
         def filtered() -> Iterator[pa.RecordBatch]:
@@ -100,7 +102,7 @@ class ChunkExtract:
             extracted_rows=info.rows,
             source=source.describe(),
             target=sink.describe(),
-            warnings=list(getattr(source, "notes", ())),
+            warnings=list(source.notes),
             step_seconds={"extract": round(time.monotonic() - started, 4)},
             state_before=state,
         )

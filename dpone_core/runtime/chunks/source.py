@@ -10,9 +10,10 @@ import pyarrow as pa
 from dpone_core.errors import TerminalError
 from dpone_core.model import ReadRequest
 from dpone_core.runtime.chunks.store import ChunkInfo, ChunkStore
+from dpone_core.spi.ports import SourceBase
 
 
-class ChunkSource:
+class ChunkSource(SourceBase):
     """Reads the chunks of the given partitions in order, as one stream with one schema.
 
     Describes itself and its lineage as the source the chunks were extracted from, so reports,
@@ -20,6 +21,7 @@ class ChunkSource:
     """
 
     def __init__(self, store: ChunkStore, chunks: list[ChunkInfo]) -> None:
+        super().__init__()
         self.store, self.chunks = store, chunks
         first = chunks[0] if chunks else None
         self._describe = first.source if first else "chunks (none)"

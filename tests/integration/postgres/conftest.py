@@ -198,7 +198,7 @@ def wait_for_pause(marker: Path, proc: subprocess.Popen[str], timeout: float = 6
 
 def direct_allowed(pg: PgDatabase, strategy: str, key: tuple[str, ...] = ("id",)) -> bool:
     """Whether the Postgres sink would load ``strategy`` straight into ``public.dst`` as it is now."""
-    from dpone_core.connections.profiles import PostgresProfile
+    from dpone_core.connectors.postgres.profile import PostgresProfile
     from dpone_core.connectors.postgres.sink import PostgresSink
     from dpone_core.model import TableRef
 

@@ -22,7 +22,7 @@ def _process(strategy: str, **sink: Any) -> dict[str, Any]:
 
 
 def _sink(pg: PgDatabase) -> Any:
-    from dpone_core.connections.profiles import PostgresProfile
+    from dpone_core.connectors.postgres.profile import PostgresProfile
     from dpone_core.connectors.postgres.sink import PostgresSink
 
     profile = PostgresProfile.model_validate(pg.profile())

@@ -1,0 +1,71 @@
+"""Local files: CSV, Parquet and JSON lines as a source; a Parquet directory committed by a journal as a sink."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dpone_core.connectors.files.profile import FilesProfile, files_root
+from dpone_core.manifest.references import resolve_setting
+from dpone_core.model import LineageDataset
+from dpone_core.spi.airflow import AirflowMapping, ConnectionFields, SecretRef
+from dpone_core.spi.capabilities import Capabilities
+from dpone_core.spi.spec import ConnectorSpec, DatasetRequest, SinkRequest, SourceRequest
+
+FILE_STRATEGIES = frozenset({"append", "incremental", "full_refresh"})
+
+
+def _open_source(request: SourceRequest) -> Any:
+    from dpone_core.connectors.files.source import FilesSource
+
+    assert isinstance(request.profile, FilesProfile)
+    spec = request.process.source
+    assert spec.path is not None and spec.format is not None
+    pattern = resolve_setting(spec.path, "source.path", request.base_dir)
+    return FilesSource(files_root(request.profile, request.base_dir), pattern, spec.format, spec.csv)
+
+
+def _open_sink(request: SinkRequest) -> Any:
+    from dpone_core.connectors.files.sink import ParquetDirectorySink
+
+    assert isinstance(request.profile, FilesProfile)
+    return ParquetDirectorySink(files_root(request.profile, request.base_dir), request.process.sink.table)
+
+
+def _lineage(request: DatasetRequest) -> LineageDataset:
+    assert isinstance(request.profile, FilesProfile)
+    root = files_root(request.profile, request.base_dir)
+    if request.path is not None:
+        where = root / request.path
+    else:
+        assert request.table is not None
+        where = root.joinpath(*(p for p in (request.table.schema, request.table.name) if p))
+    return LineageDataset("file", str(where), "files", path_based=True)
+
+
+def _from_airflow(conn: ConnectionFields, secret: SecretRef) -> dict[str, Any]:
+    return {"type": "files", "root": conn.extra.get("path") or conn.host or "."}
+
+
+def _probe(handle: Any) -> str | None:
+    from dpone_core.connectors.files.source import FilesSource
+
+    if isinstance(handle, FilesSource):
+        handle.files()  # a files source is only usable if its glob matches something
+    return None
+
+
+SPEC = ConnectorSpec(
+    name="files",
+    profile=FilesProfile,
+    summary="local CSV, Parquet and JSON-lines files; Parquet directories as tables",
+    capabilities=Capabilities(
+        source=True, sink=True, path_based=True, strategies=FILE_STRATEGIES, skips_reread_rows=False
+    ),
+    open_source=_open_source,
+    open_sink=_open_sink,
+    lineage=_lineage,
+    airflow=AirflowMapping(("fs", "file"), _from_airflow),
+    probe=_probe,
+)
+
+__all__ = ["FILE_STRATEGIES", "SPEC", "FilesProfile"]

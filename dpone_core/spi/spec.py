@@ -1,0 +1,104 @@
+"""``ConnectorSpec``: everything a connector declares, exported as ``SPEC`` by ``connectors/<name>/__init__.py``.
+
+The runtime, the manifest validation, lineage, ``dpone doctor``, maintenance, the orchestration
+lanes and the Airflow provider read a connector only through its spec. The spec's module must be
+cheap to import (no drivers): ``open_source`` / ``open_sink`` import the connector's modules when
+a run needs them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dpone_core.connections.profile import ConnectionProfile
+from dpone_core.model import LineageDataset, TableRef
+from dpone_core.spi.airflow import AirflowMapping
+from dpone_core.spi.capabilities import Capabilities
+
+if TYPE_CHECKING:
+    from dpone_core.manifest.process import Process
+    from dpone_core.spi.ports import Sink, Source
+
+
+@dataclass(frozen=True)
+class SourceRequest:
+    """What ``open_source`` gets: the connection's profile, the manifest folder, the process."""
+
+    profile: ConnectionProfile
+    base_dir: Path
+    process: Process
+    sink: Sink | None = None
+    """The run's sink, already open: a connector may share its connection (one DuckDB file)."""
+
+
+@dataclass(frozen=True)
+class SinkRequest:
+    """What ``open_sink`` gets; ``read_only`` for plans and sensors, ``loading`` when a load follows."""
+
+    profile: ConnectionProfile
+    base_dir: Path
+    process: Process
+    read_only: bool = False
+    loading: bool = False
+
+
+@dataclass(frozen=True)
+class DatasetRequest:
+    """What ``lineage`` names: a table (``table``) or files (``path``) of one connection."""
+
+    profile: ConnectionProfile
+    base_dir: Path
+    table: TableRef | None = None
+    path: str | None = None
+
+
+@dataclass(frozen=True)
+class Maintenance:
+    """Statements ``dpone orchestrate stage --maintenance`` runs after loads: once per connection,
+    and once per loaded table (``{table}`` is replaced by the quoted table name)."""
+
+    per_connection: tuple[str, ...] = ()
+    per_table: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    """One connector: its profile, abilities and entry points into it."""
+
+    name: str
+    """The connection ``type`` it serves."""
+    profile: type[ConnectionProfile]
+    summary: str
+    capabilities: Capabilities = field(default_factory=Capabilities)
+    extra: str | None = None
+    """The pip extra that installs its drivers (``dpone[<extra>]``); None when the core has them."""
+    requires: tuple[str, ...] = ()
+    """Modules the extra installs (a missing one is reported as one line naming the extra)."""
+    open_source: Callable[[SourceRequest], Source] | None = None
+    open_sink: Callable[[SinkRequest], Sink] | None = None
+    lineage: Callable[[DatasetRequest], LineageDataset] | None = None
+    airflow: AirflowMapping | None = None
+    maintenance: Maintenance = field(default_factory=Maintenance)
+    probe: Callable[[Any], str | None] | None = None
+    """``dpone doctor``: after opening a source or sink, check what opening alone does not (a glob
+    that matches nothing, a second session); return a note for the report or raise."""
+    writer_lane: Callable[[ConnectionProfile, Path], str] | None = None
+    """For single-writer sinks: the key of what one writer holds (a database file), so processes
+    writing it run one at a time."""
+
+    def missing_modules(self) -> list[str]:
+        """Modules of :attr:`requires` that are not installed."""
+        import importlib.util
+
+        missing = []
+        for module in self.requires:
+            try:
+                found = importlib.util.find_spec(module) is not None
+            except ModuleNotFoundError:
+                found = False
+            if not found:
+                missing.append(module)
+        return missing
