@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dpone_core.connections.references import redact
+from dpone_core.redaction import redact
 
 EXIT_PASSED = 0
 EXIT_FAILED = 1
@@ -160,10 +160,39 @@ class InterruptedRun(DponeError):
     code = "DPONE_INTERRUPTED"
 
 
+def is_retryable(error: BaseException) -> bool:
+    """Whether another attempt may succeed: only :class:`TransientError` and its subclasses.
+
+    The one retry classifier: the core's own retries, ``dpone orchestrate``, the Airflow operator
+    and the Dagster assets all decide with it (through ``ErrorEntry.retryable``). An unexpected
+    error is not retried: it is a bug to report, and repeating it may repeat its damage.
+    """
+    return isinstance(error, DponeError) and error.retryable
+
+
 def exit_code_for(error: BaseException) -> int:
-    """Map an exception to the CLI exit code (0/1/2/130 as documented in docs/cli.md)."""
+    """The one exit-code classifier: 130 interrupted, 2 manifest/configuration, 1 anything else."""
     if isinstance(error, KeyboardInterrupt | InterruptedRun):
         return EXIT_INTERRUPTED
     if isinstance(error, ManifestError):
         return EXIT_CONFIGURATION
     return EXIT_FAILED
+
+
+def classify_code(code: str) -> tuple[bool, int]:
+    """(retryable, exit code) of an error code, from the class that declares it.
+
+    For error records that carry only a code (reports read back from JSON written by an older
+    version). An unknown code (``DPONE_INTERNAL``) is not retryable and exits 1.
+
+    >>> classify_code("DPONE_ALREADY_RUNNING"), classify_code("DPONE_CONFIGURATION"), classify_code("X")
+    ((True, 1), (False, 2), (False, 1))
+    """
+    pending: list[type[DponeError]] = [DponeError]
+    while pending:
+        cls = pending.pop()
+        if cls.code == code:
+            example = cls.__new__(cls)
+            return cls.retryable, exit_code_for(example)
+        pending.extend(cls.__subclasses__())
+    return False, EXIT_FAILED

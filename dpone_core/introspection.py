@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dpone_core.errors import DponeError
 from dpone_core.gates.contract import ContractGate
 from dpone_core.manifest.contract import ColumnRule, SchemaContract
 from dpone_core.manifest.loader import LoadedManifest, load_manifest
@@ -105,19 +104,3 @@ def target_row_count(
         return sink.row_count()
     finally:
         sink.close()
-
-
-def retryable_codes() -> frozenset[str]:
-    """Error codes whose failures a retry can fix (every retryable :class:`DponeError` subclass).
-
-    >>> "DPONE_TRANSIENT" in retryable_codes()
-    True
-    """
-    codes: set[str] = set()
-    pending: list[type[DponeError]] = [DponeError]
-    while pending:
-        cls = pending.pop()
-        if cls.retryable:
-            codes.add(cls.code)
-        pending.extend(cls.__subclasses__())
-    return frozenset(codes)

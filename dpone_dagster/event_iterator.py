@@ -13,7 +13,6 @@ from typing import Any
 
 import dagster as dg
 
-from dpone_core.introspection import retryable_codes
 from dpone_core.runtime.report import GateVerdict, RunReport
 from dpone_dagster.translator import RULE_KEY
 
@@ -153,7 +152,7 @@ def check_results(
 def failure_for(report: RunReport) -> dg.Failure:
     """The Failure that ends a step whose run did not pass; retries only for transient errors."""
     lines = [e.line for e in report.result.errors] or [f"run ended with status {report.status}"]
-    retryable = bool(report.result.errors) and all(e.code in retryable_codes() for e in report.result.errors)
+    retryable = report.retry_may_help
     summary = report.summary()
     return dg.Failure(
         description=f"dpone process '{report.process}' {report.status}:\n" + "\n".join(lines),

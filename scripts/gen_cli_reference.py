@@ -43,7 +43,9 @@ loads the manifest the same way, and `dpone run` returns the same report as `dpo
 | 130 | interrupted (Ctrl-C): the open transaction was rolled back and the state was not advanced |
 
 Errors are one line each, `[CODE] process 'name', step <step>: what happened. Fix: what to do`,
-never a stack trace.
+never a stack trace. Warnings (a retry, a stale lock replaced) go to stderr as one line each. An
+unexpected error (`DPONE_INTERNAL`, a bug in dpone) is never retried; set `DPONE_LOG_FILE=<path>` to
+keep its traceback (and every debug line) in that file for a bug report.
 
 ## Output formats
 

@@ -12,6 +12,7 @@ from typing import NoReturn
 import click
 
 from dpone_core.cli.doctor import doctor
+from dpone_core.cli.logs import configure_cli_logging
 from dpone_core.cli.manifest import manifest
 from dpone_core.cli.orchestrate import orchestrate
 from dpone_core.cli.run import plan_command, run_command
@@ -32,6 +33,7 @@ cli.add_command(orchestrate)
 
 def main() -> None:
     """Console-script entry point; Ctrl-C outside a run exits 130 without a traceback."""
+    configure_cli_logging()
     exit_now(_invoke())
 
 

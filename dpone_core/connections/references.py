@@ -1,27 +1,21 @@
-"""Late-resolved references (``${env:VAR}``, ``${file:path}``) and redaction of their values.
+"""Late-resolved references (``${env:VAR}``, ``${file:path}``); resolved secrets are registered for redaction.
 
 Manifests carry references, never secret values. A reference is resolved only when a connector
 opens its connection, and every value resolved this way is registered with the process-wide
-redactor, so that any later log line, report, artifact or exception message that contains it shows
-``***`` instead.
+redactor (:mod:`dpone_core.redaction`), so that any later log line, report, artifact or
+exception message that contains it shows ``***`` instead.
 """
 
 from __future__ import annotations
 
 import os
 import re
-import threading
 from pathlib import Path
+
+from dpone_core.redaction import register_secret
 
 REFERENCE_PATTERN = re.compile(r"\$\{(env|file):([^}]+)\}")
 _FULL_REFERENCE = re.compile(r"^\$\{(env|file):([^}]+)\}$")
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-zA-Z][a-zA-Z0-9+.-]*://[^:/@\s]+:)(?P<pw>[^@\s]+)(?P<at>@)")
-MASK = "***"
-# Values shorter than this are not masked: masking "1" or "a" would shred every message.
-_MIN_SECRET_LENGTH = 3
-
-_lock = threading.Lock()
-_secrets: set[str] = set()
 
 
 class UnresolvedReference(LookupError):
@@ -41,13 +35,6 @@ def is_reference(value: object) -> bool:
 def contains_reference(value: object) -> bool:
     """True when ``value`` is a string with at least one reference inside it."""
     return isinstance(value, str) and bool(REFERENCE_PATTERN.search(value))
-
-
-def register_secret(value: str) -> None:
-    """Remember a secret value so :func:`redact` masks it from now on."""
-    if value and len(value) >= _MIN_SECRET_LENGTH:
-        with _lock:
-            _secrets.add(value)
 
 
 def resolve_references(value: str, *, base_dir: Path | None = None, secret: bool = True) -> str:
@@ -81,20 +68,3 @@ def resolve_references(value: str, *, base_dir: Path | None = None, secret: bool
         return resolved
 
     return REFERENCE_PATTERN.sub(_one, value)
-
-
-def redact(text: str) -> str:
-    """Mask every registered secret and any password inside a URL.
-
-    >>> register_secret("hunter22")
-    >>> redact("connect failed for postgres://bob:hunter22@db/x")
-    'connect failed for postgres://bob:***@db/x'
-    """
-    if not text:
-        return text
-    with _lock:
-        secrets = sorted(_secrets, key=len, reverse=True)
-    for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, MASK)
-    return _URL_PASSWORD.sub(lambda m: m.group("scheme") + MASK + m.group("at"), text)

@@ -9,14 +9,14 @@ each other; an evidence file whose load_id has no audit row belongs to a load th
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dpone_core.connections.references import redact
+from dpone_core.durable import write_text
 from dpone_core.errors import TerminalError
 from dpone_core.gates.quarantine import sha256_file
+from dpone_core.redaction import redact
 
 EVIDENCE_JSON = "data_contract_evidence.json"
 EVIDENCE_MD = "data_contract_evidence.md"
@@ -29,15 +29,6 @@ class EvidenceFiles:
     json_path: Path
     markdown_path: Path
     sha256: str
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
 
 
 def _markdown(doc: dict[str, Any]) -> str:
@@ -100,11 +91,11 @@ def _write(output_dir: Path, document: dict[str, Any]) -> EvidenceFiles:
     folder = output_dir / document["process"] / document["load_id"]
     folder.mkdir(parents=True, exist_ok=True)
     md_path, json_path = folder / EVIDENCE_MD, folder / EVIDENCE_JSON
-    _atomic_write(md_path, redact(_markdown(document)))
+    write_text(md_path, redact(_markdown(document)))
     doc = dict(document)
     doc["artifacts"] = [
         *document["artifacts"],
         {"kind": "evidence_markdown", "path": str(md_path), "sha256": sha256_file(md_path)},
     ]
-    _atomic_write(json_path, redact(json.dumps(doc, indent=2, default=str, sort_keys=True)))
+    write_text(json_path, redact(json.dumps(doc, indent=2, default=str, sort_keys=True)))
     return EvidenceFiles(json_path, md_path, sha256_file(json_path))

@@ -6,9 +6,10 @@ from typing import Any
 
 import yaml
 
-from dpone_core.connections.references import MASK, is_reference, redact
+from dpone_core.connections.references import is_reference
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.selectors import select
+from dpone_core.redaction import MASK, redact
 
 
 def _mask(node: Any, secrets: frozenset[str], key: str | None = None) -> Any:

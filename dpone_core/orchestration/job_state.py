@@ -8,8 +8,8 @@ where a logical run stands. Lifecycle::
                  \\-> blocked -> running (lock freed / stale lock replaced)
     committed -> running (explicit restart only)
 
-Every write goes through :func:`write_json_atomic` (temp file, fsync, rename), so a crash while
-writing leaves the previous document or the new one, never half of one.
+Every write goes through :func:`dpone_core.durable.write_json` (temp file, fsync, rename, folder
+fsync), so a crash while writing leaves the previous document or the new one, never half of one.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dpone_core.orchestration._files import read_json, safe_name, write_json_atomic
+from dpone_core.durable import write_json
+from dpone_core.orchestration._files import read_json, safe_name
 
 JobStatus = Literal["started", "running", "committed", "failed", "blocked"]
 
@@ -119,7 +120,7 @@ class LocalJobStateStore:
 
     def save(self, state: JobState) -> JobState:
         """Write ``state`` atomically and return it."""
-        write_json_atomic(self.path(state.run_id), state.to_document())
+        write_json(self.path(state.run_id), state.to_document())
         return state
 
     def transition(

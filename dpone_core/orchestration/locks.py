@@ -31,7 +31,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from dpone_core.orchestration._files import read_json, safe_name, write_json_atomic
+from dpone_core.durable import write_json
+from dpone_core.orchestration._files import read_json, safe_name
 
 DEFAULT_TTL_SECONDS = 3600.0
 GUARD_STALE_SECONDS = 10.0
@@ -339,7 +340,7 @@ class LocalRunLockManager:
             if record is None or record.get("token") != handle.owner.token:
                 return False
             record["heartbeat_at"] = _now_iso(self.clock)
-            write_json_atomic(handle.path, record)
+            write_json(handle.path, record)
             return True
 
     def release(self, handle: LockHandle) -> bool:

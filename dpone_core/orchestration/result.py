@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dpone_core.connections.references import redact
+from dpone_core.redaction import redact
 from dpone_core.runtime.report import RunReport
 
 

@@ -1,8 +1,8 @@
 """Retry policies of the dataflow runner: ``none | fixed | backoff``, for chosen steps, never for terminal errors.
 
 A retry is decided on the :class:`RunReport` of an attempt (``dpone_core.run`` never raises), from
-two facts: the error's code must be retryable (a :class:`TransientError` subclass, see
-:func:`dpone_core.introspection.retryable_codes`), and the step it failed in must be one of the
+two facts: the error must be retryable (``ErrorEntry.retryable``, from
+:func:`dpone_core.errors.is_retryable`), and the step it failed in must be one of the
 policy's ``steps``. Steps are the lifecycle's phases grouped the way users think about them:
 
 * ``connect``: opening the source or the sink (a DuckDB file held by another writer lands here);
@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from tenacity import Retrying, retry_if_result, stop_after_attempt, wait_exponential, wait_fixed, wait_none
+from tenacity import Retrying, retry_if_result, stop_after_attempt
 
 from dpone_core.manifest.process import Retry
+from dpone_core.runtime.backoff import Backoff
 from dpone_core.runtime.report import RunReport
 
 RetryStep = Literal["connect", "extract", "load"]
@@ -35,12 +36,6 @@ def step_of(phase: str | None) -> RetryStep:
     if phase is None:
         return "connect"
     return _PHASE_STEP.get(phase, "load")
-
-
-def _retryable_codes() -> frozenset[str]:
-    from dpone_core.introspection import retryable_codes
-
-    return retryable_codes()
 
 
 @dataclass(frozen=True)
@@ -93,12 +88,20 @@ class RetryPolicy:
             steps=steps,
         )
 
+    def backoff(self) -> Backoff:
+        """This policy's waits on the one schedule (:class:`dpone_core.runtime.backoff.Backoff`)."""
+        if self.type == "fixed":
+            return Backoff("fixed", self.wait_seconds)
+        if self.type == "backoff":
+            return Backoff("exponential", self.multiplier, self.min_seconds, self.max_seconds)
+        return Backoff()
+
     def should_retry(self, report: RunReport, failed_phase: str | None) -> bool:
         """Whether this failed attempt is worth another: retryable code, in a chosen step."""
         if report.passed or report.status == "interrupted" or self.type == "none":
             return False
         errors = report.result.errors
-        if not errors or any(e.code not in _retryable_codes() for e in errors):
+        if not errors or not all(e.retryable for e in errors):
             return False  # a terminal error (or an unknown one) is never retried
         step = step_of(errors[0].step or failed_phase)  # the error's own step wins over the last phase
         return step in self.steps
@@ -107,15 +110,10 @@ class RetryPolicy:
         self, decide: Callable[[RunReport], bool], before_sleep: Callable[[Any], None] | None = None
     ) -> Retrying:
         """A tenacity ``Retrying`` that calls an attempt until ``decide`` says stop; returns the last report."""
-        if self.type == "fixed":
-            wait: Any = wait_fixed(self.wait_seconds)
-        elif self.type == "backoff":
-            wait = wait_exponential(multiplier=self.multiplier, min=self.min_seconds, max=self.max_seconds)
-        else:
-            wait = wait_none()
+        schedule = self.backoff()
         return Retrying(
             stop=stop_after_attempt(self.max_attempts),
-            wait=wait,
+            wait=lambda state: schedule.wait(state.attempt_number),
             retry=retry_if_result(decide),
             before_sleep=before_sleep,
             retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,

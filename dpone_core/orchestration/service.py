@@ -39,12 +39,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from dpone_core.connections.references import redact
+from dpone_core.durable import write_json
 from dpone_core.errors import EXIT_INTERRUPTED, DponeError, InterruptedRun, ManifestError
-from dpone_core.orchestration._files import read_json, safe_name, write_json_atomic
+from dpone_core.orchestration._files import read_json, safe_name
 from dpone_core.orchestration.handoff import HandoffSpec, SchedulerHandoffBuilder
 from dpone_core.orchestration.job_state import Blocker, JobState, LocalJobStateStore
 from dpone_core.orchestration.locks import LocalRunLockManager, LockHandle
+from dpone_core.redaction import redact
 from dpone_core.runtime.progress import ProgressCallback
 from dpone_core.runtime.report import RunReport, RunResult
 from dpone_core.runtime.runner import error_entry, new_id
@@ -432,7 +433,7 @@ class OrchestratedRunService:
             started_at=started,
             finished_at=datetime.now(UTC).isoformat(),
         )
-        write_json_atomic(json_path, json.loads(report.to_json()))
+        write_json(json_path, json.loads(report.to_json()))
         md_path.write_text(report.to_markdown(), encoding="utf-8")
         return report
 

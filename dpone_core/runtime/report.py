@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from dpone_core.connections.references import redact
+from dpone_core.errors import classify_code
+from dpone_core.redaction import redact
 
 RunStatus = Literal["succeeded", "failed", "skipped", "interrupted", "planned", "extracted"]
 """``extracted``: the extract run of a chunked load parked its partition; nothing was committed."""
@@ -24,6 +25,17 @@ class ErrorEntry(BaseModel):
     step: str | None = None
     fix: str | None = None
     line: str = Field(description="The one-line form shown to users.")
+    retryable: bool = Field(False, description="Another attempt may succeed (a transient error).")
+    exit_code: int = Field(1, description="The CLI exit code this error alone means (1, 2 or 130).")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _classified(cls, data: Any) -> Any:
+        """Records that carry only a code take its class's classification."""
+        if isinstance(data, dict) and "code" in data and ("retryable" not in data or "exit_code" not in data):
+            retryable, exit_code = classify_code(str(data["code"]))
+            data = {"retryable": retryable, "exit_code": exit_code, **data}
+        return data
 
 
 class GateVerdict(BaseModel):
@@ -97,9 +109,17 @@ class RunReport(BaseModel):
             return 0
         if self.status == "interrupted":
             return 130
-        if any(e.code.startswith(("DPONE_MANIFEST", "DPONE_CONFIGURATION")) for e in self.result.errors):
-            return 2
-        return 1
+        codes = {e.exit_code for e in self.result.errors}
+        return 130 if 130 in codes else 2 if 2 in codes else 1
+
+    @property
+    def retry_may_help(self) -> bool:
+        """A failed run that a scheduler may retry: interrupted, or failed only with transient errors."""
+        if self.passed:
+            return False
+        if self.status == "interrupted":
+            return True
+        return bool(self.result.errors) and all(e.retryable for e in self.result.errors)
 
     def to_json(self, indent: int | None = 2) -> str:
         """JSON with secrets redacted."""

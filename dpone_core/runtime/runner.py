@@ -15,10 +15,10 @@ from tenacity import (
     stop_after_attempt,
 )
 
-from dpone_core.connections.references import redact
-from dpone_core.errors import DponeError, InterruptedRun
+from dpone_core.errors import DponeError, InterruptedRun, exit_code_for, is_retryable
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import Process, Retry
+from dpone_core.redaction import redact
 from dpone_core.runtime.backoff import wait_before_retry
 from dpone_core.runtime.chunks.extract import ChunkExtract
 from dpone_core.runtime.context import AttemptOutcome, RunContext
@@ -28,6 +28,9 @@ from dpone_core.runtime.progress import ProgressCallback, ProgressTracker
 from dpone_core.runtime.report import ErrorEntry, RunReport, RunResult
 
 log = logging.getLogger("dpone")
+
+INTERNAL_FIX = "report this with the run's log (DPONE_LOG_FILE=<path> keeps the traceback)"
+"""What an unexpected error tells the user: the traceback is in the log, never in a report."""
 
 Phase = Literal["load", "extract", "finalize"]
 """``load``: a whole load in one run; ``extract``/``finalize``: the two halves of a chunked load."""
@@ -49,10 +52,12 @@ def error_entry(error: BaseException, process: str | None) -> ErrorEntry:
             step=info.step,
             fix=info.fix,
             line=info.one_line(),
+            retryable=is_retryable(error),
+            exit_code=exit_code_for(error),
         )
     message = redact(f"{type(error).__name__}: {error}".splitlines()[0])
-    line = f"[DPONE_INTERNAL] process '{process}': {message}. Fix: report this with the run's log"
-    return ErrorEntry(code="DPONE_INTERNAL", message=message, process=process, line=line)
+    line = f"[DPONE_INTERNAL] process '{process}': {message}. Fix: {INTERNAL_FIX}"
+    return ErrorEntry(code="DPONE_INTERNAL", message=message, process=process, line=line, fix=INTERNAL_FIX)
 
 
 def run_process(
@@ -120,7 +125,7 @@ def run_process(
     retrying = Retrying(
         stop=stop_after_attempt(max_attempts),
         wait=wait,
-        retry=retry_if_exception(lambda e: isinstance(e, DponeError) and e.retryable and not watch.seen),
+        retry=retry_if_exception(lambda e: is_retryable(e) and not watch.seen),
         reraise=True,
         before_sleep=before_sleep,
     )
@@ -131,7 +136,7 @@ def run_process(
     except Exception as exc:
         error = exc
         if not isinstance(exc, DponeError) and not watch.seen:
-            log.debug("unexpected error in %s", process.name, exc_info=True)
+            log.error("unexpected error in %s", process.name, exc_info=True)
     except KeyboardInterrupt:
         pass  # recorded by the watch
     if watch.seen and outcome is None and not isinstance(error, InterruptedRun):

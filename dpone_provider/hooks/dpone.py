@@ -327,7 +327,7 @@ def _placeholder_profile(manifest_path: Path, conn_id: str) -> dict[str, Any]:
 
 def dumps_safe(value: Any) -> Any:
     """Round-trip through JSON with dpone's redactor, so XCom values carry no secret and no datetime."""
-    from dpone_core.connections.references import redact
+    from dpone_core.redaction import redact
 
     return json.loads(redact(json.dumps(value, default=_json_default)))
 

@@ -34,9 +34,6 @@ if TYPE_CHECKING:
     from dpone_core.manifest.loader import LoadedManifest
     from dpone_core.manifest.process import Process
 
-RETRYABLE_CODES = frozenset({"DPONE_TRANSIENT", "DPONE_ALREADY_RUNNING", "DPONE_INTERNAL"})
-"""Error codes Airflow may retry; every other dpone error fails the task for good."""
-
 MANIFEST_DEFAULTED = ("retries", "retry_delay", "retry_exponential_backoff", "max_retry_delay", "pool", "owner")
 """Task arguments the manifest fills in unless the task or the DAG's default_args set them."""
 
@@ -298,7 +295,7 @@ class DponeRunOperator(BaseOperator):
             return summary
         context["ti"].xcom_push(key="dpone_report", value=summary)
         message = "; ".join(e.line for e in report.result.errors) or f"dpone run {report.status}"
-        if any(e.code in RETRYABLE_CODES for e in report.result.errors) or report.status == "interrupted":
+        if report.retry_may_help:  # the core's one classifier: transient errors and interrupts only
             raise AirflowException(message)
         raise AirflowFailException(message)
 

@@ -36,3 +36,27 @@ def test_api_refuses_a_nan_backoff_with_one_line(tmp_path: object) -> None:
 
     report = dpone_core.run("dags_examples/quickstart/orders.yaml", retry_backoff_seconds=math.nan, dry_run=True)
     assert report.exit_code == 2 and "finite number" in report.result.errors[0].line
+
+
+def test_the_stage_runners_policy_waits_on_the_same_schedule() -> None:
+    from dpone_core.orchestration.retry import RetryPolicy
+
+    manifest = Retry(attempts=3, backoff_seconds=2)
+    assert RetryPolicy.from_manifest(manifest).backoff().wait(3) == wait_before_retry(manifest, 3) == 8.0
+    policy = RetryPolicy("backoff", 5, multiplier=1, min_seconds=3, max_seconds=6)
+    assert [policy.backoff().wait(n) for n in (1, 2, 3, 4)] == [3, 3, 4, 6]
+
+
+def test_errors_carry_their_own_retry_and_exit_code() -> None:
+    from dpone_core.errors import ConcurrentRunError, ManifestError, TerminalError
+    from dpone_core.runtime.report import RunReport, RunResult
+    from dpone_core.runtime.runner import error_entry
+
+    def report(*errors: BaseException) -> RunReport:
+        entries = [error_entry(e, "p") for e in errors]
+        return RunReport(passed=False, status="failed", result=RunResult(errors=entries))
+
+    assert report(ConcurrentRunError("busy")).retry_may_help and report(ConcurrentRunError("busy")).exit_code == 1
+    assert not report(TerminalError("gone")).retry_may_help
+    assert not report(RuntimeError("bug")).retry_may_help  # DPONE_INTERNAL is never retried
+    assert report(ManifestError("bad")).exit_code == 2

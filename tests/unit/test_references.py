@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from dpone_core.connections.references import UnresolvedReference, redact, resolve_references
+from dpone_core.connections.references import UnresolvedReference, resolve_references
 from dpone_core.errors import DponeConnectionError
+from dpone_core.redaction import redact
 
 
 def test_env_and_file_references(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

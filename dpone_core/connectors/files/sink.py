@@ -8,9 +8,10 @@ Layout under the files connection's root::
     _dpone/state/<process>.json                       committed cursor state
     _dpone/loads/<load_id>.json                       one audit record per committed load
 
-Writing the journal (temp file + fsync + rename) is the commit. Applying it (renames, deletes,
-state and audit files) is idempotent, so a crash after the journal is written is rolled forward
-by the next run, and a crash before it leaves only staging, which the next run removes.
+Writing the journal (:mod:`dpone_core.durable`: temp file, fsync, rename, folder fsync) is the
+commit. Applying it (renames, deletes, state and audit files) is idempotent, so a crash after
+the journal is written is rolled forward by the next run, and a crash before it leaves only
+staging, which the next run removes.
 Supported strategies: append, incremental and full_refresh.
 """
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import fcntl
 import json
-import os
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +31,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from dpone_core.connectors.files import FILE_STRATEGIES
+from dpone_core.durable import publish, temporary_beside, write_json
 from dpone_core.errors import ConcurrentRunError, ConfigurationError
 from dpone_core.manifest.identifiers import split_table_name
 from dpone_core.model import SEQ_COLUMN, StagedLoad, StrategyCounts, TableRef, TargetColumn, TargetSchema, iter_batches
@@ -38,16 +39,6 @@ from dpone_core.spi.ports import SinkBase
 from dpone_core.strategies.plan import LoadPlan
 
 _ROWS_PER_FILE = 1_000_000
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("w", encoding="utf-8") as handle:
-        json.dump(data, handle, default=str, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    tmp.replace(path)
 
 
 class ParquetDirectorySink(SinkBase):
@@ -190,7 +181,7 @@ class ParquetDirectorySink(SinkBase):
             session = _FilesFinalizeSession(self, process, load_id)
             yield session
             journal = self.meta / "journal" / f"{load_id}.json"
-            _write_json(journal, session.journal())
+            write_json(journal, session.journal())
             self._apply(journal)
 
     def _recover(self) -> None:
@@ -208,8 +199,8 @@ class ParquetDirectorySink(SinkBase):
             if Path(source).exists():
                 _strip_sequence(Path(source), Path(target))
         if data["state"] is not None:
-            _write_json(self.meta / "state" / f"{data['process']}.json", data["state"])
-        _write_json(self.meta / "loads" / f"{data['load_id']}.json", data["audit"])
+            write_json(self.meta / "state" / f"{data['process']}.json", data["state"])
+        write_json(self.meta / "loads" / f"{data['load_id']}.json", data["audit"])
         shutil.rmtree(data["staging"], ignore_errors=True)
         journal.unlink(missing_ok=True)
 
@@ -227,9 +218,9 @@ def _strip_sequence(source: Path, target: Path) -> None:
     table = pq.read_table(source)
     if SEQ_COLUMN in table.column_names:
         table = table.drop_columns([SEQ_COLUMN])
-    tmp = target.with_suffix(".parquet.tmp")
-    pq.write_table(table, str(tmp))
-    tmp.replace(target)
+    temporary = temporary_beside(target)
+    pq.write_table(table, str(temporary))
+    publish(temporary, target)
     source.unlink()
 
 

@@ -9,7 +9,6 @@ written the same way: a chunk without its marker does not exist.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -20,6 +19,7 @@ from urllib.parse import quote
 
 import pyarrow as pa
 
+from dpone_core.durable import publish, temporary_beside, write_json
 from dpone_core.errors import TerminalError
 from dpone_core.model import iter_batches
 
@@ -91,7 +91,7 @@ class ChunkStore:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         final = self.chunk_path(partition)
         self.marker_path(partition).unlink(missing_ok=True)  # an old marker must not vouch for a new file
-        partial = final.with_name(f"{final.name}.{os.getpid()}.partial")
+        partial = temporary_beside(final)
         rows = 0
         try:
             options = pa.ipc.IpcWriteOptions(compression="lz4")
@@ -100,8 +100,7 @@ class ChunkStore:
                     if batch.num_rows:
                         out.write_batch(batch)
                         rows += batch.num_rows
-            _fsync(partial)
-            partial.replace(final)
+            publish(partial, final)
         except BaseException:
             partial.unlink(missing_ok=True)
             raise
@@ -116,7 +115,7 @@ class ChunkStore:
             datetime.now(UTC).isoformat(),
             state_load_id,
         )
-        _write_atomically(self.marker_path(partition), json.dumps(asdict(info), indent=2))
+        write_json(self.marker_path(partition), asdict(info))
         return info
 
     def read_marker(self, partition: str) -> ChunkInfo | None:
@@ -145,18 +144,3 @@ class ChunkStore:
     def remove(self) -> None:
         """Delete this run's chunks (after its commit); never raises."""
         shutil.rmtree(self.run_dir, ignore_errors=True)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_atomically(path: Path, text: str) -> None:
-    partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
-    partial.write_text(text)
-    _fsync(partial)
-    partial.replace(path)

@@ -1,0 +1,78 @@
+"""One way to write a file so that a crash leaves the old version or the new one, never half of one.
+
+The bytes go to a hidden temporary file in the same folder, are fsynced, renamed over the target
+(atomic within one file system), and the folder is fsynced so the rename itself survives a power
+loss. Every artifact dpone commits by a file (job state, commit journals, chunk markers, evidence)
+is written through here. Imports nothing of dpone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+
+def fsync_dir(directory: Path) -> None:
+    """fsync a directory so a rename inside it survives a power loss (no-op where unsupported)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def temporary_beside(path: Path) -> Path:
+    """A unique hidden name in ``path``'s folder for writing before :func:`publish`."""
+    return path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+
+
+def publish(temporary: Path, path: Path) -> None:
+    """fsync a fully written ``temporary``, rename it over ``path`` and fsync the folder."""
+    fd = os.open(temporary, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)
+    fsync_dir(path.parent)
+
+
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` durably and atomically (creating the folder)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = temporary_beside(path)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        temporary.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write UTF-8 ``text`` durably and atomically."""
+    write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, document: Any, *, indent: int | None = 2) -> None:
+    """Write ``document`` as JSON (sorted keys, datetimes as text) durably and atomically."""
+    write_text(path, json.dumps(document, indent=indent, sort_keys=True, default=str) + "\n")
