@@ -1,4 +1,4 @@
-"""One way to write a file so that a crash leaves the old version or the new one, never half of one.
+"""Files dpone commits: one atomic write (a crash leaves the old version or the new one), and checksums.
 
 The bytes go to a hidden temporary file in the same folder, are fsynced, renamed over the target
 (atomic within one file system), and the folder is fsynced so the rename itself survives a power
@@ -8,6 +8,7 @@ is written through here. Imports nothing of dpone.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import secrets
@@ -76,3 +77,12 @@ def write_text(path: Path, text: str) -> None:
 def write_json(path: Path, document: Any, *, indent: int | None = 2) -> None:
     """Write ``document`` as JSON (sorted keys, datetimes as text) durably and atomically."""
     write_text(path, json.dumps(document, indent=indent, sort_keys=True, default=str) + "\n")
+
+
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -7,15 +7,11 @@ Nothing here reads or writes rows of a load; nothing here imports an orchestrato
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from dpone_core.gates.contract import ContractGate
 from dpone_core.manifest.contract import ColumnRule, SchemaContract
-from dpone_core.manifest.loader import LoadedManifest, load_manifest
 from dpone_core.manifest.process import STRATEGIES_NEEDING_KEY, Process
-from dpone_core.manifest.selectors import select_one
 
 
 @dataclass(frozen=True)
@@ -83,24 +79,3 @@ def contract_rules(process: Process) -> list[ContractRule]:
         rule = contract.columns.get(column)
         rules.append(ContractRule(rule_id, column, kind, _describe(kind, rule)))
     return rules
-
-
-def target_row_count(
-    manifest: str | Path | LoadedManifest, selector: str, registry_paths: Sequence[str | Path] = ()
-) -> int | None:
-    """Rows in the process's target table now, or None when the table does not exist yet.
-
-    SQL sinks answer with ``SELECT count(*)``, file sinks from their files' footers.
-
-    >>> target_row_count("dags_examples/quickstart/orders.yaml", "orders")  # doctest: +SKIP
-    3835
-    """
-    from dpone_core.connectors.endpoints import open_sink
-
-    loaded = manifest if isinstance(manifest, LoadedManifest) else load_manifest(manifest, registry_paths)
-    process = select_one(loaded.manifest, selector)
-    sink = open_sink(loaded.manifest, process, loaded.base_dir)
-    try:
-        return sink.row_count()
-    finally:
-        sink.close()

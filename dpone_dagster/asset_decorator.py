@@ -12,7 +12,7 @@ each keeps its own retry policy, pool and partitions (one step per process in Da
 external ``AssetSpec``s for source tables no process of the manifest loads.
 """
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -120,7 +120,7 @@ def _build_one(
 ) -> dg.AssetsDefinition:
     # A factory function, not a closure with default arguments: Dagster would take those as inputs.
     @dpone_assets(manifest=loaded, selector=process.name, translator=translator, required_resource_keys={resource_key})
-    def _assets(context: dg.AssetExecutionContext):
+    def _assets(context: dg.AssetExecutionContext) -> Iterator[Any]:
         resource: DponeResource = getattr(context.resources, resource_key)
         yield from resource.run(context)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import dagster as dg
 
-from dpone_core.runtime.report import GateVerdict, RunReport
+from dpone_core.api import GateVerdict, RunReport
 from dpone_dagster.translator import RULE_KEY
 
 DponeEvent = dg.MaterializeResult | dg.AssetCheckResult
@@ -120,12 +120,12 @@ def check_results(
         quarantine_paths += report.result.quarantine_paths
     results = []
     for rule_id, name in checks.items():
-        verdicts = found.get(rule_id)
-        if not verdicts:
+        matched = found.get(rule_id)
+        if not matched:
             continue
-        worst = max(verdicts, key=lambda v: _SEVERITY_ORDER[v.verdict]).verdict
-        rows = sum(v.failed_rows for v in verdicts)
-        detail = next((v.detail for v in verdicts if v.detail), "")
+        worst = max(matched, key=lambda v: _SEVERITY_ORDER[v.verdict]).verdict
+        rows = sum(v.failed_rows for v in matched)
+        detail = next((v.detail for v in matched if v.detail), "")
         metadata: dict[str, Any] = {RULE_KEY: rule_id, "dpone/verdict": worst, "dpone/failed_rows": rows}
         if worst == "quarantined" and quarantine_paths:
             metadata["dpone/quarantine_paths"] = dg.MetadataValue.json(quarantine_paths)

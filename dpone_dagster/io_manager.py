@@ -22,8 +22,7 @@ from dpone_core.api import read_target
 from dpone_core.manifest.loader import load_manifest
 from dpone_core.manifest.selectors import select_one
 from dpone_dagster.partitions import filter_to_partitions
-from dpone_dagster.translator import MANIFEST_KEY, PROCESS_KEY, REGISTRY_KEY
-from dpone_dagster.translator import plain_metadata as _plain
+from dpone_dagster.translator import MANIFEST_KEY, PROCESS_KEY, REGISTRY_KEY, metadata_text, metadata_texts
 
 
 def convert(table: pa.Table, typing_type: Any) -> Any:
@@ -58,14 +57,14 @@ class DponeIOManager(dg.ConfigurableIOManager):
         """The upstream dpone target as Arrow (or pandas / polars per the input's annotation)."""
         upstream = context.upstream_output
         metadata = dict(upstream.definition_metadata or {}) if upstream is not None else {}
-        manifest = _plain(metadata.get(MANIFEST_KEY))
-        process_name = _plain(metadata.get(PROCESS_KEY))
+        manifest = metadata_text(metadata.get(MANIFEST_KEY))
+        process_name = metadata_text(metadata.get(PROCESS_KEY))
         if manifest is None or process_name is None:
             raise dg.DagsterInvariantViolationError(
                 f"input {context.name} does not come from a dpone asset (no {MANIFEST_KEY}/{PROCESS_KEY} "
                 "metadata); DponeIOManager reads only tables that dpone loads"
             )
-        registry = self.registry_paths or list(_plain(metadata.get(REGISTRY_KEY)) or [])
+        registry = self.registry_paths or metadata_texts(metadata.get(REGISTRY_KEY))
         loaded = load_manifest(manifest, registry)
         table = read_target(loaded, process_name)
         process = select_one(loaded.manifest, process_name)
@@ -73,6 +72,6 @@ class DponeIOManager(dg.ConfigurableIOManager):
             table = filter_to_partitions(table, process.partitions, list(context.asset_partition_keys))
         columns = (context.definition_metadata or {}).get("columns")
         if columns:
-            table = table.select(list(_plain(columns)))
+            table = table.select(metadata_texts(columns))
         context.log.info(f"dpone {process_name}: read {table.num_rows} rows from the target")
         return convert(table, context.dagster_type.typing_type)

@@ -17,8 +17,8 @@ import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dpone_core.api import partition_window
 from dpone_core.manifest.process import Partitions, Process
-from dpone_core.runtime.partitions import partition_window
 
 # dpone's key formats (dpone_core.runtime.partitions) and the cron tick that starts each window.
 KEY_FORMATS = {"hour": "%Y-%m-%dT%H", "day": "%Y-%m-%d", "week": "%Y-%m-%d", "month": "%Y-%m", "year": "%Y"}

@@ -16,16 +16,13 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
+from dpone_core.api import ProgressEvent, RunReport, target_row_count
 from dpone_core.api import processes as select_processes
 from dpone_core.api import run as dpone_run
-from dpone_core.introspection import target_row_count
 from dpone_core.manifest.loader import LoadedManifest, load_manifest
 from dpone_core.manifest.process import RuntimeEvidence
-from dpone_core.runtime.progress import ProgressEvent
-from dpone_core.runtime.report import RunReport
 from dpone_dagster.event_iterator import DponeEvent, DponeEventIterator, report_events
-from dpone_dagster.translator import MANIFEST_KEY, PROCESS_KEY, REGISTRY_KEY, RULE_KEY
-from dpone_dagster.translator import plain_metadata as _plain
+from dpone_dagster.translator import MANIFEST_KEY, PROCESS_KEY, REGISTRY_KEY, RULE_KEY, metadata_text, metadata_texts
 
 
 def dpone_run_id(dagster_run_id: str, partition_key: str | None = None) -> str:
@@ -155,13 +152,13 @@ class DponeResource(dg.ConfigurableResource):
         for spec in assets_def.specs:
             if spec.key not in selected:
                 continue
-            manifest = _plain(spec.metadata.get(MANIFEST_KEY))
+            manifest = metadata_text(spec.metadata.get(MANIFEST_KEY))
             if manifest is None:
                 raise dg.DagsterInvariantViolationError(
                     f"asset {spec.key.to_user_string()} has no {MANIFEST_KEY} metadata; "
                     "it was not built by dpone_dagster"
                 )
-            registry = tuple(_plain(spec.metadata.get(REGISTRY_KEY)) or ())
+            registry = tuple(metadata_texts(spec.metadata.get(REGISTRY_KEY)))
             by_manifest.setdefault((manifest, registry), []).append(spec)
 
         partition_keys: list[str] = []
@@ -171,16 +168,17 @@ class DponeResource(dg.ConfigurableResource):
         for (manifest, registry), specs in by_manifest.items():
             loaded = self.load(manifest, registry)
             order = [p.name for p in select_processes(loaded)]
-            specs.sort(key=lambda s: order.index(_plain(s.metadata[PROCESS_KEY])))
+            specs.sort(key=lambda s: order.index(metadata_text(s.metadata[PROCESS_KEY]) or ""))
             for spec in specs:
-                process = _plain(spec.metadata[PROCESS_KEY])
+                process = metadata_text(spec.metadata[PROCESS_KEY]) or ""
                 checks = {
-                    _plain(c.metadata[RULE_KEY]): c.name
+                    metadata_text(c.metadata[RULE_KEY]) or "": c.name
                     for c in assets_def.check_specs
                     if c.asset_key == spec.key and c.key in selected_checks and RULE_KEY in c.metadata
                 }
                 reports = []
-                for key in partition_keys or [None]:
+                keys: list[str | None] = list(partition_keys) or [None]
+                for key in keys:
                     context.log.info(f"dpone {process}: starting" + (f" partition {key}" if key else ""))
                     report = self.run_process(
                         loaded,

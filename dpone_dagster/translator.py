@@ -16,8 +16,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from dpone_core.connectors.endpoints import sink_table, source_table
-from dpone_core.introspection import contract_rules
+from dpone_core.api import contract_rules, sink_table, source_table
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import Process
 from dpone_dagster.partitions import partitions_def_for
@@ -35,6 +34,18 @@ _TAG_KEY = re.compile(r"^[A-Za-z0-9_.\-/]{1,63}$")
 def plain_metadata(value: object) -> object:
     """A definition metadata value as a plain Python value (it comes back raw or as a MetadataValue)."""
     return value.value if isinstance(value, dg.MetadataValue) else value
+
+
+def metadata_text(value: object) -> str | None:
+    """A text metadata value (None when absent)."""
+    plain = plain_metadata(value)
+    return None if plain is None else str(plain)
+
+
+def metadata_texts(value: object) -> list[str]:
+    """A list-of-text metadata value (empty when absent)."""
+    plain = plain_metadata(value)
+    return [str(item) for item in plain] if isinstance(plain, list | tuple) else []
 
 
 def check_name(rule_id: str) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dpone_core.connectors.lineage import LineageDataset, sink_dataset, source_dataset
+from dpone_core.api import LineageDataset, sink_dataset, source_dataset
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import Process
 

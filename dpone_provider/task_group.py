@@ -56,7 +56,7 @@ def interval_partition_keys(partitions: Partitions, start: datetime | None, end:
     >>> interval_partition_keys(p, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, 3, tzinfo=UTC))
     ['2026-01-01T00', '2026-01-01T01', '2026-01-01T02']
     """
-    from dpone_core.runtime.partitions import partition_keys
+    from dpone_core.api import partition_keys
 
     if partitions.values is not None:
         return [str(v) for v in partitions.values]

@@ -16,7 +16,7 @@ from typing import Annotated
 from pydantic import AfterValidator, StringConstraints
 
 from dpone_core.connections.references import UnresolvedReference, is_reference, resolve_references
-from dpone_core.manifest.base import StrictModel
+from dpone_core.model.strict import StrictModel
 
 
 class _SecretMarker:

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dpone_core.durable import write_text
+from dpone_core.durable import sha256_file, write_text
 from dpone_core.errors import TerminalError
-from dpone_core.gates.quarantine import sha256_file
 from dpone_core.redaction import redact
 
 EVIDENCE_JSON = "data_contract_evidence.json"

@@ -10,7 +10,6 @@ file without a marker is never touched.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dpone_core.durable import sha256_file
 from dpone_core.gates.contract import REASON_COLUMN
 
 if TYPE_CHECKING:
@@ -84,15 +84,6 @@ class QuarantineWriter:
         """The load committed: its file is the target's now, and no clean-up may remove it."""
         with contextlib.suppress(OSError):  # a marker left behind is harmless: the load id is committed
             _marker(self.path.parent, self.load_id).unlink(missing_ok=True)
-
-
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def discard_uncommitted(folder: Path, sink: AuditLog, process: str, owner: str, *, single_writer: bool) -> list[str]:

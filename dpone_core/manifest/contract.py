@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from dpone_core.manifest.base import Name, StrictModel
+from dpone_core.model.strict import Name, StrictModel
 
 ContractType = Literal[
     "string",

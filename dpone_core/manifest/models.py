@@ -8,11 +8,11 @@ from pydantic import BeforeValidator, Field, SerializeAsAny, model_validator
 
 from dpone_core.connections.profile import ConnectionProfile
 from dpone_core.connections.registry import UnknownConnectionType, connector, parse_profile
-from dpone_core.manifest.base import Name, StrictModel, suggest
 from dpone_core.manifest.contract import SchemaContract, SchemaEvolution
 from dpone_core.manifest.process import Process, Quarantine, Retry, RuntimeEvidence
 from dpone_core.manifest.references import REFERABLE_KEYS, misplaced_references
-from dpone_core.spi.capabilities import Capabilities
+from dpone_core.model.capabilities import Capabilities
+from dpone_core.model.strict import Name, StrictModel, suggest
 
 Profile = Annotated[SerializeAsAny[ConnectionProfile], BeforeValidator(parse_profile)]
 """A connection: validated by the profile model of the connector its ``type`` names."""

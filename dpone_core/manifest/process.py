@@ -8,9 +8,9 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from dpone_core.manifest.base import Name, StrictModel
 from dpone_core.manifest.contract import SchemaContract, SchemaEvolution
 from dpone_core.manifest.identifiers import split_table_name
+from dpone_core.model.strict import Name, StrictModel
 
 Strategy = Literal[
     "full_refresh",

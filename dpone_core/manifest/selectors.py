@@ -10,9 +10,9 @@ import re
 from collections.abc import Mapping, Sequence
 
 from dpone_core.errors import ManifestError
-from dpone_core.manifest.base import suggest
 from dpone_core.manifest.models import Manifest
 from dpone_core.manifest.process import Process
+from dpone_core.model.strict import suggest
 
 
 def _closure(start: set[str], edges: dict[str, set[str]]) -> set[str]:

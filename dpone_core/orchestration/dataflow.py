@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from dpone_core.errors import ManifestError
-from dpone_core.manifest.base import suggest
 from dpone_core.manifest.loader import LoadedManifest, load_manifest
+from dpone_core.model.strict import suggest
 from dpone_core.orchestration._files import safe_name
 from dpone_core.orchestration.plan import ExecutionPlan, Task, build_plan, select_processes
 from dpone_core.orchestration.replay import ReplayRange, replay_keys

@@ -11,8 +11,8 @@ from dpone_core.connectors.endpoints import sink_table, source_table
 from dpone_core.gates.contract import ContractGate
 from dpone_core.gates.evolution import EvolutionPlan
 from dpone_core.manifest.process import Process
+from dpone_core.model.capabilities import Capabilities
 from dpone_core.runtime.read_plan import OpenedRead
-from dpone_core.spi.capabilities import Capabilities
 from dpone_core.spi.ports import Sink, Source
 
 

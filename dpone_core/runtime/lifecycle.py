@@ -12,6 +12,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from dpone_core.checkpoints import checkpoint
 from dpone_core.connections.references import UnresolvedReference
 from dpone_core.connectors.endpoints import open_sink, open_source, sink_table
 from dpone_core.connectors.sql.sink import staging_name
@@ -40,7 +41,6 @@ from dpone_core.runtime.read_plan import open_read
 from dpone_core.runtime.records import audit_row, evidence_document
 from dpone_core.runtime.report import GateVerdict, RunResult
 from dpone_core.runtime.results import load_result
-from dpone_core.runtime.testhooks import pause_point
 from dpone_core.runtime.verdicts import contract_verdicts, resolve_duplicates
 from dpone_core.spi.ports import RelayRefused
 from dpone_core.state.cursor import CursorTracker, next_state
@@ -264,7 +264,7 @@ class Lifecycle:
                 if failure is exc:
                     raise
                 raise failure from None
-            pause_point("stage")
+            checkpoint("stage")
             key = tuple(process.sink.primary_key)
             # Into a table this load creates, the primary key itself rejects duplicate keys: check
             # them only if the insert fails (the common, clean case skips a full pass over staging).
@@ -335,7 +335,7 @@ class Lifecycle:
         data_schema = pa.schema([f for f in stream.staging_schema() if f.name != SEQ_COLUMN])
         staged = StagedLoad(self.ctx.load_id, "direct", -1, data_schema, TableRef(None, name))
         self._step("stage")
-        pause_point("stage")
+        checkpoint("stage")
         try:
             sink.register_stream(name, stream.reader())
             if relay is not None:
@@ -384,7 +384,7 @@ class Lifecycle:
         plan = load_plan(process, sink_table(process), staged, ctx.started_at, target_empty=evolution.creates_table)
         self._step("finalize")
         with sink.finalize(process.name, ctx.load_id) as session:
-            pause_point("finalize")
+            checkpoint("finalize")
             session.apply_ddl(ddl)
             counts = session.apply_strategy(plan)
             # After the strategy: in a direct first load the rows (and the cursor) flow only now.
@@ -420,7 +420,7 @@ class Lifecycle:
                 )
                 evidence_sha = files.sha256
                 result = result.model_copy(update={"evidence_paths": [str(files.json_path), str(files.markdown_path)]})
-            pause_point("commit")
+            checkpoint("commit")
             session.record(audit_row(self.ctx, result, evidence_sha), state_after)
         return AttemptOutcome("succeeded", result, process.sink.strategy)
 

@@ -16,6 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from dpone_core.checkpoints import checkpoint
 from dpone_core.gates.compatibility import CompatibilityGate
 from dpone_core.gates.contract import ContractGate
 from dpone_core.gates.quarantine import QuarantineWriter
@@ -23,7 +24,6 @@ from dpone_core.gates.types import cast_with_failures
 from dpone_core.model import SEQ_COLUMN, Predicate, iter_batches
 from dpone_core.runtime.prefetch import prefetch
 from dpone_core.runtime.progress import ProgressTracker
-from dpone_core.runtime.testhooks import pause_point
 from dpone_core.state.cursor import CursorTracker
 
 _OPS = {">": pc.greater, ">=": pc.greater_equal, "<": pc.less, "<=": pc.less_equal, "==": pc.equal}
@@ -148,7 +148,7 @@ class GatedStream:
                 arrays = [good.column(f.name) for f in schema if f.name != SEQ_COLUMN]
                 yield pa.RecordBatch.from_arrays([*arrays, seqs], schema=schema)
                 if seq == good.num_rows:
-                    pause_point("stream")  # the sink is pulling the first batches
+                    checkpoint("stream")  # the sink is pulling the first batches
             self.progress.advance(batch.num_rows)
 
     def _typed_cursor(self, batch: pa.RecordBatch) -> pa.RecordBatch:

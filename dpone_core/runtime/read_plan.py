@@ -12,10 +12,10 @@ from dpone_core.errors import ConfigurationError, TerminalError
 from dpone_core.gates.contract import ContractGate
 from dpone_core.manifest.process import Process
 from dpone_core.model import Predicate, ReadRequest
+from dpone_core.model.capabilities import Capabilities
 from dpone_core.runtime.column_names import renamed_reader
 from dpone_core.runtime.partitions import partition_predicates
 from dpone_core.runtime.pipeline import RowFilter, cursor_type
-from dpone_core.spi.capabilities import Capabilities
 from dpone_core.spi.ports import Source
 from dpone_core.state.cursor import CursorTracker, decode_cursor, lower_bound
 

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from dpone_core.connections.profile import ConnectionProfile
 from dpone_core.model import LineageDataset, TableRef
+from dpone_core.model.capabilities import Capabilities
 from dpone_core.spi.airflow import AirflowMapping
-from dpone_core.spi.capabilities import Capabilities
 
 if TYPE_CHECKING:
     from dpone_core.manifest.process import Process

@@ -30,8 +30,8 @@ from typing import Any
 import yaml
 from airflow.sdk import BaseHook
 
-from dpone_core.connections.registry import connectors
 from dpone_core.manifest.loader import LoadedManifest, load_manifest, read_yaml
+from dpone_core.spi import connectors
 from dpone_core.spi.airflow import AirflowMapping, ConnectionFields, UnsupportedConnection
 from dpone_provider.hooks.secret_env import export_secrets, secret_env_name, withdraw_secrets
 

@@ -10,8 +10,8 @@ from dpone_core.connectors.duckdb.profile import DuckDBProfile, database_path
 from dpone_core.manifest.identifiers import split_table_name
 from dpone_core.manifest.references import resolve_params
 from dpone_core.model import LineageDataset, TableRef
+from dpone_core.model.capabilities import Capabilities
 from dpone_core.spi.airflow import AirflowMapping, ConnectionFields, SecretRef, UnsupportedConnection
-from dpone_core.spi.capabilities import Capabilities
 from dpone_core.spi.spec import ConnectorSpec, DatasetRequest, Maintenance, SinkRequest, SourceRequest
 
 

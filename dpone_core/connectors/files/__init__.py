@@ -7,8 +7,8 @@ from typing import Any
 from dpone_core.connectors.files.profile import FilesProfile, files_root
 from dpone_core.manifest.references import resolve_setting
 from dpone_core.model import LineageDataset
+from dpone_core.model.capabilities import Capabilities
 from dpone_core.spi.airflow import AirflowMapping, ConnectionFields, SecretRef
-from dpone_core.spi.capabilities import Capabilities
 from dpone_core.spi.spec import ConnectorSpec, DatasetRequest, SinkRequest, SourceRequest
 
 FILE_STRATEGIES = frozenset({"append", "incremental", "full_refresh"})

@@ -13,8 +13,8 @@ from dpone_core.connectors.postgres.profile import PostgresProfile
 from dpone_core.manifest.identifiers import split_table_name
 from dpone_core.manifest.references import resolve_params
 from dpone_core.model import LineageDataset, TableRef, server_dataset
+from dpone_core.model.capabilities import Capabilities
 from dpone_core.spi.airflow import AirflowMapping, ConnectionFields, SecretRef
-from dpone_core.spi.capabilities import Capabilities
 from dpone_core.spi.spec import ConnectorSpec, DatasetRequest, Maintenance, SinkRequest, SourceRequest
 
 

@@ -7,8 +7,8 @@ from collections.abc import Iterator, Sequence
 
 import pyarrow as pa
 
+from dpone_core.checkpoints import checkpoint
 from dpone_core.model import iter_batches
-from dpone_core.runtime.testhooks import pause_point
 
 
 def lock_key(kind: str, name: str) -> int:
@@ -70,7 +70,7 @@ class CopyGuard:
                 yield batch
                 if first:
                     first = False
-                    pause_point("copy")
+                    checkpoint("copy")
         except BaseException as exc:
             self.error = exc
             raise

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from dpone_core.checkpoints import checkpoint
 from dpone_core.connectors.postgres.connection import sqlstate, translate
 from dpone_core.connectors.postgres.copy_out import CopyOutProcess, SourceCopyError
 from dpone_core.connectors.postgres.libpq_copy import copy_in
@@ -35,7 +36,6 @@ from dpone_core.errors import DponeError, TypeCompatibilityError
 from dpone_core.gates.contract import ContractGate, typed_values
 from dpone_core.gates.types import contract_arrow_type
 from dpone_core.model import TableRef
-from dpone_core.runtime.testhooks import pause_point
 from dpone_core.spi.ports import RelayRefused
 
 if TYPE_CHECKING:
@@ -326,10 +326,10 @@ class _Progress:
     def chunks(self) -> Iterator[bytes]:
         for index, chunk in enumerate(self.relay.source.chunks()):
             if index == 0:
-                pause_point("extract")  # the source is being read
+                checkpoint("extract")  # the source is being read
             yield chunk
             if index == 0:
-                pause_point("copy")  # the target's COPY has rows
+                checkpoint("copy")  # the target's COPY has rows
             passed = self.relay.source.marked_rows - self.reported
             if passed > 0:
                 self.reported += passed

@@ -19,6 +19,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from dpone_core.checkpoints import checkpoint
 from dpone_core.connectors.postgres.connection import (
     AdbcOpener,
     connect,
@@ -37,7 +38,6 @@ from dpone_core.connectors.sql.params import bind_named
 from dpone_core.errors import ConfigurationError, DponeError, TerminalError
 from dpone_core.gates.contract import ContractGate
 from dpone_core.model import ReadRequest, TableRef
-from dpone_core.runtime.testhooks import pause_point
 from dpone_core.spi.ports import SourceBase
 
 _NDIMS_MARK = "dpone-ndims:"
@@ -320,7 +320,7 @@ class PostgresSource(SourceBase):
                 yield conform(batch, plans, schema)
                 if first:
                     first = False
-                    pause_point("extract")
+                    checkpoint("extract")
         except DponeError:
             raise
         finally:

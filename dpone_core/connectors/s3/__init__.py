@@ -6,8 +6,8 @@ from typing import Any, Literal
 
 from dpone_core.connections.profile import ConnectionProfile, Secret, display_value
 from dpone_core.model import LineageDataset
+from dpone_core.model.capabilities import Capabilities
 from dpone_core.spi.airflow import AirflowMapping, ConnectionFields, SecretRef, UnsupportedConnection
-from dpone_core.spi.capabilities import Capabilities
 from dpone_core.spi.spec import ConnectorSpec, DatasetRequest
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from dpone_core.checkpoints import checkpoint
 from dpone_core.connections.references import UnresolvedReference
 from dpone_core.connectors.endpoints import open_sink, open_source
 from dpone_core.errors import ConfigurationError
@@ -19,7 +20,6 @@ from dpone_core.runtime.context import AttemptOutcome, RunContext, effective_con
 from dpone_core.runtime.progress import ProgressTracker
 from dpone_core.runtime.read_plan import open_read
 from dpone_core.runtime.report import RunResult
-from dpone_core.runtime.testhooks import pause_point
 
 
 def chunk_store(ctx: RunContext) -> ChunkStore:
@@ -91,7 +91,7 @@ class ChunkExtract:
             for batch in iter_batches(opened.reader):
                 kept = row_filter.apply(batch)
                 self.progress.advance(batch.num_rows)
-                pause_point("chunk")
+                checkpoint("chunk")
                 yield kept
 
         reader = pa.RecordBatchReader.from_batches(opened.reader.schema, filtered())

@@ -54,7 +54,10 @@ class DponeManifestComponent(dg.Component, dg.Model, dg.Resolvable):
             resource_key=self.resource_key,
         )
         resources: dict[str, object] = {
-            self.resource_key: DponeResource(registry_paths=[str(p) for p in registry], evidence_dir=self.evidence_dir),
+            # Dagster's resource metaclass hides the pydantic defaults of the other fields from mypy.
+            self.resource_key: DponeResource(  # type: ignore[call-arg]
+                registry_paths=[str(p) for p in registry], evidence_dir=self.evidence_dir
+            ),
         }
         if self.io_manager_key:
             resources[self.io_manager_key] = DponeIOManager(registry_paths=[str(p) for p in registry])
