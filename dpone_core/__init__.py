@@ -18,16 +18,28 @@ _EXPORTS = {
     "processes": "dpone_core.api",
     "committed_loads": "dpone_core.api",
     "read_target": "dpone_core.api",
-    "RunReport": "dpone_core.runtime.report",
-    "RunResult": "dpone_core.runtime.report",
+    "loads": "dpone_core.api",
+    "states": "dpone_core.api",
+    "RunReport": "dpone_core.api",
+    "RunResult": "dpone_core.api",
     "DponeError": "dpone_core.errors",
     "ManifestError": "dpone_core.errors",
 }
 
 if TYPE_CHECKING:
-    from dpone_core.api import committed_loads, plan, processes, read_target, run, validate
+    from dpone_core.api import (
+        RunReport,
+        RunResult,
+        committed_loads,
+        loads,
+        plan,
+        processes,
+        read_target,
+        run,
+        states,
+        validate,
+    )
     from dpone_core.errors import DponeError, ManifestError
-    from dpone_core.runtime.report import RunReport, RunResult
 
 
 def __getattr__(name: str) -> Any:
@@ -44,9 +56,11 @@ __all__ = [
     "RunResult",
     "__version__",
     "committed_loads",
+    "loads",
     "plan",
     "processes",
     "read_target",
     "run",
+    "states",
     "validate",
 ]

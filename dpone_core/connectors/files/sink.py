@@ -39,6 +39,7 @@ from dpone_core.spi.ports import SinkBase
 from dpone_core.strategies.plan import LoadPlan
 
 _ROWS_PER_FILE = 1_000_000
+_STAGING_LOCK = ".owner.lock"
 
 
 class ParquetDirectorySink(SinkBase):
@@ -50,6 +51,7 @@ class ParquetDirectorySink(SinkBase):
         self.table = TableRef(schema, name)
         self.table_dir = root.joinpath(*(part for part in (schema, name) if part))
         self.meta = root / "_dpone"
+        self._held: dict[str, Any] = {}
         self._recover()
 
     # ---- descriptions -----------------------------------------------------------------------------
@@ -109,6 +111,7 @@ class ParquetDirectorySink(SinkBase):
         """Stream batches into Parquet files under the staging folder."""
         folder = self.meta / "staging" / f"{process}__{load_id}"
         folder.mkdir(parents=True, exist_ok=True)
+        self._hold(folder)
         rows, index, writer, in_file = 0, 0, None, 0
         try:
             for batch in iter_batches(reader):
@@ -153,15 +156,33 @@ class ParquetDirectorySink(SinkBase):
         pq.write_table(kept, str(folder / "part-0000.parquet"))
         return StagedLoad(staged.load_id, staged.location, kept.num_rows, staged.schema, folder)
 
+    def _hold(self, folder: Path) -> None:
+        """Lock a staging folder for as long as this run owns it (its lock file stays open)."""
+        handle = (folder / _STAGING_LOCK).open("w")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        self._held[str(folder)] = handle
+
+    def _release(self, folder: Path) -> None:
+        handle = self._held.pop(str(folder), None)
+        if handle is not None:
+            handle.close()
+
     def drop_staging(self, staged: StagedLoad) -> None:
-        """Remove the staging folder (best effort)."""
+        """Remove the staging folder (best effort) and release its lock."""
         shutil.rmtree(staged.handle, ignore_errors=True)
+        self._release(Path(staged.handle))
 
     def cleanup_orphans(self, process: str) -> list[str]:
-        """Remove staging folders of ``process`` that no journal refers to."""
+        """Remove staging folders of ``process`` whose run is gone; a live run's folder is locked and kept.
+
+        Another run of the process may be staging right now (the directory lock is only taken for the
+        commit), so a folder is removed only if its lock can be taken: its owner died or finished.
+        """
         folder = self.meta / "staging"
         dropped = []
         for path in sorted(folder.glob(f"{process}__*")) if folder.is_dir() else []:
+            if str(path) in self._held or not _unowned(path):
+                continue
             shutil.rmtree(path, ignore_errors=True)
             dropped.append(path.name)
         return dropped
@@ -210,7 +231,23 @@ class ParquetDirectorySink(SinkBase):
         return ds.dataset(files, format="parquet").to_table(columns=list(columns) if columns else None)
 
     def close(self) -> None:
-        """Nothing to release."""
+        """Release the locks of staging this run still holds."""
+        for folder in list(self._held):
+            self._release(Path(folder))
+
+
+def _unowned(folder: Path) -> bool:
+    """No live run holds the staging folder's lock (a folder without one is a crashed run's too)."""
+    lock = folder / _STAGING_LOCK
+    if not lock.exists():
+        return True
+    with lock.open("a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return False
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return True
 
 
 def _strip_sequence(source: Path, target: Path) -> None:

@@ -1,62 +1,27 @@
-"""The public Python API: ``run``, ``plan``, ``validate``, read helpers and the types they return.
-
-Every entry point (CLI, Airflow operator, Dagster assets, ``dpone orchestrate``) calls these; none
-re-implements a step. The wrappers (``dpone_provider``, ``dpone_dagster``) import dpone only from
-here, :mod:`dpone_core.spi` and the manifest models (checked by import-linter).
-"""
+"""``run``, ``plan``, ``validate`` and ``processes``: the one execution path and what feeds it."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from pydantic import ValidationError
 
-from dpone_core.connectors.endpoints import sink_table, source_table
-from dpone_core.connectors.lineage import sink_dataset, source_dataset
 from dpone_core.errors import DponeError, ManifestError
-from dpone_core.introspection import ContractRule, contract_rules
 from dpone_core.manifest.loader import LoadedManifest, load_manifest, validation_messages
 from dpone_core.manifest.process import Process, Retry
 from dpone_core.manifest.selectors import select, select_one
-from dpone_core.model import LineageDataset
 from dpone_core.runtime.chunks.phases import chunk_keys_for
-from dpone_core.runtime.partitions import partition_keys, partition_window
-from dpone_core.runtime.progress import ProgressCallback, ProgressEvent
-from dpone_core.runtime.report import ErrorEntry, GateVerdict, RunReport, RunResult
+from dpone_core.runtime.progress import ProgressCallback
+from dpone_core.runtime.report import RunReport, RunResult
 from dpone_core.runtime.runner import error_entry, run_process
 
-__all__ = [
-    "ContractRule",
-    "ErrorEntry",
-    "GateVerdict",
-    "LineageDataset",
-    "ProgressCallback",
-    "ProgressEvent",
-    "RunReport",
-    "RunResult",
-    "committed_loads",
-    "contract_rules",
-    "partition_keys",
-    "partition_window",
-    "plan",
-    "processes",
-    "read_target",
-    "run",
-    "sink_dataset",
-    "sink_table",
-    "source_dataset",
-    "source_table",
-    "target_row_count",
-    "validate",
-]
-
 ManifestLike = str | Path | LoadedManifest
+"""A manifest path, or one already loaded (registry files then are not read again)."""
 
 
-def _load(manifest: ManifestLike, registry_paths: Iterable[str | Path]) -> LoadedManifest:
+def load(manifest: ManifestLike, registry_paths: Iterable[str | Path] = ()) -> LoadedManifest:
+    """The loaded manifest (``manifest`` itself when it is loaded already)."""
     return manifest if isinstance(manifest, LoadedManifest) else load_manifest(manifest, registry_paths)
 
 
@@ -100,7 +65,7 @@ def run(
     (True, 4000)
     """
     try:
-        loaded = _load(manifest, registry_paths)
+        loaded = load(manifest, registry_paths)
         process = select_one(loaded.manifest, selector)
         chunk_keys = chunk_keys_for(process, phase, partition, chunks, dry_run)
     except DponeError as exc:
@@ -195,51 +160,4 @@ def processes(
     manifest: ManifestLike, selector: str | None = None, registry_paths: Sequence[str | Path] = ()
 ) -> list[Process]:
     """The processes a selector picks, upstream first (for orchestrator factories)."""
-    return select(_load(manifest, registry_paths).manifest, selector)
-
-
-def committed_loads(
-    manifest: ManifestLike, selector: str, since: datetime | None = None, registry_paths: Sequence[str | Path] = ()
-) -> list[dict[str, Any]]:
-    """Committed ``__dpone__loads`` rows of one process, newest first (for sensors)."""
-    from dpone_core.connectors.endpoints import open_sink
-
-    loaded = _load(manifest, registry_paths)
-    process = select_one(loaded.manifest, selector)
-    # Read-only: a sensor poll must never create the target or take a writer's lock.
-    sink = open_sink(loaded.manifest, process, loaded.base_dir, read_only=True)
-    try:
-        rows: list[dict[str, Any]] = sink.loads(process.name, since)
-        return rows
-    finally:
-        sink.close()
-
-
-def read_target(manifest: ManifestLike, selector: str, registry_paths: Sequence[str | Path] = ()) -> Any:
-    """The process's target table as a ``pyarrow.Table`` (for IO managers and notebooks)."""
-    from dpone_core.connectors.endpoints import open_sink
-
-    loaded = _load(manifest, registry_paths)
-    process = select_one(loaded.manifest, selector)
-    sink = open_sink(loaded.manifest, process, loaded.base_dir, read_only=True)
-    try:
-        return sink.read_target()
-    finally:
-        sink.close()
-
-
-def target_row_count(manifest: ManifestLike, selector: str, registry_paths: Sequence[str | Path] = ()) -> int | None:
-    """Rows in the process's target now, or None when the table does not exist yet (read-only).
-
-    >>> target_row_count("dags_examples/quickstart/orders.yaml", "orders")  # doctest: +SKIP
-    3835
-    """
-    from dpone_core.connectors.endpoints import open_sink
-
-    loaded = _load(manifest, registry_paths)
-    process = select_one(loaded.manifest, selector)
-    sink = open_sink(loaded.manifest, process, loaded.base_dir, read_only=True)
-    try:
-        return sink.row_count()
-    finally:
-        sink.close()
+    return select(load(manifest, registry_paths).manifest, selector)
