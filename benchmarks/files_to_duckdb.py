@@ -45,7 +45,7 @@ print(json.dumps({"rows": rows, "seconds": elapsed, "rss_mb": rss_mb}))
 
 DPONE = """
 import json, resource, sys, time
-import dpone_core.api, dpone_core.runtime.lifecycle, dpone_core.connectors.duckdb.sink  # imports outside the timing
+import dpone_core.api, dpone_core.runtime.attempt, dpone_core.connectors.duckdb.sink  # imports outside the timing
 import pyarrow
 pyarrow.array([0])  # pyarrow imports pandas (when installed) on its first list conversion: an import, not work
 start = time.perf_counter()

@@ -372,7 +372,7 @@ def main() -> None:
     folder = server.root / "manifests"
     folder.mkdir()
     # Warm the page cache for both interpreters' imports (the raw path's psql is warm after one run).
-    warm = "import dpone_core.api, dpone_core.runtime.lifecycle, dpone_core.connectors.postgres.sink, pyarrow.dataset"
+    warm = "import dpone_core.api, dpone_core.runtime.attempt, dpone_core.connectors.postgres.sink, pyarrow.dataset"
     subprocess.run([DPONE_PYTHON[0], "-c", warm], env=_env(server, "postgres"), check=True)
     try:
         print(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from dpone_core.connections.registry import connectors
+from dpone_core.connections.registry import BUILT_IN, connector
 from dpone_core.manifest import contract, models, process
 
 # (model, heading, anchor): the order sections appear in. Models found by walking the field
@@ -17,7 +17,8 @@ SECTIONS: list[tuple[type[BaseModel], str, str]] = [
     (models.Manifest, "Top level", "top-level"),
     (models.Defaults, "`defaults`", "defaults"),
     (models.Registry, "Registry files", "registry"),
-    *[(spec.profile, f"`connections: type {name}`", f"connection-{name}") for name, spec in connectors().items()],
+    # dpone's own connectors (an installed plugin documents itself).
+    *[(connector(name).profile, f"`connections: type {name}`", f"connection-{name}") for name in BUILT_IN],
     (process.Process, "`processes[]`", "process"),
     (process.Source, "`processes[].source`", "source"),
     (process.CsvOptions, "`processes[].source.csv`", "source-csv"),
@@ -185,7 +186,7 @@ RULES: dict[type[BaseModel], list[str]] = {
         "A `files` or `s3` sink needs `format: parquet` and one of the strategies `append`, `incremental`, "
         "`full_refresh`; `format` is refused for other sinks.",
     ],
-    connectors()["duckdb"].profile: [
+    connector("duckdb").profile: [
         "`path: ':memory:'` is refused: the state table would vanish with the process.",
     ],
     process.Process: [

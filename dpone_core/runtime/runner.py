@@ -1,4 +1,4 @@
-"""Attempts and retries around the lifecycle, and turning outcomes and errors into a RunReport."""
+"""Attempts and retries of one process, and turning outcomes and errors into a RunReport."""
 
 from __future__ import annotations
 
@@ -19,11 +19,11 @@ from dpone_core.errors import DponeError, InterruptedRun, exit_code_for, is_retr
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import Process, Retry
 from dpone_core.redaction import redact
+from dpone_core.runtime.attempt import Attempt
 from dpone_core.runtime.backoff import wait_before_retry
 from dpone_core.runtime.chunks.extract import ChunkExtract
 from dpone_core.runtime.context import AttemptOutcome, RunContext
 from dpone_core.runtime.interrupts import InterruptWatch
-from dpone_core.runtime.lifecycle import Lifecycle
 from dpone_core.runtime.progress import ProgressCallback, ProgressTracker
 from dpone_core.runtime.report import ErrorEntry, RunReport, RunResult
 
@@ -85,10 +85,10 @@ def run_process(
     attempts = 0
     outcome: AttemptOutcome | None = None
     load_id = None
-    lifecycle: Lifecycle | None = None
+    current: Attempt | None = None
 
     def attempt() -> AttemptOutcome:
-        nonlocal attempts, load_id, lifecycle
+        nonlocal attempts, load_id, current
         attempts += 1
         load_id = new_id()
         ctx = RunContext(
@@ -104,8 +104,8 @@ def run_process(
         )
         if phase == "extract":
             return ChunkExtract(ctx).run()
-        lifecycle = Lifecycle(ctx)
-        return lifecycle.run()
+        current = Attempt(ctx)
+        return current.run()
 
     def before_sleep(state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome else None
@@ -154,8 +154,8 @@ def run_process(
         result = RunResult(
             errors=[error_entry(error, process.name)],
             duration_seconds=duration,
-            gates=list(lifecycle.gates) if lifecycle else [],
-            warnings=list(lifecycle.warnings) if lifecycle else [],
+            gates=list(current.gates) if current else [],
+            warnings=list(current.warnings) if current else [],
         )
         status = "interrupted" if isinstance(error, InterruptedRun) else "failed"
         passed = False

@@ -1,0 +1,201 @@
+"""How the gated rows reach the target: staged, direct, or relayed. Chosen up front from capabilities.
+
+* ``staged``: every sink. The stream is bulk-loaded into staging, duplicate keys are resolved by
+  the contract, then the commit's strategy reads staging.
+* ``direct``: a sink with the ``direct_load`` capability, when :func:`.direct.direct_eligible`
+  holds. The stream goes straight into the target inside the commit; nothing is read twice.
+* ``relay``: a direct load whose sink has ``binary_relay`` and whose source offers its rows as the
+  system's own bytes (:func:`.direct.relay_allowed`).
+
+A path that cannot finish without breaking a rule *declines* (a duplicate key in a direct load, a
+row the relay's checks would reject) with a reason; nothing was committed, and the attempt
+prepares the load again for the next path, which it no longer offers that one. A new write path
+(a ClickHouse insert with dedup tokens, a Kafka offset commit) is one more class here and one more
+line in :func:`choose`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import pyarrow as pa
+
+from dpone_core.checkpoints import checkpoint
+from dpone_core.connectors.sql.sink import staging_name
+from dpone_core.errors import DuplicateKeyError
+from dpone_core.model import SEQ_COLUMN, StagedLoad, TableRef
+from dpone_core.runtime.chunks.extract import chunk_store
+from dpone_core.runtime.commit import commit, record_verdicts
+from dpone_core.runtime.context import AttemptOutcome
+from dpone_core.runtime.direct import direct_eligible, relay_allowed
+from dpone_core.runtime.preparation import Prepared
+from dpone_core.runtime.verdicts import resolve_duplicates
+from dpone_core.spi.ports import RelayOffer, RelayRefused
+
+PathName = Literal["relay", "direct", "staged"]
+
+
+@dataclass(frozen=True)
+class Declined:
+    """The path could not finish; nothing was committed. ``path`` is not offered again in this attempt."""
+
+    path: PathName
+    reason: str
+    """Shown as a warning of the run when it matters to the user (empty otherwise)."""
+
+
+class WritePath(Protocol):
+    """One way of writing a prepared load."""
+
+    name: PathName
+
+    def write(self, prepared: Prepared) -> AttemptOutcome | Declined:
+        """Write and commit, or decline."""
+        ...
+
+
+def finished(prepared: Prepared) -> None:
+    """After the commit: the quarantine file is the target's, the chunks of a chunked load are consumed."""
+    prepared.quarantine.committed()
+    ctx = prepared.draft.ctx
+    if ctx.chunk_keys is not None:
+        chunk_store(ctx).remove()
+
+
+def failed(prepared: Prepared, error: BaseException) -> BaseException:
+    """Stop the stream, record the verdicts as failed, drop the quarantine file; the error to raise."""
+    prepared.stream.close()
+    record_verdicts(prepared, failed=True)
+    prepared.quarantine.discard()
+    return prepared.stream.failure(error)
+
+
+class StagedWrite:
+    """Bulk-load into staging, resolve duplicate keys, then commit the strategy over staging."""
+
+    name: PathName = "staged"
+
+    def write(self, prepared: Prepared) -> AttemptOutcome:
+        """Stage, resolve duplicates and commit (the one path every sink has)."""
+        draft = prepared.draft
+        ctx, sink, stream = draft.ctx, draft.sink, prepared.stream
+        staged: StagedLoad | None = None
+        try:
+            draft.log.step("stage")
+            staged = sink.stage(stream.reader(), ctx.load_id, ctx.process.name)
+            checkpoint("stage")
+            outcome = self._commit(prepared, staged)
+        except BaseException as exc:
+            failure = failed(prepared, exc)
+            if staged is not None:
+                sink.drop_staging(staged)
+            if failure is exc:
+                raise
+            raise failure from None
+        sink.drop_staging(staged)
+        finished(prepared)
+        return outcome
+
+    def _commit(self, prepared: Prepared, staged: StagedLoad) -> AttemptOutcome:
+        draft = prepared.draft
+        ctx, key = draft.ctx, tuple(draft.ctx.process.sink.primary_key)
+        # Into a table this load creates, the primary key itself rejects duplicate keys: check them
+        # only if the insert fails (the common, clean case skips a full pass over staging).
+        enforced = ctx.sink_spec.capabilities.enforces_keys
+        deferred = key if prepared.evolution.creates_table and key and enforced else ()
+        staged = self._resolve(prepared, staged, skip=deferred)
+        record_verdicts(prepared)
+        try:
+            return commit(prepared, staged)
+        except DuplicateKeyError:
+            if not deferred:
+                raise
+            staged = self._resolve(prepared, staged, only=deferred)
+            draft.log.gates[:] = [g for g in draft.log.gates if g.gate != "contract"]
+            record_verdicts(prepared)
+            return commit(prepared, staged)
+
+    @staticmethod
+    def _resolve(
+        prepared: Prepared, staged: StagedLoad, *, skip: tuple[str, ...] = (), only: tuple[str, ...] | None = None
+    ) -> StagedLoad:
+        draft = prepared.draft
+        key = draft.ctx.process.sink.primary_key
+        stats = prepared.stream.stats
+        if only is not None:
+            return resolve_duplicates(draft.sink, staged, prepared.contract, prepared.quarantine, stats, key, only=only)
+        return resolve_duplicates(draft.sink, staged, prepared.contract, prepared.quarantine, stats, key, skip=skip)
+
+
+class DirectWrite:
+    """Stream the gated batches into the target inside the commit (optionally as a binary relay).
+
+    Into a new table, one the sink truncates in that transaction, or one an append only adds to,
+    no statement reads the rows twice; the target's key rejects duplicates (the path declines and
+    the load goes through staging), and a gate failure rolls everything back with the commit.
+    """
+
+    def __init__(self, relay: RelayOffer | None = None) -> None:
+        self.relay = relay
+        self.name: PathName = "relay" if relay is not None else "direct"
+
+    def write(self, prepared: Prepared) -> AttemptOutcome | Declined:
+        """Register the stream (and relay) with the sink and commit; decline on a duplicate key or refused relay."""
+        try:
+            return self._write(prepared)
+        finally:
+            if self.relay is not None:
+                self.relay.close()
+
+    def _write(self, prepared: Prepared) -> AttemptOutcome | Declined:
+        draft = prepared.draft
+        ctx, sink, stream = draft.ctx, draft.sink, prepared.stream
+        name = staging_name(ctx.process.name, ctx.load_id)
+        data_schema = pa.schema([f for f in stream.staging_schema() if f.name != SEQ_COLUMN])
+        staged = StagedLoad(ctx.load_id, "direct", -1, data_schema, TableRef(None, name))
+        draft.log.step("stage")
+        checkpoint("stage")
+        try:
+            sink.register_stream(name, stream.reader())
+            if self.relay is not None:
+                self.relay.report_rows_to(stream.count_relayed)
+                sink.register_relay(name, self.relay)
+            try:
+                outcome = commit(prepared, staged)
+            finally:
+                sink.unregister_stream(name)
+        except DuplicateKeyError:
+            prepared.quarantine.discard()
+            return Declined("direct", "duplicate keys in a direct load: read again through staging")
+        except RelayRefused:
+            # The relay's checks found a row the gates must judge, or the target's types differ:
+            # read again as Arrow, where the gates decide and report.
+            prepared.quarantine.discard()
+            return Declined("relay", "")
+        except BaseException as exc:
+            failure = failed(prepared, exc)
+            if failure is exc:
+                raise
+            raise failure from None
+        finished(prepared)
+        return outcome
+
+
+def choose(prepared: Prepared, excluded: set[PathName]) -> WritePath:
+    """The fastest path the connectors' capabilities and this load allow, minus those that declined."""
+    draft = prepared.draft
+    ctx, process = draft.ctx, draft.ctx.process
+    can = ctx.sink_spec.capabilities
+    direct = "direct" not in excluded and direct_eligible(
+        process, can, draft.sink, prepared.evolution, prepared.contract, prepared.ddl, draft.source
+    )
+    if not direct:
+        return StagedWrite()
+    whole = ctx.partition is None and ctx.chunk_keys is None
+    relay = None
+    if "relay" not in excluded and relay_allowed(
+        process, can, draft.opened, prepared.contract, prepared.evolution, whole=whole
+    ):
+        relay = draft.source.binary_relay(prepared.contract)
+    return DirectWrite(relay)
