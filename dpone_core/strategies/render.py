@@ -1,23 +1,30 @@
-"""Render a :class:`LoadPlan` into SQL statements for one dialect.
+"""Render a :class:`LoadPlan` into SQL statements: one overridable method per strategy and per statement.
 
 Every strategy is a short list of set-based statements run inside the finalize transaction; each
 statement's row count feeds one report counter, so inserted/updated/deleted are exact. Updates
 touch only rows whose values really changed (``IS DISTINCT FROM``), which makes re-runs report 0.
+
+:class:`StrategyRenderer` writes the SQL DuckDB and Postgres share. A system whose SQL differs
+subclasses it and overrides the statement it writes differently (``update_from`` for SQL Server's
+``UPDATE ... FROM`` without an alias, ``delete_where`` for ``DELETE t FROM``, ``distinct`` where
+``IS DISTINCT FROM`` is missing) or a whole strategy (Postgres' ``INSERT ... ON CONFLICT`` merge,
+see ``connectors/postgres/render.py``). The exact SQL per dialect is pinned by
+``tests/unit/specs/render.yaml``.
 """
 
 from __future__ import annotations
-
-from collections.abc import Callable
 
 from dpone_core.strategies.dialect import SqlDialect, Statement
 from dpone_core.strategies.plan import LoadPlan
 
 T, S = "dpone_t", "dpone_s"
-_GRAINS = frozenset({"hour", "day", "week", "month", "year"})
+"""Aliases of the target and the staging table in every statement."""
+GRAINS = frozenset({"hour", "day", "week", "month", "year"})
+KEY_STRATEGIES = frozenset({"incremental", "merge", "snapshot_diff", "scd2"})
 
 
-class _Sql:
-    """Small helpers bound to one plan and dialect."""
+class PlanSql:
+    """SQL fragments of one plan in one dialect (names quoted, staged values cast where the plan says)."""
 
     def __init__(self, plan: LoadPlan, dialect: SqlDialect) -> None:
         self.plan, self.d = plan, dialect
@@ -32,255 +39,198 @@ class _Sql:
         return f"CAST({ref} AS {cast})" if cast else ref
 
     def staged_list(self, columns: tuple[str, ...]) -> str:
+        """Staged columns, comma-separated."""
         if not self.plan.casts:
             return self.d.column_list(columns, S)
         return ", ".join(self.staged(c) for c in columns)
 
     def key_match(self) -> str:
+        """Target row and staged row have the same key."""
         return " AND ".join(f"{T}.{self.d.quote(k)} = {self.staged(k)}" for k in self.plan.primary_key)
 
-    def changed(self, columns: tuple[str, ...]) -> str:
-        return " OR ".join(f"{T}.{self.d.quote(c)} IS DISTINCT FROM {self.staged(c)}" for c in columns)
-
     def marked(self) -> str:
+        """The staged row carries the delete marker (FALSE without a marker)."""
         marker = self.plan.delete_marker
         return self.d.is_true(f"{S}.{self.d.quote(marker.column)}") if marker else "FALSE"
 
-    def insert_all(self, where: str | None = None) -> Statement:
-        cols = self.plan.target_columns
+    def not_in_target(self, extra: str = "") -> str:
+        """No target row has the staged row's key (and ``extra``)."""
+        return f"NOT EXISTS (SELECT 1 FROM {self.target} AS {T} WHERE {self.key_match()}{extra})"
+
+
+class StrategyRenderer:
+    """Renders plans for ``dialect``; subclass it where a system's SQL differs."""
+
+    def __init__(self, dialect: SqlDialect) -> None:
+        self.d = dialect
+
+    def render(self, plan: LoadPlan) -> list[Statement]:
+        """The statements of ``plan``, run in order inside one transaction.
+
+        >>> from dpone_core.model import TableRef
+        >>> p = LoadPlan("append", TableRef("a", "t"), TableRef("s", "x"), ("id",))
+        >>> StrategyRenderer(SqlDialect()).render(p)[0].sql
+        'INSERT INTO "a"."t" ("id") SELECT dpone_s."id" FROM "s"."x" AS dpone_s'
+        """
+        method = getattr(self, plan.strategy, None) if plan.strategy in _STRATEGIES else None
+        if method is None:
+            raise ValueError(f"strategy {plan.strategy} has no SQL rendering")
+        q = PlanSql(plan, self.d)
+        if plan.target_empty and plan.strategy in KEY_STRATEGIES:
+            return self.first_load(q)
+        statements: list[Statement] = method(q)
+        return statements
+
+    # ---- statements ---------------------------------------------------------------------------
+    def distinct(self, left: str, right: str) -> str:
+        """``left`` and ``right`` differ, NULLs compared as values."""
+        return f"{left} IS DISTINCT FROM {right}"
+
+    def changed(self, q: PlanSql, columns: tuple[str, ...]) -> str:
+        """Any of ``columns`` differs between the target row and the staged row."""
+        return " OR ".join(self.distinct(f"{T}.{self.d.quote(c)}", q.staged(c)) for c in columns)
+
+    def insert_select(self, q: PlanSql, where: str | None = None, name: str = "insert") -> Statement:
+        """Insert the staged rows (those matching ``where``) into the target; counts inserted."""
+        cols = q.plan.target_columns
         sql = (
-            f"INSERT INTO {self.target} ({self.d.column_list(cols)}) "
-            f"SELECT {self.staged_list(cols)} FROM {self.staging} AS {S}"
+            f"INSERT INTO {q.target} ({self.d.column_list(cols)}) SELECT {q.staged_list(cols)} FROM {q.staging} AS {S}"
         )
         if where:
             sql += f" WHERE {where}"
-        return Statement("insert", sql, (), "inserted")
+        return Statement(name, sql, (), "inserted")
 
-    def not_in_target(self, extra: str = "") -> str:
-        return f"NOT EXISTS (SELECT 1 FROM {self.target} AS {T} WHERE {self.key_match()}{extra})"
+    def update_from(
+        self, q: PlanSql, name: str, assignments: str, where: str, counts_as: str, params: tuple[object, ...] = ()
+    ) -> Statement:
+        """``UPDATE`` target rows from their staged rows where ``where`` holds."""
+        sql = f"UPDATE {q.target} AS {T} SET {assignments} FROM {q.staging} AS {S} WHERE {where}"
+        return Statement(name, sql, params, counts_as)
 
-    def update_changed(self, where_extra: str, name: str, counts_as: str) -> Statement | None:
-        cols = self.plan.compare_columns
+    def delete_where(self, q: PlanSql, name: str, condition: str) -> Statement:
+        """``DELETE`` target rows where ``condition`` (over the target alias) holds; counts deleted."""
+        return Statement(name, f"DELETE FROM {q.target} AS {T} WHERE {condition}", (), "deleted")
+
+    def update_changed(self, q: PlanSql, where_extra: str, name: str, counts_as: str) -> Statement | None:
+        """Set the compared columns of target rows whose staged values changed (None without such columns)."""
+        cols = q.plan.compare_columns
         if not cols:
             return None
-        assignments = ", ".join(f"{self.d.quote(c)} = {self.staged(c)}" for c in cols)
-        sql = (
-            f"UPDATE {self.target} AS {T} SET {assignments} FROM {self.staging} AS {S} "
-            f"WHERE {self.key_match()} AND ({self.changed(cols)}){where_extra}"
+        assignments = ", ".join(f"{self.d.quote(c)} = {q.staged(c)}" for c in cols)
+        return self.update_from(
+            q, name, assignments, f"{q.key_match()} AND ({self.changed(q, cols)}){where_extra}", counts_as
         )
-        return Statement(name, sql, (), counts_as)
 
+    def delete_marked(self, q: PlanSql) -> Statement:
+        """Delete target rows whose staged row carries the (hard) delete marker."""
+        return self.delete_where(
+            q, "delete_marked", f"EXISTS (SELECT 1 FROM {q.staging} AS {S} WHERE {q.key_match()} AND {q.marked()})"
+        )
 
-def _full_refresh(q: _Sql) -> list[Statement]:
-    if q.d.truncate_full_refresh:
-        # TRUNCATE is transactional and writes no per-row WAL or dead tuples; the lock is the one
-        # TRUNCATE takes anyway, held from before the count so the deleted count is exact.
+    # ---- strategies ---------------------------------------------------------------------------
+    def full_refresh(self, q: PlanSql) -> list[Statement]:
+        """Empty the target, insert the staged rows."""
+        return [Statement("delete_all", f"DELETE FROM {q.target}", (), "deleted"), self.insert_select(q)]
+
+    def append(self, q: PlanSql) -> list[Statement]:
+        """Insert every staged row."""
+        return [self.insert_select(q)]
+
+    def incremental(self, q: PlanSql) -> list[Statement]:
+        """Insert; with a key, rows re-read by a lookback window are skipped instead of duplicated."""
+        return [self.insert_select(q, q.not_in_target() if q.plan.primary_key else None)]
+
+    def merge(self, q: PlanSql) -> list[Statement]:
+        """Delete marked rows (hard) or flag them (soft), update changed rows, insert new ones."""
+        statements: list[Statement] = []
+        marker = q.plan.delete_marker
+        if marker and marker.mode == "hard":
+            statements.append(self.delete_marked(q))
+        elif marker:
+            soft = self.update_changed(q, f" AND {q.marked()}", "soft_delete", "deleted")
+            if soft:
+                statements.append(soft)
+        update = self.update_changed(q, f" AND NOT ({q.marked()})", "update", "updated")
+        if update:
+            statements.append(update)
+        insert_where = q.not_in_target()
+        if marker and marker.mode == "hard":
+            insert_where += f" AND NOT ({q.marked()})"
+        statements.append(self.insert_select(q, insert_where))
+        return statements
+
+    def snapshot_diff(self, q: PlanSql) -> list[Statement]:
+        """Delete target rows whose key is no longer in the snapshot, then merge."""
+        missing = f"NOT EXISTS (SELECT 1 FROM {q.staging} AS {S} WHERE {q.key_match()})"
+        return [self.delete_where(q, "delete_missing", missing), *self.merge(q)]
+
+    def partition_replace(self, q: PlanSql) -> list[Statement]:
+        """Delete the partitions present in staging (its NULL partition included), insert the staged rows."""
+        spec = q.plan.partition
+        if spec is None:
+            raise ValueError("partition_replace needs a partition column")
+        col = self.d.quote(spec.column)
+        t_expr, s_expr = f"{T}.{col}", q.staged(spec.column)
+        if spec.grain:
+            if spec.grain not in GRAINS:
+                raise ValueError(f"unknown grain {spec.grain}")
+            t_expr, s_expr = self.d.date_trunc(spec.grain, t_expr), self.d.date_trunc(spec.grain, s_expr)
+        present = f"EXISTS (SELECT 1 FROM {q.staging} AS {S} WHERE {s_expr} = {t_expr})"
+        # Rows without a partition value form a partition of their own. `=` never matches NULL, and
+        # IS NOT DISTINCT FROM in the statement above would cost it its index and hash join.
+        null = f"{t_expr} IS NULL AND EXISTS (SELECT 1 FROM {q.staging} AS {S} WHERE {s_expr} IS NULL)"
         return [
-            Statement("lock_target", f"LOCK TABLE {q.target} IN ACCESS EXCLUSIVE MODE"),
-            Statement("delete_all", f"SELECT count(*) FROM {q.target}", counts=("deleted",)),
-            Statement("truncate", f"TRUNCATE {q.target}"),
-            q.insert_all(),
+            self.delete_where(q, "delete_partitions", present),
+            self.delete_where(q, "delete_null_partition", null),
+            self.insert_select(q),
         ]
-    return [Statement("delete_all", f"DELETE FROM {q.target}", (), "deleted"), q.insert_all()]
 
-
-def _append(q: _Sql) -> list[Statement]:
-    return [q.insert_all()]
-
-
-def _incremental(q: _Sql) -> list[Statement]:
-    # With a key, rows re-read by the lookback window are skipped instead of duplicated.
-    return [q.insert_all(q.not_in_target() if q.plan.primary_key else None)]
-
-
-def _upsert(q: _Sql, where: str) -> Statement:
-    """One ``INSERT ... ON CONFLICT``: changed rows are updated, new rows inserted, both counted.
-
-    ``xmax = 0`` in RETURNING tells an inserted row from an updated one; rows whose values did not
-    change are skipped by the DO UPDATE's WHERE and returned by neither.
-    """
-    d, plan = q.d, q.plan
-    cols = plan.target_columns
-    if plan.compare_columns:
-        sets = ", ".join(f"{d.quote(c)} = EXCLUDED.{d.quote(c)}" for c in plan.compare_columns)
-        changed = " OR ".join(f"{T}.{d.quote(c)} IS DISTINCT FROM EXCLUDED.{d.quote(c)}" for c in plan.compare_columns)
-        action = f"DO UPDATE SET {sets} WHERE {changed}"
-    else:
-        action = "DO NOTHING"
-    sql = (
-        f"WITH dpone_m AS (INSERT INTO {q.target} AS {T} ({d.column_list(cols)}) "
-        f"SELECT {q.staged_list(cols)} FROM {q.staging} AS {S} WHERE {where} "
-        f"ON CONFLICT ({d.column_list(plan.primary_key)}) {action} RETURNING ({T}.xmax = 0) AS dpone_new) "
-        "SELECT count(*) FILTER (WHERE dpone_new), count(*) FILTER (WHERE NOT dpone_new) FROM dpone_m"
-    )
-    return Statement("upsert", sql, (), None, ("inserted", "updated"))
-
-
-def _merge(q: _Sql) -> list[Statement]:
-    statements: list[Statement] = []
-    marker = q.plan.delete_marker
-    if q.d.upsert_on_conflict and q.plan.primary_key and (marker is None or marker.mode == "hard"):
-        if marker:
-            statements.append(
-                Statement(
-                    "delete_marked",
-                    f"DELETE FROM {q.target} AS {T} WHERE EXISTS "
-                    f"(SELECT 1 FROM {q.staging} AS {S} WHERE {q.key_match()} AND {q.marked()})",
-                    (),
-                    "deleted",
-                )
+    def scd2(self, q: PlanSql) -> list[Statement]:
+        """Close the current versions of deleted and changed keys, insert the new versions."""
+        plan, d = q.plan, self.d
+        spec = plan.scd2
+        if spec is None or plan.load_time is None:
+            raise ValueError("scd2 needs history column names and a load time")
+        current = d.is_true(f"{T}.{d.quote(spec.is_current)}")
+        closing = f"{d.quote(spec.valid_to)} = {d.placeholder}, {d.quote(spec.is_current)} = FALSE"
+        statements: list[Statement] = []
+        if plan.delete_marker:
+            where = f"{q.key_match()} AND {current} AND {q.marked()}"
+            statements.append(self.update_from(q, "close_deleted", closing, where, "deleted", (plan.load_time,)))
+        if plan.compare_columns:
+            where = (
+                f"{q.key_match()} AND {current} AND NOT ({q.marked()}) AND ({self.changed(q, plan.compare_columns)})"
             )
-        return [*statements, _upsert(q, f"NOT ({q.marked()})" if marker else "TRUE")]
-    if marker and marker.mode == "hard":
-        statements.append(
-            Statement(
-                "delete_marked",
-                f"DELETE FROM {q.target} AS {T} WHERE EXISTS "
-                f"(SELECT 1 FROM {q.staging} AS {S} WHERE {q.key_match()} AND {q.marked()})",
-                (),
-                "deleted",
-            )
-        )
-    elif marker:
-        soft = q.update_changed(f" AND {q.marked()}", "soft_delete", "deleted")
-        if soft:
-            statements.append(soft)
-    update = q.update_changed(f" AND NOT ({q.marked()})", "update", "updated")
-    if update:
-        statements.append(update)
-    insert_where = q.not_in_target()
-    if marker and marker.mode == "hard":
-        insert_where += f" AND NOT ({q.marked()})"
-    statements.append(q.insert_all(insert_where))
-    return statements
+            statements.append(self.update_from(q, "close_changed", closing, where, "updated", (plan.load_time,)))
+        statements.append(self.insert_versions(q, f"NOT ({q.marked()}) AND {q.not_in_target(f' AND {current}')}"))
+        return statements
 
-
-def _snapshot_diff(q: _Sql) -> list[Statement]:
-    vanished = Statement(
-        "delete_missing",
-        f"DELETE FROM {q.target} AS {T} WHERE NOT EXISTS (SELECT 1 FROM {q.staging} AS {S} WHERE {q.key_match()})",
-        (),
-        "deleted",
-    )
-    return [vanished, *_merge(q)]
-
-
-def _partition_replace(q: _Sql) -> list[Statement]:
-    spec = q.plan.partition
-    if spec is None:
-        raise ValueError("partition_replace needs a partition column")
-    col = q.d.quote(spec.column)
-    t_expr, s_expr = f"{T}.{col}", q.staged(spec.column)
-    if spec.grain:
-        if spec.grain not in _GRAINS:
-            raise ValueError(f"unknown grain {spec.grain}")
-        t_expr, s_expr = q.d.date_trunc(spec.grain, t_expr), q.d.date_trunc(spec.grain, s_expr)
-    delete = Statement(
-        "delete_partitions",
-        f"DELETE FROM {q.target} AS {T} WHERE EXISTS (SELECT 1 FROM {q.staging} AS {S} WHERE {s_expr} = {t_expr})",
-        (),
-        "deleted",
-    )
-    # Rows without a partition value form a partition of their own. `=` never matches NULL, and
-    # IS NOT DISTINCT FROM in the statement above would cost it its index and hash join.
-    delete_null = Statement(
-        "delete_null_partition",
-        f"DELETE FROM {q.target} AS {T} WHERE {t_expr} IS NULL "
-        f"AND EXISTS (SELECT 1 FROM {q.staging} AS {S} WHERE {s_expr} IS NULL)",
-        (),
-        "deleted",
-    )
-    return [delete, delete_null, q.insert_all()]
-
-
-def _scd2(q: _Sql) -> list[Statement]:
-    plan, d = q.plan, q.d
-    spec = plan.scd2
-    if spec is None or plan.load_time is None:
-        raise ValueError("scd2 needs history column names and a load time")
-    current = d.is_true(f"{T}.{d.quote(spec.is_current)}")
-    closing = f"{d.quote(spec.valid_to)} = {d.placeholder}, {d.quote(spec.is_current)} = FALSE"
-    statements: list[Statement] = []
-    if plan.delete_marker:
-        statements.append(
-            Statement(
-                "close_deleted",
-                f"UPDATE {q.target} AS {T} SET {closing} FROM {q.staging} AS {S} "
-                f"WHERE {q.key_match()} AND {current} AND {q.marked()}",
-                (plan.load_time,),
-                "deleted",
-            )
-        )
-    if plan.compare_columns:
-        statements.append(
-            Statement(
-                "close_changed",
-                f"UPDATE {q.target} AS {T} SET {closing} FROM {q.staging} AS {S} "
-                f"WHERE {q.key_match()} AND {current} AND NOT ({q.marked()}) "
-                f"AND ({q.changed(plan.compare_columns)})",
-                (plan.load_time,),
-                "updated",
-            )
-        )
-    cols = plan.target_columns
-    history = (spec.valid_from, spec.valid_to, spec.is_current)
-    statements.append(
-        Statement(
-            "insert_versions",
-            f"INSERT INTO {q.target} ({d.column_list(cols)}, {d.column_list(history)}) "
-            f"SELECT {q.staged_list(cols)}, {d.placeholder}, NULL, TRUE FROM {q.staging} AS {S} "
-            f"WHERE NOT ({q.marked()}) AND {q.not_in_target(f' AND {current}')}",
-            (plan.load_time,),
-            "inserted",
-        )
-    )
-    return statements
-
-
-_RENDERERS: dict[str, Callable[[_Sql], list[Statement]]] = {
-    "full_refresh": _full_refresh,
-    "append": _append,
-    "incremental": _incremental,
-    "merge": _merge,
-    "snapshot_diff": _snapshot_diff,
-    "partition_replace": _partition_replace,
-    "scd2": _scd2,
-}
-
-
-def _first_load(q: _Sql) -> list[Statement]:
-    """Into a table this load created: every key is new, so merge-like strategies are plain inserts."""
-    plan = q.plan
-    if plan.strategy == "scd2" and plan.scd2 is not None:
-        d, spec = q.d, plan.scd2
-        cols = plan.target_columns
+    def insert_versions(self, q: PlanSql, where: str) -> Statement:
+        """Insert staged rows as current versions valid from the load time."""
+        plan, d = q.plan, self.d
+        assert plan.scd2 is not None
+        spec, cols = plan.scd2, plan.target_columns
         history = (spec.valid_from, spec.valid_to, spec.is_current)
-        return [
-            Statement(
-                "insert_versions",
-                f"INSERT INTO {q.target} ({d.column_list(cols)}, {d.column_list(history)}) "
-                f"SELECT {q.staged_list(cols)}, {d.placeholder}, NULL, TRUE FROM {q.staging} AS {S} "
-                f"WHERE NOT ({q.marked()})",
-                (plan.load_time,),
-                "inserted",
-            )
-        ]
-    marker = plan.delete_marker
-    return [q.insert_all(f"NOT ({q.marked()})" if marker and marker.mode == "hard" else None)]
+        sql = (
+            f"INSERT INTO {q.target} ({d.column_list(cols)}, {d.column_list(history)}) "
+            f"SELECT {q.staged_list(cols)}, {d.placeholder}, NULL, TRUE FROM {q.staging} AS {S} WHERE {where}"
+        )
+        return Statement("insert_versions", sql, (plan.load_time,), "inserted")
+
+    def first_load(self, q: PlanSql) -> list[Statement]:
+        """Into a table this load created: every key is new, so key strategies are plain inserts."""
+        plan = q.plan
+        if plan.strategy == "scd2" and plan.scd2 is not None:
+            return [self.insert_versions(q, f"NOT ({q.marked()})")]
+        marker = plan.delete_marker
+        return [self.insert_select(q, f"NOT ({q.marked()})" if marker and marker.mode == "hard" else None)]
+
+
+_STRATEGIES = frozenset(
+    {"full_refresh", "append", "incremental", "merge", "snapshot_diff", "partition_replace", "scd2"}
+)
 
 
 def render_plan(plan: LoadPlan, dialect: SqlDialect) -> list[Statement]:
-    """Render ``plan`` for ``dialect``; statements run in order inside one transaction.
-
-    >>> from dpone_core.model import TableRef
-    >>> p = LoadPlan("append", TableRef("a", "t"), TableRef("s", "x"), ("id",))
-    >>> render_plan(p, SqlDialect())[0].sql
-    'INSERT INTO "a"."t" ("id") SELECT dpone_s."id" FROM "s"."x" AS dpone_s'
-    """
-    try:
-        renderer = _RENDERERS[plan.strategy]
-    except KeyError:
-        raise ValueError(f"strategy {plan.strategy} has no SQL rendering") from None
-    if plan.target_empty and plan.strategy in {"incremental", "merge", "snapshot_diff", "scd2"}:
-        return _first_load(_Sql(plan, dialect))
-    return renderer(_Sql(plan, dialect))
+    """``plan`` rendered with the shared SQL of ``dialect`` (:class:`StrategyRenderer`)."""
+    return StrategyRenderer(dialect).render(plan)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from dpone_core.connectors.duckdb.sql import DuckDBDialect
+from dpone_core.connectors.postgres.render import PostgresRenderer
 from dpone_core.model import TableRef
 from dpone_core.strategies.dialect import SqlDialect
 from dpone_core.strategies.plan import DeleteMarkerSpec, LoadPlan, PartitionSpec, Scd2Spec
@@ -106,7 +107,7 @@ def test_unknown_strategy() -> None:
 def test_postgres_full_refresh_truncates_after_counting_under_the_lock() -> None:
     from dpone_core.connectors.postgres.sql import PostgresDialect
 
-    statements = render_plan(plan("full_refresh"), PostgresDialect(truncate_full_refresh=True))
+    statements = PostgresRenderer(PostgresDialect(), truncate=True).render(plan("full_refresh"))
     assert [(s.name, s.counts_as, s.counts) for s in statements] == [
         ("lock_target", None, ()),
         ("delete_all", None, ("deleted",)),
@@ -123,7 +124,7 @@ def test_postgres_full_refresh_truncates_after_counting_under_the_lock() -> None
 def test_postgres_merge_is_one_upsert_returning_both_counts() -> None:
     from dpone_core.connectors.postgres.sql import PostgresDialect
 
-    (stmt,) = render_plan(plan("merge"), PostgresDialect(upsert_on_conflict=True))
+    (stmt,) = PostgresRenderer(PostgresDialect(), upsert=True).render(plan("merge"))
     assert (stmt.name, stmt.counts_as, stmt.counts) == ("upsert", None, ("inserted", "updated"))
     assert 'INSERT INTO "an"."orders" AS dpone_t ("id", "v", "deleted")' in stmt.sql
     assert 'ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v", "deleted" = EXCLUDED."deleted"' in stmt.sql
@@ -134,16 +135,16 @@ def test_postgres_merge_is_one_upsert_returning_both_counts() -> None:
 def test_postgres_merge_hard_marker_deletes_then_upserts_soft_marker_keeps_update_insert() -> None:
     from dpone_core.connectors.postgres.sql import PostgresDialect
 
-    d = PostgresDialect(upsert_on_conflict=True)
-    hard = render_plan(plan("merge", delete_marker=DeleteMarkerSpec("deleted", "hard")), d)
+    d = PostgresRenderer(PostgresDialect(), upsert=True)
+    hard = d.render(plan("merge", delete_marker=DeleteMarkerSpec("deleted", "hard")))
     assert [s.name for s in hard] == ["delete_marked", "upsert"]
     assert 'WHERE NOT (dpone_s."deleted" IS TRUE) ON CONFLICT ("id") DO UPDATE SET "v" = EXCLUDED."v" WHERE' in (
         hard[1].sql
     )
-    soft = render_plan(plan("merge", delete_marker=DeleteMarkerSpec("deleted", "soft")), d)
+    soft = d.render(plan("merge", delete_marker=DeleteMarkerSpec("deleted", "soft")))
     assert [s.name for s in soft] == ["soft_delete", "update", "insert"]
-    assert [s.name for s in render_plan(plan("snapshot_diff"), d)] == ["delete_missing", "upsert"]
+    assert [s.name for s in d.render(plan("snapshot_diff"))] == ["delete_missing", "upsert"]
     # A new target is still a plain insert; a key-only table skips conflicts.
-    assert [s.name for s in render_plan(plan("merge", target_empty=True), d)] == ["insert"]
+    assert [s.name for s in d.render(plan("merge", target_empty=True))] == ["insert"]
     only_key = LoadPlan("merge", T, S, ("id",), ("id",))
-    assert 'ON CONFLICT ("id") DO NOTHING' in render_plan(only_key, d)[0].sql
+    assert 'ON CONFLICT ("id") DO NOTHING' in d.render(only_key)[0].sql

@@ -13,20 +13,18 @@ class DuckDBDialect(SqlDialect):
     name = "duckdb"
     placeholder = "?"
 
-    def type_sql(self, arrow_type: pa.DataType) -> str:
-        """DuckDB type for an Arrow type (TIMESTAMPTZ keeps the instant; DOUBLE/BLOB/VARCHAR names)."""
-        if pa.types.is_float64(arrow_type):
-            return "DOUBLE"
-        if pa.types.is_float32(arrow_type):
-            return "FLOAT"
-        if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
-            return "VARCHAR"
-        if pa.types.is_binary(arrow_type) or pa.types.is_large_binary(arrow_type):
-            return "BLOB"
-        if pa.types.is_timestamp(arrow_type):
-            return "TIMESTAMPTZ" if arrow_type.tz else "TIMESTAMP"
-        if pa.types.is_unsigned_integer(arrow_type):
-            return {8: "UTINYINT", 16: "USMALLINT", 32: "UINTEGER", 64: "UBIGINT"}[arrow_type.bit_width]
-        if pa.types.is_int8(arrow_type):
-            return "TINYINT"
-        return super().type_sql(arrow_type)
+    TYPE_NAMES = (
+        (pa.types.is_float64, "DOUBLE"),
+        (pa.types.is_float32, "FLOAT"),
+        (lambda t: pa.types.is_string(t) or pa.types.is_large_string(t), "VARCHAR"),
+        (lambda t: pa.types.is_binary(t) or pa.types.is_large_binary(t), "BLOB"),
+        (lambda t: pa.types.is_timestamp(t) and t.tz is not None, "TIMESTAMPTZ"),
+        (pa.types.is_timestamp, "TIMESTAMP"),
+        (pa.types.is_uint8, "UTINYINT"),
+        (pa.types.is_uint16, "USMALLINT"),
+        (pa.types.is_uint32, "UINTEGER"),
+        (pa.types.is_uint64, "UBIGINT"),
+        (pa.types.is_int8, "TINYINT"),
+        *SqlDialect.TYPE_NAMES,
+    )
+    """DuckDB's names (TIMESTAMPTZ keeps the instant; DOUBLE, BLOB, VARCHAR, unsigned integers) first."""

@@ -29,7 +29,6 @@ from dpone_core.model import StrategyCounts, TableRef
 from dpone_core.spi.ports import RelayRefused
 from dpone_core.strategies.dialect import Statement
 from dpone_core.strategies.plan import LoadPlan
-from dpone_core.strategies.render import render_plan
 
 if TYPE_CHECKING:
     from dpone_core.connectors.postgres.sink import PostgresSink
@@ -120,18 +119,18 @@ def load_stream(
             step="finalize",
             fix="the run reads again through staging, where duplicates are handled by the contract",
         )
-    dialect = sink.strategy_dialect(plan)
+    renderer = sink.strategy_renderer(plan)
     plain = plan.delete_marker is None and plan.strategy != "scd2"
     direct = plain and (
         plan.target_empty
-        or (plan.strategy == "full_refresh" and dialect.truncate_full_refresh)
+        or (plan.strategy == "full_refresh" and renderer.truncate)
         or appends_only(plan.strategy, plan.primary_key)
     )
     if relay is not None:
         if not (direct and (plan.target_empty or plan.strategy == "full_refresh")):
             raise RelayRefused("the plan needs its rows in SQL")
         require_compatible(sink, plan.target, relay)  # before the TRUNCATE: a refusal costs nothing
-        before = [] if plan.target_empty else [s for s in render_plan(plan, dialect) if s.counts_as != "inserted"]
+        before = [] if plan.target_empty else [s for s in renderer.render(plan) if s.counts_as != "inserted"]
         counts = run_statements(sink, before)
         rows = relay_into(sink, plan.target, relay)
         counts.inserted = rows
@@ -140,7 +139,7 @@ def load_stream(
     if direct and copy_compatible(sink, plan, reader.schema):
         # full_refresh: lock, exact count and TRUNCATE (the plan's own statements); append: nothing
         # before. Then COPY instead of INSERT ... SELECT: every row is written once.
-        before = [] if plan.target_empty else [s for s in render_plan(plan, dialect) if s.counts_as != "inserted"]
+        before = [] if plan.target_empty else [s for s in renderer.render(plan) if s.counts_as != "inserted"]
         counts = run_statements(sink, before)
         rows = copy_into(sink, CopyGuard(reader, plan.target_columns), plan.target)
         counts.inserted = rows
@@ -151,7 +150,7 @@ def load_stream(
     columns = ", ".join(f"{sink.dialect.quote(f.name)} {sink.dialect.type_sql(f.type)}" for f in guard.schema)
     sink.execute(f"CREATE TEMP TABLE {sink.dialect.quote(temp.name)} ({columns}) ON COMMIT DROP")
     copy_into(sink, guard, temp)
-    return run_statements(sink, render_plan(plan, dialect))
+    return run_statements(sink, renderer.render(plan))
 
 
 def copy_compatible(sink: PostgresSink, plan: LoadPlan, schema: pa.Schema) -> bool:

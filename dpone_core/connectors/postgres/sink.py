@@ -42,6 +42,7 @@ from dpone_core.connectors.postgres.direct_load import (
 from dpone_core.connectors.postgres.lease import acquire_lease
 from dpone_core.connectors.postgres.profile import PostgresProfile
 from dpone_core.connectors.postgres.relay import BinaryRelay
+from dpone_core.connectors.postgres.render import PostgresRenderer
 from dpone_core.connectors.postgres.sql import PostgresDialect, to_pyformat
 from dpone_core.connectors.postgres.types import conform, plan_columns
 from dpone_core.connectors.sql.sink import STAGING_PREFIX, SqlFinalizeSession, SqlSink, staging_name
@@ -49,7 +50,6 @@ from dpone_core.errors import DponeError
 from dpone_core.model import StagedLoad, StrategyCounts, TableRef, TargetSchema
 from dpone_core.spi.ports import RelayOffer
 from dpone_core.strategies.plan import LoadPlan
-from dpone_core.strategies.render import render_plan
 
 _IDEMPOTENT_DDL = ("CREATE SCHEMA IF NOT EXISTS", "CREATE TABLE IF NOT EXISTS")
 _DUPLICATE_OBJECT = {"23505", "42P06", "42P07", "42710"}
@@ -335,8 +335,8 @@ class PostgresSink(SqlSink):
         with super().finalize(process, load_id) as session:
             yield PostgresFinalizeSession(self, session.process)
 
-    def strategy_dialect(self, plan: LoadPlan) -> PostgresDialect:
-        """The dialect for ``plan``'s statements, with the fast paths the target allows (read in the transaction).
+    def strategy_renderer(self, plan: LoadPlan) -> PostgresRenderer:
+        """The renderer of ``plan``'s statements, with the fast paths the target allows (read in the transaction).
 
         TRUNCATE replaces DELETE in full_refresh unless a foreign key references the target, a user
         trigger fires on DELETE, or the role lacks the TRUNCATE privilege (then the DELETE semantics
@@ -348,7 +348,7 @@ class PostgresSink(SqlSink):
             truncate = truncate_allowed(self, plan.target)
         elif plan.strategy in {"merge", "snapshot_diff"} and plan.primary_key and not plan.target_empty:
             upsert = key_enforced(self, plan.target, plan.primary_key)
-        return PostgresDialect(truncate_full_refresh=truncate, upsert_on_conflict=upsert)
+        return PostgresRenderer(self.dialect, truncate=truncate, upsert=upsert)
 
     # ---- lease and state ------------------------------------------------------------------------
     def read_state(self, process: str) -> dict[str, Any] | None:
@@ -389,7 +389,7 @@ class PostgresFinalizeSession(SqlFinalizeSession):
         reader = self.sink._streams.get(plan.staging.name) if plan.staging.schema is None else None
         if reader is not None:
             return load_stream(self.sink, plan, reader, self.sink._relays.get(plan.staging.name))
-        return run_statements(self.sink, render_plan(plan, self.sink.strategy_dialect(plan)))
+        return run_statements(self.sink, self.sink.strategy_renderer(plan).render(plan))
 
 
 __all__ = ["STAGING_PREFIX", "PostgresFinalizeSession", "PostgresSink", "lock_key", "staging_arrow_type"]

@@ -27,39 +27,19 @@ class PostgresDialect(SqlDialect):
     name = "postgres"
     placeholder = PLACEHOLDER
 
-    def __init__(self, *, truncate_full_refresh: bool = False, upsert_on_conflict: bool = False) -> None:
-        # Off by default: the sink turns them on per load after checking the target (see PostgresSink).
-        self.truncate_full_refresh = truncate_full_refresh
-        self.upsert_on_conflict = upsert_on_conflict
+    TYPE_NAMES = (
+        (lambda t: isinstance(t, pa.BaseExtensionType) and t.extension_name == "arrow.json", "JSONB"),
+        (pa.types.is_dictionary, lambda d, t: d.type_sql(t.value_type)),
+        (pa.types.is_null, "TEXT"),
+        (lambda t: pa.types.is_interval(t) or pa.types.is_duration(t), "INTERVAL"),
+        (pa.types.is_fixed_size_binary, "BYTEA"),
+        *SqlDialect.TYPE_NAMES,
+    )
+    """Postgres' rules first: jsonb for JSON, dictionaries as their values, untyped nulls as text.
 
-    def type_sql(self, arrow_type: pa.DataType) -> str:
-        """Postgres type for an Arrow type: decimals keep precision, zoned timestamps keep the zone.
-
-        >>> PostgresDialect().type_sql(pa.decimal128(18, 2)), PostgresDialect().type_sql(pa.timestamp("us", "UTC"))
-        ('NUMERIC(18, 2)', 'TIMESTAMP WITH TIME ZONE')
-        """
-        if isinstance(arrow_type, pa.BaseExtensionType):
-            name = arrow_type.extension_name
-            if name == "arrow.uuid":
-                return "UUID"
-            if name == "arrow.json":
-                return "JSONB"
-            return self.type_sql(arrow_type.storage_type)
-        if pa.types.is_dictionary(arrow_type):
-            return self.type_sql(arrow_type.value_type)
-        if pa.types.is_null(arrow_type):
-            return "TEXT"
-        if pa.types.is_int8(arrow_type):
-            return "SMALLINT"
-        if pa.types.is_decimal(arrow_type):
-            return f"NUMERIC({arrow_type.precision}, {arrow_type.scale})"
-        if pa.types.is_interval(arrow_type) or pa.types.is_duration(arrow_type):
-            return "INTERVAL"
-        if pa.types.is_list(arrow_type) or pa.types.is_large_list(arrow_type):
-            return f"{self.type_sql(arrow_type.value_type)}[]"
-        if pa.types.is_fixed_size_binary(arrow_type):
-            return "BYTEA"
-        return super().type_sql(arrow_type)
+    >>> PostgresDialect().type_sql(pa.decimal128(18, 2)), PostgresDialect().type_sql(pa.timestamp("us", "UTC"))
+    ('NUMERIC(18, 2)', 'TIMESTAMP WITH TIME ZONE')
+    """
 
     def alter_type_sql(self, table: TableRef, column: str, new_type: pa.DataType) -> str:
         """Widen in place; ``USING`` makes the conversion explicit (Postgres rewrites the table)."""

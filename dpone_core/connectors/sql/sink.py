@@ -16,13 +16,12 @@ from typing import Any
 
 import pyarrow as pa
 
-from dpone_core.gates.ddl import create_table_sql, render_ddl
 from dpone_core.model import SEQ_COLUMN, StagedLoad, StrategyCounts, TableRef, TargetSchema
 from dpone_core.spi.ports import SinkBase
 from dpone_core.state.tables import LOAD_COLUMNS, LOADS_SCHEMA, LOADS_TABLE, STATE_SCHEMA, STATE_TABLE
 from dpone_core.strategies.dialect import SqlDialect
 from dpone_core.strategies.plan import LoadPlan
-from dpone_core.strategies.render import render_plan
+from dpone_core.strategies.render import StrategyRenderer
 
 STAGING_PREFIX = "stg_"
 
@@ -91,7 +90,11 @@ class SqlSink(SinkBase, ABC):
 
     def plan_ddl(self, current: TargetSchema | None, desired: TargetSchema) -> list[str]:
         """DDL turning ``current`` into ``desired``."""
-        return render_ddl(self.dialect, self.table, current, desired)
+        return self.dialect.evolve_sql(self.table, current, desired)
+
+    def strategy_renderer(self, plan: LoadPlan) -> StrategyRenderer:
+        """The renderer of ``plan``'s statements (a sink with its own SQL returns its subclass)."""
+        return StrategyRenderer(self.dialect)
 
     def row_count(self) -> int | None:
         """``SELECT count(*)`` of the target, or None when it does not exist."""
@@ -118,7 +121,7 @@ class SqlSink(SinkBase, ABC):
         if self.meta_schema:
             self.execute(f"CREATE SCHEMA IF NOT EXISTS {self.dialect.quote(self.meta_schema)}")
         for name, schema in ((STATE_TABLE, STATE_SCHEMA), (LOADS_TABLE, LOADS_SCHEMA)):
-            self.execute(create_table_sql(self.dialect, self._meta(name), schema, if_not_exists=True))
+            self.execute(self.dialect.create_table_sql(self._meta(name), schema, if_not_exists=True))
         self._meta_ready = True
 
     def _meta_exists(self) -> bool:
@@ -269,7 +272,7 @@ class SqlFinalizeSession:
     def apply_strategy(self, plan: LoadPlan) -> StrategyCounts:
         """Run the strategy's statements and add up their row counts."""
         counts = StrategyCounts()
-        for statement in render_plan(plan, self.sink.dialect):
+        for statement in self.sink.strategy_renderer(plan).render(plan):
             affected = max(self.sink.execute(statement.sql, statement.params), 0)
             counts.details[statement.name] = affected
             if statement.counts_as:

@@ -50,16 +50,16 @@ def test_full_refresh_keeps_delete_when_a_foreign_key_or_delete_trigger_needs_it
     run_ok(manifest)
     sink = _sink(pg)
     try:
-        assert sink.strategy_dialect(_plan("full_refresh")).truncate_full_refresh
+        assert sink.strategy_renderer(_plan("full_refresh")).truncate
         pg.sql("CREATE TABLE child (id int REFERENCES dst (id))")
-        assert not sink.strategy_dialect(_plan("full_refresh")).truncate_full_refresh
+        assert not sink.strategy_renderer(_plan("full_refresh")).truncate
         pg.sql("DROP TABLE child")
         pg.sql(
             "CREATE TABLE gone (id int); CREATE FUNCTION keep() RETURNS trigger LANGUAGE plpgsql AS "
             "$$ BEGIN INSERT INTO gone VALUES (OLD.id); RETURN OLD; END $$; "
             "CREATE TRIGGER keep_deleted AFTER DELETE ON dst FOR EACH ROW EXECUTE FUNCTION keep()"
         )
-        assert not sink.strategy_dialect(_plan("full_refresh")).truncate_full_refresh
+        assert not sink.strategy_renderer(_plan("full_refresh")).truncate
     finally:
         sink.close()
     report = run_ok(manifest)  # through DELETE: the trigger saw both old rows
@@ -73,7 +73,7 @@ def test_merge_upserts_counts_and_skips_unchanged_rows(pg: PgDatabase) -> None:
     run_ok(manifest)
     sink = _sink(pg)
     try:
-        assert sink.strategy_dialect(_plan("merge")).upsert_on_conflict
+        assert sink.strategy_renderer(_plan("merge")).upsert
     finally:
         sink.close()
     pg.sql("UPDATE src SET v = 'B' WHERE id = 2; UPDATE src SET v = 'c' WHERE id = 3; INSERT INTO src VALUES (4, NULL)")
@@ -89,11 +89,11 @@ def test_merge_without_a_unique_key_on_the_target_keeps_update_and_insert(pg: Pg
     pg.sql("CREATE TABLE dst (id int, v text); INSERT INTO dst VALUES (1, 'old')")
     sink = _sink(pg)
     try:
-        assert not sink.strategy_dialect(_plan("merge")).upsert_on_conflict
+        assert not sink.strategy_renderer(_plan("merge")).upsert
         pg.sql("CREATE UNIQUE INDEX dst_partial ON dst (id) WHERE id > 0")
-        assert not sink.strategy_dialect(_plan("merge")).upsert_on_conflict
+        assert not sink.strategy_renderer(_plan("merge")).upsert
         pg.sql("CREATE UNIQUE INDEX dst_id ON dst (id)")
-        assert sink.strategy_dialect(_plan("merge")).upsert_on_conflict
+        assert sink.strategy_renderer(_plan("merge")).upsert
         pg.sql("DROP INDEX dst_id, dst_partial")
     finally:
         sink.close()
