@@ -22,7 +22,7 @@ import json
 import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,7 @@ from dpone_core.errors import ConcurrentRunError, ConfigurationError
 from dpone_core.manifest.identifiers import split_table_name
 from dpone_core.model import SEQ_COLUMN, StagedLoad, StrategyCounts, TableRef, TargetColumn, TargetSchema, iter_batches
 from dpone_core.spi.ports import SinkBase
+from dpone_core.state.file_bookkeeping import FileBookkeeping
 from dpone_core.strategies.plan import LoadPlan
 
 _ROWS_PER_FILE = 1_000_000
@@ -51,6 +52,7 @@ class ParquetDirectorySink(SinkBase):
         self.table = TableRef(schema, name)
         self.table_dir = root.joinpath(*(part for part in (schema, name) if part))
         self.meta = root / "_dpone"
+        self.bookkeeping = FileBookkeeping(self.meta)
         self._held: dict[str, Any] = {}
         self._recover()
 
@@ -86,25 +88,15 @@ class ParquetDirectorySink(SinkBase):
 
     def read_state(self, process: str) -> dict[str, Any] | None:
         """Committed state of ``process``."""
-        path = self.meta / "state" / f"{process}.json"
-        return json.loads(path.read_text(encoding="utf-8")) if path.exists() else None
+        return self.bookkeeping.read_state(process)
 
     def loads(self, process: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
         """Committed audit records, newest first."""
-        records = []
-        for path in (self.meta / "loads").glob("*.json") if (self.meta / "loads").is_dir() else []:
-            record = json.loads(path.read_text(encoding="utf-8"))
-            record["finished_at"] = datetime.fromisoformat(record["finished_at"])
-            if process is not None and record["process"] != process:
-                continue
-            if since is not None and record["finished_at"] <= since:
-                continue
-            records.append(record)
-        return sorted(records, key=lambda r: r["finished_at"], reverse=True)
+        return self.bookkeeping.loads(process, since)
 
     def committed_load(self, process: str, run_id: str) -> dict[str, Any] | None:
         """The audit record of a committed load with ``run_id``."""
-        return next((r for r in self.loads(process) if r["run_id"] == run_id), None)
+        return self.bookkeeping.committed_load(process, run_id)
 
     # ---- staging ---------------------------------------------------------------------------------
     def stage(self, reader: pa.RecordBatchReader, load_id: str, process: str = "load") -> StagedLoad:
@@ -219,9 +211,7 @@ class ParquetDirectorySink(SinkBase):
         for source, target in data["moves"]:
             if Path(source).exists():
                 _strip_sequence(Path(source), Path(target))
-        if data["state"] is not None:
-            write_json(self.meta / "state" / f"{data['process']}.json", data["state"])
-        write_json(self.meta / "loads" / f"{data['load_id']}.json", data["audit"])
+        self.bookkeeping.write(data["process"], data["load_id"], data["audit"], data["state"])
         shutil.rmtree(data["staging"], ignore_errors=True)
         journal.unlink(missing_ok=True)
 
@@ -297,8 +287,7 @@ class _FilesFinalizeSession:
 
     def record(self, audit: dict[str, Any], state: dict[str, Any] | None) -> None:
         """Keep the audit record and state for the journal."""
-        self.audit = {**audit, "finished_at": datetime.now(UTC).isoformat(), "started_at": str(audit["started_at"])}
-        self.state = None if state is None else {**state, "updated_at": datetime.now(UTC).isoformat()}
+        self.audit, self.state = FileBookkeeping.stamped(audit, state)
 
     def journal(self) -> dict[str, Any]:
         """The commit record."""

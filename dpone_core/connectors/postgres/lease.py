@@ -34,7 +34,7 @@ def acquire_lease(sink: PostgresSink, process: str, observed: dict[str, Any]) ->
         raise _already_running(sink, process, "another run holds its finalize lease")
     if process not in observed:
         return
-    table = sink.dialect.table(sink._meta(STATE_TABLE))
+    table = sink.dialect.table(sink.bookkeeping.table(STATE_TABLE))
     rows = sink.query(f"SELECT load_id FROM {table} WHERE process = \x00p", (process,))
     current = rows[0][0] if rows else None
     if current != observed[process]:

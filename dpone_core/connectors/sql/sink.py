@@ -7,18 +7,17 @@ cleanup) is here once, so each database gets the same commit protocol.
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 
+from dpone_core.connectors.sql.bookkeeping import SqlBookkeeping
 from dpone_core.model import SEQ_COLUMN, StagedLoad, StrategyCounts, TableRef, TargetSchema
 from dpone_core.spi.ports import SinkBase
-from dpone_core.state.tables import LOAD_COLUMNS, LOADS_SCHEMA, LOADS_TABLE, STATE_SCHEMA, STATE_TABLE
 from dpone_core.strategies.dialect import SqlDialect
 from dpone_core.strategies.plan import LoadPlan
 from dpone_core.strategies.render import StrategyRenderer
@@ -40,7 +39,7 @@ class SqlSink(SinkBase, ABC):
         self.table = table
         self.staging_schema = staging_schema
         self.meta_schema = meta_schema
-        self._meta_ready = False
+        self.bookkeeping = SqlBookkeeping(self, meta_schema)
 
     # ---- hooks for subclasses ------------------------------------------------------------------
     @abstractmethod
@@ -111,77 +110,21 @@ class SqlSink(SinkBase, ABC):
             done.append(rendered)
         return done
 
-    def _meta(self, name: str) -> TableRef:
-        return TableRef(self.meta_schema, name)
-
     def ensure_meta_tables(self) -> None:
         """Create the state and audit tables when missing (idempotent, outside load transactions)."""
-        if self._meta_ready:
-            return
-        if self.meta_schema:
-            self.execute(f"CREATE SCHEMA IF NOT EXISTS {self.dialect.quote(self.meta_schema)}")
-        for name, schema in ((STATE_TABLE, STATE_SCHEMA), (LOADS_TABLE, LOADS_SCHEMA)):
-            self.execute(self.dialect.create_table_sql(self._meta(name), schema, if_not_exists=True))
-        self._meta_ready = True
-
-    def _meta_exists(self) -> bool:
-        return self._meta_ready or self.catalog(self._meta(STATE_TABLE)) is not None
+        self.bookkeeping.ensure_tables()
 
     def read_state(self, process: str) -> dict[str, Any] | None:
         """Committed state of ``process``."""
-        if not self._meta_exists():
-            return None
-        ph = self.dialect.placeholder
-        rows = self.query(
-            f"SELECT cursor_column, cursor_value, state_json, run_id, load_id, updated_at "
-            f"FROM {self.dialect.table(self._meta(STATE_TABLE))} WHERE process = {ph}",
-            (process,),
-        )
-        if not rows:
-            return None
-        column, value, extra, run_id, load_id, updated = rows[0]
-        state = {
-            "cursor_column": column,
-            "cursor_value": value,
-            "run_id": run_id,
-            "load_id": load_id,
-            "updated_at": _iso(updated),
-        }
-        if extra:
-            state["extra"] = json.loads(extra)
-        return state
+        return self.bookkeeping.read_state(process)
 
     def committed_load(self, process: str, run_id: str) -> dict[str, Any] | None:
         """Audit row of a committed load of ``process`` with ``run_id``."""
-        if not self._meta_exists():
-            return None
-        ph = self.dialect.placeholder
-        rows = self.query(
-            f"SELECT {self.dialect.column_list(LOAD_COLUMNS)} FROM {self.dialect.table(self._meta(LOADS_TABLE))} "
-            f"WHERE process = {ph} AND run_id = {ph} AND status = 'committed' ORDER BY finished_at DESC",
-            (process, run_id),
-        )
-        return dict(zip(LOAD_COLUMNS, rows[0], strict=True)) if rows else None
+        return self.bookkeeping.committed_load(process, run_id)
 
     def loads(self, process: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
         """Committed audit rows, newest first, optionally for one process and after ``since``."""
-        if not self._meta_exists():
-            return []
-        ph = self.dialect.placeholder
-        where: list[str] = ["status = 'committed'"]
-        params: list[Any] = []
-        if process is not None:
-            where.append(f"process = {ph}")
-            params.append(process)
-        if since is not None:
-            where.append(f"finished_at > {ph}")
-            params.append(since)
-        rows = self.query(
-            f"SELECT {self.dialect.column_list(LOAD_COLUMNS)} FROM {self.dialect.table(self._meta(LOADS_TABLE))} "
-            f"WHERE {' AND '.join(where)} ORDER BY finished_at DESC",
-            params,
-        )
-        return [dict(zip(LOAD_COLUMNS, row, strict=True)) for row in rows]
+        return self.bookkeeping.loads(process, since)
 
     def stage(self, reader: pa.RecordBatchReader, load_id: str, process: str = "load") -> StagedLoad:
         """Bulk-load the stream into a staging table named after the process and load."""
@@ -280,32 +223,5 @@ class SqlFinalizeSession:
         return counts
 
     def record(self, audit: dict[str, Any], state: dict[str, Any] | None) -> None:
-        """Insert the audit row and upsert the state row."""
-        d = self.sink.dialect
-        ph = d.placeholder
-        loads = d.table(self.sink._meta(LOADS_TABLE))
-        self.sink.execute(
-            f"INSERT INTO {loads} ({d.column_list(LOAD_COLUMNS)}) VALUES ({', '.join([ph] * len(LOAD_COLUMNS))})",
-            [audit.get(c) for c in LOAD_COLUMNS],
-        )
-        if state is None:
-            return
-        table = d.table(self.sink._meta(STATE_TABLE))
-        self.sink.execute(f"DELETE FROM {table} WHERE process = {ph}", (self.process,))
-        self.sink.execute(
-            f"INSERT INTO {table} (process, cursor_column, cursor_value, state_json, run_id, load_id, updated_at) "
-            f"VALUES ({', '.join([ph] * 7)})",
-            (
-                self.process,
-                state.get("cursor_column"),
-                state.get("cursor_value"),
-                json.dumps(state["extra"]) if state.get("extra") else None,
-                state["run_id"],
-                state["load_id"],
-                datetime.now(UTC),
-            ),
-        )
-
-
-def _iso(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, datetime) else value
+        """Insert the audit row and upsert the state row, in the finalize transaction."""
+        self.sink.bookkeeping.record(self.process, audit, state)
