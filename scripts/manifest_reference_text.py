@@ -261,7 +261,9 @@ Any string value of a connection profile may contain `${env:NAME}` (an environme
 `${file:path}` (a file's content, one trailing newline removed; relative paths resolve against the
 manifest's folder). References are resolved only when a run opens the connection, so validating or
 rendering a manifest never needs the secrets. A missing variable or file fails the run with
-`DPONE_CONFIGURATION` (exit 2), naming the key.
+`DPONE_CONFIGURATION` (exit 2), naming the key. Integrations add schemes of their own through
+dpone's resolver registry (`dpone_core.spi.register_resolver`): the Airflow provider resolves
+`${airflow:<conn_id>/<key>}` from an Airflow Connection.
 
 Outside connection profiles, references are resolved in the paths of a process (`source.path`,
 `runtime_evidence.output_dir`, `quarantine.dir`, `partitions.chunk_dir`) and in the values of

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -20,9 +21,17 @@ ManifestLike = str | Path | LoadedManifest
 """A manifest path, or one already loaded (registry files then are not read again)."""
 
 
-def load(manifest: ManifestLike, registry_paths: Iterable[str | Path] = ()) -> LoadedManifest:
-    """The loaded manifest (``manifest`` itself when it is loaded already)."""
-    return manifest if isinstance(manifest, LoadedManifest) else load_manifest(manifest, registry_paths)
+def load(
+    manifest: ManifestLike,
+    registry_paths: Iterable[str | Path] = (),
+    connections: Mapping[str, Mapping[str, Any]] | None = None,
+) -> LoadedManifest:
+    """The loaded manifest (``manifest`` itself when it is loaded already).
+
+    ``connections`` adds connection profiles under their names (below the manifest's own), for
+    orchestrators that map their connections (``airflow:<conn_id>``) without writing a file.
+    """
+    return manifest if isinstance(manifest, LoadedManifest) else load_manifest(manifest, registry_paths, connections)
 
 
 def run(
@@ -42,6 +51,7 @@ def run(
     query_params: Mapping[str, str | int | float | bool | None] | None = None,
     phase: str = "load",
     chunks: Sequence[str] | None = None,
+    connections: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> RunReport:
     """Run one process of a manifest and return its :class:`RunReport` (never raises for expected errors).
 
@@ -60,12 +70,14 @@ def run(
     and commits every chunk listed in ``chunks`` as one load (default: every value or key-range
     partition of the manifest). A missing chunk fails the finalize before anything is written.
 
+    ``connections`` adds connection profiles by name (see :func:`load`).
+
     >>> report = run("dags_examples/quickstart/orders.yaml")  # doctest: +SKIP
     >>> report.passed, report.result.inserted_rows  # doctest: +SKIP
     (True, 4000)
     """
     try:
-        loaded = load(manifest, registry_paths)
+        loaded = load(manifest, registry_paths, connections)
         process = select_one(loaded.manifest, selector)
         chunk_keys = chunk_keys_for(process, phase, partition, chunks, dry_run)
     except DponeError as exc:

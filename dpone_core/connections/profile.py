@@ -38,7 +38,7 @@ def _reference_only(value: str) -> str:
 Secret = Annotated[str, AfterValidator(_reference_only), SECRET]
 """A secret: only a reference may be written in a manifest; its value is masked wherever it appears."""
 
-Reference = Annotated[str, StringConstraints(pattern=r"^\$\{(env|file):[^}]+\}$")]
+Reference = Annotated[str, StringConstraints(pattern=r"^\$\{[a-z][a-z0-9_]*:[^}]+\}$")]
 """A string that is exactly one reference, accepted where a typed value (a port) is expected."""
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from collections.abc import Iterable, Sequence
+import json
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -155,16 +156,22 @@ def _validate(model: type[BaseModel], data: dict[str, Any], source: Path, prefix
         ).with_details(lines) from None
 
 
-def load_manifest(path: str | Path, registry_paths: Iterable[str | Path] = ()) -> LoadedManifest:
+def load_manifest(
+    path: str | Path,
+    registry_paths: Iterable[str | Path] = (),
+    connections: Mapping[str, Mapping[str, Any]] | None = None,
+) -> LoadedManifest:
     """Load, merge and validate a manifest (and its registry files).
 
-    Precedence: registry files (later ones win) < manifest ``defaults``/``connections`` < process.
+    Precedence: registry files (later ones win) < ``connections`` given here (profiles an
+    orchestrator maps from its own connections, such as ``airflow:<conn_id>``) < manifest
+    ``defaults``/``connections`` < process.
 
     >>> load_manifest("dags_examples/quickstart/orders.yaml").manifest.processes[0].name  # doctest: +SKIP
     'orders'
     """
     try:
-        return _load_manifest(Path(path), registry_paths)
+        return _load_manifest(Path(path), registry_paths, connections or {})
     except RecursionError:
         raise ManifestError(f"{path}: the manifest is nested too deeply", fix="flatten the document") from None
 
@@ -182,7 +189,9 @@ def _mapping(data: dict[str, Any], key: str, source: Path) -> dict[str, Any]:
     return value
 
 
-def _load_manifest(path: Path, registry_paths: Iterable[str | Path]) -> LoadedManifest:
+def _load_manifest(
+    path: Path, registry_paths: Iterable[str | Path], given: Mapping[str, Mapping[str, Any]]
+) -> LoadedManifest:
     manifest_path = path.resolve()
     data, raw = read_yaml(manifest_path)
     digest = hashlib.sha256(raw)
@@ -196,6 +205,10 @@ def _load_manifest(path: Path, registry_paths: Iterable[str | Path]) -> LoadedMa
         merged_connections.update(_mapping(registry_data, "connections", registry_path))
         merged_defaults = deep_merge(merged_defaults, _mapping(registry_data, "defaults", registry_path))
 
+    if given:
+        # Part of what the run used: in the digest (profiles hold references, never secret values).
+        digest.update(json.dumps(given, sort_keys=True, default=str).encode())
+        merged_connections.update({name: dict(profile) for name, profile in given.items()})
     own_defaults = _mapping(data, "defaults", manifest_path)
     if own_defaults:
         _validate(Defaults, own_defaults, manifest_path, prefix="defaults.")

@@ -6,6 +6,7 @@ and Dagster wrappers import from here, not from dpone's internal rooms. See
 """
 
 from dpone_core.connections.profile import ConnectionProfile, Reference, Secret, display_value, resolved
+from dpone_core.connections.references import Resolver, register_resolver
 from dpone_core.connections.registry import ENTRY_POINT_GROUP, UnknownConnectionType, connector, connectors
 from dpone_core.model.capabilities import ALL_STRATEGIES, Capabilities
 from dpone_core.spi.airflow import AirflowMapping, ConnectionFields, SecretRef, UnsupportedConnection, truthy
@@ -24,6 +25,7 @@ __all__ = [
     "Maintenance",
     "Reference",
     "RelayRefused",
+    "Resolver",
     "Secret",
     "SecretRef",
     "Sink",
@@ -37,6 +39,7 @@ __all__ = [
     "connector",
     "connectors",
     "display_value",
+    "register_resolver",
     "resolved",
     "truthy",
 ]

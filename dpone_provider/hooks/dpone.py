@@ -5,10 +5,12 @@ A manifest process can name an Airflow Connection instead of a manifest connecti
     source: {connection: "airflow:shop_db", table: public.orders}
 
 Before a run the hook looks up every ``airflow:<conn_id>`` the manifest names, turns each into a dpone
-profile (:func:`profile_from_connection`) and hands them to ``dpone_core.run`` as a temporary registry
-file. Secrets never enter that file: a password becomes the reference ``${env:DPONE_AIRFLOW_...}``
-and its value lives in this process's environment only while the run lasts (dpone registers it for
-redaction when it resolves the reference; Airflow masks connection passwords in task logs too).
+profile (:func:`profile_from_connection`) and hands them to ``dpone_core.run`` in memory. Secrets
+never enter a profile: a password becomes the reference ``${airflow:<conn_id>/password}``, which
+dpone's resolver registry sends back to this module when the connector opens the connection
+(:func:`resolve_airflow_secret` reads the Connection again, through Airflow). No file is written and
+no environment variable is set; dpone registers the value for redaction when it resolves it, and
+Airflow masks connection passwords in task logs too.
 
 An optional connection of type ``dpone`` holds where manifests and registry files live
 (``manifest_dir``, ``registry_paths`` in its extra).
@@ -18,8 +20,6 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,13 +27,14 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
 from airflow.sdk import BaseHook
 
 from dpone_core.manifest.loader import LoadedManifest, load_manifest, read_yaml
-from dpone_core.spi import connectors
+from dpone_core.spi import connectors, register_resolver
 from dpone_core.spi.airflow import AirflowMapping, ConnectionFields, UnsupportedConnection
-from dpone_provider.hooks.secret_env import export_secrets, secret_env_name, withdraw_secrets
+
+AIRFLOW_SCHEME = "airflow"
+"""Reference scheme of an Airflow Connection's secret: ``${airflow:<conn_id>/<key>}``."""
 
 AIRFLOW_PREFIX = "airflow:"
 """Prefix of a process connection that names an Airflow Connection (``airflow:<conn_id>``)."""
@@ -58,11 +59,11 @@ def connection_fields(conn: Any) -> ConnectionFields:
 
 @dataclass(frozen=True)
 class MappedProfile:
-    """A dpone profile built from an Airflow Connection, and the secret values its references point at."""
+    """A dpone profile built from an Airflow Connection, and the secret values its references stand for."""
 
     profile: dict[str, Any]
     secrets: dict[str, str] = field(default_factory=dict)
-    """Environment variable name -> secret value, set only while a run lasts."""
+    """Profile key -> secret value (resolved again at run time; never written anywhere)."""
 
 
 def airflow_mappings() -> dict[str, AirflowMapping]:
@@ -76,17 +77,18 @@ def airflow_mappings() -> dict[str, AirflowMapping]:
 
 
 def profile_from_connection(conn: ConnectionFields) -> MappedProfile:
-    """Map an Airflow Connection to a dpone connection profile (secrets as ``${env:...}`` references).
+    """Map an Airflow Connection to a dpone connection profile (secrets as ``${airflow:...}`` references).
 
     The connector serving the Connection's type does the mapping (``ConnectorSpec.airflow``):
-    Postgres, MSSQL and ClickHouse take the database from ``schema`` (as Airflow's own hooks do);
+    Postgres, MSSQL and ClickHouse take the database from ``schema`` (as Airflow's own hooks do) and
+    Postgres keeps the extras libpq reads (``sslmode``, certificates, ``options``, ``service``);
     ``aws`` needs ``bucket`` (and optionally ``prefix``) in its extra; ``kafka`` reads the
     ``bootstrap.servers`` / ``security.protocol`` / ``sasl.*`` keys of its extra; ``duckdb`` takes the
     file from ``host`` (or ``schema``); ``fs`` takes the folder from extra ``path``.
 
     >>> mapped = profile_from_connection(ConnectionFields("shop", "postgres", "db", 5433, "shop", "bob", "pw"))
     >>> mapped.profile["password"], mapped.profile["database"], list(mapped.secrets)
-    ('${env:DPONE_AIRFLOW_SHOP_8D9001D3_PASSWORD}', 'shop', ['DPONE_AIRFLOW_SHOP_8D9001D3_PASSWORD'])
+    ('${airflow:shop/password}', 'shop', ['password'])
     """
     mappings = airflow_mappings()
     mapping = mappings.get(conn.conn_type)
@@ -100,12 +102,29 @@ def profile_from_connection(conn: ConnectionFields) -> MappedProfile:
     def secret(key: str, value: str | None) -> str | None:
         if not value:
             return None
-        name = secret_env_name(conn.conn_id, key)
-        secrets[name] = value
-        return "${env:" + name + "}"
+        secrets[key] = value
+        return "${" + AIRFLOW_SCHEME + ":" + conn.conn_id + "/" + key + "}"
 
     profile = mapping.to_profile(conn, secret)
     return MappedProfile({k: v for k, v in profile.items() if v is not None}, secrets)
+
+
+def resolve_airflow_secret(name: str, base_dir: Path | None) -> str:
+    """``${airflow:<conn_id>/<key>}``: the secret ``key`` of Airflow Connection ``conn_id``, read now."""
+    conn_id, slash, key = name.rpartition("/")
+    if not slash or not conn_id:
+        raise LookupError(f"write ${{airflow:<conn_id>/<key>}}, not ${{airflow:{name}}}")
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except Exception as exc:  # noqa: BLE001 - AirflowNotFoundException and secrets-backend errors alike
+        raise LookupError(f"Airflow connection {conn_id} cannot be read: {type(exc).__name__}") from None
+    value = profile_from_connection(connection_fields(conn)).secrets.get(key)
+    if value is None:
+        raise LookupError(f"Airflow connection {conn_id} has no {key}")
+    return value
+
+
+register_resolver(AIRFLOW_SCHEME, resolve_airflow_secret)
 
 
 def airflow_connection_ids(manifest_path: str | Path) -> list[str]:
@@ -132,12 +151,14 @@ class PreparedManifest:
 
     path: Path
     registry_paths: tuple[str, ...]
+    connections: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Profiles mapped from Airflow Connections, by their manifest name (``airflow:<conn_id>``)."""
     placeholders: frozenset[str] = frozenset()
     """Connection names (``airflow:<id>``) that stand in for Airflow Connections not found (parse time only)."""
 
     def load(self) -> LoadedManifest:
         """Load and validate the manifest with its registries (raises ManifestError)."""
-        return load_manifest(self.path, self.registry_paths)
+        return load_manifest(self.path, self.registry_paths, self.connections)
 
 
 class DponeHook(BaseHook):
@@ -210,36 +231,20 @@ class DponeHook(BaseHook):
 
     @contextmanager
     def prepared(self, manifest: str | Path, *, missing_ok: bool = False) -> Iterator[PreparedManifest]:
-        """Resolve the manifest, write the Airflow-connection registry and expose secrets for one block.
+        """Resolve the manifest and map the Airflow connections it names to profiles (in memory).
 
-        The temporary registry and the secret environment variables are removed on exit.
         With ``missing_ok`` (parse time) unknown Airflow connections get a placeholder profile of
         the shape the process needs, so the manifest still validates and the DAG still builds.
         """
         path = self.manifest_path(manifest)
         registries = self.registry_paths()
         conn_ids = airflow_connection_ids(path) if path.exists() else []
-        if not conn_ids:
-            yield PreparedManifest(path, registries)
-            return
         mapped = self.mapped_profiles(conn_ids, missing_ok=missing_ok)
         connections = {AIRFLOW_PREFIX + cid: m.profile for cid, m in mapped.items()}
         placeholders = frozenset(AIRFLOW_PREFIX + cid for cid in conn_ids if cid not in mapped)
         for name in placeholders:
             connections[name] = _placeholder_profile(path, name.removeprefix(AIRFLOW_PREFIX))
-        folder = tempfile.mkdtemp(prefix="dpone_airflow_")
-        registry = Path(folder) / "airflow_connections.yaml"
-        registry.write_text(
-            yaml.safe_dump({"version": 1, "connections": connections}, sort_keys=True), encoding="utf-8"
-        )
-        registry.chmod(0o600)
-        secrets = {name: value for m in mapped.values() for name, value in m.secrets.items()}
-        export_secrets(secrets)
-        try:
-            yield PreparedManifest(path, (*registries, str(registry)), placeholders)
-        finally:
-            withdraw_secrets(secrets)
-            shutil.rmtree(folder, ignore_errors=True)
+        yield PreparedManifest(path, registries, connections, placeholders)
 
     def parse(self, manifest: str | Path) -> tuple[LoadedManifest, frozenset[str]]:
         """Load a manifest for building a DAG: Airflow connections that are missing get placeholders.
@@ -274,6 +279,7 @@ class DponeHook(BaseHook):
                 selector,
                 run_id,
                 prepared.registry_paths,
+                connections=prepared.connections,
                 retry_attempts=retry_attempts,
                 restart=restart,
                 dry_run=dry_run,
@@ -291,7 +297,7 @@ class DponeHook(BaseHook):
         import dpone_core
 
         with self.prepared(manifest) as prepared:
-            return dpone_core.committed_loads(prepared.path, selector, since, prepared.registry_paths)
+            return dpone_core.committed_loads(prepared.load(), selector, since)
 
     def test_connection(self) -> tuple[bool, str]:
         """Check that the ``dpone`` connection's manifest folder and registry files exist and validate."""

@@ -1,4 +1,4 @@
-"""DponeHook: Airflow Connections -> dpone profiles, the temporary registry, and secrets handling."""
+"""DponeHook: Airflow Connections -> dpone profiles in memory, and secrets resolved through the airflow scheme."""
 
 from __future__ import annotations
 
@@ -15,9 +15,7 @@ from dpone_provider.hooks.dpone import (
     UnsupportedConnection,
     airflow_connection_ids,
     profile_from_connection,
-    secret_env_name,
 )
-from dpone_provider.hooks.secret_env import export_secrets, withdraw_secrets
 
 SECRET = "hunter2-very-secret"
 
@@ -33,7 +31,7 @@ SECRET = "hunter2-very-secret"
                 "port": 5433,
                 "database": "shop",
                 "user": "bob",
-                "password": "${env:" + secret_env_name("shop", "password") + "}",
+                "password": "${airflow:shop/password}",
                 "sslmode": "require",
             },
         ),
@@ -45,7 +43,7 @@ SECRET = "hunter2-very-secret"
                 "port": 1433,
                 "database": "erp",
                 "user": "sa",
-                "password": "${env:" + secret_env_name("erp", "password") + "}",
+                "password": "${airflow:erp/password}",
                 "encrypt": False,
             },
         ),
@@ -57,7 +55,7 @@ SECRET = "hunter2-very-secret"
                 "port": 8443,
                 "database": "dw",
                 "user": "loader",
-                "password": "${env:" + secret_env_name("ch", "password") + "}",
+                "password": "${airflow:ch/password}",
                 "secure": True,
             },
         ),
@@ -78,7 +76,7 @@ SECRET = "hunter2-very-secret"
                 "prefix": "raw",
                 "region": "eu-west-1",
                 "access_key_id": "AKIA1",
-                "secret_access_key": "${env:" + secret_env_name("lake", "secret_access_key") + "}",
+                "secret_access_key": "${airflow:lake/secret_access_key}",
             },
         ),
         (
@@ -99,7 +97,7 @@ SECRET = "hunter2-very-secret"
                 "security_protocol": "SASL_SSL",
                 "sasl_mechanism": "PLAIN",
                 "sasl_username": "u",
-                "sasl_password": "${env:" + secret_env_name("events", "sasl_password") + "}",
+                "sasl_password": "${airflow:events/sasl_password}",
             },
         ),
         (ConnectionFields("wh", "duckdb", "/data/wh.duckdb"), {"type": "duckdb", "path": "/data/wh.duckdb"}),
@@ -129,23 +127,6 @@ def test_unsupported_connections_say_what_is_supported() -> None:
         profile_from_connection(ConnectionFields("x", "http", "example.com"))
     with pytest.raises(UnsupportedConnection, match="bucket"):
         profile_from_connection(ConnectionFields("x", "aws"))
-
-
-def test_secret_env_names_are_readable_and_never_shared() -> None:
-    name = secret_env_name("my-db.prod", "password")
-    assert name.startswith("DPONE_AIRFLOW_MY_DB_PROD_") and name.endswith("_PASSWORD")
-    # Ids that read alike, and a key boundary that moves, still get variables of their own.
-    names = {
-        secret_env_name(cid, key)
-        for cid, key in [
-            ("shop-db", "password"),
-            ("shop_db", "password"),
-            ("Shop_DB", "password"),
-            ("x_sasl", "password"),
-            ("x", "sasl_password"),
-        ]
-    }
-    assert len(names) == 5
 
 
 def _manifest(tmp_path: Path, source: str, sink: str) -> Path:
@@ -179,22 +160,34 @@ def test_airflow_connection_ids(tmp_path: Path) -> None:
     assert airflow_connection_ids(_manifest(tmp_path, "inbox", "wh")) == []
 
 
-def test_prepared_writes_a_registry_without_secrets_and_cleans_up(tmp_path: Path, airflow_connection: Any) -> None:
+def test_prepared_maps_connections_in_memory_with_secrets_as_references(
+    tmp_path: Path, airflow_connection: Any
+) -> None:
     airflow_connection(
-        "dpone_pg", conn_type="postgres", host="127.0.0.1", port=1, schema="shop", login="bob", password=SECRET
-    )
+        "dpone_pg", conn_type="postgres", host="127.0.0.1", port=1, schema="shop", login="bob", password=SECRET,
+        extra={"sslmode": "verify-full", "sslrootcert": "/etc/ssl/ca.pem"},
+    )  # fmt: skip
     manifest = _manifest(tmp_path, "inbox", "airflow:dpone_pg")
-    env_name = secret_env_name("dpone_pg", "password")
+    before = dict(os.environ)
     with DponeHook().prepared(manifest) as prepared:
-        registry = Path(prepared.registry_paths[-1])
-        text = registry.read_text(encoding="utf-8")
-        assert SECRET not in text and "${env:" + env_name + "}" in text
-        assert oct(registry.stat().st_mode)[-3:] == "600"
-        assert os.environ[env_name] == SECRET
+        profile = prepared.connections["airflow:dpone_pg"]
+        assert SECRET not in str(profile) and profile["password"] == "${airflow:dpone_pg/password}"
+        assert (profile["sslmode"], profile["sslrootcert"]) == ("verify-full", "/etc/ssl/ca.pem")  # extras kept
+        assert prepared.registry_paths == ()  # no temporary registry file
         loaded = prepared.load()
         assert loaded.manifest.connections["airflow:dpone_pg"].type == "postgres"
-    assert not registry.exists()
-    assert env_name not in os.environ
+    assert dict(os.environ) == before  # no secret ever in the environment
+
+
+def test_the_airflow_scheme_resolves_a_connections_secret_when_the_run_opens_it(airflow_connection: Any) -> None:
+    from dpone_core.connections.references import UnresolvedReference, resolve_references
+
+    airflow_connection("dpone_pg", conn_type="postgres", host="h", schema="d", login="bob", password=SECRET)
+    assert resolve_references("${airflow:dpone_pg/password}") == SECRET
+    with pytest.raises(UnresolvedReference, match="has no sasl_password"):
+        resolve_references("${airflow:dpone_pg/sasl_password}")
+    with pytest.raises(UnresolvedReference, match="cannot be read"):
+        resolve_references("${airflow:dpone_nosuch/password}")
 
 
 def test_parse_time_placeholders_for_missing_connections(tmp_path: Path) -> None:
@@ -236,19 +229,3 @@ def test_dpone_connection_resolves_manifest_dir_and_registries(tmp_path: Path, a
     assert hook.registry_paths() == (str(tmp_path / "registry.yaml"),)
     assert hook.test_connection() == (True, "dpone connection OK")
     assert hook.run("m.yaml", run_id="via-conn").passed
-
-
-def test_overlapping_users_of_a_secret_keep_it_until_the_last_one_leaves(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Two runs in one process (e.g. sensors in the triggerer's threads) preparing the same connection.
-    name = secret_env_name("shared", "password")
-    monkeypatch.delenv(name, raising=False)
-    export_secrets({name: SECRET})
-    export_secrets({name: SECRET})
-    withdraw_secrets({name: SECRET})
-    assert os.environ[name] == SECRET  # the second user is still inside its run
-    withdraw_secrets({name: SECRET})
-    assert name not in os.environ
-    monkeypatch.setenv(name, "set-by-the-user")
-    export_secrets({name: SECRET})
-    withdraw_secrets({name: SECRET})
-    assert os.environ[name] == "set-by-the-user"

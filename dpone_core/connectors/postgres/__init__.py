@@ -78,7 +78,7 @@ def _from_airflow(conn: ConnectionFields, secret: SecretRef) -> dict[str, Any]:
         "user": conn.login,
         "password": secret("password", conn.password),
     }
-    for key in ("sslmode", "options", "service"):
+    for key in ("sslmode", "sslrootcert", "sslcert", "sslkey", "options", "service"):
         if extra.get(key):
             profile[key] = extra[key]
     if extra.get("connect_timeout"):

@@ -47,7 +47,7 @@ def connection_params(profile: PostgresProfile, base_dir: Path, application_name
         "application_name": application_name[:63],
         "client_encoding": "UTF8",
     }
-    for key in ("host", "port", "user", "password", "sslmode", "service"):
+    for key in ("host", "port", "user", "password", "sslmode", "sslrootcert", "sslcert", "sslkey", "service"):
         value = values.get(key)
         if value not in (None, ""):
             params[key] = str(value)

@@ -20,6 +20,9 @@ class PostgresProfile(ConnectionProfile):
     password: Secret | None = None
     service: str | None = Field(None, description="libpq service name from pg_service.conf.")
     sslmode: Literal["disable", "allow", "prefer", "require", "verify-ca", "verify-full"] | None = None
+    sslrootcert: str | None = Field(None, description="libpq sslrootcert: the CA file that verifies the server.")
+    sslcert: str | None = Field(None, description="libpq sslcert: the client certificate file.")
+    sslkey: str | None = Field(None, description="libpq sslkey: the client key file.")
     options: str | None = None
     connect_timeout_seconds: int = Field(10, ge=1)
     statement_timeout_seconds: int | None = Field(None, ge=1)
