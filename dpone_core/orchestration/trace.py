@@ -20,6 +20,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from dpone_core.connections.registry import connector
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.models import Manifest
 from dpone_core.runtime.report import RunReport
@@ -137,7 +138,7 @@ def store_trace(loaded: LoadedManifest, recorder: TraceRecorder, connection: str
                     "connection": connection,
                     "table": name,
                     "strategy": "append",
-                    **({"format": "parquet"} if profile.type == "files" else {}),
+                    **({"format": "parquet"} if connector(profile.type).capabilities.path_based else {}),
                 },
             }
         ],
