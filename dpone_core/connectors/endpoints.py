@@ -10,6 +10,7 @@ from dpone_core.manifest.identifiers import split_table_name
 from dpone_core.manifest.models import Manifest
 from dpone_core.manifest.process import Process
 from dpone_core.model import TableRef
+from dpone_core.model.strict import StrictModel
 from dpone_core.spi.ports import Sink, Source
 from dpone_core.spi.spec import ConnectorSpec, SinkRequest, SourceRequest
 
@@ -58,7 +59,10 @@ def open_sink(
     spec = connector(profile.type)
     _usable(spec, "sink")
     assert spec.open_sink is not None
-    return spec.open_sink(SinkRequest(profile, base_dir, process, read_only=read_only, loading=loading))
+    options = _parsed(spec.sink_options, dict(process.sink.options.model_extra or {}))
+    return spec.open_sink(
+        SinkRequest(profile, base_dir, process, read_only=read_only, loading=loading, options=options)
+    )
 
 
 def open_source(manifest: Manifest, process: Process, base_dir: Path, sink: Sink | None = None) -> Source:
@@ -67,4 +71,10 @@ def open_source(manifest: Manifest, process: Process, base_dir: Path, sink: Sink
     spec = connector(profile.type)
     _usable(spec, "source")
     assert spec.open_source is not None
-    return spec.open_source(SourceRequest(profile, base_dir, process, sink))
+    options = _parsed(spec.source_options, process.source.options)
+    return spec.open_source(SourceRequest(profile, base_dir, process, sink, options=options))
+
+
+def _parsed(model: type[StrictModel] | None, options: dict[str, object]) -> StrictModel | None:
+    """The connector's options as its model (the manifest was validated, so this parses)."""
+    return None if model is None else model.model_validate(options)

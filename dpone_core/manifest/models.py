@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BeforeValidator, Field, SerializeAsAny, model_validator
+from pydantic import BeforeValidator, Field, SerializeAsAny, ValidationError, model_validator
 
 from dpone_core.connections.profile import ConnectionProfile
 from dpone_core.connections.registry import UnknownConnectionType, connector, parse_profile
@@ -98,7 +98,11 @@ class Manifest(StrictModel):
                 problems.append(f"{where}.source: a {source.type} connection needs path and format")
             if not reads_paths and process.source.path is not None:
                 problems.append(f"{where}.source: path applies to files and object stores, not {source.type}")
+        if source is not None:
+            problems += _option_problems(f"{where}.source.options", source.type, "source", process.source.options)
         if sink is not None:
+            extra = dict(process.sink.options.model_extra or {})
+            problems += _option_problems(f"{where}.sink.options", sink.type, "sink", extra)
             can = _capabilities(sink)
             if can.path_based and process.sink.format is None:
                 problems.append(f"{where}.sink: a {sink.type} sink needs format: parquet")
@@ -156,3 +160,25 @@ def _capabilities(profile: ConnectionProfile) -> Capabilities:
         return connector(profile.type).capabilities
     except UnknownConnectionType:  # pragma: no cover - the profile validated, so its connector exists
         return Capabilities()
+
+
+def _option_problems(where: str, kind: str, role: str, options: dict[str, object]) -> list[str]:
+    """Problems of a connector's own options against the model its spec declares for ``role``."""
+    if not options:
+        return []
+    try:
+        spec = connector(kind)
+    except UnknownConnectionType:  # pragma: no cover - the profile validated
+        return []
+    model = spec.source_options if role == "source" else spec.sink_options
+    if model is None:
+        keys = ", ".join(sorted(options))
+        return [f"{where}: unknown key(s) {keys}; the {kind} connector takes no {role} options of its own"]
+    try:
+        model.model_validate(options)
+    except ValidationError as exc:
+        return [
+            "".join([where, *(f".{p}" for p in item["loc"])]) + ": " + str(item["msg"]).removeprefix("Value error, ")
+            for item in exc.errors(include_url=False)
+        ]
+    return []

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from dpone_core.manifest.contract import SchemaContract, SchemaEvolution
 from dpone_core.manifest.identifiers import split_table_name
@@ -112,6 +112,10 @@ class Source(StrictModel):
         "use them; source.columns keeps the source's own names.",
     )
     incremental: Incremental | None = None
+    options: dict[str, object] = Field(
+        default_factory=dict,
+        description="The source connector's own settings (its connector page lists them); checked against its model.",
+    )
     batch_rows: int = Field(65_536, ge=1, description="Upper bound on rows per Arrow batch.")
     batch_bytes: int = Field(1 << 20, ge=1024, description="Target size of one Arrow batch in bytes.")
 
@@ -167,7 +171,18 @@ class PhysicalDesign(StrictModel):
 
 
 class SinkOptions(StrictModel):
-    """Sink tuning that rarely needs changing."""
+    """Sink tuning that rarely needs changing, and the sink connector's own settings.
+
+    Keys not listed here belong to the sink's connector (``ConnectorSpec.sink_options``) and are
+    checked against its model when the manifest is validated.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True, populate_by_name=True, use_enum_values=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _reject_unknown_keys(cls, data: Any) -> Any:
+        return data  # the connector's keys: checked against its model by Manifest validation
 
     physical_design: PhysicalDesign = Field(default_factory=PhysicalDesign)
     staging_schema: str = Field("__dpone_staging", description="Schema for staging tables (created if missing).")

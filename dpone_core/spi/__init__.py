@@ -9,6 +9,7 @@ from dpone_core.connections.profile import ConnectionProfile, Reference, Secret,
 from dpone_core.connections.references import Resolver, register_resolver
 from dpone_core.connections.registry import ENTRY_POINT_GROUP, UnknownConnectionType, connector, connectors
 from dpone_core.model.capabilities import ALL_STRATEGIES, Capabilities
+from dpone_core.model.strict import StrictModel
 from dpone_core.spi.airflow import AirflowMapping, ConnectionFields, SecretRef, UnsupportedConnection, truthy
 from dpone_core.spi.ports import RelayRefused, Sink, SinkBase, Source, SourceBase
 from dpone_core.spi.spec import ConnectorSpec, DatasetRequest, Maintenance, SinkRequest, SourceRequest
@@ -34,6 +35,7 @@ __all__ = [
     "Source",
     "SourceBase",
     "SourceRequest",
+    "StrictModel",
     "UnknownConnectionType",
     "UnsupportedConnection",
     "connector",

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from dpone_core.connections.profile import ConnectionProfile
 from dpone_core.model import LineageDataset, TableRef
 from dpone_core.model.capabilities import Capabilities
+from dpone_core.model.strict import StrictModel
 from dpone_core.spi.airflow import AirflowMapping
 
 if TYPE_CHECKING:
@@ -32,6 +33,8 @@ class SourceRequest:
     process: Process
     sink: Sink | None = None
     """The run's sink, already open: a connector may share its connection (one DuckDB file)."""
+    options: StrictModel | None = None
+    """``source.options`` parsed by the connector's ``source_options`` model (None without one)."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,8 @@ class SinkRequest:
     process: Process
     read_only: bool = False
     loading: bool = False
+    options: StrictModel | None = None
+    """The connector's own keys of ``sink.options``, parsed by its ``sink_options`` model."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,10 @@ class ConnectorSpec:
     probe: Callable[[Any], str | None] | None = None
     """``dpone doctor``: after opening a source or sink, check what opening alone does not (a glob
     that matches nothing, a second session); return a note for the report or raise."""
+    source_options: type[StrictModel] | None = None
+    """The connector's own source settings, written under ``source.options``."""
+    sink_options: type[StrictModel] | None = None
+    """The connector's own sink settings, written under ``sink.options`` beside the generic ones."""
     writer_lane: Callable[[ConnectionProfile, Path], str] | None = None
     """For single-writer sinks: the key of what one writer holds (a database file), so processes
     writing it run one at a time."""

@@ -76,3 +76,20 @@ def test_an_unexpected_error_is_one_line_and_its_traceback_goes_to_the_log_file(
     assert not (tmp_path / "wh.duckdb").exists() or query(
         tmp_path / "wh.duckdb", "SELECT count(*) FROM information_schema.tables WHERE table_name = 'words'"
     ) == [(0,)]
+
+
+def test_a_connectors_own_options_are_validated_and_used(tmp_path: Path) -> None:
+    manifest = _manifest(tmp_path, 4)
+    text = manifest.read_text().replace("batch_rows: 7}", "batch_rows: 7, options: {uppercase: true}}")
+    manifest.write_text(text.replace("allowed: [alpha, beta, gamma]", "allowed: [ALPHA, BETA, GAMMA, DELTA]"))
+    report = dpone_core.run(manifest)
+    assert report.passed and report.result.inserted_rows == 4, report.to_text()
+    assert query(tmp_path / "wh.duckdb", "SELECT word FROM words ORDER BY id LIMIT 1") == [("ALPHA",)]
+    manifest.write_text(text.replace("uppercase: true", "upper_case: true"))
+    unknown_key = r"source\.options: unknown key 'upper_case'; did you mean 'uppercase'"
+    with pytest.raises(dpone_core.ManifestError, match=unknown_key):
+        dpone_core.validate(manifest)
+    foreign_option = text.replace("strategy: merge,", "strategy: merge, options: {engine: x},")
+    manifest.write_text(foreign_option)
+    with pytest.raises(dpone_core.ManifestError, match="the duckdb connector takes no sink options of its own"):
+        dpone_core.validate(manifest)

@@ -20,6 +20,7 @@ from dpone_core.spi import (
     DatasetRequest,
     SourceBase,
     SourceRequest,
+    StrictModel,
 )
 
 WORDS = ("alpha", "beta", "gamma", "delta")
@@ -33,12 +34,18 @@ class ToyProfile(ConnectionProfile):
     fail_after: int | None = Field(None, ge=0, description="Raise an unexpected error after this many rows.")
 
 
+class ToySourceOptions(StrictModel):
+    """The toy source's own settings, under ``source.options``."""
+
+    uppercase: bool = Field(False, description="Yield the words in upper case.")
+
+
 class ToySource(SourceBase):
     """Yields ``id`` 0..rows-1 and a ``word``, in batches of the requested size."""
 
-    def __init__(self, profile: ToyProfile) -> None:
+    def __init__(self, profile: ToyProfile, options: ToySourceOptions) -> None:
         super().__init__()
-        self.profile = profile
+        self.profile, self.options = profile, options
 
     def describe(self) -> str:
         """``toy:<n> rows``."""
@@ -60,7 +67,10 @@ class ToySource(SourceBase):
             if self.profile.fail_after is not None and start >= self.profile.fail_after:
                 raise RuntimeError("the toy source was told to fail")
             ids = list(range(start, min(start + size, self.profile.rows)))
-            data = {"id": pa.array(ids, pa.int64()), "word": pa.array([WORDS[i % len(WORDS)] for i in ids])}
+            words = [WORDS[i % len(WORDS)] for i in ids]
+            if self.options.uppercase:
+                words = [w.upper() for w in words]
+            data = {"id": pa.array(ids, pa.int64()), "word": pa.array(words)}
             yield pa.RecordBatch.from_pydict({c: data[c] for c in columns})
 
     def close(self) -> None:
@@ -68,8 +78,8 @@ class ToySource(SourceBase):
 
 
 def _open_source(request: SourceRequest) -> ToySource:
-    assert isinstance(request.profile, ToyProfile)
-    return ToySource(request.profile)
+    assert isinstance(request.profile, ToyProfile) and isinstance(request.options, ToySourceOptions)
+    return ToySource(request.profile, request.options)
 
 
 def _lineage(request: DatasetRequest) -> LineageDataset:
@@ -82,5 +92,6 @@ SPEC = ConnectorSpec(
     summary="a toy source of generated rows (the connector-writing example)",
     capabilities=Capabilities(source=True),
     open_source=_open_source,
+    source_options=ToySourceOptions,
     lineage=_lineage,
 )
