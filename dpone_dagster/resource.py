@@ -22,6 +22,7 @@ from dpone_core.api import run as dpone_run
 from dpone_core.manifest.loader import LoadedManifest, load_manifest
 from dpone_core.manifest.process import RuntimeEvidence
 from dpone_dagster.event_iterator import DponeEvent, DponeEventIterator, report_events
+from dpone_dagster.secrets import publish_secrets
 from dpone_dagster.translator import MANIFEST_KEY, PROCESS_KEY, REGISTRY_KEY, RULE_KEY, metadata_text, metadata_texts
 
 
@@ -89,9 +90,19 @@ class DponeResource(dg.ConfigurableResource):
     progress_log_seconds: float = Field(
         5.0, ge=0, description="Log row progress at most this often (phase changes are always logged)."
     )
+    secrets: dict[str, str] = Field(
+        default_factory=dict,
+        description="Values for ${dagster:<name>} references in connection profiles; set them with "
+        "dg.EnvVar so Dagster shows the variable's name, not the value.",
+    )
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        """Publish ``secrets`` for ``${dagster:<name>}`` before any step of the run opens a connection."""
+        publish_secrets(self.secrets)
 
     def load(self, manifest: str | Path, registry_paths: Sequence[str] = ()) -> LoadedManifest:
         """Load ``manifest`` with this resource's registry paths and evidence override applied."""
+        publish_secrets(self.secrets)  # also when used outside a Dagster run (a script, a test)
         loaded = load_manifest(manifest, self.registry_paths or list(registry_paths))
         if not self.evidence_dir:
             return loaded

@@ -54,3 +54,34 @@ def test_the_postgres_example_materialises_incrementally_with_its_checks(
         loads = con.execute("SELECT rows_extracted FROM __dpone__loads ORDER BY finished_at").fetchall()
     # The second run read from the committed cursor minus the 1h lookback: ids 49 and 50, and the updated id 3.
     assert loads[-1][0] == 3
+
+
+def test_a_password_from_the_resources_secrets_config(pg: PgDatabase, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``${dagster:pg_password}`` resolves from ``DponeResource(secrets=...)``, set with ``dg.EnvVar``."""
+    from dpone_dagster import DponeResource, build_dpone_assets
+
+    pg.sql("CREATE TABLE src (id bigint PRIMARY KEY, v text)")
+    pg.sql("INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 5) g")
+    profile = {**pg.profile(), "password": "${dagster:pg_password}"}
+    manifest = pg.manifest(
+        [
+            {
+                "name": "copy",
+                "source": {"connection": "pg", "table": "public.src"},
+                "sink": {"connection": "wh", "table": "main.dst", "strategy": "full_refresh"},
+            }
+        ],
+        connections={"pg": profile, "wh": {"type": "duckdb", "path": "wh.duckdb"}},
+    )
+    monkeypatch.setenv("DPONE_TEST_DAGSTER_PW", pg.server.password)
+    assets = build_dpone_assets(manifest)
+    missing = dg.materialize(assets, resources={"dpone": DponeResource()}, raise_on_error=False)
+    assert not missing.success
+    failure = missing.get_step_failure_events()[0].step_failure_data.error
+    assert failure is not None and "has no secret pg_password" in failure.message
+    assert pg.server.password not in failure.message
+
+    resource = DponeResource(secrets={"pg_password": dg.EnvVar("DPONE_TEST_DAGSTER_PW")})
+    assert dg.materialize(assets, resources={"dpone": resource}).success
+    with duckdb.connect(str(pg.folder / "wh.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*), max(v) FROM main.dst").fetchone() == (5, "v5")
