@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -31,15 +32,8 @@ def committed_loads(
 
 def read_target(manifest: ManifestLike, selector: str, registry_paths: Sequence[str | Path] = ()) -> Any:
     """The process's target table as a ``pyarrow.Table`` (for IO managers and notebooks)."""
-    from dpone_core.connectors.endpoints import open_sink
-
-    loaded = load(manifest, registry_paths)
-    process = select_one(loaded.manifest, selector)
-    sink = open_sink(loaded.manifest, process, loaded.base_dir, read_only=True)
-    try:
+    with _read_only_sink(manifest, selector, registry_paths) as sink:
         return sink.read_target()
-    finally:
-        sink.close()
 
 
 def target_row_count(manifest: ManifestLike, selector: str, registry_paths: Sequence[str | Path] = ()) -> int | None:
@@ -48,13 +42,20 @@ def target_row_count(manifest: ManifestLike, selector: str, registry_paths: Sequ
     >>> target_row_count("dags_examples/quickstart/orders.yaml", "orders")  # doctest: +SKIP
     3835
     """
+    with _read_only_sink(manifest, selector, registry_paths) as sink:
+        return sink.row_count()
+
+
+@contextmanager
+def _read_only_sink(manifest: ManifestLike, selector: str, registry_paths: Sequence[str | Path]) -> Iterator[Sink]:
+    """The selected process's sink opened read-only, closed on exit."""
     from dpone_core.connectors.endpoints import open_sink
 
     loaded = load(manifest, registry_paths)
     process = select_one(loaded.manifest, selector)
     sink = open_sink(loaded.manifest, process, loaded.base_dir, read_only=True)
     try:
-        return sink.row_count()
+        yield sink
     finally:
         sink.close()
 

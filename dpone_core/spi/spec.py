@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dpone_core.connections.profile import ConnectionProfile
-from dpone_core.model import LineageDataset, TableRef
+from dpone_core.connections.profile import ConnectionProfile, display_value
+from dpone_core.model import LineageDataset, TableRef, server_dataset
 from dpone_core.model.capabilities import Capabilities
 from dpone_core.model.strict import StrictModel
 from dpone_core.spi.airflow import AirflowMapping
@@ -58,6 +58,12 @@ class DatasetRequest:
     base_dir: Path
     table: TableRef | None = None
     path: str | None = None
+
+    def server_table(self, scheme: str, system: str, default_schema: str) -> LineageDataset:
+        """The table (or ``query``) on a host:port/database server, named without resolving secrets."""
+        table = self.table or TableRef(None, "query")
+        host, port, database = (display_value(self.profile, key, self.base_dir) for key in ("host", "port", "database"))
+        return server_dataset(scheme, host, port, database, table.schema or default_schema, table.name, system)
 
 
 @dataclass(frozen=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from dpone_core.connections.profile import ConnectionProfile, Reference, Secret, display_value
-from dpone_core.model import LineageDataset, TableRef, server_dataset
+from dpone_core.connections.profile import ConnectionProfile, Reference, Secret
+from dpone_core.model import LineageDataset
 from dpone_core.spi.airflow import AirflowMapping, ConnectionFields, SecretRef, truthy
 from dpone_core.spi.spec import ConnectorSpec, DatasetRequest
 
@@ -25,17 +25,7 @@ class MSSQLProfile(ConnectionProfile):
 
 
 def _lineage(request: DatasetRequest) -> LineageDataset:
-    profile, base = request.profile, request.base_dir
-    table = request.table or TableRef(None, "query")
-    return server_dataset(
-        "sqlserver",
-        display_value(profile, "host", base),
-        display_value(profile, "port", base),
-        display_value(profile, "database", base),
-        table.schema or "dbo",
-        table.name,
-        "mssql",
-    )
+    return request.server_table("sqlserver", "mssql", default_schema="dbo")
 
 
 def _from_airflow(conn: ConnectionFields, secret: SecretRef) -> dict[str, Any]:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from dpone_core.connections.profile import display_value
 from dpone_core.connectors.postgres.profile import PostgresProfile
 from dpone_core.manifest.identifiers import split_table_name
 from dpone_core.manifest.references import resolve_params
-from dpone_core.model import LineageDataset, TableRef, server_dataset
+from dpone_core.model import LineageDataset, TableRef
 from dpone_core.model.capabilities import Capabilities
 from dpone_core.spi.airflow import AirflowMapping, ConnectionFields, SecretRef
 from dpone_core.spi.spec import ConnectorSpec, DatasetRequest, Maintenance, SinkRequest, SourceRequest
@@ -55,17 +54,7 @@ def _open_source(request: SourceRequest) -> Any:
 
 
 def _lineage(request: DatasetRequest) -> LineageDataset:
-    profile, base = request.profile, request.base_dir
-    table = request.table or TableRef(None, "query")
-    return server_dataset(
-        "postgres",
-        display_value(profile, "host", base),
-        display_value(profile, "port", base),
-        display_value(profile, "database", base),
-        table.schema or "public",
-        table.name,
-        "postgres",
-    )
+    return request.server_table("postgres", "postgres", default_schema="public")
 
 
 def _from_airflow(conn: ConnectionFields, secret: SecretRef) -> dict[str, Any]:
