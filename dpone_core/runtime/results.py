@@ -7,11 +7,12 @@ from typing import Any
 from dpone_core.model import StagedLoad, StrategyCounts, TargetSchema
 from dpone_core.runtime.pipeline import GatedStream
 from dpone_core.runtime.report import GateVerdict, RunResult
+from dpone_core.spi.ports import Sink, Source
 
 
 def load_result(
-    sink: Any,
-    source: Any,
+    sink: Sink,
+    source: Source,
     before: dict[str, Any] | None,
     after: dict[str, Any] | None,
     *,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import Any
 
 import pyarrow as pa
 
@@ -14,10 +13,11 @@ from dpone_core.gates.quarantine import QuarantineWriter
 from dpone_core.model import SEQ_COLUMN, StagedLoad
 from dpone_core.runtime.pipeline import StreamStats
 from dpone_core.runtime.report import GateVerdict
+from dpone_core.spi.ports import Sink
 
 
 def resolve_duplicates(
-    sink: Any,
+    sink: Sink,
     staged: StagedLoad,
     contract: ContractGate,
     quarantine: QuarantineWriter,

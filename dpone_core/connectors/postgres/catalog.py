@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
 from dpone_core.connectors.postgres.types import arrow_type
 from dpone_core.model import TableRef, TargetColumn, TargetSchema
+
+if TYPE_CHECKING:
+    from dpone_core.connectors.postgres.sink import PostgresSink
 
 LIST_TABLES_SQL = (
     "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -15,10 +18,10 @@ LIST_TABLES_SQL = (
 )
 
 
-def describe_table(sink: Any, table: TableRef) -> TargetSchema | None:
+def describe_table(sink: PostgresSink, table: TableRef) -> TargetSchema | None:
     """Columns (Arrow types from the catalog), NOT NULL and primary key of ``table``; None when absent.
 
-    ``sink`` is the PostgresSink whose connection runs the catalog queries.
+    ``sink``'s connection runs the catalog queries.
     """
     name = sink.dialect.table(table)
     rows = sink.query(

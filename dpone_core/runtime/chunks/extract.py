@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import pyarrow as pa
 
@@ -20,6 +19,7 @@ from dpone_core.runtime.context import AttemptOutcome, RunContext, effective_con
 from dpone_core.runtime.progress import ProgressTracker
 from dpone_core.runtime.read_plan import open_read
 from dpone_core.runtime.report import RunResult
+from dpone_core.spi.ports import Sink, Source
 
 
 def chunk_store(ctx: RunContext) -> ChunkStore:
@@ -76,7 +76,7 @@ class ChunkExtract:
         finally:
             sink.close()
 
-    def _extract(self, sink: Any, source: Any, started: float) -> AttemptOutcome:
+    def _extract(self, sink: Sink, source: Source, started: float) -> AttemptOutcome:
         ctx, process = self.ctx, self.ctx.process
         assert ctx.partition is not None
         self.progress.enter("extract")
