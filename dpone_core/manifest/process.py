@@ -42,10 +42,12 @@ def parse_duration_seconds(text: str) -> float:
 class Incremental(StrictModel):
     """Read only rows past the cursor kept in ``__dpone__state`` (never the target's MAX)."""
 
-    mode: Literal["cursor", "xmin"] = Field(
+    mode: Literal["cursor", "xmin", "files"] = Field(
         "cursor",
         description="cursor: rows past the committed maximum of `cursor`; xmin: Postgres table sources only, "
-        "rows written by transactions after the committed xmin horizon (no cursor column needed).",
+        "rows written by transactions after the committed xmin horizon (no cursor column needed); files: file "
+        "and object-store sources only, whole files not loaded before (new, or rewritten since), with `lookback` "
+        "(default 1h) as the window of modification times in which keys and ETags are remembered.",
     )
     cursor: Name | None = Field(None, description="Source column whose maximum becomes the next run's cursor.")
     lookback: str | int | float | None = Field(
@@ -68,6 +70,10 @@ class Incremental(StrictModel):
             raise ValueError("incremental needs cursor (a source column), or mode: xmin")
         if self.mode == "xmin" and (self.cursor is not None or self.lookback or self.initial is not None):
             raise ValueError("incremental mode xmin takes no cursor, lookback or initial (the state holds the horizon)")
+        if self.mode == "files" and (self.cursor is not None or self.initial is not None):
+            raise ValueError("incremental mode files takes no cursor or initial (the state holds the loaded files)")
+        if self.mode == "files" and isinstance(self.lookback, int | float):
+            raise ValueError("incremental mode files takes lookback as a duration such as 1h")
         return self
 
 
@@ -334,7 +340,8 @@ class Process(StrictModel):
     def _cross_checks(self) -> Process:
         if self.sink.strategy == "incremental" and self.source.incremental is None:
             raise ValueError("strategy incremental needs source.incremental (a cursor column)")
-        lookback = self.source.incremental.lookback if self.source.incremental else None
+        incremental = self.source.incremental
+        lookback = incremental.lookback if incremental is not None and incremental.mode == "cursor" else None
         if lookback and self.sink.strategy == "append":
             raise ValueError("strategy append with a lookback would load rows twice; use incremental or merge")
         if lookback and self.sink.strategy == "incremental" and not self.sink.primary_key:

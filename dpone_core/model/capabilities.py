@@ -41,5 +41,7 @@ class Capabilities:
     ``DuplicateKeyError``, so the runtime may leave a new table's key check to it."""
     key_bounds: bool = False
     """The source can split a key column into ranges for ``partitions.ranges``."""
-    source_state: bool = False
-    """The source keeps state of its own across runs (a Postgres xmin horizon)."""
+    own_state_modes: frozenset[str] = frozenset()
+    """Incremental modes the source implements with state it keeps itself across runs (Postgres
+    ``xmin``: a horizon; files and object stores ``files``: the loaded files), through
+    ``use_held_state`` / ``held_state``. Every source takes ``cursor`` (the runtime filters rows)."""

@@ -53,9 +53,10 @@ def plan_read(
     predicates: list[Predicate] = []
     tracker = None
     incremental = process.source.incremental
-    if chunk_phase is not None and incremental is not None and incremental.mode == "xmin":
+    if chunk_phase is not None and incremental is not None and incremental.mode != "cursor":
         raise ConfigurationError(
-            "incremental mode xmin reads one snapshot of the table, which separate extract runs cannot share",
+            f"incremental mode {incremental.mode} keeps one state for the whole read, which separate extract "
+            "runs cannot share",
             step="extract",
             fix="use incremental.cursor for a chunked load, or run the process as one load",
         )
@@ -65,10 +66,11 @@ def plan_read(
     if chunk_phase == "finalize":
         if incremental is not None and incremental.cursor is not None:
             tracker = CursorTracker(incremental.cursor)
-    elif incremental is not None and incremental.mode == "xmin" and follows_cursor:
-        if not capabilities.source_state:
+    elif incremental is not None and incremental.mode != "cursor" and follows_cursor:
+        if incremental.mode not in capabilities.own_state_modes:
+            needs = {"xmin": "a Postgres table source", "files": "a files or object-store source"}[incremental.mode]
             raise ConfigurationError(
-                f"incremental mode xmin needs a source that keeps its own state (Postgres), not {source.describe()}",
+                f"incremental mode {incremental.mode} needs {needs}, not {source.describe()}",
                 step="extract",
                 fix="use incremental.cursor with a column of the source",
             )

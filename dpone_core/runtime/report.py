@@ -218,5 +218,8 @@ def _state_text(state: dict[str, Any] | None) -> str:
         value = decoded.get("value") if isinstance(decoded, dict) else decoded
     cursor = f"{state.get('cursor_column')}={value}" if state.get("cursor_column") else "no cursor"
     extra = state.get("extra") or {}
-    horizon = f", xmin horizon {extra['xmin_horizon']}" if "xmin_horizon" in extra else ""
-    return f"{cursor}{horizon} (run {state.get('run_id')})"
+    held = f", xmin horizon {extra['xmin_horizon']}" if "xmin_horizon" in extra else ""
+    files = extra.get("files")
+    if isinstance(files, dict):
+        held += f", files modified up to {files.get('watermark')} ({len(files.get('seen') or {})} in the window)"
+    return f"{cursor}{held} (run {state.get('run_id')})"

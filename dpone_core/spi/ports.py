@@ -89,11 +89,11 @@ class Source(Described, Protocol):
         ...
 
     def use_held_state(self, committed: dict[str, Any] | None) -> None:
-        """Read past the state the source keeps itself (``source_state`` capability), from its committed value."""
+        """Read past the state the source keeps itself (``own_state_modes`` capability), from its committed value."""
         ...
 
     def held_state(self) -> dict[str, Any] | None:
-        """The source's own state after a complete read, committed with the load (``source_state``)."""
+        """The source's own state after a complete read, committed with the load (``own_state_modes``)."""
         ...
 
     def binary_relay(self, contract: ContractGate) -> RelayOffer | None:

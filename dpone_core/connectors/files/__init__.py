@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dpone_core.connectors.files.profile import FilesProfile, files_root
-from dpone_core.manifest.references import resolve_setting
+from dpone_core.connectors.object_store.options import FileSourceOptions
 from dpone_core.model import LineageDataset
 from dpone_core.model.capabilities import Capabilities
 from dpone_core.spi.airflow import AirflowMapping, ConnectionFields, SecretRef
@@ -15,13 +15,11 @@ FILE_STRATEGIES = frozenset({"append", "incremental", "full_refresh"})
 
 
 def _open_source(request: SourceRequest) -> Any:
-    from dpone_core.connectors.files.source import FilesSource
+    from dpone_core.connectors.object_store.local import LocalStore
+    from dpone_core.connectors.object_store.source import open_file_set
 
     assert isinstance(request.profile, FilesProfile)
-    spec = request.process.source
-    assert spec.path is not None and spec.format is not None
-    pattern = resolve_setting(spec.path, "source.path", request.base_dir)
-    return FilesSource(files_root(request.profile, request.base_dir), pattern, spec.format, spec.csv)
+    return open_file_set(LocalStore(files_root(request.profile, request.base_dir)), request)
 
 
 def _open_sink(request: SinkRequest) -> Any:
@@ -47,10 +45,10 @@ def _from_airflow(conn: ConnectionFields, secret: SecretRef) -> dict[str, Any]:
 
 
 def _probe(handle: Any) -> str | None:
-    from dpone_core.connectors.files.source import FilesSource
+    from dpone_core.connectors.object_store.source import FileSetSource
 
-    if isinstance(handle, FilesSource):
-        handle.files()  # a files source is only usable if its glob matches something
+    if isinstance(handle, FileSetSource):
+        handle.first()  # a files source is only usable if its glob matches something
     return None
 
 
@@ -59,9 +57,15 @@ SPEC = ConnectorSpec(
     profile=FilesProfile,
     summary="local CSV, Parquet and JSON-lines files; Parquet directories as tables",
     capabilities=Capabilities(
-        source=True, sink=True, path_based=True, strategies=FILE_STRATEGIES, skips_reread_rows=False
+        source=True,
+        sink=True,
+        path_based=True,
+        strategies=FILE_STRATEGIES,
+        skips_reread_rows=False,
+        own_state_modes=frozenset({"files"}),
     ),
     open_source=_open_source,
+    source_options=FileSourceOptions,
     open_sink=_open_sink,
     lineage=_lineage,
     airflow=AirflowMapping(("fs", "file"), _from_airflow),

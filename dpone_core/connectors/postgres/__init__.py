@@ -96,7 +96,7 @@ SPEC = ConnectorSpec(
         direct_load=True,
         binary_relay=True,
         key_bounds=True,
-        source_state=True,
+        own_state_modes=frozenset({"xmin"}),
     ),
     extra="postgres",
     requires=("psycopg2", "adbc_driver_postgresql"),

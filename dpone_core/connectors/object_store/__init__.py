@@ -1,0 +1,7 @@
+"""What the files and S3 connectors share: file sets read through pyarrow, over a store.
+
+A store (:mod:`.store`) lists objects in key order and opens them through a ``pyarrow.fs``
+filesystem; a local directory and an S3 bucket are the two stores. The source reading a set of
+files (:mod:`.source`), their formats (:mod:`.formats`) and incremental reads by file
+(:mod:`.file_state`) are written once against that interface.
+"""
