@@ -113,7 +113,8 @@ class Manifest(StrictModel):
                     f"{where}.sink: a {sink.type} sink supports strategies {', '.join(sorted(can.strategies))}, "
                     f"not {process.sink.strategy}"
                 )
-            lookback = process.source.incremental.lookback if process.source.incremental else None
+            incremental = process.source.incremental
+            lookback = incremental.lookback if incremental is not None and incremental.mode == "cursor" else None
             if lookback and not can.skips_reread_rows:
                 problems.append(
                     f"{where}.sink: a {sink.type} sink appends files and cannot skip re-read rows; drop lookback"

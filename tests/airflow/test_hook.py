@@ -116,7 +116,7 @@ def test_mapped_profiles_validate_as_dpone_profiles() -> None:
 
     for fields in (
         ConnectionFields("a", "postgres", "h", None, "d", "u", SECRET),
-        ConnectionFields("b", "aws", login="k", password=SECRET, extra={"bucket": "x"}),
+        ConnectionFields("b", "aws", login="k", password=SECRET, extra={"bucket": "lake-x"}),
         ConnectionFields("c", "kafka", extra={"bootstrap.servers": "k:9092"}),
     ):
         parse_profile(profile_from_connection(fields).profile)

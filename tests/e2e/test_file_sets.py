@@ -141,3 +141,16 @@ def test_incremental_by_file_needs_a_file_source(tmp_path: Path) -> None:
     path = manifest(tmp_path, {"path": "*.csv", "format": "csv", "incremental": {"mode": "files", "cursor": "id"}})
     with pytest.raises(dpone_core.ManifestError, match="incremental mode files takes no cursor"):
         dpone_core.validate(path)
+
+
+def test_a_files_window_is_not_a_row_lookback_for_a_parquet_sink(tmp_path: Path) -> None:
+    (tmp_path / "in").mkdir()
+    _csv(tmp_path / "in" / "a.csv", [(1, "a")])
+    doc = json.loads(manifest(tmp_path, {"path": "*.csv", "format": "csv"}).read_text())
+    doc["connections"]["out"] = {"type": "files", "root": "out"}
+    doc["processes"][0]["source"]["incremental"] = {"mode": "files", "lookback": "3h"}
+    doc["processes"][0]["sink"] = {"connection": "out", "table": "t", "strategy": "append", "format": "parquet"}
+    path = tmp_path / "m.yaml"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    assert run(path).result.inserted_rows == 1
+    assert run(path).result.inserted_rows == 0

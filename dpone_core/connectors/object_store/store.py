@@ -28,8 +28,10 @@ class ObjectInfo:
 class ObjectStore(Protocol):
     """A local directory or a bucket prefix that file-set sources read from."""
 
-    filesystem: pafs.FileSystem
-    """Opens :meth:`path` for pyarrow's readers."""
+    @property
+    def filesystem(self) -> pafs.FileSystem:
+        """Opens :meth:`path` for pyarrow's readers."""
+        ...
 
     def objects(self, pattern: FilePattern) -> Iterator[ObjectInfo]:
         """Objects whose key matches ``pattern``, in key order, streamed (never all held at once)."""

@@ -240,7 +240,7 @@ def test_xmin_is_refused_for_a_chunked_load(pg: PgDatabase) -> None:
     manifest = _xmin_manifest(pg, partitions={"column": "id", "ranges": 2})
     proc = run_cli(manifest, "--run-id", "x1", "--phase", "extract", "--partition", "0")
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "xmin reads one snapshot" in proc.stdout + proc.stderr
+    assert "incremental mode xmin keeps one state for the whole read" in proc.stdout + proc.stderr
     assert pg.sql("SELECT to_regclass('public.dst')")[0][0] is None
 
 
