@@ -48,6 +48,34 @@ def publish(temporary: Path, path: Path) -> None:
 
 def write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` durably and atomically (creating the folder)."""
+    temporary = _written_beside(path, data)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    fsync_dir(path.parent)
+
+
+def create_bytes(path: Path, data: bytes) -> bool:
+    """Write ``data`` to ``path`` only if nothing is there yet, durably; False when it exists.
+
+    The local counterpart of S3's ``If-None-Match: *`` put: the full content appears at once
+    (a hard link of a synced temporary file), and of two writers exactly one creates it.
+    """
+    temporary = _written_beside(path, data)
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        return False
+    finally:
+        temporary.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+    return True
+
+
+def _written_beside(path: Path, data: bytes) -> Path:
+    """``data`` in a synced temporary file beside ``path`` (its folder created)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = temporary_beside(path)
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -61,12 +89,7 @@ def write_bytes(path: Path, data: bytes) -> None:
         temporary.unlink(missing_ok=True)
         raise
     os.close(fd)
-    try:
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    return temporary
 
 
 def write_text(path: Path, text: str) -> None:

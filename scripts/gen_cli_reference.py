@@ -104,7 +104,7 @@ target's catalog, and runs the evolution and DDL gates; it stages and writes no 
 DuckDB sink read-only and creates no file. The text output lists the process,
 source, sink, strategy, the staging name (`stg_<process>__<load_id>`: Parquet files beside the
 database read through a temporary view on DuckDB, a table in `staging_schema` on other SQL sinks;
-the Parquet directory sink stages under `_dpone/staging/` instead), the committed
+a Parquet table writes its data files under `data/load=<load_id>/` instead), the committed
 state, the DDL a run would apply, and the evolution verdicts. `--format json|markdown` prints the
 report (status `planned`).
 """,

@@ -5,7 +5,7 @@ re-implements a step. The wrappers (``dpone_provider``, ``dpone_dagster``) impor
 here, :mod:`dpone_core.spi` and the manifest models (checked by import-linter).
 """
 
-from dpone_core.api.reads import committed_loads, loads, read_target, states, target_row_count
+from dpone_core.api.reads import committed_files, committed_loads, loads, read_target, states, target_row_count
 from dpone_core.api.run import ManifestLike, load, plan, processes, run, validate
 from dpone_core.connectors.endpoints import sink_table, source_table
 from dpone_core.connectors.lineage import sink_dataset, source_dataset
@@ -25,6 +25,7 @@ __all__ = [
     "ProgressEvent",
     "RunReport",
     "RunResult",
+    "committed_files",
     "committed_loads",
     "contract_rules",
     "load",

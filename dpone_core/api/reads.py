@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from dpone_core.api.run import ManifestLike, load
+from dpone_core.errors import ConfigurationError
 from dpone_core.manifest.selectors import select, select_one
 from dpone_core.spi.ports import Sink
 
@@ -44,6 +45,22 @@ def target_row_count(manifest: ManifestLike, selector: str, registry_paths: Sequ
     """
     with _read_only_sink(manifest, selector, registry_paths) as sink:
         return sink.row_count()
+
+
+def committed_files(manifest: ManifestLike, selector: str, registry_paths: Sequence[str | Path] = ()) -> list[str]:
+    """URIs of the files of the process's committed table version, for readers outside dpone.
+
+    A Parquet table on a folder or bucket is the set of files its newest commit object names;
+    files in its folder that are not listed are a running load's or garbage. Empty before the
+    first load; an error for a database target.
+    """
+    with _read_only_sink(manifest, selector, registry_paths) as sink:
+        files = sink.committed_files()
+    if files is None:
+        raise ConfigurationError(
+            f"process {selector} loads a database table, not files", step="connect", fix="query the table instead"
+        )
+    return files
 
 
 @contextmanager

@@ -60,6 +60,9 @@ def _markdown(doc: dict[str, Any]) -> str:
         lines += ["", "## DDL", "", *[f"    {s}" for s in doc["ddl"]]]
     lines += ["", "## Artifacts", ""]
     lines += [f"- `{a['path']}` sha256 `{a['sha256']}` ({a['kind']})" for a in doc["artifacts"]] or ["- none"]
+    if doc.get("objects"):
+        lines += ["", "## Objects written", "", "| object | rows | bytes | sha256 |", "|---|---|---|---|"]
+        lines += [f"| `{o['uri']}` | {o['rows']} | {o['size_bytes']} | `{o['sha256']}` |" for o in doc["objects"]]
     lines += [
         "",
         "## State",

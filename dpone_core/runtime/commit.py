@@ -101,7 +101,14 @@ def commit(prepared: Prepared, staged: StagedLoad) -> AttemptOutcome:
         if process.runtime_evidence.output_dir:
             files = write_evidence(
                 ctx.path(process.runtime_evidence.output_dir, "runtime_evidence.output_dir"),
-                evidence_document(ctx, result, artifacts, source=draft.source.describe(), target=sink.describe()),
+                evidence_document(
+                    ctx,
+                    result,
+                    artifacts,
+                    source=draft.source.describe(),
+                    target=sink.describe(),
+                    objects=sink.written_objects(staged),
+                ),
             )
             evidence_sha = files.sha256
             result = result.model_copy(update={"evidence_paths": [str(files.json_path), str(files.markdown_path)]})

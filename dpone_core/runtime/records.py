@@ -13,9 +13,18 @@ from dpone_core.runtime.report import RunResult
 
 
 def evidence_document(
-    ctx: RunContext, result: RunResult, artifacts: list[dict[str, Any]], source: str, target: str
+    ctx: RunContext,
+    result: RunResult,
+    artifacts: list[dict[str, Any]],
+    source: str,
+    target: str,
+    objects: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """The evidence JSON document of a load about to commit."""
+    """The evidence JSON document of a load about to commit.
+
+    ``objects`` are the data files a load wrote to a folder or bucket (uri, rows, size_bytes,
+    sha256): what a reader or a later load can verify against the store.
+    """
     return {
         "evidence_version": 1,
         "status": "committing",
@@ -42,6 +51,7 @@ def evidence_document(
         "gates": [g.model_dump() for g in result.gates],
         "ddl": result.ddl,
         "artifacts": artifacts,
+        "objects": objects or [],
         "state_before": result.state_before,
         "state_after": result.state_after,
     }

@@ -219,6 +219,14 @@ class Sink(Described, Catalog, Stager, DirectLoader, Committer, StateStore, Audi
         """The whole target table as Arrow (for IO managers and small checks)."""
         ...
 
+    def committed_files(self) -> list[str] | None:
+        """For a table of files: the URIs of the committed version's files (None for a database)."""
+        ...
+
+    def written_objects(self, staged: StagedLoad) -> list[dict[str, Any]]:
+        """For a store of files: the objects this load wrote (uri, rows, size_bytes, sha256), for evidence."""
+        ...
+
     def maintain(self, statements: Sequence[str]) -> list[str]:
         """Run maintenance statements (``{table}`` replaced by the target's quoted name); return them as run."""
         ...
@@ -262,6 +270,14 @@ class SourceBase:
 
 class SinkBase:
     """Neutral defaults for a sink's optional features; a connector overrides what it has."""
+
+    def committed_files(self) -> list[str] | None:
+        """None: the target is not a set of files."""
+        return None
+
+    def written_objects(self, staged: StagedLoad) -> list[dict[str, Any]]:
+        """None written: the rows went into a database."""
+        return []
 
     def database_identity(self) -> str | None:
         """None: no database shared with a source."""

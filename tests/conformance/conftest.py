@@ -25,6 +25,7 @@ import yaml
 import dpone_core
 from dpone_core.spi import connector
 from tests.integration.postgres.conftest import PgDatabase, pg, pg_server  # noqa: F401 - fixtures
+from tests.integration.s3.conftest import SECRET_ENV, Bucket, bucket, moto_server  # noqa: F401 - fixtures
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-m", "dpone_core.cli.main"]
@@ -110,7 +111,7 @@ def evidence(report: dpone_core.RunReport) -> dict[str, Any]:
     return dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-TARGETS = ["duckdb", "files", "postgres"]
+TARGETS = ["duckdb", "files", "postgres", "s3"]
 
 
 @pytest.fixture(params=TARGETS)
@@ -121,6 +122,9 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
         yield Target(kind, tmp_path, {"type": "duckdb", "path": "wh.duckdb"})
     elif kind == "files":
         yield Target(kind, tmp_path, {"type": "files", "root": "lake"})
+    elif kind == "s3":
+        lake: Bucket = request.getfixturevalue("bucket")
+        yield Target(kind, tmp_path, lake.profile(), env={SECRET_ENV: os.environ[SECRET_ENV]})
     else:
         database: PgDatabase = request.getfixturevalue("pg")
         yield Target(kind, tmp_path, database.profile())

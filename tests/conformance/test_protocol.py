@@ -92,10 +92,12 @@ def test_two_concurrent_runs_never_both_commit(target: Target) -> None:
     marker = target.folder / "paused"
     env = {"DPONE_TEST_PAUSE_AT": "finalize", "DPONE_TEST_PAUSE_FILE": str(marker), "DPONE_TEST_PAUSE_SECONDS": "3"}
     first = target.spawn("run", str(m), "--format", "json", env={**target.env, **env})
-    _wait_for(marker)  # the first run holds its target (file lock, lease) inside the finalize
+    _wait_for(marker)  # the first run is inside its finalize
     second = target.cli("run", str(m), "--format", "json", env=target.env)
     out, err = first.communicate(timeout=120)
-    assert first.returncode == 0, out + err
-    assert second.returncode == 1, second.stdout + second.stderr
-    assert json.loads(second.stdout)["result"]["errors"][0]["code"] == "DPONE_ALREADY_RUNNING"
+    # A sink with a lease (a file lock, an advisory lock) turns the second away; a table committed
+    # by a conditional create lets both write and the later commit lose. Either way: one commits.
+    outcomes = sorted([(first.returncode, out), (second.returncode, second.stdout)])
+    assert [code for code, _ in outcomes] == [0, 1], out + err + second.stdout + second.stderr
+    assert json.loads(outcomes[1][1])["result"]["errors"][0]["code"] == "DPONE_ALREADY_RUNNING"
     assert len(dpone_core.loads(m)) == 2 and target.rows(m) == [(1, "c"), (2, "b"), (3, "d")]

@@ -112,7 +112,7 @@ def test_a_duckdb_source_in_the_sinks_own_file(tmp_path: Path, strategy: str) ->
     assert query(tmp_path / "wh.duckdb", "SELECT count(*) FROM analytics.some") == [(expected // 5000,)]
 
 
-def test_parquet_directory_sink_append_refresh_and_state(tmp_path: Path) -> None:
+def test_parquet_table_append_refresh_and_state(tmp_path: Path) -> None:
     (tmp_path / "in").mkdir()
     data = tmp_path / "in" / "data.csv"
     data.write_text("id,ts\n1,2026-01-01T00:00:00Z\n2,2026-01-02T00:00:00Z\n")
@@ -133,14 +133,17 @@ def test_parquet_directory_sink_append_refresh_and_state(tmp_path: Path) -> None
     assert run_json(manifest)["result"]["inserted_rows"] == 2
     data.write_text("id,ts\n1,2026-01-01T00:00:00Z\n2,2026-01-02T00:00:00Z\n3,2026-01-03T00:00:00Z\n")
     assert run_json(manifest)["result"]["inserted_rows"] == 1
-    table = ds.dataset(tmp_path / "lake" / "raw" / "events", format="parquet").to_table()
+    files = dpone_core.api.committed_files(manifest, "events")
+    assert len(files) == 2 and all(f.startswith(str(tmp_path / "lake" / "raw" / "events" / "data")) for f in files)
+    table = ds.dataset(files, format="parquet").to_table()
     assert sorted(table.column("id").to_pylist()) == [1, 2, 3]
     assert table.schema.field("ts").type == pa.timestamp("us", tz="UTC")
-    state = json.loads((tmp_path / "lake" / "_dpone" / "state" / "events.json").read_text())
+    state = dpone_core.api.states(manifest)["events"] or {}
     assert "2026-01-03T00:00:00" in state["cursor_value"]
-    assert len(list((tmp_path / "lake" / "_dpone" / "loads").glob("*.json"))) == 2
-    assert not list((tmp_path / "lake" / "_dpone" / "staging").iterdir())
-    # full_refresh replaces the files in one journal commit.
+    assert len(dpone_core.api.loads(manifest)) == 2
+    commits = sorted((tmp_path / "lake" / "raw" / "events" / "_dpone" / "commits").iterdir())
+    assert len(commits) == 2 and json.loads(commits[0].read_text())["seq"] == 2  # the newest sorts first
+    # full_refresh replaces the files in one commit; the replaced ones stay for the grace period.
     manifest.write_text(
         manifest.read_text()
         .replace("strategy: append", "strategy: full_refresh")
@@ -148,31 +151,40 @@ def test_parquet_directory_sink_append_refresh_and_state(tmp_path: Path) -> None
     )
     result = run_json(manifest)["result"]
     assert (result["inserted_rows"], result["deleted_rows"]) == (3, 3)
-    assert ds.dataset(tmp_path / "lake" / "raw" / "events", format="parquet").count_rows() == 3
+    assert ds.dataset(dpone_core.api.committed_files(manifest, "events"), format="parquet").count_rows() == 3
+    assert len(list((tmp_path / "lake" / "raw" / "events" / "data").glob("*/*.parquet"))) == 3
 
 
-def test_parquet_journal_written_before_a_crash_is_rolled_forward(tmp_path: Path) -> None:
-    from dpone_core.connectors.files.sink import ParquetDirectorySink
-
-    root = tmp_path / "lake"
-    staged = root / "_dpone" / "staging" / "p__L1"
-    staged.mkdir(parents=True)
-    pq.write_table(pa.table({"id": [1, 2], "__dpone_seq": [0, 1]}), staged / "part-0000.parquet")
-    journal = {
-        "process": "p",
-        "load_id": "L1",
-        "delete": [],
-        "staging": str(staged),
-        "moves": [[str(staged / "part-0000.parquet"), str(root / "t" / "part-L1-0000.parquet")]],
-        "state": {"cursor_value": None, "run_id": "r", "load_id": "L1"},
-        "audit": {"load_id": "L1", "run_id": "r", "process": "p", "finished_at": "2026-01-01T00:00:00+00:00"},
-    }
-    (root / "_dpone" / "journal").mkdir(parents=True)
-    (root / "_dpone" / "journal" / "L1.json").write_text(json.dumps(journal))
-    sink = ParquetDirectorySink(root, "t")  # opening the sink rolls the journal forward
-    assert sink.read_target().to_pydict() == {"id": [1, 2]}
-    assert sink.committed_load("p", "r") is not None and sink.read_state("p")["load_id"] == "L1"
-    assert not (root / "_dpone" / "journal" / "L1.json").exists()
+def test_a_folder_in_the_older_layout_carries_its_rows_and_cursor_over(tmp_path: Path) -> None:
+    """Parquet folders written before commit objects: files in the folder, state under _dpone/state."""
+    lake = tmp_path / "lake"
+    (lake / "t").mkdir(parents=True)
+    pq.write_table(pa.table({"id": [1, 2]}), lake / "t" / "part-L1-0000.parquet")
+    cursor = json.dumps({"kind": "int", "value": 2})
+    state = {"cursor_column": "id", "cursor_value": cursor, "run_id": "r1", "load_id": "L1"}
+    (lake / "_dpone" / "state").mkdir(parents=True)
+    (lake / "_dpone" / "state" / "p.json").write_text(json.dumps(state))
+    (lake / "_dpone" / "loads").mkdir()
+    audit = {"load_id": "L1", "run_id": "r1", "process": "p", "finished_at": "2026-01-01T00:00:00+00:00"}
+    (lake / "_dpone" / "loads" / "L1.json").write_text(json.dumps(audit))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "d.csv").write_text("id\n1\n2\n3\n")
+    manifest = write(
+        tmp_path / "m.yaml",
+        """
+        version: 1
+        connections:
+          inbox: {type: files, root: in}
+          lake: {type: files, root: lake}
+        processes:
+          - name: p
+            source: {connection: inbox, path: d.csv, format: csv, incremental: {cursor: id}}
+            sink: {connection: lake, table: t, format: parquet, strategy: append}
+    """,
+    )
+    assert dpone_core.run(manifest, run_id="r1").status == "skipped"  # its old run id is known
+    assert run_json(manifest)["result"]["inserted_rows"] == 1  # only id 3: the cursor carried over
+    assert sorted(dpone_core.api.read_target(manifest, "p").column("id").to_pylist()) == [1, 2, 3]
 
 
 def test_dry_run_and_registry_through_the_cli(tmp_path: Path, quickstart: Path) -> None:

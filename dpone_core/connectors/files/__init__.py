@@ -1,17 +1,16 @@
-"""Local files: CSV, Parquet and JSON lines as a source; a Parquet directory committed by a journal as a sink."""
+"""Local files: CSV, Parquet and JSON lines as a source; a Parquet table committed by commit objects as a sink."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from dpone_core.connectors.files.profile import FilesProfile, files_root
-from dpone_core.connectors.object_store.options import FileSourceOptions
+from dpone_core.connectors.object_store import TABLE_STRATEGIES
+from dpone_core.connectors.object_store.options import FileSourceOptions, TableSinkOptions
 from dpone_core.model import LineageDataset
 from dpone_core.model.capabilities import Capabilities
 from dpone_core.spi.airflow import AirflowMapping, ConnectionFields, SecretRef
 from dpone_core.spi.spec import ConnectorSpec, DatasetRequest, SinkRequest, SourceRequest
-
-FILE_STRATEGIES = frozenset({"append", "incremental", "full_refresh"})
 
 
 def _open_source(request: SourceRequest) -> Any:
@@ -23,10 +22,15 @@ def _open_source(request: SourceRequest) -> Any:
 
 
 def _open_sink(request: SinkRequest) -> Any:
-    from dpone_core.connectors.files.sink import ParquetDirectorySink
+    from dpone_core.connectors.files.legacy import LegacyFolder
+    from dpone_core.connectors.object_store.local import LocalStore
+    from dpone_core.connectors.object_store.tables import open_table
 
     assert isinstance(request.profile, FilesProfile)
-    return ParquetDirectorySink(files_root(request.profile, request.base_dir), request.process.sink.table)
+    root = files_root(request.profile, request.base_dir)
+    sink = open_table(LocalStore(root), request)
+    sink.legacy = LegacyFolder(root, sink.folder)
+    return sink
 
 
 def _lineage(request: DatasetRequest) -> LineageDataset:
@@ -55,21 +59,22 @@ def _probe(handle: Any) -> str | None:
 SPEC = ConnectorSpec(
     name="files",
     profile=FilesProfile,
-    summary="local CSV, Parquet and JSON-lines files; Parquet directories as tables",
+    summary="local CSV, Parquet and JSON-lines files; Parquet tables with commit objects",
     capabilities=Capabilities(
         source=True,
         sink=True,
         path_based=True,
-        strategies=FILE_STRATEGIES,
+        strategies=TABLE_STRATEGIES,
         skips_reread_rows=False,
         own_state_modes=frozenset({"files"}),
     ),
     open_source=_open_source,
     source_options=FileSourceOptions,
     open_sink=_open_sink,
+    sink_options=TableSinkOptions,
     lineage=_lineage,
     airflow=AirflowMapping(("fs", "file"), _from_airflow),
     probe=_probe,
 )
 
-__all__ = ["FILE_STRATEGIES", "SPEC", "FilesProfile"]
+__all__ = ["SPEC", "FilesProfile"]

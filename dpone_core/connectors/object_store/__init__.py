@@ -5,3 +5,6 @@ filesystem; a local directory and an S3 bucket are the two stores. The source re
 files (:mod:`.source`), their formats (:mod:`.formats`) and incremental reads by file
 (:mod:`.file_state`) are written once against that interface.
 """
+
+TABLE_STRATEGIES = frozenset({"append", "incremental", "full_refresh", "partition_replace"})
+"""What a Parquet table on a folder or bucket takes (files are added or replaced, never updated)."""

@@ -7,11 +7,15 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from dpone_core.connectors.object_store.globs import FilePattern
 from dpone_core.connectors.object_store.store import ObjectInfo
+from dpone_core.durable import create_bytes, fsync_dir
 from dpone_core.errors import TerminalError
+
+_EVERYTHING = FilePattern("**")
 
 
 class LocalStore:
@@ -56,6 +60,53 @@ class LocalStore:
                 stat = entry.stat()
                 modified = datetime.fromtimestamp(stat.st_mtime, UTC)
                 yield ObjectInfo(key, stat.st_size, modified, f"{stat.st_size}-{stat.st_mtime_ns}")
+
+    def listing(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every file below the folder ``prefix`` (``""``: the whole root), in key order."""
+        folder = self.root / prefix if prefix else self.root
+        if folder.is_dir():
+            yield from self._walk(folder, prefix, _EVERYTHING, None)
+
+    def create(self, key: str, body: bytes) -> bool:
+        """Create the file durably unless it exists (hard link of a synced temporary file)."""
+        return create_bytes(self.root / key, body)
+
+    def read(self, key: str) -> bytes | None:
+        """The file's bytes, or None."""
+        try:
+            return (self.root / key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    def delete(self, keys: list[str]) -> None:
+        """Remove files and the folders they leave empty."""
+        folders = set()
+        for key in keys:
+            path = self.root / key
+            path.unlink(missing_ok=True)
+            folders.add(path.parent)
+        for deepest in sorted(folders, key=lambda p: len(p.parts), reverse=True):
+            folder = deepest
+            while folder != self.root and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+                folder = folder.parent
+
+    def open_output(self, key: str) -> pa.NativeFile:
+        """A new file at ``key`` (its folder created); fsynced with :meth:`sync`."""
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return self.filesystem.open_output_stream(str(path))
+
+    def sync(self, keys: list[str]) -> None:
+        """fsync written files and their folders, before a commit names them."""
+        for key in keys:
+            fd = os.open(self.root / key, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        for folder in {(self.root / key).parent for key in keys}:
+            fsync_dir(folder)
 
     def path(self, key: str) -> str:
         """The file's absolute path."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from dpone_core.connectors.object_store.globs import FilePattern
@@ -47,4 +48,32 @@ class ObjectStore(Protocol):
 
     def lineage_name(self, key: str) -> tuple[str, str]:
         """OpenLineage namespace and name of ``key`` (``file`` and a path, or ``s3://bucket`` and a key)."""
+        ...
+
+
+class TableStore(ObjectStore, Protocol):
+    """A store a table is written to: data files, and commit objects created at most once."""
+
+    def listing(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object whose key starts with ``prefix`` (a folder ending in ``/``), in key order."""
+        ...
+
+    def create(self, key: str, body: bytes) -> bool:
+        """Write ``body`` at ``key`` only if no object is there; False when one is (someone else won)."""
+        ...
+
+    def read(self, key: str) -> bytes | None:
+        """The object's bytes, or None when there is none."""
+        ...
+
+    def delete(self, keys: list[str]) -> None:
+        """Remove objects (missing ones are fine)."""
+        ...
+
+    def open_output(self, key: str) -> pa.NativeFile:
+        """A stream writing a new object at ``key`` (visible whole when closed)."""
+        ...
+
+    def sync(self, keys: list[str]) -> None:
+        """Make written objects durable before a commit names them (a no-op on S3)."""
         ...

@@ -1,4 +1,4 @@
-"""S3 and S3-compatible object storage: CSV, Parquet and JSON-lines file sets as a source.
+"""S3 and S3-compatible object storage: CSV, Parquet and JSON-lines file sets; Parquet tables as a sink.
 
 Reading goes through pyarrow's native S3 filesystem (never fsspec) file by file; listings go
 through boto3 a page at a time, so a prefix of a million keys is listed in bounded memory.
@@ -9,12 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from dpone_core.connections.profile import display_value
-from dpone_core.connectors.object_store.options import FileSourceOptions
+from dpone_core.connectors.object_store import TABLE_STRATEGIES
+from dpone_core.connectors.object_store.options import FileSourceOptions, TableSinkOptions
 from dpone_core.connectors.s3.profile import S3Profile
 from dpone_core.model import LineageDataset
 from dpone_core.model.capabilities import Capabilities
 from dpone_core.spi.airflow import AirflowMapping, ConnectionFields, SecretRef, UnsupportedConnection
-from dpone_core.spi.spec import ConnectorSpec, DatasetRequest, SourceRequest
+from dpone_core.spi.spec import ConnectorSpec, DatasetRequest, SinkRequest, SourceRequest
 
 
 def _lineage(request: DatasetRequest) -> LineageDataset:
@@ -57,27 +58,47 @@ def _open_source(request: SourceRequest) -> Any:
     return open_file_set(S3Store(S3Settings.of(request.profile, request.base_dir)), request)
 
 
+def _open_sink(request: SinkRequest) -> Any:
+    from dpone_core.connectors.object_store.tables import open_table
+    from dpone_core.connectors.s3.store import S3Settings, S3Store
+
+    assert isinstance(request.profile, S3Profile)
+    return open_table(S3Store(S3Settings.of(request.profile, request.base_dir)), request)
+
+
 def _probe(handle: Any) -> str | None:
-    """``dpone doctor``: the prefix can be listed (and the source's glob matches something)."""
+    """``dpone doctor``: a source's prefix lists (and its glob matches); a sink's takes a put and a delete."""
     from dpone_core.connectors.object_store.source import FileSetSource
+    from dpone_core.connectors.object_store.table_sink import ObjectTableSink
     from dpone_core.connectors.s3.store import S3Store
 
     if isinstance(handle, FileSetSource) and isinstance(handle.store, S3Store):
         note = handle.store.check_access(write=False)
         handle.first()
         return note
+    if isinstance(handle, ObjectTableSink) and isinstance(handle.store, S3Store):
+        return handle.store.check_access(write=True)
     return None
 
 
 SPEC = ConnectorSpec(
     name="s3",
     profile=S3Profile,
-    summary="S3 and S3-compatible object storage: CSV, Parquet and JSON-lines files as a source",
-    capabilities=Capabilities(source=True, path_based=True, own_state_modes=frozenset({"files"})),
+    summary="S3 and S3-compatible object storage: CSV, Parquet and JSON-lines files; Parquet tables",
+    capabilities=Capabilities(
+        source=True,
+        sink=True,
+        path_based=True,
+        strategies=TABLE_STRATEGIES,
+        skips_reread_rows=False,
+        own_state_modes=frozenset({"files"}),
+    ),
     extra="s3",
     requires=("boto3",),
     open_source=_open_source,
     source_options=FileSourceOptions,
+    open_sink=_open_sink,
+    sink_options=TableSinkOptions,
     lineage=_lineage,
     airflow=AirflowMapping(("aws",), _from_airflow),
     probe=_probe,

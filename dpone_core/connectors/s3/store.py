@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import pyarrow as pa
 import pyarrow.fs as pafs
 
 from dpone_core.connections.profile import resolved
@@ -165,6 +166,67 @@ class S3Store:
                     yield ObjectInfo(key, int(item["Size"]), item["LastModified"], str(item["ETag"]).strip('"'))
         except BOTO_ERRORS as exc:
             raise s3_error(exc, "list", self.uri(pattern.literal_prefix), "extract") from None
+
+    def listing(self, prefix: str) -> Iterator[ObjectInfo]:
+        """Every object below ``prefix`` (relative to the connection's prefix), in key order."""
+        kwargs = {
+            "Bucket": self.bucket,
+            "Prefix": self.prefix + prefix,
+            "PaginationConfig": {"PageSize": self.page_size},
+        }
+        try:
+            for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs):
+                for item in page.get("Contents", ()):
+                    key = item["Key"][len(self.prefix) :]
+                    yield ObjectInfo(key, int(item["Size"]), item["LastModified"], str(item["ETag"]).strip('"'))
+        except BOTO_ERRORS as exc:
+            raise s3_error(exc, "list", self.uri(prefix), "finalize") from None
+
+    def create(self, key: str, body: bytes) -> bool:
+        """``PutObject`` with ``If-None-Match: *``: False on 412 (the key exists) or 409 (a racing put)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.put_object(Bucket=self.bucket, Key=self.prefix + key, Body=body, IfNoneMatch="*")
+        except ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            code = exc.response.get("Error", {}).get("Code")
+            if status in (409, 412) or code in ("PreconditionFailed", "ConditionalRequestConflict"):
+                return False
+            raise s3_error(exc, "create", self.uri(key), "finalize") from None
+        except BOTO_ERRORS as exc:
+            raise s3_error(exc, "create", self.uri(key), "finalize") from None
+        return True
+
+    def read(self, key: str) -> bytes | None:
+        """``GetObject``, or None for a missing key."""
+        from botocore.exceptions import ClientError
+
+        try:
+            answer = self.client.get_object(Bucket=self.bucket, Key=self.prefix + key)
+            return bytes(answer["Body"].read())
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None
+            raise s3_error(exc, "read", self.uri(key), "finalize") from None
+        except BOTO_ERRORS as exc:
+            raise s3_error(exc, "read", self.uri(key), "finalize") from None
+
+    def delete(self, keys: list[str]) -> None:
+        """``DeleteObjects`` in batches of 1,000."""
+        try:
+            for start in range(0, len(keys), 1000):
+                batch = [{"Key": self.prefix + key} for key in keys[start : start + 1000]]
+                self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch, "Quiet": True})
+        except BOTO_ERRORS as exc:
+            raise s3_error(exc, "delete under", self.uri(), "finalize") from None
+
+    def open_output(self, key: str) -> pa.NativeFile:
+        """pyarrow's S3 output stream (a multipart upload, completed on close)."""
+        return self.filesystem.open_output_stream(self.path(key))
+
+    def sync(self, keys: list[str]) -> None:
+        """Nothing: a closed S3 upload is durable."""
 
     def path(self, key: str) -> str:
         """``bucket/prefix/key``: the path pyarrow's S3 filesystem takes."""

@@ -320,7 +320,7 @@ def test_a_trace_into_a_files_connection_is_a_parquet_table(project: Project, tm
     manifest = project([process("a")], name="sales")
     result = DataflowRunner(manifest, RunConfig(job_id="t", store_trace=True, trace_connection="inbox")).run()
     assert result.passed and result.trace is not None and result.trace["rows"] == 1, result.to_text()
-    assert list((tmp_path / "data" / "sales_trace").glob("*.parquet"))
+    assert list((tmp_path / "data" / "sales_trace" / "data").glob("load=*/*.parquet"))
 
 
 def test_a_rerun_of_a_committed_job_counts_its_tasks_as_skipped(project: Project, tmp_path: Path) -> None:

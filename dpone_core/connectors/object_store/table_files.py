@@ -1,0 +1,186 @@
+"""Writing a load's data files, and the per-load key checks run over them before the commit.
+
+Files are written once under ``<table>/data/load=<load_id>/`` and never changed: the commit names
+the ones that are live. The sequence column the runtime adds to staged rows is not written; a
+row's sequence is its position in the load (files in write order, rows in file order), which is
+all the key checks need.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from dpone_core.connectors.object_store.store import TableStore
+from dpone_core.connectors.object_store.table_log import DataFile
+from dpone_core.model import SEQ_COLUMN, iter_batches
+from dpone_core.strategies.plan import PartitionSpec
+
+ROWS_PER_FILE = 1_000_000
+
+
+@dataclass
+class StagedFiles:
+    """The data files one load wrote, in write order."""
+
+    load_id: str
+    schema: pa.Schema
+    """The data columns the files were written with."""
+    files: list[DataFile] = field(default_factory=list)
+    committed: bool = False
+
+
+class _Hashing:
+    """A file-like object that hashes and counts what passes through to a store's output stream."""
+
+    def __init__(self, out: pa.NativeFile) -> None:
+        self.out, self.digest, self.size, self.closed = out, hashlib.sha256(), 0, False
+
+    def write(self, data: bytes | memoryview) -> int:
+        self.digest.update(data)
+        self.size += len(data)
+        self.out.write(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self.out.flush()
+
+    def close(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.out.close()
+
+
+class FileWriter:
+    """Writes a load's rows as Parquet files, one set per partition slice, ``ROWS_PER_FILE`` each."""
+
+    def __init__(self, store: TableStore, folder: str, schema: pa.Schema, partition: PartitionSpec | None) -> None:
+        self.store, self.folder, self.partition = store, folder, partition
+        self.schema = pa.schema([f for f in schema if f.name != SEQ_COLUMN])
+        self.staged = StagedFiles(folder.rstrip("/").rsplit("load=", 1)[-1], self.schema)
+        self._open: dict[str | None, tuple[pq.ParquetWriter, _Hashing, str, int]] = {}
+        self._count = 0
+
+    def write(self, reader: pa.RecordBatchReader) -> StagedFiles:
+        """Write every batch of ``reader``; the files are closed (and durable) when this returns."""
+        try:
+            for batch in iter_batches(reader):
+                data = batch.drop_columns([SEQ_COLUMN]) if SEQ_COLUMN in batch.schema.names else batch
+                for slice_key, rows in self._slices(data):
+                    self._append(slice_key, rows)
+        finally:
+            for slice_key in list(self._open):
+                self._close(slice_key)
+        self.store.sync([f.key for f in self.staged.files])
+        return self.staged
+
+    def _slices(self, batch: pa.RecordBatch) -> Iterator[tuple[str | None, pa.RecordBatch]]:
+        if self.partition is None or batch.num_rows == 0:
+            yield None, batch
+            return
+        keys = partition_keys(batch.column(self.partition.column), self.partition.grain)
+        for value in pc.unique(keys).to_pylist():
+            mask = pc.is_null(keys) if value is None else pc.equal(keys, value)
+            yield value, batch.filter(pc.fill_null(mask, False))
+
+    def _append(self, slice_key: str | None, rows: pa.RecordBatch) -> None:
+        current = self._open.get(slice_key)
+        if current is not None and current[3] >= ROWS_PER_FILE:
+            self._close(slice_key)
+            current = None
+        if current is None:
+            key = f"{self.folder}part-{self._count:05d}.parquet"
+            self._count += 1
+            sink = _Hashing(self.store.open_output(key))
+            current = (pq.ParquetWriter(sink, self.schema), sink, key, 0)
+        writer, sink, key, written = current
+        writer.write_batch(rows.cast(self.schema) if not rows.schema.equals(self.schema) else rows)
+        self._open[slice_key] = (writer, sink, key, written + rows.num_rows)
+
+    def _close(self, slice_key: str | None) -> None:
+        writer, sink, key, rows = self._open.pop(slice_key)
+        writer.close()
+        sink.close()
+        self.staged.files.append(DataFile(key, rows, sink.size, sink.digest.hexdigest(), slice_key))
+
+
+def partition_keys(column: pa.Array | pa.ChunkedArray, grain: str | None) -> pa.Array:
+    """Each row's ``partition_replace`` slice as text: the value, or its start at ``grain``."""
+    if grain is not None:
+        column = pc.floor_temporal(column, unit=grain)
+    return pc.cast(column, pa.string())
+
+
+def positions(store: TableStore, files: list[DataFile], columns: list[str]) -> pa.Table:
+    """``columns`` of every staged row with its position in the load as the sequence column."""
+    tables, offset = [], 0
+    for data in files:
+        with store.filesystem.open_input_file(store.path(data.key)) as handle:
+            table = pq.read_table(handle, columns=columns)
+        tables.append(table.append_column(SEQ_COLUMN, pa.array(range(offset, offset + table.num_rows), pa.int64())))
+        offset += table.num_rows
+    return pa.concat_tables(tables) if tables else pa.table({SEQ_COLUMN: pa.array([], pa.int64())})
+
+
+def later_repeats(store: TableStore, files: list[DataFile], key: tuple[str, ...]) -> pa.Table:
+    """Rows repeating ``key`` of an earlier row of the load, whole, with their sequence numbers."""
+    import duckdb
+
+    keys = positions(store, files, list(key))
+    if keys.num_rows == 0:
+        return keys
+    quoted = ", ".join('"' + k.replace('"', '""') + '"' for k in key)
+    with duckdb.connect() as con:
+        con.register("staged_keys", keys)
+        seqs = con.execute(
+            f'SELECT "{SEQ_COLUMN}" FROM (SELECT "{SEQ_COLUMN}", row_number() OVER (PARTITION BY {quoted} '
+            f'ORDER BY "{SEQ_COLUMN}") AS n FROM staged_keys) WHERE n > 1 ORDER BY 1'
+        ).fetchall()
+    return rows_at(store, files, [s for (s,) in seqs])
+
+
+def rows_at(store: TableStore, files: list[DataFile], seqs: list[int]) -> pa.Table:
+    """The staged rows at positions ``seqs`` (sorted), with the sequence column."""
+    parts, offset, wanted = [], 0, sorted(seqs)
+    for data in files:
+        local = [s - offset for s in wanted if offset <= s < offset + data.rows]
+        if local:
+            with store.filesystem.open_input_file(store.path(data.key)) as handle:
+                table = pq.read_table(handle).take(pa.array(local))
+            parts.append(table.append_column(SEQ_COLUMN, pa.array([s + offset for s in local], pa.int64())))
+        offset += data.rows
+    if not parts:
+        return pa.table({SEQ_COLUMN: pa.array([], pa.int64())})
+    return pa.concat_tables(parts)
+
+
+def without_rows(store: TableStore, staged: StagedFiles, seqs: set[int]) -> StagedFiles:
+    """``staged`` with the rows at ``seqs`` left out: each touched file is written again under a new key."""
+    kept, offset, rewritten = [], 0, 0
+    for data in staged.files:
+        local = [s - offset for s in seqs if offset <= s < offset + data.rows]
+        offset += data.rows
+        if not local:
+            kept.append(data)
+            continue
+        with store.filesystem.open_input_file(store.path(data.key)) as handle:
+            table = pq.read_table(handle)
+        mask = pc.invert(pc.is_in(pa.array(range(table.num_rows)), pa.array(local)))
+        table = table.filter(mask)
+        key = data.key.replace(".parquet", f"-r{rewritten}.parquet")
+        rewritten += 1
+        sink = _Hashing(store.open_output(key))
+        pq.write_table(table, sink)
+        sink.close()
+        store.sync([key])
+        store.delete([data.key])
+        kept.append(replace(data, key=key, rows=table.num_rows, size=sink.size, sha256=sink.digest.hexdigest()))
+    return replace(staged, files=kept)
