@@ -11,7 +11,7 @@ from dpone_core.connections.registry import UnknownConnectionType, connector, pa
 from dpone_core.manifest.contract import SchemaContract, SchemaEvolution
 from dpone_core.manifest.process import Process, Quarantine, Retry, RuntimeEvidence
 from dpone_core.manifest.references import REFERABLE_KEYS, misplaced_references
-from dpone_core.model.capabilities import Capabilities
+from dpone_core.model.capabilities import Capabilities, sink_strategies
 from dpone_core.model.strict import Name, StrictModel, suggest
 
 Profile = Annotated[SerializeAsAny[ConnectionProfile], BeforeValidator(parse_profile)]
@@ -105,12 +105,17 @@ class Manifest(StrictModel):
             problems += _option_problems(f"{where}.sink.options", sink.type, "sink", extra)
             can = _capabilities(sink)
             if can.path_based and process.sink.format is None:
-                problems.append(f"{where}.sink: a {sink.type} sink needs format: parquet")
+                formats = " or ".join(can.table_formats) or "parquet"
+                problems.append(f"{where}.sink: a {sink.type} sink needs format: {formats}")
             if not can.path_based and process.sink.format is not None:
                 problems.append(f"{where}.sink: format applies to file and object-store sinks, not {sink.type}")
-            if process.sink.strategy not in can.strategies:
+            strategies = sink_strategies(can, process.sink.format)
+            kind = f"{sink.type} {process.sink.format}" if can.table_formats and process.sink.format else sink.type
+            if can.table_formats and process.sink.format and process.sink.format not in can.table_formats:
+                problems.append(f"{where}.sink: a {sink.type} sink writes {' or '.join(can.table_formats)}")
+            elif process.sink.strategy not in strategies:
                 problems.append(
-                    f"{where}.sink: a {sink.type} sink supports strategies {', '.join(sorted(can.strategies))}, "
+                    f"{where}.sink: a {kind} sink supports strategies {', '.join(sorted(strategies))}, "
                     f"not {process.sink.strategy}"
                 )
             incremental = process.source.incremental

@@ -208,7 +208,11 @@ class Sink(StrictModel):
     primary_key: list[Name] = Field(default_factory=list)
     delete_marker: DeleteMarker | None = None
     scd2: Scd2Columns | None = None
-    format: Literal["parquet"] | None = Field(None, description="File sinks only: the file format.")
+    format: Literal["parquet", "delta"] | None = Field(
+        None,
+        description="File and object-store sinks only: parquet (files named by dpone's commit objects) or "
+        "delta (a Delta Lake table, pip install 'dpone[delta]').",
+    )
     options: SinkOptions = Field(default_factory=SinkOptions)
 
     @model_validator(mode="after")

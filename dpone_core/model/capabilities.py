@@ -25,7 +25,9 @@ class Capabilities:
     """It reads and writes files by path and format (``source.path`` + ``format``, ``sink.format``)
     instead of tables and queries."""
     strategies: frozenset[str] = field(default_factory=lambda: ALL_STRATEGIES)
-    """Write strategies the sink supports."""
+    """Write strategies the sink supports (for a path-based sink: of its first table format)."""
+    table_formats: dict[str, frozenset[str]] = field(default_factory=dict)
+    """A path-based sink's ``sink.format`` values, each with the strategies it takes."""
     skips_reread_rows: bool = True
     """The sink can drop rows a lookback window reads again (keyed statements); file sinks only append."""
     transactional: bool = False
@@ -45,3 +47,10 @@ class Capabilities:
     """Incremental modes the source implements with state it keeps itself across runs (Postgres
     ``xmin``: a horizon; files and object stores ``files``: the loaded files), through
     ``use_held_state`` / ``held_state``. Every source takes ``cursor`` (the runtime filters rows)."""
+
+
+def sink_strategies(can: Capabilities, table_format: str | None) -> frozenset[str]:
+    """What a sink takes in ``table_format`` (the connector's strategies when it has no formats)."""
+    if can.table_formats and table_format is not None:
+        return can.table_formats.get(table_format, frozenset())
+    return can.strategies

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from dpone_core.connectors.files.profile import FilesProfile, files_root
-from dpone_core.connectors.object_store import TABLE_STRATEGIES
+from dpone_core.connectors.object_store import TABLE_FORMATS, TABLE_STRATEGIES
 from dpone_core.connectors.object_store.options import FileSourceOptions, TableSinkOptions
 from dpone_core.model import LineageDataset
 from dpone_core.model.capabilities import Capabilities
@@ -24,12 +24,14 @@ def _open_source(request: SourceRequest) -> Any:
 def _open_sink(request: SinkRequest) -> Any:
     from dpone_core.connectors.files.legacy import LegacyFolder
     from dpone_core.connectors.object_store.local import LocalStore
+    from dpone_core.connectors.object_store.table_sink import ObjectTableSink
     from dpone_core.connectors.object_store.tables import open_table
 
     assert isinstance(request.profile, FilesProfile)
     root = files_root(request.profile, request.base_dir)
-    sink = open_table(LocalStore(root), request)
-    sink.legacy = LegacyFolder(root, sink.folder)
+    sink = open_table(LocalStore(root), request, {})
+    if isinstance(sink, ObjectTableSink):
+        sink.legacy = LegacyFolder(root, sink.folder)
     return sink
 
 
@@ -65,6 +67,7 @@ SPEC = ConnectorSpec(
         sink=True,
         path_based=True,
         strategies=TABLE_STRATEGIES,
+        table_formats=TABLE_FORMATS,
         skips_reread_rows=False,
         own_state_modes=frozenset({"files"}),
     ),

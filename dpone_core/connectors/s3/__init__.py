@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from dpone_core.connections.profile import display_value
-from dpone_core.connectors.object_store import TABLE_STRATEGIES
+from dpone_core.connectors.object_store import TABLE_FORMATS, TABLE_STRATEGIES
 from dpone_core.connectors.object_store.options import FileSourceOptions, TableSinkOptions
 from dpone_core.connectors.s3.profile import S3Profile
 from dpone_core.model import LineageDataset
@@ -63,7 +63,8 @@ def _open_sink(request: SinkRequest) -> Any:
     from dpone_core.connectors.s3.store import S3Settings, S3Store
 
     assert isinstance(request.profile, S3Profile)
-    return open_table(S3Store(S3Settings.of(request.profile, request.base_dir)), request)
+    store = S3Store(S3Settings.of(request.profile, request.base_dir))
+    return open_table(store, request, store.delta_options())
 
 
 def _probe(handle: Any) -> str | None:
@@ -90,6 +91,7 @@ SPEC = ConnectorSpec(
         sink=True,
         path_based=True,
         strategies=TABLE_STRATEGIES,
+        table_formats=TABLE_FORMATS,
         skips_reread_rows=False,
         own_state_modes=frozenset({"files"}),
     ),

@@ -123,18 +123,23 @@ class S3Store:
             options["scheme"] = url.scheme or "https"
         if s.path_style is False:
             options["force_virtual_addressing"] = True
-        key, secret, token = s.access_key_id, s.secret_access_key, s.session_token
-        if not key and s.profile_name:
-            found = self._session.get_credentials()
-            if found is None:
-                from botocore.exceptions import NoCredentialsError
-
-                raise s3_error(NoCredentialsError(), "connect to", self.uri(), "connect")
-            frozen = found.get_frozen_credentials()
-            key, secret, token = frozen.access_key, frozen.secret_key, frozen.token
+        key, secret, token = self._keys()
         if key:
             options.update(access_key=key, secret_key=secret, session_token=token)
         return pafs.S3FileSystem(**options)
+
+    def _keys(self) -> tuple[str | None, str | None, str | None]:
+        """Explicit keys, or those of ``profile_name``; all None leaves the default AWS chain to the client."""
+        s = self.settings
+        if s.access_key_id or not s.profile_name:
+            return s.access_key_id, s.secret_access_key, s.session_token
+        found = self._session.get_credentials()
+        if found is None:
+            from botocore.exceptions import NoCredentialsError
+
+            raise s3_error(NoCredentialsError(), "connect to", self.uri(), "connect")
+        frozen = found.get_frozen_credentials()
+        return frozen.access_key, frozen.secret_key, frozen.token
 
     def _region(self) -> str:
         """The bucket's region: us-east-1 for a custom endpoint, else asked of AWS."""
@@ -227,6 +232,26 @@ class S3Store:
 
     def sync(self, keys: list[str]) -> None:
         """Nothing: a closed S3 upload is durable."""
+
+    def delta_options(self) -> dict[str, str]:
+        """delta-rs storage options for this bucket: the same endpoint, keys and addressing.
+
+        Commits use S3's conditional puts (``conditional_put: etag``), so no lock table is needed.
+        """
+        s = self.settings
+        options = {"AWS_REGION": s.region or self._region(), "conditional_put": "etag"}
+        if s.endpoint_url:
+            options["AWS_ENDPOINT_URL"] = s.endpoint_url
+            if s.endpoint_url.startswith("http://"):
+                options["AWS_ALLOW_HTTP"] = "true"
+        key, secret, token = self._keys()
+        if key and secret:
+            options.update(AWS_ACCESS_KEY_ID=key, AWS_SECRET_ACCESS_KEY=secret)
+        if token:
+            options["AWS_SESSION_TOKEN"] = token
+        if s.path_style is False:
+            options["AWS_VIRTUAL_HOSTED_STYLE_REQUEST"] = "true"
+        return options
 
     def path(self, key: str) -> str:
         """``bucket/prefix/key``: the path pyarrow's S3 filesystem takes."""

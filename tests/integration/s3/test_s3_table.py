@@ -199,3 +199,30 @@ def test_doctor_puts_and_deletes_a_probe_key_for_a_sink(bucket: Bucket) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"s3://{bucket.name}/: list, put and delete ok" in proc.stdout
     assert bucket.keys("_dpone/") == []
+
+
+def test_a_delta_table_on_s3_merges_and_keeps_the_state_in_its_log(bucket: Bucket) -> None:
+    deltalake = pytest.importorskip("deltalake")
+    path = manifest(bucket, "id,v\n1,a\n2,b\n", strategy="merge")
+    doc = json.loads(path.read_text())
+    doc["processes"][0]["sink"].update(format="delta", primary_key=["id"])
+    path.write_text(json.dumps(doc))
+    run(path)
+    (bucket.folder / "in" / "d.csv").write_text("id,v\n2,B\n3,c\n")
+    report = run(path)
+    assert (report.result.inserted_rows, report.result.updated_rows) == (1, 1)
+    assert rows(path) == [(1, "a"), (2, "B"), (3, "c")]
+    assert report.result.target == f"delta:s3://{bucket.name}/raw/t"
+    assert any(k.startswith("raw/t/_delta_log/") for k in bucket.keys("raw/t/"))
+    options = {
+        "AWS_ENDPOINT_URL": bucket.server.url, "AWS_ALLOW_HTTP": "true", "AWS_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "dpone-test", "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+    }  # fmt: skip
+    table = deltalake.DeltaTable(f"s3://{bucket.name}/raw/t", storage_options=options)
+    assert table.transaction_version("dpone:p") == 2
+    assert (states(path)["p"] or {})["load_id"] == report.load_id
+    log = [
+        bucket.client.get_object(Bucket=bucket.name, Key=k)["Body"].read().decode()
+        for k in bucket.keys("raw/t/_delta_log/")
+    ]
+    assert all(SECRET_KEY not in text for text in log)

@@ -1,0 +1,97 @@
+"""Delta Lake tables on a local folder: strategies, dpone's state in the Delta log, outside readers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+import dpone_core
+from dpone_core.api import loads, read_target, states
+
+deltalake = pytest.importorskip("deltalake")
+
+
+def manifest(tmp_path: Path, csv: str, strategy: str, **sink: Any) -> Path:
+    (tmp_path / "in").mkdir(exist_ok=True)
+    (tmp_path / "in" / "d.csv").write_text(csv, encoding="utf-8")
+    doc = {
+        "version": 1,
+        "connections": {"inbox": {"type": "files", "root": "in"}, "lake": {"type": "files", "root": "lake"}},
+        "processes": [
+            {
+                "name": "p",
+                "source": {"connection": "inbox", "path": "d.csv", "format": "csv", "incremental": {"cursor": "n"}},
+                "sink": {"connection": "lake", "table": "raw.t", "format": "delta", "strategy": strategy, **sink},
+            }
+        ],
+    }
+    path = tmp_path / "m.yaml"
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return path
+
+
+def run(path: Path, **kwargs: Any) -> dpone_core.RunReport:
+    report = dpone_core.run(path, **kwargs)
+    assert report.passed, report.to_text()
+    return report
+
+
+def rows(path: Path) -> list[tuple[Any, ...]]:
+    return sorted(tuple(r.values()) for r in read_target(path, "p").select(["id", "v"]).to_pylist())
+
+
+def test_merge_append_refresh_and_the_state_in_the_delta_log(tmp_path: Path) -> None:
+    path = manifest(tmp_path, "id,v,n\n1,a,1\n2,b,2\n", "merge", primary_key=["id"])
+    first = run(path)
+    assert first.result.inserted_rows == 2 and first.result.target == f"delta:{tmp_path / 'lake' / 'raw' / 't'}"
+    manifest(tmp_path, "id,v,n\n1,a,1\n2,B,3\n3,c,4\n", "merge", primary_key=["id"])
+    second = run(path)
+    assert (second.result.inserted_rows, second.result.updated_rows) == (1, 1)  # n > 2 only: ids 2 and 3
+    assert rows(path) == [(1, "a"), (2, "B"), (3, "c")]
+
+    table = deltalake.DeltaTable(str(tmp_path / "lake" / "raw" / "t"))
+    assert table.transaction_version("dpone:p") == 2
+    newest = table.history(1)[0]
+    assert newest["dpone.run_id"] == second.run_id and json.loads(newest["dpone.state"])["load_id"] == second.load_id
+    assert (states(path)["p"] or {})["load_id"] == second.load_id
+    assert [r["load_id"] for r in loads(path)] == [second.load_id, first.load_id]
+    assert run(path, run_id=second.run_id).status == "skipped"  # a committed run id is not applied twice
+
+    # An outside reader: the files the Delta log names, read as plain Parquet by DuckDB. (DuckDB's
+    # delta extension is downloaded on first use, which this machine cannot do.)
+    live = deltalake.DeltaTable(str(tmp_path / "lake" / "raw" / "t")).file_uris()
+    with duckdb.connect() as con:
+        found = con.execute("SELECT count(*), max(v) FROM read_parquet(?)", [live]).fetchone()
+    assert found == (3, "c")
+
+    manifest(tmp_path, "id,v,n\n9,z,9\n", "full_refresh")
+    refresh = run(path)
+    assert (refresh.result.inserted_rows, refresh.result.deleted_rows) == (1, 3)
+    assert rows(path) == [(9, "z")]
+    manifest(tmp_path, "id,v,n\n10,y,10\n", "append")
+    run(path)
+    assert rows(path) == [(9, "z"), (10, "y")]
+
+
+def test_a_failed_load_leaves_the_delta_table_and_state_as_they_were(tmp_path: Path) -> None:
+    path = manifest(tmp_path, "id,v,n\n1,a,1\n", "append")
+    run(path)
+    before = states(path)["p"]
+    doc = json.loads(path.read_text())
+    doc["processes"][0]["schema_contract"] = {"enforcement": "strict", "columns": {"v": {"allowed": ["a"]}}}
+    path.write_text(json.dumps(doc))
+    (tmp_path / "in" / "d.csv").write_text("id,v,n\n2,bad,2\n")
+    report = dpone_core.run(path)
+    assert not report.passed
+    assert states(path)["p"] == before and rows(path) == [(1, "a")]
+    assert deltalake.DeltaTable(str(tmp_path / "lake" / "raw" / "t")).version() == 0
+
+
+def test_strategies_a_delta_table_does_not_take_fail_validation(tmp_path: Path) -> None:
+    path = manifest(tmp_path, "id,v,n\n1,a,1\n", "scd2", primary_key=["id"])
+    with pytest.raises(dpone_core.ManifestError, match="a files delta sink supports strategies"):
+        dpone_core.validate(path)
