@@ -23,6 +23,7 @@ import pytest
 import yaml
 
 import dpone_core
+from dpone_core.model.capabilities import sink_strategies
 from dpone_core.spi import connector
 from tests.integration.postgres.conftest import PgDatabase, pg, pg_server  # noqa: F401 - fixtures
 from tests.integration.s3.conftest import SECRET_ENV, Bucket, bucket, moto_server  # noqa: F401 - fixtures
@@ -39,16 +40,18 @@ class Target:
     folder: Path
     profile: dict[str, Any]
     env: dict[str, str] = field(default_factory=dict)
+    table_format: str | None = None
+    """``sink.format`` of a path-based sink (parquet unless the target names another)."""
 
     @property
     def strategies(self) -> frozenset[str]:
-        """What this connector's sink supports."""
-        return connector(self.kind).capabilities.strategies
+        """What this connector's sink supports (in its table format)."""
+        return sink_strategies(connector(self.kind).capabilities, self.table_format)
 
     def require(self, strategy: str, *, lookback: bool = False) -> None:
         """Skip a test this connector's sink cannot take."""
         can = connector(self.kind).capabilities
-        if strategy not in can.strategies or (lookback and not can.skips_reread_rows):
+        if strategy not in self.strategies or (lookback and not can.skips_reread_rows):
             pytest.skip(f"the {self.kind} sink does not take {strategy}" + (" with a lookback" if lookback else ""))
 
     def manifest(self, process: str, csv: str, *, name: str = "m.yaml") -> Path:
@@ -56,8 +59,8 @@ class Target:
         (self.folder / "in").mkdir(exist_ok=True)
         self.write(csv)
         spec = yaml.safe_load(textwrap.dedent(process))
-        if connector(self.kind).capabilities.path_based:
-            spec["sink"].setdefault("format", "parquet")
+        if self.table_format is not None:
+            spec["sink"].setdefault("format", self.table_format)
         doc = {
             "version": 1,
             "defaults": {"runtime_evidence": {"output_dir": "evidence"}, "quarantine": {"dir": "quarantine"}},
@@ -111,20 +114,24 @@ def evidence(report: dpone_core.RunReport) -> dict[str, Any]:
     return dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-TARGETS = ["duckdb", "files", "postgres", "s3"]
+TARGETS = ["duckdb", "files", "files-delta", "postgres", "s3", "s3-delta"]
+"""Sink connectors, and ``<connector>-<format>`` for a path-based sink's other table formats."""
 
 
 @pytest.fixture(params=TARGETS)
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     """One sink connector, fresh for this test."""
-    kind = request.param
+    kind, _, table_format = str(request.param).partition("-")
+    if table_format == "delta":
+        pytest.importorskip("deltalake")
     if kind == "duckdb":
         yield Target(kind, tmp_path, {"type": "duckdb", "path": "wh.duckdb"})
     elif kind == "files":
-        yield Target(kind, tmp_path, {"type": "files", "root": "lake"})
+        yield Target(kind, tmp_path, {"type": "files", "root": "lake"}, table_format=table_format or "parquet")
     elif kind == "s3":
         lake: Bucket = request.getfixturevalue("bucket")
-        yield Target(kind, tmp_path, lake.profile(), env={SECRET_ENV: os.environ[SECRET_ENV]})
+        env = {SECRET_ENV: os.environ[SECRET_ENV]}
+        yield Target(kind, tmp_path, lake.profile(), env=env, table_format=table_format or "parquet")
     else:
         database: PgDatabase = request.getfixturevalue("pg")
         yield Target(kind, tmp_path, database.profile())

@@ -92,6 +92,74 @@ def test_a_failed_load_leaves_the_delta_table_and_state_as_they_were(tmp_path: P
 
 
 def test_strategies_a_delta_table_does_not_take_fail_validation(tmp_path: Path) -> None:
-    path = manifest(tmp_path, "id,v,n\n1,a,1\n", "scd2", primary_key=["id"])
+    path = manifest(tmp_path, "id,v,n\n1,a,1\n", "snapshot_diff", primary_key=["id"])
     with pytest.raises(dpone_core.ManifestError, match="a files delta sink supports strategies"):
         dpone_core.validate(path)
+
+
+def history(path: Path) -> list[tuple[Any, ...]]:
+    table = read_target(path, "p").to_pylist()
+    return sorted(((r["id"], r["v"], r.get("w"), r["is_current"], r["valid_to"] is None) for r in table), key=repr)
+
+
+def test_scd2_closes_changed_versions_and_inserts_new_ones_in_one_commit(tmp_path: Path) -> None:
+    path = manifest(tmp_path, "id,v,n\n1,a,1\n2,b,2\n", "scd2", primary_key=["id"])
+    assert run(path).result.inserted_rows == 2
+    manifest(tmp_path, "id,v,n\n1,a,3\n2,B,4\n3,c,5\n", "scd2", primary_key=["id"])
+    second = run(path)
+    assert (second.result.inserted_rows, second.result.updated_rows) == (3, 2)  # 1 and 2 changed (n, v), 3 new
+    assert history(path) == [
+        (1, "a", None, False, False),
+        (1, "a", None, True, True),
+        (2, "B", None, True, True),
+        (2, "b", None, False, False),
+        (3, "c", None, True, True),
+    ]
+    closed = next(r for r in read_target(path, "p").to_pylist() if r["v"] == "b")
+    opened = next(r for r in read_target(path, "p").to_pylist() if r["v"] == "B")
+    assert closed["valid_to"] == opened["valid_from"]
+
+    # A new column: the new versions carry it, the closed ones stay as they were (NULL).
+    manifest(tmp_path, "id,v,n,w\n2,B,6,7\n", "scd2", primary_key=["id"])
+    third = run(path)
+    assert (third.result.inserted_rows, third.result.updated_rows) == (1, 1)
+    assert {r for r in history(path) if r[0] == 2} == {
+        (2, "b", None, False, False),
+        (2, "B", None, False, False),
+        (2, "B", 7, True, True),
+    }
+    assert (states(path)["p"] or {})["load_id"] == third.load_id
+
+
+def sliced(path: Path) -> Path:
+    doc = json.loads(path.read_text())
+    doc["processes"][0]["partitions"] = {"column": "day", "grain": "day"}
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_partition_replace_swaps_the_slices_a_load_holds(tmp_path: Path) -> None:
+    csv = "id,v,n,day\n1,a,1,2024-01-01\n2,b,2,2024-01-02\n3,c,3,\n4,d,4,2024-01-03\n"
+    path = sliced(manifest(tmp_path, csv, "partition_replace"))
+    run(path)
+    sliced(manifest(tmp_path, "id,v,n,day\n5,e,5,2024-01-02\n6,f,6,\n7,g,7,2024-01-02\n", "partition_replace"))
+    report = run(path)
+    assert (report.result.inserted_rows, report.result.deleted_rows) == (3, 2)  # day 2 and the NULL slice
+    assert rows(path) == [(1, "a"), (4, "d"), (5, "e"), (6, "f"), (7, "g")]
+    table = deltalake.DeltaTable(str(tmp_path / "lake" / "raw" / "t"))
+    assert table.history(1)[0]["operation"] == "WRITE" and table.version() == 1  # one commit per load
+
+
+def test_scd2_closes_keys_the_delete_marker_names(tmp_path: Path) -> None:
+    marker = {"primary_key": ["id"], "delete_marker": {"column": "gone", "mode": "hard"}}
+    path = manifest(tmp_path, "id,v,n,gone\n1,a,1,false\n2,b,2,false\n3,c,3,true\n", "scd2", **marker)
+    assert run(path).result.inserted_rows == 2  # a marked new key is not inserted
+    manifest(tmp_path, "id,v,n,gone\n1,a,4,true\n", "scd2", **marker)
+    report = run(path)
+    assert (report.result.inserted_rows, report.result.updated_rows, report.result.deleted_rows) == (0, 0, 1)
+    table = read_target(path, "p")
+    assert "gone" not in table.column_names
+    assert sorted((r["id"], r["is_current"], r["valid_to"] is None) for r in table.to_pylist()) == [
+        (1, False, False),
+        (2, True, True),
+    ]

@@ -8,7 +8,7 @@ files (:mod:`.source`), their formats (:mod:`.formats`) and incremental reads by
 
 TABLE_STRATEGIES = frozenset({"append", "incremental", "full_refresh", "partition_replace"})
 """What a Parquet table on a folder or bucket takes (files are added or replaced, never updated)."""
-DELTA_STRATEGIES = frozenset({"append", "incremental", "full_refresh", "merge"})
-"""What a Delta table takes in this version."""
+DELTA_STRATEGIES = frozenset({"append", "incremental", "full_refresh", "merge", "scd2", "partition_replace"})
+"""What a Delta table takes (its rows can be updated in place, unlike a Parquet table's)."""
 TABLE_FORMATS = {"parquet": TABLE_STRATEGIES, "delta": DELTA_STRATEGIES}
 """``sink.format`` values of the files and S3 sinks, with their strategies."""

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from dpone_core.connectors.object_store import DELTA_STRATEGIES
+from dpone_core.connectors.object_store.delta_commit import DeltaCommit
 from dpone_core.connectors.object_store.local import LocalStore
 from dpone_core.connectors.object_store.table_files import (
     FileWriter,
@@ -35,11 +35,10 @@ from dpone_core.connectors.object_store.table_files import (
     positions,
     without_rows,
 )
-from dpone_core.errors import ConcurrentRunError, ConfigurationError, TerminalError
+from dpone_core.errors import TerminalError
 from dpone_core.manifest.identifiers import split_table_name
-from dpone_core.model import SEQ_COLUMN, StagedLoad, StrategyCounts, TableRef, TargetColumn, TargetSchema
+from dpone_core.model import SEQ_COLUMN, StagedLoad, TableRef, TargetColumn, TargetSchema
 from dpone_core.spi.ports import Sink, SinkBase
-from dpone_core.strategies.plan import LoadPlan
 
 HISTORY_SCANNED = 1000
 """Delta versions read (newest first) to find a process's state or a committed run id."""
@@ -55,6 +54,7 @@ class DeltaTableSink(SinkBase):
         self.table = TableRef(schema, name)
         self.uri, self.storage_options, self._lineage = uri, storage_options, lineage
         self._staged: dict[str, tuple[LocalStore, StagedFiles]] = {}
+        self._table: Any = None
 
     def describe(self) -> str:
         """``delta:<uri>``."""
@@ -65,16 +65,27 @@ class DeltaTableSink(SinkBase):
         return self._lineage
 
     def delta(self) -> Any:
-        """The ``deltalake.DeltaTable``, or None before the first load."""
-        from deltalake import DeltaTable
-        from deltalake.exceptions import TableNotFoundError
+        """The ``deltalake.DeltaTable`` as this run first saw it, or None before the first load.
 
-        try:
-            return DeltaTable(self.uri, storage_options=self.storage_options)
-        except TableNotFoundError:
-            return None
-        except OSError as exc:
-            raise TerminalError(f"cannot open the delta table {self.uri}: {exc}", step="connect") from None
+        The version is pinned for the run: the state it read and the write it commits start from
+        the same version, so a run of the same process that committed in between (its application
+        transaction) fails this commit in delta-rs's conflict check instead of being written over.
+        """
+        if self._table is None:
+            from deltalake import DeltaTable
+            from deltalake.exceptions import TableNotFoundError
+
+            try:
+                self._table = DeltaTable(self.uri, storage_options=self.storage_options)
+            except TableNotFoundError:
+                return None
+            except OSError as exc:
+                raise TerminalError(f"cannot open the delta table {self.uri}: {exc}", step="connect") from None
+        return self._table
+
+    def forget_version(self) -> None:
+        """Read the newest version next time (after this run's commit, or a lost race)."""
+        self._table = None
 
     # ---- catalog, state, audit -------------------------------------------------------------------
     def target_schema(self) -> TargetSchema | None:
@@ -164,11 +175,18 @@ class DeltaTableSink(SinkBase):
                     dropped.append(folder.name)
         return dropped
 
+    def scratch(self, load_id: str) -> Path:
+        """The load's local staging folder."""
+        return self._staged[load_id][0].root
+
+    def staged_dataset(self, load_id: str) -> ds.Dataset:
+        """The staged rows as a dataset (counted, scanned and joined by the Delta operation)."""
+        store, files = self._staged[load_id]
+        return ds.dataset([store.path(f.key) for f in files.files], schema=files.schema, format="parquet")
+
     def staged_reader(self, load_id: str) -> pa.RecordBatchReader:
         """The staged rows as one stream (what the Delta operation writes)."""
-        store, files = self._staged[load_id]
-        dataset = ds.dataset([store.path(f.key) for f in files.files], schema=files.schema, format="parquet")
-        return dataset.scanner(batch_size=65_536).to_reader()
+        return self.staged_dataset(load_id).scanner(batch_size=65_536).to_reader()
 
     def staged_keys(self, load_id: str, key: Sequence[str]) -> pa.Table:
         """The staged rows' key columns."""
@@ -177,9 +195,9 @@ class DeltaTableSink(SinkBase):
 
     # ---- commit ----------------------------------------------------------------------------------
     @contextmanager
-    def finalize(self, process: str, load_id: str) -> Iterator[_DeltaCommit]:
+    def finalize(self, process: str, load_id: str) -> Iterator[DeltaCommit]:
         """The Delta operation runs on clean exit, with dpone's records in its commit."""
-        session = _DeltaCommit(self, process, load_id)
+        session = DeltaCommit(self, process, load_id)
         yield session
         session.write()
 
@@ -195,113 +213,10 @@ class DeltaTableSink(SinkBase):
         for store, _ in self._staged.values():
             shutil.rmtree(store.root, ignore_errors=True)
         self._staged.clear()
+        self._table = None
 
 
 if TYPE_CHECKING:
 
     def _is_a_sink(sink: DeltaTableSink) -> Sink:
         return sink  # mypy checks the class against the port here
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-class _DeltaCommit:
-    """Decides the Delta operation and its counts; runs it, with the records, at :meth:`write`."""
-
-    def __init__(self, sink: DeltaTableSink, process: str, load_id: str) -> None:
-        self.sink, self.process, self.load_id = sink, process, load_id
-        self.plan: LoadPlan | None = None
-        self.audit: dict[str, Any] = {}
-        self.state: dict[str, Any] | None = None
-
-    def apply_ddl(self, statements: list[str]) -> None:
-        """Delta has no DDL."""
-
-    def apply_strategy(self, plan: LoadPlan) -> StrategyCounts:
-        """Count what the operation will change (it runs at the commit)."""
-        if plan.strategy not in DELTA_STRATEGIES:
-            raise ConfigurationError(
-                f"a delta table supports {', '.join(sorted(DELTA_STRATEGIES))} in this version, not {plan.strategy}",
-                step="finalize",
-                fix="use a database sink for scd2, snapshot_diff and partition_replace",
-            )
-        if plan.delete_marker is not None:
-            raise ConfigurationError(
-                "delete markers are not supported on delta tables yet", step="finalize", fix="drop sink.delete_marker"
-            )
-        self.plan = plan
-        _, files = self.sink._staged[self.load_id]
-        staged_rows = sum(f.rows for f in files.files)
-        table = self.sink.delta()
-        if plan.strategy == "full_refresh":
-            return StrategyCounts(inserted=staged_rows, deleted=self.sink.row_count() or 0)
-        if plan.strategy != "merge" or table is None:
-            return StrategyCounts(inserted=staged_rows)
-        matched = self._matched(table, plan.primary_key)
-        return StrategyCounts(inserted=staged_rows - matched, updated=matched)
-
-    def _matched(self, table: Any, key: Sequence[str]) -> int:
-        """Staged rows whose key is in the table (the rows the merge updates)."""
-        import duckdb
-
-        staged = self.sink.staged_keys(self.load_id, key)
-        target = table.to_pyarrow_dataset().to_table(columns=list(key))
-        on = " AND ".join(f"s.{_quoted(k)} = t.{_quoted(k)}" for k in key)
-        with duckdb.connect() as con:
-            con.register("s", staged)
-            con.register("t", target)
-            found = con.execute(f"SELECT count(*) FROM s WHERE EXISTS (SELECT 1 FROM t WHERE {on})").fetchone()
-        return int(found[0]) if found else 0
-
-    def record(self, audit: dict[str, Any], state: dict[str, Any] | None) -> None:
-        """Keep the records for the Delta commit's metadata."""
-        now = datetime.now(UTC).isoformat()
-        self.audit = {**audit, "finished_at": now, "started_at": str(audit["started_at"])}
-        self.state = None if state is None else {**state, "updated_at": now}
-
-    def write(self) -> None:
-        """Run the Delta operation; its commit holds the rows, the state and the audit record."""
-        from deltalake import CommitProperties, Transaction, write_deltalake
-        from deltalake.exceptions import CommitFailedError
-
-        assert self.plan is not None
-        sink, plan = self.sink, self.plan
-        table = sink.delta()
-        app = f"dpone:{self.process}"
-        version = ((table.transaction_version(app) or 0) if table is not None else 0) + 1
-        metadata = {
-            "dpone.process": self.process,
-            "dpone.run_id": str(self.audit.get("run_id", "")),
-            "dpone.load_id": self.load_id,
-            "dpone.state": json.dumps(self.state, default=str) if self.state is not None else "",
-            "dpone.audit": json.dumps(self.audit, default=str),
-        }
-        properties = CommitProperties(custom_metadata=metadata, app_transactions=[Transaction(app, version)])
-        reader = sink.staged_reader(self.load_id)
-        try:
-            if plan.strategy == "merge" and table is not None:
-                on = " AND ".join(f"t.{_quoted(k)} = s.{_quoted(k)}" for k in plan.primary_key)
-                merger = table.merge(
-                    reader, on, source_alias="s", target_alias="t", merge_schema=True, commit_properties=properties
-                )
-                merger.when_matched_update_all().when_not_matched_insert_all().execute()
-            elif plan.strategy == "full_refresh":
-                target = table if table is not None else sink.uri
-                write_deltalake(
-                    target, reader, mode="overwrite", schema_mode="overwrite",
-                    storage_options=sink.storage_options, commit_properties=properties,
-                )  # fmt: skip
-            else:
-                target = table if table is not None else sink.uri
-                write_deltalake(
-                    target, reader, mode="append", schema_mode="merge",
-                    storage_options=sink.storage_options, commit_properties=properties,
-                )  # fmt: skip
-        except CommitFailedError as exc:
-            raise ConcurrentRunError(
-                f"another writer committed to {sink.uri} first ({exc})",
-                step="finalize",
-                fix="run again: the next attempt starts from the new version",
-            ) from None

@@ -226,3 +226,20 @@ def test_a_delta_table_on_s3_merges_and_keeps_the_state_in_its_log(bucket: Bucke
         for k in bucket.keys("raw/t/_delta_log/")
     ]
     assert all(SECRET_KEY not in text for text in log)
+
+
+def test_scd2_on_a_delta_table_on_s3(bucket: Bucket) -> None:
+    pytest.importorskip("deltalake")
+    path = manifest(bucket, "id,v\n1,a\n2,b\n", strategy="scd2")
+    doc = json.loads(path.read_text())
+    doc["processes"][0]["sink"].update(format="delta", primary_key=["id"], table="raw.h")
+    path.write_text(json.dumps(doc))
+    run(path)
+    (bucket.folder / "in" / "d.csv").write_text("id,v,w\n2,B,1\n")
+    report = run(path)
+    assert (report.result.inserted_rows, report.result.updated_rows) == (1, 1)
+    versions = read_target(path, "p").to_pylist()
+    assert sorted((r["id"], r["v"], r["w"], r["is_current"]) for r in versions if r["id"] == 2) == [
+        (2, "B", 1, True),
+        (2, "b", None, False),
+    ]
