@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from dpone_core.cli.options import registry_option
 from dpone_core.errors import DponeError
 
 
@@ -56,3 +57,20 @@ def staging_evidence(
             click.echo(f"wrote {path}")
         click.echo("PASSED" if evidence.passed else "FAILED")
     sys.exit(0 if evidence.passed else 1)
+
+
+@ops.command("committed-files")
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--selector", "-s", required=True, help="The process whose table to list.")
+@registry_option
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def committed_files(manifest: str, selector: str, registry: tuple[str, ...], output_format: str) -> None:
+    """Print the data files of a file or Delta table's committed version, one URI a line."""
+    from dpone_core.api import committed_files as listed
+
+    try:
+        files = listed(manifest, selector, registry)
+    except DponeError as exc:
+        click.echo(f"error: {exc.info().one_line()}", err=True)
+        sys.exit(2)
+    click.echo(json.dumps(files, indent=2) if output_format == "json" else "\n".join(files))

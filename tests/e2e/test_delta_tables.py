@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 import dpone_core
-from dpone_core.api import loads, read_target, states
+from dpone_core.api import committed_files, loads, read_target, states
 
 deltalake = pytest.importorskip("deltalake")
 
@@ -64,6 +64,7 @@ def test_merge_append_refresh_and_the_state_in_the_delta_log(tmp_path: Path) -> 
     # An outside reader: the files the Delta log names, read as plain Parquet by DuckDB. (DuckDB's
     # delta extension is downloaded on first use, which this machine cannot do.)
     live = deltalake.DeltaTable(str(tmp_path / "lake" / "raw" / "t")).file_uris()
+    assert sorted(committed_files(path, "p")) == sorted(live)
     with duckdb.connect() as con:
         found = con.execute("SELECT count(*), max(v) FROM read_parquet(?)", [live]).fetchone()
     assert found == (3, "c")

@@ -75,3 +75,17 @@ def test_an_unreadable_manifest_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     proc = run_cli("ops", "staging-evidence", "--manifest", str(tmp_path / "none.json"))
     assert proc.returncode == 2 and "cannot read" in proc.stderr
+
+
+def test_committed_files_lists_the_tables_version_and_refuses_a_database(tmp_path: Path) -> None:
+    evidence = staged(tmp_path)
+    listed = json.loads(evidence.read_text())["objects"]
+    proc = run_cli("ops", "committed-files", str(tmp_path / "m.yaml"), "-s", "p", "--format", "json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == [o["uri"] for o in listed]
+    doc = json.loads((tmp_path / "m.yaml").read_text())
+    doc["connections"]["lake"] = {"type": "duckdb", "path": "wh.duckdb"}
+    doc["processes"][0]["sink"] = {"connection": "lake", "table": "t", "strategy": "append"}
+    (tmp_path / "m.yaml").write_text(json.dumps(doc))
+    proc = run_cli("ops", "committed-files", str(tmp_path / "m.yaml"), "-s", "p")
+    assert proc.returncode == 2 and "loads a database table" in proc.stderr

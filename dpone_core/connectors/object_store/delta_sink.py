@@ -96,6 +96,11 @@ class DeltaTableSink(SinkBase):
         schema = pa.schema(table.schema())
         return TargetSchema(tuple(TargetColumn(f.name, f.type, f.nullable) for f in schema))
 
+    def committed_files(self) -> list[str]:
+        """URIs of the current version's data files (a Delta reader should read the log instead)."""
+        table = self.delta()
+        return list(table.file_uris()) if table is not None else []
+
     def row_count(self) -> int | None:
         """Rows of the current version, or None before the first load."""
         table = self.delta()
