@@ -23,6 +23,9 @@ Then, per case, the raw path and dpone each run once, in a fresh subprocess:
    raw    ADBC ``cursor.fetch_arrow_table()`` of ``SELECT * FROM src``, then ``pq.write_table`` of
           it to S3 through ``pyarrow.fs.S3FileSystem`` (one file; it holds the whole table)
    dpone  postgres source ``public.src`` -> s3 sink ``raw.t`` (format parquet), full_refresh
+4. Postgres -> Delta on S3
+   raw    the same ADBC fetch, then ``deltalake.write_deltalake(mode="overwrite")`` of it
+   dpone  postgres source ``public.src`` -> s3 sink ``raw.td`` (format delta), full_refresh
 
 Seconds are timed inside the child, after its imports (dpone, pyarrow, boto3, the drivers) and
 before it exits; they include opening the S3 filesystem and the connections. Peak RSS comes from
@@ -31,10 +34,6 @@ reader). Before each Postgres measurement the database is vacuumed and checkpoin
 timing. The table shows rows, seconds, rows/s and peak RSS of each path and ``dpone/raw``, dpone's
 rows/s divided by the raw path's (1.00: as fast; 0.50: half as fast); at the end, how dpone's peak
 RSS grew from the smallest to the largest size in each case.
-
-4. Postgres -> Delta on S3
-   raw    the same ADBC fetch, then ``deltalake.write_deltalake(mode="overwrite")`` of it
-   dpone  postgres source ``public.src`` -> s3 sink ``raw.td`` (format delta), full_refresh
 
 The children's code is in ``benchmarks/s3_children.py``. moto is a Python server in the same
 2-core box: S3 throughput here is moto's, not AWS's, and both paths share it.
