@@ -5,7 +5,18 @@ Every child gets argv[1] the S3 endpoint, argv[2] the bucket, then its own argum
 in the environment. Each prints one JSON line: rows and seconds (timed after its imports).
 """
 
-S3FS = """
+HWM = """
+def hwm():
+    # This interpreter's own peak RSS (VmHWM), beside wait4's figure for its whole process tree.
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
+"""
+
+S3FS = (
+    HWM
+    + """
 import os, sys
 import pyarrow.fs as pafs
 def s3fs():
@@ -13,6 +24,7 @@ def s3fs():
                              access_key=os.environ["DPONE_BENCH_S3_KEY"],
                              secret_key=os.environ["DPONE_BENCH_S3_SECRET"], region="us-east-1")
 """
+)
 
 RAW_S3_DUCKDB = (
     S3FS
@@ -26,7 +38,7 @@ reader = ds.dataset(f"{bucket}/in/", filesystem=s3fs(), format="parquet").scanne
 con.execute("CREATE TABLE t AS SELECT * FROM reader")
 rows = con.execute("SELECT count(*) FROM t").fetchone()[0]
 con.close()  # both paths end with the database checkpointed and closed, as dpone.run does
-print(json.dumps({"rows": rows, "seconds": time.perf_counter() - start}))
+print(json.dumps({"rows": rows, "seconds": time.perf_counter() - start, "hwm_mb": hwm()}))
 """
 )
 
@@ -43,7 +55,7 @@ with adbc.connect(uri) as conn:
     with conn.cursor() as cur:
         rows = cur.adbc_ingest(table, reader, mode="create")
     conn.commit()
-print(json.dumps({"rows": rows, "seconds": time.perf_counter() - start}))
+print(json.dumps({"rows": rows, "seconds": time.perf_counter() - start, "hwm_mb": hwm()}))
 """
 )
 
@@ -60,7 +72,7 @@ with adbc.connect(uri) as conn:
         cur.execute("SELECT * FROM src")
         table = cur.fetch_arrow_table()
 pq.write_table(table, f"{bucket}/{key}", filesystem=s3fs())
-print(json.dumps({"rows": table.num_rows, "seconds": time.perf_counter() - start}))
+print(json.dumps({"rows": table.num_rows, "seconds": time.perf_counter() - start, "hwm_mb": hwm()}))
 """
 )
 
@@ -85,11 +97,13 @@ with adbc.connect(uri) as conn:
         cur.execute("SELECT * FROM src")
         table = cur.fetch_arrow_table()
 write_deltalake(f"s3://{bucket}/{key}", table, mode="overwrite", storage_options=delta_options())
-print(json.dumps({"rows": table.num_rows, "seconds": time.perf_counter() - start}))
+print(json.dumps({"rows": table.num_rows, "seconds": time.perf_counter() - start, "hwm_mb": hwm()}))
 """
 )
 
-DPONE = """
+DPONE = (
+    HWM
+    + """
 import json, sys, time
 import dpone_core.api, dpone_core.runtime.attempt  # imports outside the timing
 import dpone_core.connectors.object_store.delta_sink, deltalake
@@ -103,5 +117,7 @@ start = time.perf_counter()
 report = dpone_core.api.run(sys.argv[3])
 elapsed = time.perf_counter() - start
 assert report.passed, report.to_text()
-print(json.dumps({"rows": report.result.extracted_rows, "seconds": elapsed, "steps": report.result.step_seconds}))
+figures = {"rows": report.result.extracted_rows, "seconds": elapsed, "steps": report.result.step_seconds}
+print(json.dumps({**figures, "hwm_mb": hwm()}))
 """
+)
