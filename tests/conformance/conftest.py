@@ -25,6 +25,7 @@ import yaml
 import dpone_core
 from dpone_core.model.capabilities import sink_strategies
 from dpone_core.spi import connector
+from tests.integration.clickhouse.conftest import PASSWORD_ENV, ChDatabase, ch, ch_server  # noqa: F401 - fixtures
 from tests.integration.postgres.conftest import PgDatabase, pg, pg_server  # noqa: F401 - fixtures
 from tests.integration.s3.conftest import SECRET_ENV, Bucket, bucket, moto_server  # noqa: F401 - fixtures
 
@@ -114,7 +115,7 @@ def evidence(report: dpone_core.RunReport) -> dict[str, Any]:
     return dict(json.loads(Path(path).read_text(encoding="utf-8")))
 
 
-TARGETS = ["duckdb", "files", "files-delta", "postgres", "s3", "s3-delta"]
+TARGETS = ["clickhouse", "duckdb", "files", "files-delta", "postgres", "s3", "s3-delta"]
 """Sink connectors, and ``<connector>-<format>`` for a path-based sink's other table formats."""
 
 
@@ -124,7 +125,10 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
     kind, _, table_format = str(request.param).partition("-")
     if table_format == "delta":
         pytest.importorskip("deltalake")
-    if kind == "duckdb":
+    if kind == "clickhouse":
+        database: ChDatabase = request.getfixturevalue("ch")
+        yield Target(kind, tmp_path, database.profile(), env={PASSWORD_ENV: os.environ.get(PASSWORD_ENV, "")})
+    elif kind == "duckdb":
         yield Target(kind, tmp_path, {"type": "duckdb", "path": "wh.duckdb"})
     elif kind == "files":
         yield Target(kind, tmp_path, {"type": "files", "root": "lake"}, table_format=table_format or "parquet")
@@ -133,5 +137,5 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Target]:
         env = {SECRET_ENV: os.environ[SECRET_ENV]}
         yield Target(kind, tmp_path, lake.profile(), env=env, table_format=table_format or "parquet")
     else:
-        database: PgDatabase = request.getfixturevalue("pg")
-        yield Target(kind, tmp_path, database.profile())
+        pg_database: PgDatabase = request.getfixturevalue("pg")
+        yield Target(kind, tmp_path, pg_database.profile())
