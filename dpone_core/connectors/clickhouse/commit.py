@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from dpone_core.checkpoints import checkpoint
 from dpone_core.connectors.clickhouse.bookkeeping import COMMITTED, PUBLISHING, JournalEntry
 from dpone_core.connectors.clickhouse.lease import holder_id
 from dpone_core.connectors.clickhouse.publish import build, publish, table_uuid
@@ -196,7 +197,9 @@ class ClickHouseCommit:
         self.journalled = True
         if self.staging is not None:
             sink.kept.add(self.staging.name)
+        checkpoint("journalled")  # crash tests: the intent is written, nothing is visible yet
         publish(sink.client, self.plan)
+        checkpoint("published")  # crash tests: readers see the load, the state has not advanced
         sink.bookkeeping.write(entry, COMMITTED)
         if self.staging is not None:
             sink.kept.discard(self.staging.name)
