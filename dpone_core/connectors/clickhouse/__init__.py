@@ -53,7 +53,7 @@ def _open_source(request: SourceRequest) -> Any:
     if spec.table is not None:
         schema, name = split_table_name(spec.table)
         table = TableRef(schema or profile.database, name)
-    client = open_client(profile, request.base_dir)
+    client = open_client(profile, request.base_dir, use_database=True)
     return ClickHouseSource(
         client,
         database=profile.database,

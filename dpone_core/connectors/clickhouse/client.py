@@ -77,8 +77,12 @@ def chdb_path(profile: ClickHouseProfile, base_dir: Path) -> Path:
     return path if path.is_absolute() else base_dir / path
 
 
-def open_client(profile: ClickHouseProfile, base_dir: Path) -> ClickHouseClient:
-    """Connect (the HTTP interface probes the server once); a failure is one line naming the server."""
+def open_client(profile: ClickHouseProfile, base_dir: Path, *, use_database: bool = False) -> ClickHouseClient:
+    """Connect (the HTTP interface probes the server once); a failure is one line naming the server.
+
+    With ``use_database`` unqualified names resolve in the profile's database (a query source); the
+    sink qualifies every name and creates missing databases, so it connects without one.
+    """
     driver = _driver()
     where = endpoint(profile, base_dir)
     values = resolved(profile, base_dir)
@@ -86,7 +90,9 @@ def open_client(profile: ClickHouseProfile, base_dir: Path) -> ClickHouseClient:
         if profile.interface == "chdb":
             path = chdb_path(profile, base_dir)
             path.mkdir(parents=True, exist_ok=True)
-            raw = driver.get_client(interface="chdb", path=str(path))
+            raw = driver.get_client(
+                interface="chdb", path=str(path), database=profile.database if use_database else None
+            )
         else:
             raw = driver.get_client(
                 host=str(values["host"]),
@@ -101,6 +107,7 @@ def open_client(profile: ClickHouseProfile, base_dir: Path) -> ClickHouseClient:
                 send_receive_timeout=profile.send_receive_timeout_seconds,
                 settings=dict(profile.settings),
                 autogenerate_session_id=False,
+                database=str(values["database"]) if use_database else None,
             )
     except DponeError:
         raise
@@ -176,6 +183,12 @@ def translate(exc: BaseException, step: str, what: str) -> DponeError:
 
 
 def _first_line(text: str) -> str:
+    # clickhouse-connect wraps the server's message: "Received ClickHouse exception, code: N, server
+    # response: <message> (for url http://...)"; the message is what a user needs.
+    marker = text.find("server response: ")
+    if marker >= 0:
+        text = text[marker + len("server response: ") :]
+        text = text.split(" (for url ")[0]
     for raw in text.splitlines():
         line = raw.strip()
         if line:

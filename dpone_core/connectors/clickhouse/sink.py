@@ -33,7 +33,7 @@ from dpone_core.connectors.clickhouse.sql import (
 )
 from dpone_core.connectors.clickhouse.types import arrow_type, clickhouse_type
 from dpone_core.errors import ConcurrentRunError, TransientError
-from dpone_core.model import SEQ_COLUMN, StagedLoad, TableRef, TargetColumn, TargetSchema
+from dpone_core.model import SEQ_COLUMN, ReadRequest, StagedLoad, TableRef, TargetColumn, TargetSchema
 from dpone_core.spi.ports import SinkBase
 from dpone_core.strategies.plan import PartitionSpec
 
@@ -275,9 +275,19 @@ class ClickHouseSink(SinkBase):
         return [str(r[0]) for r in rows]
 
     def read_target(self, columns: Sequence[str] | None = None) -> pa.Table:
-        """The whole target as Arrow."""
-        cols = ", ".join(quote(c) for c in columns) if columns else "*"
-        return self.client.arrow(f"SELECT {cols} FROM {table(self.table)}", step="read")
+        """The whole target as Arrow, typed as the source reads it (enums as text, zones kept)."""
+        from dpone_core.connectors.clickhouse.source import ClickHouseSource
+
+        source = ClickHouseSource(
+            self.client,
+            database=str(self.table.schema),
+            table=self.table,
+            query=None,
+            params={},
+            where=self.client.where,
+        )
+        reader = source.read(ReadRequest(columns=tuple(columns) if columns else None))
+        return reader.read_all()
 
     def maintain(self, statements: Sequence[str]) -> list[str]:
         """Run maintenance statements (``OPTIMIZE TABLE {table} FINAL``)."""

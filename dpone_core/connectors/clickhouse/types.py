@@ -125,8 +125,10 @@ def _to_arrow(parsed: ChType) -> pa.DataType:
         return pa.string()
     if name == "UUID":
         return pa.uuid()
-    if name in ("Int128", "Int256", "UInt128", "UInt256"):
-        return pa.decimal256(76, 0) if "256" in name else pa.decimal128(38, 0)
+    if name in ("Int128", "UInt128"):
+        return pa.decimal256(39, 0)  # 2**127 has 39 digits: one more than decimal128 holds
+    if name in ("Int256", "UInt256"):
+        raise TypeError(f"{name} has up to 78 digits, more than an Arrow decimal holds")
     if name == "Decimal":
         precision, scale = int(str(args[0])), int(str(args[1])) if len(args) > 1 else 0
         return _decimal(precision, scale)

@@ -26,7 +26,9 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from tests.integration.postgres.conftest import pg, pg_server  # noqa: F401 - fixtures of the pipeline tests
 from tests.integration.postgres.pgserver import free_port
+from tests.integration.s3.conftest import bucket, moto_server  # noqa: F401 - fixtures of the pipeline tests
 
 pytestmark = pytest.mark.integration
 URL_ENV = "DPONE_TEST_CLICKHOUSE_URL"
@@ -178,12 +180,14 @@ class ChDatabase:
         """Run a query in this database and return its rows."""
         return [tuple(row) for row in self.client.query(statement, parameters=params or {}).result_rows]
 
-    def dpone_client(self) -> Any:
-        """dpone's own client (``connectors/clickhouse/client.py``) opened from :meth:`profile`."""
+    def dpone_client(self, *, use_database: bool = False, **extra: Any) -> Any:
+        """dpone's own client (``connectors/clickhouse/client.py``) opened from :meth:`profile` (plus ``extra``);
+        ``use_database`` as a source opens it (unqualified names in the profile's database)."""
         from dpone_core.connectors.clickhouse.client import open_client
         from dpone_core.connectors.clickhouse.profile import ClickHouseProfile
 
-        return open_client(ClickHouseProfile.model_validate(self.profile()), self.folder)
+        profile = ClickHouseProfile.model_validate(self.profile(**extra))
+        return open_client(profile, self.folder, use_database=use_database)
 
 
 @pytest.fixture()
