@@ -37,7 +37,8 @@ version (1 intent, 2 committed), the state committed with the load, and its publ
 
 JOURNAL_SCHEMA = TargetSchema(LOADS_SCHEMA.columns + JOURNAL_EXTRA)
 JOURNAL_LAYOUT = TableLayout("ReplacingMergeTree(version)", ("process", "load_id"))
-PUBLISHING, COMMITTED = "publishing", "committed"
+PUBLISHING, COMMITTED, ABANDONED = "publishing", "committed", "abandoned"
+"""Row statuses: the intent, the commit, and an intent given up because it never became visible."""
 
 
 @dataclass
@@ -157,7 +158,7 @@ class ClickHouseBookkeeping:
             process=entry.process,
             load_id=entry.load_id,
             seq=entry.seq,
-            version=1 if status == PUBLISHING else 2,
+            version=1 if status == PUBLISHING else 2,  # a commit or an abandon replaces the intent
             state_json=None
             if entry.state is None
             else json.dumps({**entry.state, "updated_at": now.isoformat()}, default=str),

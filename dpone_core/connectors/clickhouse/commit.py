@@ -16,6 +16,7 @@ publish (``recovery.py``) before it reads its state, so no window is loaded twic
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,7 +28,7 @@ from dpone_core.connectors.clickhouse.lease import holder_id
 from dpone_core.connectors.clickhouse.publish import build, publish, table_uuid
 from dpone_core.connectors.clickhouse.rebuild import Rebuild, Step
 from dpone_core.connectors.clickhouse.sql import DEDUP_WINDOW, column_list, quote, same_expression, table
-from dpone_core.errors import ConcurrentRunError, ConfigurationError
+from dpone_core.errors import ConcurrentRunError, ConfigurationError, DponeError
 from dpone_core.model import SEQ_COLUMN, StrategyCounts, TableRef, TargetSchema
 from dpone_core.strategies.plan import LoadPlan
 
@@ -56,7 +57,9 @@ def committing(sink: ClickHouseSink, process: str, load_id: str) -> Iterator[Cli
         session.abandon()
         raise
     finally:
-        sink.lease.release(process, holder, epoch)
+        # A failed release must not hide the load's own error; the lease then expires.
+        with contextlib.suppress(DponeError):
+            sink.lease.release(process, holder, epoch)
 
 
 def atomic_database(client: ClickHouseClient, database: str, *, step: str) -> None:

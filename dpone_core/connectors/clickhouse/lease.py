@@ -67,7 +67,8 @@ class Lease:
         epoch, holder, expires = rows[0]
         return int(epoch), str(holder), _aware(expires)
 
-    def _claim(self, process: str, epoch: int, holder: str, expires: datetime) -> bool:
+    def _claim(self, process: str, epoch: int, holder: str, expires: datetime) -> str | None:
+        """Insert ``epoch`` for ``holder``; the holder ClickHouse kept for it (None: nothing stored)."""
         row = pa.table(
             {"process": [process], "epoch": pa.array([epoch], pa.uint64()), "holder": [holder],
              "expires_at": pa.array([expires], _TS)},
@@ -85,19 +86,27 @@ class Lease:
             f"SELECT holder FROM {table(self.ref)} WHERE process = {{p:String}} AND epoch = {{e:UInt64}}",
             {"p": process, "e": epoch},
         )
-        return [str(r[0]) for r in rows] == [holder]
+        return str(rows[0][0]) if rows else None
 
     def acquire(self, process: str, holder: str, seconds: int, wait_seconds: int | None) -> int:
         """Take the lease for ``holder`` (a load id); returns its epoch, or raises ConcurrentRunError."""
         self.ensure_table()
         deadline = time.monotonic() + (wait_seconds or 0)
+        burnt = 0
         while True:
             epoch, current, expires = self._newest(process)
+            epoch += burnt
             now = datetime.now(UTC)
             if not current or expires <= now or _dead(current):
-                if self._claim(process, epoch + 1, holder, now + timedelta(seconds=seconds)):
+                kept = self._claim(process, epoch + 1, holder, now + timedelta(seconds=seconds))
+                if kept == holder:
                     return epoch + 1
-                current = "another run"
+                if kept is None and burnt < 100:
+                    # Nothing stored: the token matched a block the table remembers from rows that
+                    # are gone (a truncated lease table). That epoch is burnt: claim the next one.
+                    burnt += 1
+                    continue
+                current = kept or "another run"
             if time.monotonic() >= deadline:
                 raise ConcurrentRunError(
                     f"process {process} is already publishing into {self.describe} (lease held by load {current}); "

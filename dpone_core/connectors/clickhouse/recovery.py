@@ -8,13 +8,14 @@ the process's ``stg_`` / ``new_`` tables no publish needs any more.
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
-from dpone_core.connectors.clickhouse.bookkeeping import COMMITTED
+from dpone_core.connectors.clickhouse.bookkeeping import ABANDONED, COMMITTED, JournalEntry
 from dpone_core.connectors.clickhouse.lease import holder_id
-from dpone_core.connectors.clickhouse.publish import publish
+from dpone_core.connectors.clickhouse.publish import publish, published, ref, table_uuid
 from dpone_core.connectors.clickhouse.sql import table
-from dpone_core.errors import ConcurrentRunError
+from dpone_core.errors import ConcurrentRunError, DponeError, TerminalError
 from dpone_core.model import TableRef
 
 if TYPE_CHECKING:
@@ -33,12 +34,32 @@ def recover(sink: ClickHouseSink, process: str) -> list[str]:
     try:
         done = []
         for entry in sink.bookkeeping.pending(process):
-            publish(sink.client, entry.plan, redo=True)
-            sink.bookkeeping.write(entry, COMMITTED)
-            done.append(f"load {entry.load_id} (published by the next run)")
+            done.append(_finish(sink, entry))
         for name in sink.staging_tables(process):
             sink.client.command(f"DROP TABLE IF EXISTS {table(TableRef(sink.staging_database, name))}")
             done.append(name)
         return done
     finally:
-        sink.lease.release(process, holder, epoch)
+        with contextlib.suppress(DponeError):
+            sink.lease.release(process, holder, epoch)
+
+
+def _finish(sink: ClickHouseSink, entry: JournalEntry) -> str:
+    """Publish and commit ``entry``; abandon it when it never became visible and cannot be rebuilt."""
+    plan = entry.plan
+    staging = ref(plan["staging"])
+    if plan["kind"] in ("swap", "rename") and not published(sink.client, plan) and not table_uuid(sink.client, staging):
+        # Its staging is gone (dropped by hand): it cannot be rebuilt, and nothing of it was ever
+        # visible, so the state stays where it was and the next load reads its window again.
+        sink.bookkeeping.write(entry, ABANDONED)
+        return f"load {entry.load_id} (abandoned: its staging table is gone and it was never published)"
+    try:
+        publish(sink.client, plan, redo=True)
+    except DponeError as exc:
+        raise TerminalError(
+            f"load {entry.load_id} of an interrupted run was journalled but cannot be finished: {exc.message}",
+            step="recover",
+            fix=f"restore {staging.display()} or see docs/connectors/clickhouse.md (recovery)",
+        ) from None
+    sink.bookkeeping.write(entry, COMMITTED)
+    return f"load {entry.load_id} (published by the next run)"

@@ -255,3 +255,31 @@ def test_an_unreachable_server_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert "Traceback" not in proc.stderr
     error = json.loads(proc.stdout)["result"]["errors"][0]
     assert error["code"] == "DPONE_CONNECTION" and "cannot reach ClickHouse at http://127.0.0.1:" in error["message"]
+
+
+def test_a_journalled_load_whose_staging_is_gone_is_abandoned_and_its_window_read_again(ch: ChDatabase) -> None:
+    m = manifest(ch, FIRST, "full_refresh")
+    passed(m)
+    (ch.folder / "in" / "d.csv").write_text(SECOND, encoding="utf-8")
+    _kill_at(ch, m, "journalled")
+    for (name,) in ch.sql("SELECT name FROM system.tables WHERE database = '__dpone_staging' AND name LIKE {p:String}",
+                          {"p": f"%{ch.database}__p__%"}):  # fmt: skip
+        ch.client.command(f"DROP TABLE `__dpone_staging`.`{name}`")
+    again = passed(m)
+    assert any("abandoned" in w for w in again.result.warnings)
+    assert again.result.inserted_rows == 3  # the window 3..5 again, from the state the dead run left
+    assert ch.sql("SELECT id FROM t ORDER BY id") == [(3,), (4,), (5,)]
+    assert len(dpone_core.loads(m)) == 2
+
+
+def test_the_lease_still_works_after_its_rows_are_deleted(ch: ChDatabase) -> None:
+    from dpone_core.connectors.clickhouse.lease import Lease
+
+    lease = Lease(ch.dpone_client(), ch.database, "t")
+    first = lease.acquire("p", "a@elsewhere:1", 60, None)
+    lease.release("p", "a@elsewhere:1", first)
+    # A delete keeps the table's deduplication log: epochs 1 and 2 would be dropped as repeats.
+    ch.client.command("DELETE FROM __dpone__leases WHERE 1", settings={"lightweight_deletes_sync": 2})
+    assert ch.sql("SELECT count() FROM __dpone__leases") == [(0,)]
+    again = lease.acquire("p", "b@elsewhere:2", 60, None)
+    assert again > first + 1 and lease.held("p", "b@elsewhere:2", again)
