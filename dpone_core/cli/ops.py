@@ -74,3 +74,7 @@ def committed_files(manifest: str, selector: str, registry: tuple[str, ...], out
         click.echo(f"error: {exc.info().one_line()}", err=True)
         sys.exit(2)
     click.echo(json.dumps(files, indent=2) if output_format == "json" else "\n".join(files))
+
+
+# Each area's commands register themselves on `ops` (one module per area, thin adapters over dpone_core.ops).
+from dpone_core.cli import ops_deploy, ops_packs, ops_reconcile, ops_recovery, ops_runs  # noqa: E402, F401
