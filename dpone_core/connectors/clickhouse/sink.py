@@ -34,6 +34,7 @@ from dpone_core.connectors.clickhouse.sql import (
 from dpone_core.connectors.clickhouse.types import arrow_type, clickhouse_type
 from dpone_core.errors import ConcurrentRunError, TransientError
 from dpone_core.model import SEQ_COLUMN, ReadRequest, StagedLoad, TableRef, TargetColumn, TargetSchema
+from dpone_core.model.batches import iter_batches
 from dpone_core.spi.ports import SinkBase
 from dpone_core.strategies.plan import PartitionSpec
 
@@ -176,7 +177,7 @@ class ClickHouseSink(SinkBase):
         self.client.command(create_table_sql(ref, schema, layout), step="stage", what=f"creating {ref.display()}")
         rows = 0
         for number, chunk in enumerate(
-            chunks(_batches(reader), reader.schema, self.options.insert_rows, self.options.insert_bytes)
+            chunks(iter_batches(reader), reader.schema, self.options.insert_rows, self.options.insert_bytes)
         ):
             self._send(ref, reader.schema.names, f"dpone:{load_id}:{number}:{chunk.digest[:16]}", chunk)
             rows += chunk.rows
@@ -301,14 +302,6 @@ class ClickHouseSink(SinkBase):
     def close(self) -> None:
         """Close the client."""
         self.client.close()
-
-
-def _batches(reader: pa.RecordBatchReader) -> Iterator[pa.RecordBatch]:
-    while True:
-        try:
-            yield reader.read_next_batch()
-        except StopIteration:
-            return
 
 
 if TYPE_CHECKING:

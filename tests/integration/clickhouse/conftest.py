@@ -8,11 +8,9 @@ against a real server instead; its password reaches manifests only as an ``${env
 
 from __future__ import annotations
 
-import contextlib
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +26,7 @@ import pytest
 
 from tests.integration.postgres.conftest import pg, pg_server  # noqa: F401 - fixtures of the pipeline tests
 from tests.integration.postgres.pgserver import free_port
+from tests.integration.processes import stop_pid
 from tests.integration.s3.conftest import bucket, moto_server  # noqa: F401 - fixtures of the pipeline tests
 
 pytestmark = pytest.mark.integration
@@ -72,22 +71,7 @@ class ClickHouseServer:
         """Stop a started shim by its pid (SIGKILL after 10 s) and remove its folder; a real server is left alone."""
         if self.pid is None:
             return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                done, _ = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if done:
-                break
-            time.sleep(0.05)
-        else:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
-            with contextlib.suppress(ChildProcessError):
-                os.waitpid(self.pid, 0)
+        stop_pid(self.pid)
         if self.folder is not None:
             shutil.rmtree(self.folder, ignore_errors=True)
 

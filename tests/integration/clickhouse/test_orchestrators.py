@@ -45,5 +45,5 @@ def test_an_airflow_clickhouse_connection_maps_every_field() -> None:
         "type": "clickhouse", "host": "ch1", "database": "analytics", "user": "loader",
         "password": "${airflow:dw/password}", "secure": True, "compression": "zstd", "settings": {"max_threads": 4},
     }  # fmt: skip
-    parsed = SPEC.profile.model_validate(profile)
+    parsed = SPEC.profile.model_validate({**profile, "password": "${env:CH_PASSWORD}"})  # outside Airflow
     assert parsed.default_port() == 8443  # type: ignore[attr-defined]

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
-import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -17,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.integration.postgres.pgserver import free_port
+from tests.integration.processes import stop_pid
 
 ACCESS_KEY = "dpone-test"
 SECRET_KEY = "dpone-test-secret"
@@ -50,20 +48,7 @@ class MotoServer:
 
     def stop(self) -> None:
         """Stop the server by pid and remove its folder."""
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                done, _ = os.waitpid(self.pid, os.WNOHANG)
-            except ChildProcessError:
-                break
-            if done:
-                break
-            time.sleep(0.05)
-        else:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+        stop_pid(self.pid)
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
