@@ -17,6 +17,7 @@ from dpone_core.cli.manifest import manifest
 from dpone_core.cli.ops import ops
 from dpone_core.cli.orchestrate import orchestrate
 from dpone_core.cli.run import plan_command, run_command
+from dpone_core.cli.run_report import run_report
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -31,6 +32,7 @@ cli.add_command(manifest)
 cli.add_command(doctor)
 cli.add_command(orchestrate)
 cli.add_command(ops)
+cli.add_command(run_report)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ secret: payloads are built from reports and manifests whose secrets are referenc
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -158,18 +159,46 @@ def load_artifact(ref: ArtifactRef) -> LoadedArtifact:
 
 
 def _inner_checksums(path: Path, document: dict[str, Any]) -> str:
-    """A report's ``artifacts`` map ({file name: sha256}) checked against the files beside it."""
+    """A report's ``artifacts`` checked against the files they name.
+
+    Two forms: an ops report's map ({file name beside it: sha256}) and a load evidence file's list
+    ([{path, sha256}], paths absolute or relative to the report). A listed file that is gone is not
+    flagged here (files get moved into bundles); one whose bytes changed is.
+    """
     listed = document.get("artifacts")
-    if not isinstance(listed, dict):
+    if isinstance(listed, dict):
+        pairs = [(str(name), expected) for name, expected in listed.items()]
+    elif isinstance(listed, list):
+        pairs = [(str(i.get("path")), i.get("sha256")) for i in listed if isinstance(i, dict) and i.get("path")]
+    else:
         return ""
-    for name, expected in listed.items():
-        sibling = path.parent / str(name)
+    for name, expected in pairs:
+        sibling = path.parent / name
         if isinstance(expected, str) and sibling.is_file() and sha256_file(sibling) != expected:
             return f"{name} changed after the report was written (sha256 differs)"
     return ""
 
 
-def markdown_table(header: tuple[str, ...], rows: list[tuple[object, ...]]) -> list[str]:
+def gather_artifacts(refs: list[ArtifactRef], required: list[str]) -> tuple[list[LoadedArtifact], list[str]]:
+    """Load every ref and name the blockers: a required one not green (or ``unknown``), any one tampered.
+
+    ``unknown`` (a readable file without a verdict, e.g. a load's evidence) satisfies ``--require``:
+    it is present and unchanged. A tampered file blocks even when not required, since altered
+    evidence must never sit in a pack. A duplicate name is a configuration error.
+    """
+    names = [ref.name for ref in refs]
+    duplicate = next((n for n in names if names.count(n) > 1), None)
+    if duplicate:
+        raise ConfigurationError(f"--artifact {duplicate} is given twice", fix="give each artifact one name")
+    loaded = [load_artifact(ref) for ref in refs]
+    blockers = [f"artifact {name}: required but not given" for name in required if name not in names]
+    for item in loaded:
+        if item.status == "tampered" or (item.name in required and item.status not in ("green", "unknown")):
+            blockers.append(f"artifact {item.name}: {item.status}" + (f" ({item.detail})" if item.detail else ""))
+    return loaded, blockers
+
+
+def markdown_table(header: tuple[str, ...], rows: Sequence[tuple[object, ...]]) -> list[str]:
     """A Markdown table's lines (cells' pipes escaped)."""
 
     def cell(value: object) -> str:
@@ -178,3 +207,21 @@ def markdown_table(header: tuple[str, ...], rows: list[tuple[object, ...]]) -> l
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
     return lines
+
+
+def json_argument(text: str, option: str) -> Any:
+    """An option's JSON value, inline or ``@path`` to a file; bad JSON is a configuration error naming it."""
+    source = "inline JSON"
+    if text.startswith("@"):
+        path = Path(text[1:])
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigurationError(f"{option}: cannot read {path}: {exc}", fix="give @path/to/file.json") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(
+            f"{option}: {source} is not JSON: {exc}", fix=f"give {option} '{{...}}' or @file.json"
+        ) from exc

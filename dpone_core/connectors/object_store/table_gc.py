@@ -28,6 +28,24 @@ def collect_garbage(
     ``older_layout`` names files of the table written before commit objects, also removed once
     no version needs them.
     """
+    garbage = garbage_keys(store, log, folder, grace, head, older_layout)
+    if garbage:
+        store.delete(garbage)
+    data = f"{folder}data/"
+    return sorted(
+        {key[len(data) :].split("/", 1)[0].removeprefix("load=") if key.startswith(data) else key for key in garbage}
+    )
+
+
+def garbage_keys(
+    store: TableStore,
+    log: TableLog,
+    folder: str,
+    grace: timedelta,
+    head: TableVersion | None,
+    older_layout: Iterable[str] = (),
+) -> list[str]:
+    """The keys :func:`collect_garbage` would delete, without deleting them (for recovery plans)."""
     cutoff = datetime.now(UTC) - grace
     needed = {f.key for f in head.files} if head else set()
     for version in log.history():
@@ -46,8 +64,4 @@ def collect_garbage(
     if replaced_at is not None and datetime.fromisoformat(str(replaced_at)) < cutoff:
         # The older layout was the table until version 1: its readers had the grace period too.
         garbage += [key for key in older_layout if key not in needed]
-    if garbage:
-        store.delete(garbage)
-    return sorted(
-        {key[len(data) :].split("/", 1)[0].removeprefix("load=") if key.startswith(data) else key for key in garbage}
-    )
+    return garbage
