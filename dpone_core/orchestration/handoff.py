@@ -8,13 +8,18 @@ the same ``dpone_core.run`` (ARCHITECTURE §6). Each scheduled run gets a determ
 logical date, which is what makes a re-triggered run a no-op instead of a double load.
 
 Every snippet is built from data (``yaml.safe_dump`` for the CronJob, ``repr`` for Python string
-literals), never by pasting user text into code.
+literals), never by pasting user text into code. Containers (Docker Compose, Kubernetes) are
+described by a :class:`ContainerSpec`: the environment the manifest's ``${env:...}`` references
+need, always taken from a platform secret by name (never a value), and the folders that must
+outlive a pod (locks, job state, evidence, a DuckDB file).
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +29,30 @@ import yaml
 DEFAULT_SCHEDULE = "0 2 * * *"
 DEFAULT_IMAGE = "dpone:latest"
 _CRON_FIELDS = 5
+
+
+@dataclass(frozen=True)
+class EnvVar:
+    """An environment variable a run needs (a ``${env:NAME}`` reference); ``secret`` when a secret field names it."""
+
+    name: str
+    secret: bool = True
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """How a containerised run gets its environment and durable folders (Docker Compose, Kubernetes)."""
+
+    workdir: str = "/app"
+    """The project inside the image: relative manifest, lock and state paths resolve against it."""
+    durable_paths: tuple[str, ...] = ("/app/.dpone",)
+    """Absolute container folders on durable storage (one claim; a subPath each when there are several)."""
+    env: tuple[EnvVar, ...] = ()
+    volume_claim: str = "dpone-state"
+    secret_name: str = "dpone-secrets"
+    """The Kubernetes Secret holding every variable of ``env`` (one key per variable name)."""
+    env_file: str = "dpone.env"
+    """The Docker env_file, beside docker-compose.yml, that the operator creates (never rendered)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +73,12 @@ class HandoffSpec:
     schedule: str = DEFAULT_SCHEDULE
     image: str = DEFAULT_IMAGE
     workdir: str = field(default_factory=lambda: str(Path.cwd()))
+    resume_policy: str = "fail"
+    container: ContainerSpec = field(default_factory=ContainerSpec)
+    upstreams: tuple[str, ...] = ()
+    """Names of the specs this one waits for (Docker Compose ``depends_on``)."""
+    dagster_secrets: tuple[str, ...] = ()
+    """Names of ``${dagster:<name>}`` references, each given ``dg.EnvVar("<NAME>")``."""
 
     @property
     def name(self) -> str:
@@ -112,7 +147,7 @@ class SchedulerHandoffBuilder:
             "--lock-dir", spec.lock_dir,
             "--lock-ttl-seconds", f"{spec.lock_ttl_seconds:g}",
             "--state-dir", spec.state_dir,
-            "--resume-policy", "fail",
+            "--resume-policy", spec.resume_policy,
             "--output-dir", f".dpone/orchestration/{run_id}",
             "--format", "json",
         ]  # fmt: skip
@@ -125,8 +160,8 @@ class SchedulerHandoffBuilder:
         return quoted.replace(marker, f'"{spec.name}_{date_expr}"')
 
     def cron_command(self, spec: HandoffSpec) -> str:
-        """Shell command for cron or CI: one run id per UTC day, fail-closed resume policy."""
-        return f"cd {shlex.quote(spec.workdir)} && " + self._shell(spec, spec.manifest_path, "$(date -u +%Y%m%d)")
+        """Shell command for cron or CI: one run id per scheduled UTC slot (day, or minute when more often)."""
+        return f"cd {shlex.quote(spec.workdir)} && " + self._shell(spec, spec.manifest_path, run_id_date(spec.schedule))
 
     def crontab_line(self, spec: HandoffSpec) -> str:
         """A crontab entry (``%`` is escaped because cron turns it into a newline)."""
@@ -135,46 +170,93 @@ class SchedulerHandoffBuilder:
 
     def kubernetes_cronjob(self, spec: HandoffSpec) -> str:
         """A ``batch/v1`` CronJob: no overlapping runs, no pod retries (dpone retries inside)."""
-        name = spec.name.replace("_", "-")[:52]
-        command = self._shell(spec, spec.manifest_path, "$(date -u +%Y%m%d)")
-        document: dict[str, Any] = {
+        return self.kubernetes_cronjobs([spec])
+
+    def kubernetes_cronjobs(self, specs: Sequence[HandoffSpec]) -> str:
+        """One CronJob per spec, as one multi-document YAML stream."""
+        header = (
+            "# dpone handoff: locks, job state and evidence live on the claim below, so every job of\n"
+            "# one deployment mounts the same claim (ReadWriteMany when pods may land on several nodes).\n"
+            "# Variables come from the Secret named in secretKeyRef; create it, this file holds no value.\n"
+        )
+        return header + "---\n".join(yaml.safe_dump(self.cronjob_document(s), sort_keys=False) for s in specs)
+
+    def cronjob_document(self, spec: HandoffSpec) -> dict[str, Any]:
+        """The CronJob of one spec, as data."""
+        box = spec.container
+        container: dict[str, Any] = {
+            "name": "dpone",
+            "image": spec.image,
+            "workingDir": box.workdir,
+            "command": ["/bin/sh", "-c", self._shell(spec, spec.manifest_path, run_id_date(spec.schedule))],
+        }
+        if box.env:  # every variable from the Secret: a reference may sit inside any string (a DSN)
+            container["env"] = [
+                {"name": v.name, "valueFrom": {"secretKeyRef": {"name": box.secret_name, "key": v.name}}}
+                for v in box.env
+            ]
+        container["volumeMounts"] = [
+            {
+                "name": "dpone-state",
+                "mountPath": path,
+                **({"subPath": _slug(path)} if len(box.durable_paths) > 1 else {}),
+            }
+            for path in box.durable_paths
+        ]
+        pod = {
+            "restartPolicy": "Never",
+            "containers": [container],
+            "volumes": [{"name": "dpone-state", "persistentVolumeClaim": {"claimName": box.volume_claim}}],
+        }
+        return {
             "apiVersion": "batch/v1",
             "kind": "CronJob",
-            "metadata": {"name": f"dpone-{name}", "labels": {"app.kubernetes.io/name": "dpone"}},
+            "metadata": {"name": _k8s_name(spec.name), "labels": {"app.kubernetes.io/name": "dpone"}},
             "spec": {
                 "schedule": spec.schedule,
                 "concurrencyPolicy": "Forbid",
                 "successfulJobsHistoryLimit": 3,
                 "failedJobsHistoryLimit": 3,
-                "jobTemplate": {
-                    "spec": {
-                        "backoffLimit": 0,
-                        "template": {
-                            "spec": {
-                                "restartPolicy": "Never",
-                                "containers": [
-                                    {
-                                        "name": "dpone",
-                                        "image": spec.image,
-                                        "workingDir": "/app",
-                                        "command": ["/bin/sh", "-c", command],
-                                        "volumeMounts": [{"name": "dpone-state", "mountPath": "/app/.dpone"}],
-                                    }
-                                ],
-                                "volumes": [
-                                    {"name": "dpone-state", "persistentVolumeClaim": {"claimName": "dpone-state"}}
-                                ],
-                            }
-                        },
-                    }
-                },
+                "jobTemplate": {"spec": {"backoffLimit": 0, "template": {"spec": pod}}},
             },
         }
-        header = (
-            "# dpone handoff: locks and job state live on the dpone-state volume, so keep one\n"
-            "# ReadWriteOnce claim per schedule; secrets come from env (${env:...} in the manifest).\n"
-        )
-        return header + yaml.safe_dump(document, sort_keys=False)
+
+    # ---- Docker Compose: one one-shot service per spec, started by the host's cron ------------
+    def docker_compose(self, specs: Sequence[HandoffSpec]) -> str:
+        """A compose file: one service per spec, ``depends_on`` for upstreams, named volumes for durable paths."""
+        services = {_k8s_name(s.name): self.compose_service(s) for s in specs}
+        volumes: dict[str, dict[str, Any]] = {_slug(p): {} for s in specs for p in s.container.durable_paths}
+        waited = {_k8s_name(u) for s in specs for u in s.upstreams}
+        cron = [f"#   {s.schedule} cd <this folder> && docker compose run --rm {_k8s_name(s.name)}" for s in specs]
+        header = [
+            "# dpone handoff: compose has no scheduler; run the services from the host's crontab:",
+            *[line for line, s in zip(cron, specs, strict=True) if _k8s_name(s.name) not in waited],
+            f"# Variables come from {specs[0].container.env_file} beside this file (create it; it is not rendered),",
+            "# and the named volumes keep locks, job state and evidence between runs.",
+        ]
+        document = {"services": services, "volumes": volumes}
+        return "\n".join(header) + "\n" + yaml.safe_dump(document, sort_keys=False)
+
+    def compose_service(self, spec: HandoffSpec) -> dict[str, Any]:
+        """One one-shot service running ``dpone orchestrate run`` (``$`` doubled: compose interpolates it)."""
+        box = spec.container
+        command = self._shell(spec, spec.manifest_path, run_id_date(spec.schedule)).replace("$", "$$")
+        service: dict[str, Any] = {
+            "image": spec.image,
+            "working_dir": box.workdir,
+            "entrypoint": ["/bin/sh", "-c"],
+            "command": [command],
+            "restart": "no",
+            "labels": {"dpone.schedule": spec.schedule},
+        }
+        if box.env:
+            service["env_file"] = [box.env_file]
+        service["volumes"] = [{"type": "volume", "source": _slug(p), "target": p} for p in box.durable_paths]
+        if spec.upstreams:
+            service["depends_on"] = {
+                _k8s_name(u): {"condition": "service_completed_successfully"} for u in spec.upstreams
+            }
+        return service
 
     # ---- Airflow and Dagster: the native integrations ----------------------------------------
     def airflow_dag(self, spec: HandoffSpec) -> str:
@@ -215,14 +297,55 @@ class SchedulerHandoffBuilder:
         lines += ["    )", ""]
         return "\n".join(lines)
 
-    def dagster_definitions(self, spec: HandoffSpec) -> str:
-        """Dagster ``Definitions`` with the manifest's assets and a schedule for them."""
+    def airflow_manifest_dag(self, spec: HandoffSpec) -> str:
+        """An Airflow 3 DAG from ``dpone_dag``: one task per selected process, ``depends_on`` edges, chunked loads.
+
+        Retries, pools, owners and Assets come from the manifest, as for every ``dpone_dag``. Airflow
+        derives each task's dpone run id from the DAG run, so a re-run of one logical date does not
+        load twice, and ``max_active_runs=1`` keeps runs of the DAG apart instead of a file lock.
+        """
         manifest = str(Path(spec.workdir, spec.manifest_path))
-        selector = f", selector={spec.selector!r}" if spec.selector else ""
+        registry = f"    registry_paths={list(spec.registry_paths)!r},\n" if spec.registry_paths else ""
         return "\n".join(
             [
-                f'"""dpone handoff: {spec.name} (generated by dpone orchestrate)."""',
+                f'"""dpone deploy profile: {spec.name}, an Airflow DAG (generated by dpone ops deploy-render)."""',
                 "",
+                "# The airflow DAG processor (safe mode) reads files that name both airflow and dag.",
+                *_env_comment(spec, "The Airflow workers"),
+                "from datetime import datetime",
+                "",
+                "from dpone_provider.task_group import dpone_dag",
+                "",
+                "dag = dpone_dag(",
+                f"    {manifest!r},",
+                *([f"    {spec.selector!r},"] if spec.selector else []),
+                f"    dag_id={'dpone_' + spec.name!r},",
+                f"    schedule={spec.schedule!r},",
+                "    start_date=datetime(2026, 1, 1),",
+                "    catchup=False,",
+                "    max_active_runs=1,",
+                registry + ")",
+                "",
+            ]
+        )
+
+    def dagster_definitions(self, spec: HandoffSpec) -> str:
+        """Dagster ``Definitions`` with the manifest's assets, a job, a schedule and ``DponeResource``.
+
+        Each ``${dagster:<name>}`` reference gets ``dg.EnvVar("<NAME>")``, so Dagster shows the
+        variable's name and resolves it only when a run starts.
+        """
+        manifest = str(Path(spec.workdir, spec.manifest_path))
+        selector = f", selector={spec.selector!r}" if spec.selector else ""
+        secrets = ", ".join(
+            f"{n!r}: dg.EnvVar({re.sub(r'[^A-Za-z0-9_]', '_', n).upper()!r})" for n in spec.dagster_secrets
+        )
+        resource = f"DponeResource(secrets={{{secrets}}})" if secrets else "DponeResource()"
+        return "\n".join(
+            [
+                f'"""dpone handoff: {spec.name} (generated by dpone)."""',
+                "",
+                *_env_comment(spec, "The Dagster code location"),
                 "import dagster as dg",
                 "",
                 "from dpone_dagster import DponeResource, build_dpone_assets",
@@ -233,8 +356,38 @@ class SchedulerHandoffBuilder:
                 "    assets=assets,",
                 "    jobs=[job],",
                 f"    schedules=[dg.ScheduleDefinition(job=job, cron_schedule={spec.schedule!r})],",
-                "    resources={'dpone': DponeResource()},",
+                f"    resources={{'dpone': {resource}}},",
                 ")",
                 "",
             ]
         )
+
+
+def run_id_date(schedule: str) -> str:
+    """The shell expansion that names one scheduled run: the UTC day, or the minute when it fires more often.
+
+    A day-long run id on an hourly schedule would make every run after the first a no-op.
+
+    >>> run_id_date("0 2 * * *"), run_id_date("*/15 * * * *")
+    ('$(date -u +%Y%m%d)', '$(date -u +%Y%m%dT%H%M)')
+    """
+    minute, hour = schedule.split()[:2]
+    return "$(date -u +%Y%m%d)" if minute.isdigit() and hour.isdigit() else "$(date -u +%Y%m%dT%H%M)"
+
+
+def _slug(path: str) -> str:
+    """A volume / subPath name for a container folder (``/app/.dpone`` -> ``app-dpone``)."""
+    return re.sub(r"[^a-z0-9]+", "-", posixpath.normpath(path).lower()).strip("-") or "root"
+
+
+def _k8s_name(name: str) -> str:
+    """A DNS-1123 name of at most 52 characters (CronJob names leave room for the Job suffix)."""
+    return ("dpone-" + re.sub(r"[^a-z0-9]+", "-", name.lower()))[:52].strip("-")
+
+
+def _env_comment(spec: HandoffSpec, where: str) -> list[str]:
+    """Comment lines naming the variables ``where`` must provide (names only, never a value)."""
+    if not spec.container.env:
+        return []
+    names = ", ".join(v.name + (" (secret)" if v.secret else "") for v in spec.container.env)
+    return [f"# {where} must set, from the platform's secret store: {names}", ""]
