@@ -141,6 +141,12 @@ class OutOfMemory(TerminalError):
     code = "DPONE_OUT_OF_MEMORY"
 
 
+class ReconcileFailed(TerminalError):
+    """The reconcile gate found the target's new version different from the source's window."""
+
+    code = "DPONE_RECONCILE_FAILED"
+
+
 class TransientError(DponeError):
     """A failure worth retrying: connection reset, timeout, lock held, serialization failure."""
 

@@ -315,6 +315,21 @@ class Quarantine(StrictModel):
     dir: str = ".dpone/quarantine"
 
 
+class Reconcile(StrictModel):
+    """Compare the load's window of the source with the target's new version before the commit."""
+
+    mode: Literal["count", "checksum", "rows"] = Field(
+        "checksum",
+        description="count: row counts only; checksum: key-segment checksums of the compared columns, "
+        "descending into differing segments; rows: the same, listing the differing rows in the verdict.",
+    )
+    columns: list[str] | None = Field(None, description="Compared columns; default: every column both sides have.")
+    sample: int = Field(20, ge=1, le=10_000, description="rows: how many differing rows the verdict lists.")
+    block: bool = Field(
+        True, description="A red verdict fails the load (nothing commits); false: it is a warning only."
+    )
+
+
 class Process(StrictModel):
     """One load: a source, a sink, a strategy, and the gates that guard it."""
 
@@ -332,6 +347,10 @@ class Process(StrictModel):
     retry: Retry = Field(default_factory=Retry)
     runtime_evidence: RuntimeEvidence = Field(default_factory=RuntimeEvidence)
     quarantine: Quarantine = Field(default_factory=Quarantine)
+    reconcile: Reconcile | None = Field(
+        None,
+        description="A state-commit gate: reconcile the load's window between source and target before it commits.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -365,4 +384,15 @@ class Process(StrictModel):
             raise ValueError("strategy partition_replace needs partitions (the column whose slices are replaced)")
         if self.sink.delete_marker and self.sink.delete_marker.column in self.sink.primary_key:
             raise ValueError("sink.delete_marker.column cannot be part of primary_key")
+        if self.reconcile is not None:
+            self._reconcile_checks()
         return self
+
+    def _reconcile_checks(self) -> None:
+        if not self.sink.primary_key:
+            raise ValueError("reconcile compares rows by key: set sink.primary_key")
+        mode = self.source.incremental.mode if self.source.incremental is not None else "cursor"
+        if mode != "cursor":
+            raise ValueError(
+                f"reconcile re-reads the load's window by cursor; incremental mode {mode} has none (use a cursor)"
+            )

@@ -46,7 +46,15 @@ def record_contract_verdicts(now: Committing) -> None:
     record_verdicts(now.prepared)
 
 
-COMMIT_CHECKS: tuple[CommitCheck, ...] = (record_contract_verdicts,)
+def check_reconcile(now: Committing) -> None:
+    """The process's ``reconcile:`` gate (see :mod:`dpone_core.runtime.reconcile_gate`)."""
+    if now.prepared.draft.ctx.process.reconcile is not None:
+        from dpone_core.runtime.reconcile_gate import reconcile_gate  # only reconciling runs import the engine
+
+        reconcile_gate(now)
+
+
+COMMIT_CHECKS: tuple[CommitCheck, ...] = (record_contract_verdicts, check_reconcile)
 """Checks run after the strategy and before the audit row and state are recorded, in order."""
 
 

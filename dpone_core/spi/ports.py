@@ -12,8 +12,9 @@ objects. A sink commits in one finalize session: DDL, strategy, audit row and st
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,6 +25,22 @@ from dpone_core.model import ReadRequest, StagedLoad, StrategyCounts, TableRef, 
 if TYPE_CHECKING:
     from dpone_core.gates.contract import ContractGate
     from dpone_core.strategies.plan import LoadPlan
+
+
+@dataclass(frozen=True)
+class SqlAccess:
+    """A table reachable by SQL, for reconciling it where it lives (``dpone_core.reconcile.SqlSide``).
+
+    ``query`` runs one statement with named parameters in the dialect's own style (``%(name)s``,
+    ``$name``, ``{name:Type}``) and returns its rows; a sink hands the query function of its open
+    finalize transaction, so the check sees the load before it commits.
+    """
+
+    dialect: str
+    """``postgres``, ``duckdb`` or ``clickhouse``."""
+    query: Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
+    schema: str | None
+    table: str
 
 
 class RelayRefused(Exception):
@@ -98,6 +115,10 @@ class Source(Described, Protocol):
 
     def binary_relay(self, contract: ContractGate) -> RelayOffer | None:
         """Offer the rows as the system's own bytes, when nothing in the contract needs them decoded."""
+        ...
+
+    def reconcile_access(self) -> SqlAccess | None:
+        """The source table by SQL, for the reconcile gate (None: the gate reads it as Arrow)."""
         ...
 
 
@@ -231,6 +252,11 @@ class Sink(Described, Catalog, Stager, DirectLoader, Committer, StateStore, Audi
         """Run maintenance statements (``{table}`` replaced by the target's quoted name); return them as run."""
         ...
 
+    def reconcile_access(self) -> SqlAccess | None:
+        """Inside an open finalize: the load's new version of the target by SQL, as it will commit
+        (None: the sink cannot show it before its commit, and the reconcile gate says so)."""
+        ...
+
     def close(self) -> None:
         """Release the connection."""
         ...
@@ -265,6 +291,10 @@ class SourceBase:
 
     def binary_relay(self, contract: ContractGate) -> RelayOffer | None:
         """No relay."""
+        return None
+
+    def reconcile_access(self) -> SqlAccess | None:
+        """Not by SQL: the reconcile gate reads the rows as Arrow."""
         return None
 
 
@@ -305,3 +335,7 @@ class SinkBase:
     def maintain(self, statements: Sequence[str]) -> list[str]:
         """No maintenance."""
         return []
+
+    def reconcile_access(self) -> SqlAccess | None:
+        """The new version cannot be read before the commit."""
+        return None

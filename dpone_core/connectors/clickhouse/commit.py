@@ -132,6 +132,7 @@ class ClickHouseCommit:
             steps = [*create, *fill]
         self.plan = {**base, "kind": kind, "build": [s.as_json() for s in steps]}
         build(sink.client, self.plan)
+        sink.built = built if kind in ("swap", "rename") else None
         sql, params = rebuild.counts(current is not None)
         inserted, updated, deleted = sink.client.rows(sql, params, what="counting the load's changes")[0]
         return StrategyCounts(inserted=int(inserted), updated=int(updated), deleted=int(deleted))
@@ -201,6 +202,7 @@ class ClickHouseCommit:
         if self.staging is not None:
             sink.kept.add(self.staging.name)
         checkpoint("journalled")  # crash tests: the intent is written, nothing is visible yet
+        sink.built = None
         publish(sink.client, self.plan)
         checkpoint("published")  # crash tests: readers see the load, the state has not advanced
         sink.bookkeeping.write(entry, COMMITTED)
@@ -210,6 +212,7 @@ class ClickHouseCommit:
 
     def abandon(self) -> None:
         """After a failure: drop the built table unless a journalled publish still needs it."""
+        self.sink.built = None
         if not self.journalled:
             self._drop_built()
 

@@ -10,7 +10,7 @@ publishes in one atomic step and journals the commit (see ``publish.py`` and ``b
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -35,7 +35,7 @@ from dpone_core.connectors.clickhouse.types import arrow_type, clickhouse_type
 from dpone_core.errors import ConcurrentRunError, TransientError
 from dpone_core.model import SEQ_COLUMN, ReadRequest, StagedLoad, TableRef, TargetColumn, TargetSchema
 from dpone_core.model.batches import iter_batches
-from dpone_core.spi.ports import SinkBase
+from dpone_core.spi.ports import SinkBase, SqlAccess
 from dpone_core.strategies.plan import PartitionSpec
 
 if TYPE_CHECKING:
@@ -75,6 +75,8 @@ class ClickHouseSink(SinkBase):
         self.desired: TargetSchema | None = None
         self.observed: dict[str, str | None] = {}
         """Per process: the newest committed load when the run read its state (checked at the commit)."""
+        self.built: TableRef | None = None
+        """During a finalize that swaps or renames: the built new version (what the reconcile gate reads)."""
         self.kept: set[str] = set()
         """Staging tables a journalled, unfinished publish still needs (not dropped)."""
 
@@ -289,6 +291,15 @@ class ClickHouseSink(SinkBase):
         )
         reader = source.read(ReadRequest(columns=tuple(columns) if columns else None))
         return reader.read_all()
+
+    def reconcile_access(self) -> SqlAccess | None:
+        """The built new version, before it is published (None for appends and partition replaces)."""
+        if self.built is None:
+            return None
+        return SqlAccess("clickhouse", self._query_named, self.built.schema, self.built.name)
+
+    def _query_named(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        return self.client.rows(sql, dict(params), step="reconcile", what="reconciling the built version")
 
     def maintain(self, statements: Sequence[str]) -> list[str]:
         """Run maintenance statements (``OPTIMIZE TABLE {table} FINAL``)."""

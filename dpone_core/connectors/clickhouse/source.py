@@ -15,7 +15,7 @@ query, re-chunked on the client to ``batch_rows``.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -31,7 +31,7 @@ from dpone_core.connectors.clickhouse.sql import quote, table
 from dpone_core.connectors.clickhouse.types import ChType, arrow_type, parse, quote_text
 from dpone_core.errors import ConfigurationError, TerminalError
 from dpone_core.model import Predicate, ReadRequest, TableRef
-from dpone_core.spi.ports import SourceBase
+from dpone_core.spi.ports import SourceBase, SqlAccess
 
 _OPS = {">": ">", ">=": ">=", "<": "<", "<=": "<=", "==": "="}
 
@@ -258,6 +258,15 @@ class ClickHouseSource(SourceBase):
                 fix="partition on a non-Nullable integer column (e.g. the sorting key)",
             )
         return None if not count else (int(low), int(high))
+
+    def reconcile_access(self) -> SqlAccess | None:
+        """A table source by SQL (a query source reads as Arrow)."""
+        if self.table is None:
+            return None
+        return SqlAccess("clickhouse", self._query_named, self.table.schema, self.table.name)
+
+    def _query_named(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        return self.client.rows(sql, dict(params), step="reconcile", what=f"reconciling {self.describe()}")
 
     def close(self) -> None:
         """Close the client."""

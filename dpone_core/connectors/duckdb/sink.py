@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ from dpone_core.connectors.duckdb.sql import DuckDBDialect
 from dpone_core.connectors.sql.sink import SqlSink, staging_name
 from dpone_core.errors import DuplicateKeyError, TransientError
 from dpone_core.model import SEQ_COLUMN, StagedLoad, TableRef, TargetColumn, TargetSchema, iter_batches
+from dpone_core.spi.ports import SqlAccess
 
 
 class DuckDBSink(SqlSink):
@@ -250,6 +251,16 @@ class DuckDBSink(SqlSink):
 
     def acquire_lease(self, process: str) -> None:
         """No-op: the DuckDB file lock already makes this process the only writer."""
+
+    def reconcile_access(self) -> SqlAccess:
+        """The target on the finalize's own connection (its open transaction)."""
+        return SqlAccess("duckdb", self._query_named, self.table.schema, self.table.name)
+
+    def _query_named(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        try:
+            return list(self.con.execute(sql, dict(params)).fetchall())
+        except duckdb.Error as exc:
+            raise self._translate(exc, "reconcile") from None
 
     def close(self) -> None:
         """Close the connection (releases the file lock)."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from dpone_core.connectors.duckdb.sql import DuckDBDialect
 from dpone_core.connectors.sql.params import bind_named
 from dpone_core.errors import TerminalError
 from dpone_core.model import ReadRequest, TableRef, iter_batches
-from dpone_core.spi.ports import SourceBase
+from dpone_core.spi.ports import SourceBase, SqlAccess
 
 
 class DuckDBSource(SourceBase):
@@ -96,6 +96,18 @@ class DuckDBSource(SourceBase):
             else ("the source query", "fix source.query: one SELECT, with :name parameters given in source.params")
         )
         return TerminalError(f"{self.describe()}: cannot read {what}: {first}", step="extract", fix=fix)
+
+    def reconcile_access(self) -> SqlAccess | None:
+        """A table source by SQL on this source's cursor (a query source reads as Arrow)."""
+        if self.table is None:
+            return None
+        return SqlAccess("duckdb", self._query_named, self.table.schema, self.table.name)
+
+    def _query_named(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        try:
+            return list(self.con.execute(sql, dict(params)).fetchall())
+        except duckdb.Error as exc:
+            raise TerminalError(f"reconciling {self.describe()}: {exc}", step="reconcile") from None
 
     def close(self) -> None:
         """Close this source's connection (a cursor of a shared file leaves the sink's open)."""

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -48,7 +48,7 @@ from dpone_core.connectors.postgres.types import conform, plan_columns
 from dpone_core.connectors.sql.sink import STAGING_PREFIX, SqlFinalizeSession, SqlSink, staging_name
 from dpone_core.errors import DponeError
 from dpone_core.model import StagedLoad, StrategyCounts, TableRef, TargetSchema
-from dpone_core.spi.ports import RelayOffer
+from dpone_core.spi.ports import RelayOffer, SqlAccess
 from dpone_core.strategies.plan import LoadPlan
 
 _IDEMPOTENT_DDL = ("CREATE SCHEMA IF NOT EXISTS", "CREATE TABLE IF NOT EXISTS")
@@ -360,6 +360,28 @@ class PostgresSink(SqlSink):
     def acquire_lease(self, process: str) -> None:
         """Advisory transaction lock keyed by the process, then a check that the state did not move."""
         acquire_lease(self, process, self._observed_state)
+
+    def reconcile_access(self) -> SqlAccess:
+        """The target in the open finalize transaction (its ADBC session during a direct load)."""
+        return SqlAccess("postgres", self._query_named, self.table.schema, self.table.name)
+
+    def _query_named(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        try:
+            if self._tx_on_adbc:
+                with self.con.cursor() as cur:
+                    rendered = cur.mogrify(sql, dict(params)).decode("utf-8")
+                cursor = self.adbc_session().cursor()
+                try:
+                    cursor.execute(rendered)
+                    return [tuple(r) for r in cursor.fetchall()]
+                finally:
+                    with contextlib.suppress(Exception):
+                        cursor.close()
+            with self.con.cursor() as cur:
+                cur.execute(sql, dict(params))
+                return list(cur.fetchall())
+        except Exception as exc:  # noqa: BLE001
+            raise translate(exc, "reconcile", self.describe()) from None
 
     def close(self) -> None:
         """Close both connections (an open transaction is rolled back by the server)."""

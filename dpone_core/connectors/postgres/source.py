@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,7 @@ from dpone_core.connectors.sql.params import bind_named
 from dpone_core.errors import ConfigurationError, DponeError, TerminalError
 from dpone_core.gates.contract import ContractGate
 from dpone_core.model import ReadRequest, TableRef
-from dpone_core.spi.ports import SourceBase
+from dpone_core.spi.ports import SourceBase, SqlAccess
 
 _NDIMS_MARK = "dpone-ndims:"
 _NDIMS_ERROR = re.compile(re.escape(_NDIMS_MARK) + r"(\d+):(\d+)")
@@ -336,6 +336,20 @@ class PostgresSource(SourceBase):
                 self.adbc = self._opener.take()  # interrupted, the opener stays for close() to close
                 self._opener = None
         return self.adbc
+
+    def reconcile_access(self) -> SqlAccess | None:
+        """A table source by SQL on this source's connection (a query source reads as Arrow)."""
+        if self.table is None:
+            return None
+        return SqlAccess("postgres", self._query_named, self.table.schema, self.table.name)
+
+    def _query_named(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+        try:
+            with self.con.cursor() as cur:
+                cur.execute(sql, dict(params))
+                return list(cur.fetchall())
+        except Exception as exc:  # noqa: BLE001
+            raise translate(exc, "reconcile", self.describe()) from None
 
     def close(self) -> None:
         """Close both connections."""

@@ -1,0 +1,72 @@
+"""The reconcile gate on DuckDB (in the finalize transaction) and its manifest rules."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+import dpone_core
+from tests.e2e.conftest import query
+
+
+def _manifest(tmp_path: Path, csv: str, reconcile: dict[str, Any], strategy: str = "merge", **source: Any) -> Path:
+    (tmp_path / "in").mkdir(exist_ok=True)
+    (tmp_path / "in" / "d.csv").write_text(csv, encoding="utf-8")
+    doc = {
+        "version": 1,
+        "connections": {"inbox": {"type": "files", "root": "in"}, "wh": {"type": "duckdb", "path": "wh.duckdb"}},
+        "processes": [{
+            "name": "p",
+            "source": {"connection": "inbox", "path": "d.csv", "format": "csv", **source},
+            "sink": {"connection": "wh", "table": "t", "strategy": strategy, "primary_key": ["id"]},
+            "reconcile": reconcile,
+            "schema_contract": {"enforcement": "quarantine", "columns": {
+                "id": {"type": "int64"}, "v": {"type": "string", "allowed": ["a", "b", "c"]}, "n": {"type": "int64"}}},
+        }],
+    }  # fmt: skip
+    path = tmp_path / "m.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def _verdict(report: dpone_core.RunReport) -> Any:
+    [verdict] = [g for g in report.result.gates if g.gate == "reconcile"]
+    return verdict
+
+
+@pytest.mark.parametrize("mode", ["count", "checksum", "rows"])
+def test_a_file_source_reconciles_with_quarantined_rows_expected_missing(tmp_path: Path, mode: str) -> None:
+    m = _manifest(tmp_path, "id,v,n\n1,a,1\n2,b,2\n3,zz,3\n", {"mode": mode}, incremental={"cursor": "n"})
+    report = dpone_core.run(m)
+    assert report.passed, report.to_text()
+    verdict = _verdict(report)
+    assert verdict.verdict == "passed" and "1" in verdict.detail and "quarantined" in verdict.detail
+    assert query(tmp_path / "wh.duckdb", "SELECT count(*) FROM t") == [(2,)]
+
+
+def test_full_refresh_must_match_exactly(tmp_path: Path) -> None:
+    m = _manifest(tmp_path, "id,v,n\n1,a,1\n2,b,2\n", {"mode": "rows"}, "full_refresh")
+    report = dpone_core.run(m)
+    assert report.passed and _verdict(report).verdict == "passed"
+    assert "source 2 rows, target 2" in _verdict(report).detail
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"sink": {"primary_key": [], "strategy": "full_refresh"}}, "reconcile compares rows by key"),
+        ({"source": {"incremental": {"mode": "files"}}}, "incremental mode files has none"),
+    ],
+)
+def test_the_manifest_refuses_a_reconcile_it_cannot_run(tmp_path: Path, change: dict[str, Any], message: str) -> None:
+    m = _manifest(tmp_path, "id,v,n\n1,a,1\n", {"mode": "count"})
+    doc = yaml.safe_load(m.read_text())
+    for part, values in change.items():
+        doc["processes"][0][part].update(values)
+    m.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    report = dpone_core.run(m)
+    assert not report.passed and report.result.errors[0].code == "DPONE_MANIFEST_INVALID"
+    assert message in report.result.errors[0].message
