@@ -78,6 +78,8 @@ class ObjectTableSink(SinkBase):
         self.log = TableLog(store, self.folder)
         self.legacy = legacy
         self._staged: dict[str, StagedFiles] = {}
+        self._observed: dict[str, int] = {}
+        """Per process: the version whose state the run read first (its commit must build on it)."""
 
     # ---- descriptions ----------------------------------------------------------------------------
     def describe(self) -> str:
@@ -129,8 +131,9 @@ class ObjectTableSink(SinkBase):
         return []
 
     def read_state(self, process: str) -> dict[str, Any] | None:
-        """``process``'s state in the newest version."""
+        """``process``'s state in the newest version (the first read pins the version the commit builds on)."""
         head = self.head()
+        self._observed.setdefault(process, head.seq if head else 0)
         return head.states.get(process) if head else None
 
     def loads(self, process: str | None = None, since: datetime | None = None) -> list[dict[str, Any]]:
@@ -200,7 +203,18 @@ class ObjectTableSink(SinkBase):
     @contextmanager
     def finalize(self, process: str, load_id: str) -> Iterator[_TableCommit]:
         """The next version is created on clean exit; a lost race is a retryable conflict."""
-        session = _TableCommit(self, process, load_id, self.head())
+        base = self.head()
+        observed = self._observed.get(process)
+        if observed is not None and (base.seq if base else 0) != observed:
+            # Another load committed after this run read its state: committing on top would build
+            # on a cursor this run never saw (a window loaded twice, or skipped).
+            raise ConcurrentRunError(
+                f"another load of {self.store.uri(self.folder)} committed version {base.seq if base else 0} "
+                f"after this run read version {observed}; nothing was committed",
+                step="finalize",
+                fix="run again: the next attempt starts from the new version",
+            )
+        session = _TableCommit(self, process, load_id, base)
         yield session
         version = session.version()
         if not self.log.commit(version):
