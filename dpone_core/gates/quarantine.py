@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -86,6 +87,19 @@ class QuarantineWriter:
             _marker(self.path.parent, self.load_id).unlink(missing_ok=True)
 
 
+def owned_markers(folder: Path, owner: str) -> Iterator[tuple[Path, str]]:
+    """The owner markers in ``folder`` that name ``owner`` as their target, with their load ids."""
+    if not folder.is_dir():
+        return
+    for marker in sorted(folder.glob(".*.owner")):
+        try:
+            claim = json.loads(marker.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(claim, dict) and claim.get("target") == owner:
+            yield marker, str(claim.get("load_id"))
+
+
 def discard_uncommitted(folder: Path, sink: AuditLog, process: str, owner: str, *, single_writer: bool) -> list[str]:
     """Delete the quarantine files in ``folder`` that ``owner``'s loads wrote but never committed.
 
@@ -93,20 +107,13 @@ def discard_uncommitted(folder: Path, sink: AuditLog, process: str, owner: str, 
     (DuckDB's file lock); elsewhere another run of the process may be writing its file right now.
     Files of other targets, and files without an owner marker, are left alone.
     """
-    if not single_writer or not folder.is_dir():
+    if not single_writer:
         return []
     committed: set[str] | None = None
     removed = []
-    for marker in sorted(folder.glob(".*.owner")):
-        try:
-            claim = json.loads(marker.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(claim, dict) or claim.get("target") != owner:
-            continue
+    for marker, load_id in owned_markers(folder, owner):
         if committed is None:
-            committed = {row["load_id"] for row in sink.loads(process)}
-        load_id = str(claim.get("load_id"))
+            committed = {str(row["load_id"]) for row in sink.loads(process)}
         data = folder / f"{load_id}.parquet"
         if load_id not in committed:
             if data.exists():

@@ -21,7 +21,6 @@ Quarantine files of loads that never committed are found from their owner marker
 
 from __future__ import annotations
 
-import json
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,6 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from dpone_core.gates.quarantine import owned_markers
 from dpone_core.spi.ports import Sink
 
 DELTA_SCRATCH_PREFIX = "dpone-delta-"
@@ -114,20 +114,12 @@ def uncommitted_quarantine(folder: Path, sink: Sink, process: str, owner: str) -
     The same rule as :func:`dpone_core.gates.quarantine.discard_uncommitted`: only files whose
     owner marker names this target, and whose load id has no audit row.
     """
-    if not folder.is_dir():
-        return []
     committed: set[str] | None = None
     found = []
-    for marker in sorted(folder.glob(".*.owner")):
-        try:
-            claim = json.loads(marker.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        if not isinstance(claim, dict) or claim.get("target") != owner:
-            continue
+    for _, load_id in owned_markers(folder, owner):
         if committed is None:
             committed = {str(row["load_id"]) for row in sink.loads(process)}
-        data = folder / f"{claim.get('load_id')}.parquet"
-        if str(claim.get("load_id")) not in committed and data.exists():
+        data = folder / f"{load_id}.parquet"
+        if load_id not in committed and data.exists():
             found.append(data)
     return found
