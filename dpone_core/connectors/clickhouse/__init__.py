@@ -39,6 +39,7 @@ def _open_sink(request: SinkRequest) -> Any:
         options=options,
         partition=PartitionSpec(partitions.column, partitions.grain) if partitions else None,
         primary_key=tuple(sink.primary_key),
+        adopt_staging=sink.strategy == "full_refresh" and sink.delete_marker is None,
     )
 
 

@@ -121,6 +121,8 @@ class ClickHouseCommit:
         }  # fmt: skip
         if current is not None and plan.strategy in INSERT_STRATEGIES:
             return self._plan_insert(plan, current, desired, base)
+        if plan.strategy == "full_refresh" and plan.staging.name in sink.adopted:
+            return self._adopt_staging(plan, current, base)
         if current is None:
             steps = [Step(sink.evolve(built, None, desired)[0]), *rebuild.fill(target_exists=False)]
             kind = "rename"
@@ -136,6 +138,20 @@ class ClickHouseCommit:
         sql, params = rebuild.counts(current is not None)
         inserted, updated, deleted = sink.client.rows(sql, params, what="counting the load's changes")[0]
         return StrategyCounts(inserted=int(inserted), updated=int(updated), deleted=int(deleted))
+
+    def _adopt_staging(self, plan: LoadPlan, current: TargetSchema | None, base: dict[str, Any]) -> StrategyCounts:
+        """full_refresh staged in the target's layout: drop the sequence column, and the staging is the new version."""
+        sink, staging = self.sink, plan.staging
+        drop = Step(f"ALTER TABLE {table(staging)} DROP COLUMN IF EXISTS {quote(SEQ_COLUMN)}")
+        self.plan = {
+            **base, "kind": "rename" if current is None else "swap", "adopted": True,
+            "built": [staging.schema, staging.name], "build": [drop.as_json()],
+        }  # fmt: skip
+        build(sink.client, self.plan)
+        sink.built = staging
+        inserted = int(sink.client.rows(f"SELECT count() FROM {table(staging)}")[0][0])
+        deleted = 0 if current is None else int(sink.client.rows(f"SELECT count() FROM {table(plan.target)}")[0][0])
+        return StrategyCounts(inserted=inserted, deleted=deleted)
 
     def _replaces_partitions(self, plan: LoadPlan, current: TargetSchema, desired: TargetSchema) -> bool:
         """REPLACE PARTITION fits: the target is partitioned by the load's slices and needs no DDL."""

@@ -42,7 +42,8 @@ def table_uuid(client: ClickHouseClient, target: TableRef) -> str:
 def build(client: ClickHouseClient, plan: dict[str, Any]) -> None:
     """(Re)create the built table from the plan's statements."""
     built = table(ref(plan["built"]))
-    client.command(f"DROP TABLE IF EXISTS {built}", what=f"dropping {built}")
+    if not plan.get("adopted"):  # an adopted staging table is the new version itself: never dropped here
+        client.command(f"DROP TABLE IF EXISTS {built}", what=f"dropping {built}")
     for step in plan["build"]:
         client.command(step["sql"], step.get("params") or {}, what=f"building {built}")
 

@@ -66,6 +66,7 @@ class ClickHouseSink(SinkBase):
         options: ClickHouseSinkOptions,
         partition: PartitionSpec | None,
         primary_key: tuple[str, ...],
+        adopt_staging: bool = False,
     ) -> None:
         super().__init__()
         self.client, self.table, self.options = client, target, options
@@ -78,6 +79,10 @@ class ClickHouseSink(SinkBase):
         self.built: TableRef | None = None
         """During a finalize that swaps or renames: the built new version (what the reconcile gate reads)."""
         self.kept: set[str] = set()
+        self.adopt_staging = adopt_staging
+        """full_refresh: stage straight into a table laid out as the target, which then becomes it."""
+        self.adopted: set[str] = set()
+        """Staging tables created that way (their sequence column is dropped before the swap)."""
         """Staging tables a journalled, unfinished publish still needs (not dropped)."""
 
     # ---- descriptions ----------------------------------------------------------------------------
@@ -174,9 +179,8 @@ class ClickHouseSink(SinkBase):
         self.client.command(
             f"CREATE DATABASE IF NOT EXISTS {quote(self.staging_database)} ENGINE = Atomic", step="stage"
         )
-        schema = TargetSchema(tuple(TargetColumn(f.name, f.type, f.nullable) for f in reader.schema))
-        layout = TableLayout(order_by=(SEQ_COLUMN,) if SEQ_COLUMN in reader.schema.names else ())
-        self.client.command(create_table_sql(ref, schema, layout), step="stage", what=f"creating {ref.display()}")
+        for statement in self._staging_ddl(ref, reader.schema):
+            self.client.command(statement, step="stage", what=f"creating {ref.display()}")
         rows = 0
         for number, chunk in enumerate(
             chunks(iter_batches(reader), reader.schema, self.options.insert_rows, self.options.insert_bytes)
@@ -185,6 +189,23 @@ class ClickHouseSink(SinkBase):
             rows += chunk.rows
         data_schema = pa.schema([f for f in reader.schema if f.name != SEQ_COLUMN])
         return StagedLoad(load_id, ref.display(), rows, data_schema, ref)
+
+    def _staging_ddl(self, ref: TableRef, stream: pa.Schema) -> list[str]:
+        """The staging table: the stream's columns ordered by sequence, or, for a full_refresh, the
+        target's own layout plus the sequence column, so that the table can become the target
+        without a copy (see ``commit.py``)."""
+        desired = self.desired
+        if not self.adopt_staging or desired is None or SEQ_COLUMN not in stream.names:
+            schema = TargetSchema(tuple(TargetColumn(f.name, f.type, f.nullable) for f in stream))
+            layout = TableLayout(order_by=(SEQ_COLUMN,) if SEQ_COLUMN in stream.names else ())
+            return [create_table_sql(ref, schema, layout)]
+        self.adopted.add(ref.name)
+        current = self.target_schema()
+        seq = add_column_sql(ref, SEQ_COLUMN, "Int64")
+        if current is None:
+            return [create_table_sql(ref, desired, self.layout(desired)), seq]
+        # Like the target (engine, keys, settings), with the load's new columns.
+        return [f"CREATE TABLE {table(ref)} AS {table(self.table)}", *self.evolve(ref, current, desired), seq]
 
     def _send(self, ref: TableRef, columns: list[str], token: str, chunk: Any) -> None:
         for attempt in range(1, CHUNK_ATTEMPTS + 1):

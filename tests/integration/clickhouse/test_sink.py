@@ -300,3 +300,22 @@ def test_the_reconcile_gate_reads_the_built_version_and_skips_appends(ch: ChData
     report = passed(m)
     [verdict] = [g for g in report.result.gates if g.gate == "reconcile"]
     assert verdict.verdict == "skipped" and "cannot show its new version" in verdict.detail
+
+
+def test_full_refresh_stages_in_the_targets_layout_and_swaps_the_staging_in(ch: ChDatabase) -> None:
+    ch.client.command(
+        "CREATE TABLE t (id Int64, v Nullable(String), n Nullable(Int64)) ENGINE = ReplacingMergeTree "
+        "ORDER BY (id) SETTINGS index_granularity = 1024"
+    )
+    m = manifest(ch, SECOND, "full_refresh")
+    report = passed(m)
+    assert (report.result.inserted_rows, report.result.deleted_rows) == (5, 0)
+    [(engine, full)] = ch.sql(
+        "SELECT engine, engine_full FROM system.tables WHERE database = currentDatabase() AND name = 't'"
+    )
+    assert engine == "ReplacingMergeTree" and "index_granularity = 1024" in full  # the user's table, kept
+    columns = [
+        r[0] for r in ch.sql("SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 't'")
+    ]
+    assert columns == ["id", "v", "n"]  # no sequence column left behind
+    assert ch.sql("SELECT count(), uniqExact(id) FROM t") == [(5, 5)]
