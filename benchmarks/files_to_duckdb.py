@@ -3,7 +3,8 @@
     python benchmarks/files_to_duckdb.py [--rows 1000000 5000000 20000000] [--workdir DIR] [--no-reload]
 
 For each size it generates a Parquet file (ids, decimals, text, timestamps, booleans), then runs,
-each in a fresh subprocess so peak RSS is measured per path:
+each in a fresh subprocess so peak RSS is measured per path (each child's own VmHWM, see
+``peak_rss.py``):
   raw     DuckDB ``CREATE TABLE ... ; INSERT INTO t SELECT * FROM read_parquet(...)``
   dpone   ``dpone_core.run`` of a merge manifest (primary key, contract on 5 columns, evidence on)
 and, unless ``--no-reload``, the same file loaded again into the now full table:
@@ -23,8 +24,12 @@ import tempfile
 import textwrap
 from pathlib import Path
 
-RAW = """
-import duckdb, json, resource, sys, time
+from peak_rss import CHILD_HWM
+
+RAW = (
+    CHILD_HWM
+    + """
+import duckdb, json, sys, time
 path, db, reload = sys.argv[1], sys.argv[2], sys.argv[3] == "reload"
 con = duckdb.connect(db)
 start = time.perf_counter()
@@ -39,12 +44,14 @@ else:
 rows = con.execute("SELECT count(*) FROM t").fetchone()[0]
 con.close()  # both paths end with the database checkpointed and closed, as dpone.run does
 elapsed = time.perf_counter() - start
-rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"rows": rows, "seconds": elapsed, "rss_mb": rss_mb}))
+print(json.dumps({"rows": rows, "seconds": elapsed, "rss_mb": hwm()}))
 """
+)
 
-DPONE = """
-import json, resource, sys, time
+DPONE = (
+    CHILD_HWM
+    + """
+import json, sys, time
 import dpone_core.api, dpone_core.runtime.attempt, dpone_core.connectors.duckdb.sink  # imports outside the timing
 import pyarrow
 pyarrow.array([0])  # pyarrow imports pandas (when installed) on its first list conversion: an import, not work
@@ -52,10 +59,10 @@ start = time.perf_counter()
 report = dpone_core.api.run(sys.argv[1])
 elapsed = time.perf_counter() - start
 assert report.passed, report.to_text()
-print(json.dumps({"rows": report.result.extracted_rows, "seconds": elapsed,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+print(json.dumps({"rows": report.result.extracted_rows, "seconds": elapsed, "rss_mb": hwm(),
                   "steps": report.result.step_seconds}))
 """
+)
 
 MANIFEST = """
 version: 1

@@ -28,8 +28,10 @@ in the same run and against the same 11-column table (bigint, int, bigint, numer
   Set it up with ``uv venv ~/.cache/dpone-bench/dlt-venv -p 3.11 && uv pip install -p
   ~/.cache/dpone-bench/dlt-venv/bin/python "dlt[postgres,sql_database]" pyarrow``.
 
-Each measured command is a child process; its peak RSS comes from ``wait4``. dpone's own step
-timings (from its JSON report) are printed as each run finishes. Every measurement runs
+Each measured command is a child process; its peak RSS is the largest VmHWM of its processes
+(the child and its descendants: a pipe's two psql, dpone and its COPY relay), sampled while they
+run (``peak_rss.py``), not ``wait4``'s figure, which starts from this script's own size. dpone's
+own step timings (from its JSON report) are printed as each run finishes. Every measurement runs
 ``--repeat`` times (default 3; dlt once) and the table shows the median and the range. Before each
 repetition the database is vacuumed and checkpointed outside the timing, so no measurement shares
 the two cores with autovacuum of the table the previous one wrote, or with the checkpoint its WAL
@@ -53,6 +55,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration" / "postgres"))
+from peak_rss import wait_peak  # noqa: E402
 from pgserver import PostgresServer, start_server  # noqa: E402
 
 COLUMNS = """id bigint PRIMARY KEY, a int NOT NULL, b bigint, amount numeric(18,2) NOT NULL, name text NOT NULL,
@@ -121,14 +124,8 @@ def timed(commands: list[list[str]], env: dict[str, str], output: Path | None = 
             previous.stdout.close()
         procs.append(proc)
         previous = proc
-    peak = 0.0
-    failed = []
-    for proc in procs:
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        peak = max(peak, usage.ru_maxrss / 1024)
-        if proc.returncode:
-            failed.append((proc.args, proc.returncode))
+    peak = wait_peak(procs)
+    failed = [(proc.args, proc.returncode) for proc in procs if proc.returncode]
     if output:
         sink.close()  # type: ignore[union-attr]
     if failed:

@@ -1,6 +1,6 @@
 """Benchmark: dpone's S3 connector against the raw pyarrow / DuckDB / ADBC path, in the same run.
 
-    .venv/bin/python benchmarks/s3.py [--rows 1000000 5000000] [--workdir DIR] [--skip-postgres]
+    .venv/bin/python benchmarks/s3.py [--rows 1000000 5000000] [--workdir DIR] [--skip-postgres] [--cases 1 2 3 4]
 
 It starts a moto S3 server (``tests/integration/s3/motoserver.py``) and, unless ``--skip-postgres``,
 a Postgres server with its defaults (``tests/integration/postgres/pgserver.py``). For each size it
@@ -29,8 +29,8 @@ Then, per case, the raw path and dpone each run once, in a fresh subprocess:
 
 Seconds are timed inside the child, after its imports (dpone, pyarrow, boto3, the drivers) and
 before it exits; they include opening the S3 filesystem and the connections. Peak RSS is the
-child's own VmHWM (``/proc/self/status``): ``wait4``'s figure starts from the benchmark's RSS at
-the fork and showed the parent's memory, not the child's (none of these cases starts a process).
+child's own VmHWM (``benchmarks/peak_rss.py``): ``wait4``'s figure starts from the benchmark's RSS
+at the fork and showed the parent's memory, not the child's (none of these cases starts a process).
 Before each Postgres measurement the database is vacuumed and checkpointed, outside the
 timing. The table shows rows, seconds, rows/s and peak RSS of each path and ``dpone/raw``, dpone's
 rows/s divided by the raw path's (1.00: as fast; 0.50: half as fast); at the end, how dpone's peak
@@ -110,21 +110,13 @@ def child_env(pg: PostgresServer | None) -> dict[str, str]:
 
 
 def child(code: str, env: dict[str, str], *args: str) -> dict[str, Any]:
-    """Run ``code`` in a fresh interpreter; its JSON line plus ``rss_mb``, its peak RSS (VmHWM)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=out, stderr=err, env=env, cwd=REPO)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        stdout, stderr = out.read().decode(errors="replace"), err.read().decode(errors="replace")
-    if proc.returncode:
-        raise RuntimeError(f"benchmark child failed ({proc.returncode}):\n{stderr[-4000:]}")
-    figures: dict[str, Any] = json.loads(stdout.strip().splitlines()[-1])
-    # wait4's ru_maxrss starts from this process's RSS at the fork (before the exec), so it shows
-    # the benchmark's own memory once that is larger; the child's VmHWM is its own peak.
-    figures["tree_rss_mb"] = usage.ru_maxrss / 1024
-    figures["rss_mb"] = figures.get("hwm_mb") or figures["tree_rss_mb"]
+    """Run ``code`` in a fresh interpreter; its JSON line plus ``rss_mb``, its own peak RSS (VmHWM)."""
+    command = [sys.executable, "-c", code, *args]
+    done = subprocess.run(command, check=False, capture_output=True, text=True, env=env, cwd=REPO)
+    if done.returncode:
+        raise RuntimeError(f"benchmark child failed ({done.returncode}):\n{done.stderr[-4000:]}")
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    figures["rss_mb"] = figures["hwm_mb"]  # not wait4's: see peak_rss.py
     return figures
 
 
@@ -216,8 +208,10 @@ Result = tuple[str, int, dict[str, Any], dict[str, Any]]
 """(case, rows, raw figures, dpone figures)."""
 
 
-def bench(rows: int, workdir: Path, moto: MotoServer, pg: Postgres | None, env: dict[str, str]) -> list[Result]:
-    """Every case for one size."""
+def bench(
+    rows: int, workdir: Path, moto: MotoServer, pg: Postgres | None, env: dict[str, str], cases: set[int]
+) -> list[Result]:
+    """The ``cases`` (numbered as in the module docstring) for one size."""
     folder = workdir / f"rows_{rows}"
     print(f"\n{rows:,} rows: generating and uploading ...", flush=True)
     files = generate(folder / "in", rows)
@@ -242,26 +236,35 @@ def bench(rows: int, workdir: Path, moto: MotoServer, pg: Postgres | None, env: 
         print(f"  {case}: raw {raw['seconds']:.2f}s, dpone {ours['seconds']:.2f}s ({steps})", flush=True)
         results.append((case, rows, raw, ours))
 
+    def pair(
+        code: str, args: list[str], name: str, connections: dict[str, Any], source: Any, sink: Any, db: str = ""
+    ) -> tuple[dict[str, Any], dict[str, Any], Path]:
+        """The raw path's child, then dpone's run of a one-process manifest, each after a settle of ``db``."""
+        if pg is not None and db:
+            pg.settle(db)
+        raw = child(code, env, moto.url, bucket, *args)
+        path = manifest(folder, name, connections, source, sink)
+        if pg is not None and db:
+            pg.settle(db)
+        return raw, child(DPONE, env, moto.url, bucket, str(path)), path
+
     # 1. Parquet on S3 -> DuckDB
-    for name in ("raw.duckdb", "dpone.duckdb"):
-        (folder / name).unlink(missing_ok=True)
-    raw = child(RAW_S3_DUCKDB, env, moto.url, bucket, str(folder / "raw.duckdb"))
-    path = manifest(
-        folder,
-        "s3_to_duckdb",
-        {"lake": lake, "wh": {"type": "duckdb", "path": str(folder / "dpone.duckdb")}},
-        s3_source,
-        {"connection": "wh", "table": "t", "strategy": "full_refresh"},
-    )
-    ours = child(DPONE, env, moto.url, bucket, str(path))
-    import duckdb
+    if 1 in cases:
+        for name in ("raw.duckdb", "dpone.duckdb"):
+            (folder / name).unlink(missing_ok=True)
+        warehouse = {"lake": lake, "wh": {"type": "duckdb", "path": str(folder / "dpone.duckdb")}}
+        duckdb_sink = {"connection": "wh", "table": "t", "strategy": "full_refresh"}
+        raw, ours, _ = pair(
+            RAW_S3_DUCKDB, [str(folder / "raw.duckdb")], "s3_to_duckdb", warehouse, s3_source, duckdb_sink
+        )
+        import duckdb
 
-    with duckdb.connect(str(folder / "dpone.duckdb"), read_only=True) as con:
-        loaded = con.execute("SELECT count(*) FROM t").fetchone()
-    assert loaded == (rows,), f"dpone loaded {loaded} rows into DuckDB"
-    report("S3 parquet -> DuckDB", raw, ours)
+        with duckdb.connect(str(folder / "dpone.duckdb"), read_only=True) as con:
+            loaded = con.execute("SELECT count(*) FROM t").fetchone()
+        assert loaded == (rows,), f"dpone loaded {loaded} rows into DuckDB"
+        report("S3 parquet -> DuckDB", raw, ours)
 
-    if pg is not None:
+    if pg is not None and cases & {2, 3, 4}:
         db = f"bench_{rows}"
         pg.sql("postgres", f"DROP DATABASE IF EXISTS {db}")
         pg.sql("postgres", f"CREATE DATABASE {db}")
@@ -274,55 +277,40 @@ def bench(rows: int, workdir: Path, moto: MotoServer, pg: Postgres | None, env: 
             "password": "${env:" + PG_PASSWORD_ENV + "}",
         }
         connections = {"lake": lake, "pg": postgres}
+        pg_source = {"connection": "pg", "table": "public.src"}
 
         # 2. Parquet on S3 -> Postgres
-        pg.settle(db)
-        raw = child(RAW_S3_PG, env, moto.url, bucket, pg.uri(db), "t_raw")
-        path = manifest(
-            folder,
-            "s3_to_pg",
-            connections,
-            s3_source,
-            {"connection": "pg", "table": "public.t_dpone", "strategy": "full_refresh"},
-        )
-        pg.settle(db)
-        ours = child(DPONE, env, moto.url, bucket, str(path))
-        for table in ("t_raw", "t_dpone"):
-            count = pg.sql(db, f"SELECT count(*) FROM {table}")[0][0]
-            assert count == rows, f"{table} has {count} rows"
-        report("S3 parquet -> Postgres", raw, ours)
+        if 2 in cases:
+            pg_sink = {"connection": "pg", "table": "public.t_dpone", "strategy": "full_refresh"}
+            raw, ours, _ = pair(RAW_S3_PG, [pg.uri(db), "t_raw"], "s3_to_pg", connections, s3_source, pg_sink, db)
+            for table in ("t_raw", "t_dpone"):
+                count = pg.sql(db, f"SELECT count(*) FROM {table}")[0][0]
+                assert count == rows, f"{table} has {count} rows"
+            report("S3 parquet -> Postgres", raw, ours)
 
         # 3. Postgres -> Parquet on S3
-        print("  loading the Postgres source table ...", flush=True)
-        pg.load_source(db, files)
-        pg.settle(db)
-        raw = child(RAW_PG_S3, env, moto.url, bucket, pg.uri(db), "rawpath/t/part-00000.parquet")
-        path = manifest(
-            folder,
-            "pg_to_s3",
-            connections,
-            {"connection": "pg", "table": "public.src"},
-            {"connection": "lake", "table": "raw.t", "format": "parquet", "strategy": "full_refresh"},
-        )
-        pg.settle(db)
-        ours = child(DPONE, env, moto.url, bucket, str(path))
-        from dpone_core.api import committed_files
+        if cases & {3, 4}:
+            print("  loading the Postgres source table ...", flush=True)
+            pg.load_source(db, files)
+        if 3 in cases:
+            raw_key = "rawpath/t/part-00000.parquet"
+            table_sink = {"connection": "lake", "table": "raw.t", "format": "parquet", "strategy": "full_refresh"}
+            raw, ours, path = pair(RAW_PG_S3, [pg.uri(db), raw_key], "pg_to_s3", connections, pg_source, table_sink, db)
+            from dpone_core.api import committed_files
 
-        written = s3_rows(moto, committed_files(path, "pg_to_s3"))
-        assert written == rows, f"dpone's committed files hold {written} rows"
-        assert s3_rows(moto, [f"s3://{bucket}/rawpath/t/part-00000.parquet"]) == rows
-        report("Postgres -> S3 parquet", raw, ours)
+            written = s3_rows(moto, committed_files(path, "pg_to_s3"))
+            assert written == rows, f"dpone's committed files hold {written} rows"
+            assert s3_rows(moto, [f"s3://{bucket}/{raw_key}"]) == rows
+            report("Postgres -> S3 parquet", raw, ours)
 
         # 4. Postgres -> Delta on S3
-        pg.settle(db)
-        raw = child(RAW_PG_DELTA, env, moto.url, bucket, pg.uri(db), "rawdelta/t")
-        delta_sink = {"connection": "lake", "table": "raw.td", "format": "delta", "strategy": "full_refresh"}
-        path = manifest(folder, "pg_to_delta", connections, {"connection": "pg", "table": "public.src"}, delta_sink)
-        pg.settle(db)
-        ours = child(DPONE, env, moto.url, bucket, str(path))
-        for key in ("rawdelta/t", "raw/td"):
-            assert delta_rows(moto, f"s3://{bucket}/{key}") == rows, f"{key} does not hold {rows} rows"
-        report("Postgres -> S3 delta", raw, ours)
+        if 4 in cases:
+            delta_sink = {"connection": "lake", "table": "raw.td", "format": "delta", "strategy": "full_refresh"}
+            args = [pg.uri(db), "rawdelta/t"]
+            raw, ours, _ = pair(RAW_PG_DELTA, args, "pg_to_delta", connections, pg_source, delta_sink, db)
+            for key in ("rawdelta/t", "raw/td"):
+                assert delta_rows(moto, f"s3://{bucket}/{key}") == rows, f"{key} does not hold {rows} rows"
+            report("Postgres -> S3 delta", raw, ours)
         pg.sql("postgres", f"DROP DATABASE {db}")
     return results
 
@@ -333,6 +321,9 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000])
     parser.add_argument("--workdir", type=Path, default=None, help="where the generated files and manifests go")
     parser.add_argument("--skip-postgres", action="store_true", help="only Parquet on S3 -> DuckDB")
+    parser.add_argument(
+        "--cases", type=int, nargs="+", choices=[1, 2, 3, 4], default=[1, 2, 3, 4], help="e.g. 4: Delta"
+    )
     args = parser.parse_args()
     workdir = (args.workdir or Path(tempfile.mkdtemp(prefix="dpone-bench-s3-"))).resolve()
     workdir.mkdir(parents=True, exist_ok=True)
@@ -349,7 +340,7 @@ def main() -> None:
             version = pg.sql("postgres", "SHOW server_version")[0][0]
             print(f"postgres {version} on 127.0.0.1:{server.port} (defaults), ", end="")  # type: ignore[union-attr]
         print(f"moto S3 at {moto.url}, {os.cpu_count()} cores, workdir {workdir}")
-        results = [r for rows in sorted(args.rows) for r in bench(rows, workdir, moto, pg, env)]
+        results = [r for rows in sorted(args.rows) for r in bench(rows, workdir, moto, pg, env, set(args.cases))]
     finally:
         moto.stop()
         if server is not None:

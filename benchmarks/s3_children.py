@@ -2,20 +2,14 @@
 
 Every child gets argv[1] the S3 endpoint, argv[2] the bucket, then its own arguments; the S3 keys
 (DPONE_BENCH_S3_KEY, DPONE_BENCH_S3_SECRET) and the Postgres password (DPONE_BENCH_PG_PASSWORD) come
-in the environment. Each prints one JSON line: rows and seconds (timed after its imports).
+in the environment. Each prints one JSON line: rows, seconds (timed after its imports) and its own
+peak RSS (``hwm_mb``, see ``peak_rss.py``).
 """
 
-HWM = """
-def hwm():
-    # This interpreter's own peak RSS (VmHWM), beside wait4's figure for its whole process tree.
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return None
-"""
+from peak_rss import CHILD_HWM
 
 S3FS = (
-    HWM
+    CHILD_HWM
     + """
 import os, sys
 import pyarrow.fs as pafs
@@ -102,7 +96,7 @@ print(json.dumps({"rows": table.num_rows, "seconds": time.perf_counter() - start
 )
 
 DPONE = (
-    HWM
+    CHILD_HWM
     + """
 import json, sys, time
 import dpone_core.api, dpone_core.runtime.attempt  # imports outside the timing
