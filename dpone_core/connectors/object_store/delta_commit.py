@@ -19,6 +19,14 @@ from dpone_core.strategies.plan import LoadPlan
 if TYPE_CHECKING:
     from dpone_core.connectors.object_store.delta_sink import DeltaTableSink
 
+ROW_GROUP_ROWS = 262_144
+"""Rows per row group of the data files delta-rs writes.
+
+Its default (1Mi rows) keeps the whole row group a file is writing in memory, as encoded pages,
+until it is flushed; a quarter of that took a 5M-row load's peak from near 510 MB to 450 MB (the
+Delta case of ``benchmarks/s3.py``), and a row group is still a few MB of Parquet for a reader.
+"""
+
 
 class DeltaCommit:
     """Decides the Delta operation and its counts; runs it, with the records, at :meth:`write`."""
@@ -63,9 +71,12 @@ class DeltaCommit:
         self.audit = {**audit, "finished_at": now, "started_at": str(audit["started_at"])}
         self.state = None if state is None else {**state, "updated_at": now}
 
-    def _properties(self, table: Any) -> Any:
-        """dpone's records as commit metadata, and the process's application transaction."""
-        from deltalake import CommitProperties, Transaction
+    def _options(self, table: Any) -> dict[str, Any]:
+        """delta-rs's commit and writer properties for the operation on ``table`` (None before the first load).
+
+        The commit carries dpone's records as metadata and the process's application transaction.
+        """
+        from deltalake import CommitProperties, Transaction, WriterProperties
 
         app = f"dpone:{self.process}"
         version = ((table.transaction_version(app) or 0) if table is not None else 0) + 1
@@ -76,7 +87,8 @@ class DeltaCommit:
             "dpone.state": json.dumps(self.state, default=str) if self.state is not None else "",
             "dpone.audit": json.dumps(self.audit, default=str),
         }
-        return CommitProperties(custom_metadata=metadata, app_transactions=[Transaction(app, version)])
+        commit = CommitProperties(custom_metadata=metadata, app_transactions=[Transaction(app, version)])
+        return {"commit_properties": commit, "writer_properties": WriterProperties(max_row_group_size=ROW_GROUP_ROWS)}
 
     def write(self) -> None:
         """Run the Delta operation; its commit holds the rows, the state and the audit record."""
@@ -105,7 +117,7 @@ class DeltaCommit:
 
         def write(data: Any, overwrite: bool, **options: Any) -> None:
             options.setdefault("schema_mode", "merge")
-            options.update(storage_options=sink.storage_options, commit_properties=self._properties(table))
+            options.update(storage_options=sink.storage_options, **self._options(table))
             if overwrite:
                 write_deltalake(target, data, mode="overwrite", **options)
             else:
@@ -119,9 +131,9 @@ class DeltaCommit:
             scd2.add_new_columns()
             table = sink.delta()
             scd2.target = table
-            scd2.execute(self._properties(table))
+            scd2.execute(self._options(table))
         elif plan.strategy == "merge" and table is not None:
-            DeltaMerge(staged, table, plan).execute(sink.staged_reader(self.load_id), self._properties(table))
+            DeltaMerge(staged, table, plan).execute(sink.staged_reader(self.load_id), self._options(table))
         elif plan.strategy == "full_refresh":
             write(self._rows(), True, schema_mode="overwrite")
         elif plan.strategy == "partition_replace" and table is not None and self.slices is not None:
@@ -134,5 +146,4 @@ class DeltaCommit:
         assert self.plan is not None
         marker = self.plan.delete_marker
         kept = unmarked(marker.column) if marker is not None and marker.mode == "hard" else None
-        staged = self.sink.staged_dataset(self.load_id)
-        return staged.scanner(columns=list(self.plan.target_columns), filter=kept, batch_size=65_536).to_reader()
+        return self.sink.staged_reader(self.load_id, self.plan.target_columns, kept)

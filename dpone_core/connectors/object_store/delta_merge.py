@@ -69,8 +69,8 @@ class DeltaMerge:
             deleted = duck_count(f"SELECT count(*) FROM s JOIN t ON {on} WHERE {m} AND {diff}", **tables)
         return StrategyCounts(inserted=duck_count(new, **tables), updated=updated, deleted=deleted)
 
-    def execute(self, source: pa.RecordBatchReader, properties: Any) -> None:
-        """Run the merge of ``source`` (the staged rows) with ``properties`` on its commit."""
+    def execute(self, source: pa.RecordBatchReader, options: dict[str, Any]) -> None:
+        """Run the merge of ``source`` (the staged rows) with ``options`` (delta-rs's commit and writer properties)."""
         plan = self.plan
         column, hard = self._marker
         m = marked(column)
@@ -79,7 +79,7 @@ class DeltaMerge:
         values = {quoted(c): f"s.{quoted(c)}" for c in plan.target_columns}
         merger = self.target.merge(
             source, key_match(plan.primary_key, "t", "s"), source_alias="s", target_alias="t",
-            merge_schema=True, commit_properties=properties,
+            merge_schema=True, **options,
         )  # fmt: skip
         if hard:
             merger = merger.when_matched_delete(predicate=m)

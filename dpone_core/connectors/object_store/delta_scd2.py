@@ -19,20 +19,20 @@ import pyarrow.dataset as ds
 
 from dpone_core.connectors.object_store.delta_merge import column_names, duck_count, unmarked
 from dpone_core.connectors.object_store.delta_sql import changed, key_match, marked, quoted
+from dpone_core.connectors.object_store.table_files import in_file_order
 from dpone_core.model import StrategyCounts
 from dpone_core.strategies.plan import LoadPlan, Scd2Spec
 
 KEY_COPY = "__dpone_key_"
 """Prefix of the merge source's key copies (never written to the table)."""
 HISTORY_TYPE = pa.timestamp("us", tz="UTC")
-BATCH_ROWS = 65_536
 
 
 @dataclass
 class Scd2Merge:
     """The scd2 merge of ``staged`` into the Delta table ``target`` (None before the first load)."""
 
-    staged: ds.Dataset
+    staged: ds.FileSystemDataset
     target: Any
     plan: LoadPlan
     scratch: Path
@@ -111,14 +111,14 @@ class Scd2Merge:
     def first_versions(self) -> pa.RecordBatchReader:
         """Every staged row not marked deleted as a current version (the table's first load)."""
         schema = self._source_schema(with_keys=False)
-        rows = self.staged.to_batches(batch_size=BATCH_ROWS, filter=self._unmarked_filter())
+        rows = in_file_order(self.staged, keep=self._unmarked_filter())
         return pa.RecordBatchReader.from_batches(schema, (self._versions(b, schema, None) for b in rows))
 
     def _unmarked_filter(self) -> ds.Expression | None:
         marker = self.plan.delete_marker
         return None if marker is None else unmarked(marker.column)
 
-    def _stage_changed(self) -> ds.Dataset:
+    def _stage_changed(self) -> ds.FileSystemDataset:
         """The staged rows of changed keys, written next to the staging files before the merge starts.
 
         The merge pulls its source on delta-rs's own threads, where reading the table again (as
@@ -134,10 +134,10 @@ class Scd2Merge:
             con.sql(self._changed_sql("s.*")).write_parquet(str(path))
         return ds.dataset(str(path), format="parquet")
 
-    def _source_batches(self, schema: pa.Schema, again: ds.Dataset) -> Iterator[pa.RecordBatch]:
-        for batch in self.staged.to_batches(batch_size=BATCH_ROWS):
+    def _source_batches(self, schema: pa.Schema, again: ds.FileSystemDataset) -> Iterator[pa.RecordBatch]:
+        for batch in in_file_order(self.staged):
             yield self._versions(batch, schema, True)
-        for batch in again.to_batches(batch_size=BATCH_ROWS):
+        for batch in in_file_order(again):
             yield self._versions(batch.cast(self.staged.schema), schema, False)
 
     # ---- the merge ---------------------------------------------------------------------------
@@ -154,14 +154,14 @@ class Scd2Merge:
         if new:
             self.target.alter.add_columns(list(Schema.from_arrow(pa.schema(new)).fields))
 
-    def execute(self, properties: Any) -> None:
-        """Run the merge with ``properties`` (dpone's records) on its commit."""
+    def execute(self, options: dict[str, Any]) -> None:
+        """Run the merge with ``options`` (delta-rs's commit and writer properties: dpone's records)."""
         plan, spec = self.plan, self.spec
         schema = self._source_schema(with_keys=True)
         source = pa.RecordBatchReader.from_batches(schema, self._source_batches(schema, self._stage_changed()))
         copies = [f"{KEY_COPY}{i}" for i in range(len(plan.primary_key))]
         on = f"{key_match(plan.primary_key, 't', 's', copies)} AND t.{quoted(spec.is_current)}"
-        merger = self.target.merge(source, on, source_alias="s", target_alias="t", commit_properties=properties)
+        merger = self.target.merge(source, on, source_alias="s", target_alias="t", **options)
         closing = {quoted(spec.valid_to): f"s.{quoted(spec.valid_from)}", quoted(spec.is_current): "FALSE"}
         if plan.delete_marker is not None:
             merger = merger.when_matched_update(updates=closing, predicate=self._marked)

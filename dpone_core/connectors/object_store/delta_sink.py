@@ -31,6 +31,7 @@ from dpone_core.connectors.object_store.local import LocalStore
 from dpone_core.connectors.object_store.table_files import (
     FileWriter,
     StagedFiles,
+    in_file_order,
     later_repeats,
     positions,
     without_rows,
@@ -184,14 +185,16 @@ class DeltaTableSink(SinkBase):
         """The load's local staging folder."""
         return self._staged[load_id][0].root
 
-    def staged_dataset(self, load_id: str) -> ds.Dataset:
+    def staged_dataset(self, load_id: str) -> ds.FileSystemDataset:
         """The staged rows as a dataset (counted, scanned and joined by the Delta operation)."""
         store, files = self._staged[load_id]
         return ds.dataset([store.path(f.key) for f in files.files], schema=files.schema, format="parquet")
 
-    def staged_reader(self, load_id: str) -> pa.RecordBatchReader:
-        """The staged rows as one stream (what the Delta operation writes)."""
-        return self.staged_dataset(load_id).scanner(batch_size=65_536).to_reader()
+    def staged_reader(
+        self, load_id: str, columns: Sequence[str] | None = None, keep: ds.Expression | None = None
+    ) -> pa.RecordBatchReader:
+        """The staged rows as one stream, a row group at a time (what the Delta operation writes)."""
+        return in_file_order(self.staged_dataset(load_id), columns, keep)
 
     def staged_keys(self, load_id: str, key: Sequence[str]) -> pa.Table:
         """The staged rows' key columns."""
