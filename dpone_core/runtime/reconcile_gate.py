@@ -5,9 +5,10 @@ recorded (one of :data:`dpone_core.runtime.commit.COMMIT_CHECKS`). The window is
 the run's cursor and partition predicates, closed above at the cursor value the load commits. The
 source side is re-read where it lives (by SQL for a table on Postgres, DuckDB or ClickHouse, else
 as Arrow through the connector); the target side is the sink's new version, read by SQL inside its
-open finalize (the transaction on Postgres and DuckDB, the built table on ClickHouse), so a red
-verdict rolls back data, audit row and state together. A sink that cannot show its new version
-before it commits (files, Delta, a ClickHouse append) gets a ``skipped`` verdict that says so.
+open finalize (the transaction on Postgres and DuckDB, the built table on ClickHouse, the next
+version's files of a Parquet table), so a red verdict rolls back data, audit row and state
+together. A sink that cannot show its new version before it commits (Delta, a ClickHouse append)
+gets a ``skipped`` verdict that says so.
 
 Rows the contract quarantined are expected to be missing. Target rows outside the source's keys
 are ignored for strategies that keep rows the load did not read (merge, append, incremental,

@@ -70,3 +70,16 @@ def test_the_manifest_refuses_a_reconcile_it_cannot_run(tmp_path: Path, change: 
     report = dpone_core.run(m)
     assert not report.passed and report.result.errors[0].code == "DPONE_MANIFEST_INVALID"
     assert message in report.result.errors[0].message
+
+
+def test_a_parquet_table_is_reconciled_on_its_next_versions_files_before_the_commit(tmp_path: Path) -> None:
+    m = _manifest(tmp_path, "id,v,n\n1,a,1\n2,b,2\n", {"mode": "rows"}, "append", incremental={"cursor": "n"})
+    doc = yaml.safe_load(m.read_text())
+    doc["connections"]["lake"] = {"type": "files", "root": "lake"}
+    doc["processes"][0]["sink"] = {"connection": "lake", "table": "raw.t", "format": "parquet", "strategy": "append",
+                                   "primary_key": ["id"]}  # fmt: skip
+    m.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    assert _verdict(dpone_core.run(m)).verdict == "passed"
+    (tmp_path / "in" / "d.csv").write_text("id,v,n\n1,a,1\n2,b,2\n3,c,3\n", encoding="utf-8")
+    verdict = _verdict(dpone_core.run(m))
+    assert verdict.verdict == "passed" and "source 1 rows, target 1" in verdict.detail  # the window only

@@ -17,7 +17,7 @@ Strategies: full_refresh, append, incremental, partition_replace.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -37,7 +37,7 @@ from dpone_core.connectors.object_store.table_log import RUNS_KEPT, DataFile, Ta
 from dpone_core.errors import ConcurrentRunError, ConfigurationError, TerminalError
 from dpone_core.manifest.identifiers import split_table_name
 from dpone_core.model import SEQ_COLUMN, StagedLoad, StrategyCounts, TableRef, TargetColumn, TargetSchema
-from dpone_core.spi.ports import Sink, SinkBase
+from dpone_core.spi.ports import Sink, SinkBase, SqlAccess
 from dpone_core.strategies.plan import LoadPlan, PartitionSpec
 
 
@@ -79,6 +79,7 @@ class ObjectTableSink(SinkBase):
         self.legacy = legacy
         self._staged: dict[str, StagedFiles] = {}
         self._observed: dict[str, int] = {}
+        self._session: _TableCommit | None = None
         """Per process: the version whose state the run read first (its commit must build on it)."""
 
     # ---- descriptions ----------------------------------------------------------------------------
@@ -215,7 +216,11 @@ class ObjectTableSink(SinkBase):
                 fix="run again: the next attempt starts from the new version",
             )
         session = _TableCommit(self, process, load_id, base)
-        yield session
+        self._session = session
+        try:
+            yield session
+        finally:
+            self._session = None
         version = session.version()
         if not self.log.commit(version):
             raise ConcurrentRunError(
@@ -226,6 +231,24 @@ class ObjectTableSink(SinkBase):
         staged = self._staged.get(load_id)
         if staged is not None:
             staged.committed = True
+
+    def reconcile_access(self) -> SqlAccess | None:
+        """Inside the finalize: the next version's files (kept and new), queried by an in-memory DuckDB."""
+        session = self._session
+        schema = session.arrow_schema() if session is not None else None
+        if session is None or schema is None:
+            return None
+        import duckdb
+
+        paths = [self.store.path(f.key) for f in session.files]
+        dataset = ds.dataset(paths, schema=schema, format="parquet", filesystem=self.store.filesystem)
+        con = duckdb.connect(":memory:")
+        con.register("next_version", dataset)
+
+        def query(sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
+            return list(con.execute(sql, dict(params)).fetchall())
+
+        return SqlAccess("duckdb", query, None, "next_version")
 
     def read_target(self, columns: Sequence[str] | None = None) -> pa.Table:
         """All committed rows (in the committed schema)."""
@@ -311,6 +334,12 @@ class _TableCommit:
         now = datetime.now(UTC).isoformat()
         self.audit = {**audit, "finished_at": now, "started_at": str(audit["started_at"])}
         self.state = None if state is None else {**state, "updated_at": now}
+
+    def arrow_schema(self) -> pa.Schema | None:
+        """The schema of the version this commit builds (None before the strategy ran)."""
+        if self.schema is None:
+            return None
+        return TableVersion(0, self.files, self.schema, {}, {}, None).arrow_schema()
 
     def version(self) -> TableVersion:
         """The version this commit creates."""
