@@ -52,6 +52,11 @@ def _names(values: tuple[str, ...]) -> tuple[str, ...]:
     "--max-repair-rows", type=click.IntRange(0), default=100_000, show_default=True, help="Actions kept for a repair."
 )
 @click.option("--delete-extra", is_flag=True, help="Target rows the source lacks get delete actions.")
+@click.option(
+    "--portable-hash",
+    is_flag=True,
+    help="Hash with MD5 even when both sides are one engine (checksums comparable across systems and runs).",
+)
 @click.option("--repair", is_flag=True, help="Print the repair plan; with --yes apply it (then reconcile again).")
 @click.option("--yes", is_flag=True, help="Apply the repair to the target.")
 @click.option(
@@ -82,7 +87,13 @@ def _report(service: Any, o: dict[str, Any]) -> OpsReport:
         )
     # Each side of a process has its own connection, so a level's two queries may run at once.
     options = ReconcileOptions(
-        o["segments"], o["bisection_threshold"], o["max_repair_rows"], o["delete_extra"], o["mode"], not rows_form
+        o["segments"],
+        o["bisection_threshold"],
+        o["max_repair_rows"],
+        o["delete_extra"],
+        o["mode"],
+        not rows_form,
+        native_hash=not o["portable_hash"],
     )
     key, columns = _names(o["key"]), _names(o["compare_columns"]) or None
     if rows_form:

@@ -42,6 +42,9 @@ class Dialect:
     """The unsigned-or-signed 64-bit hash of the text ``{t}``."""
     zero_hash: str
     """A 0 of the hash's type (deleted rows add it)."""
+    native_hash: str
+    """The engine's own fast 64-bit hash of ``{t}``: used when both sides are this dialect (the MD5
+    form is the one every engine and Python agree on, and costs most of a segment query)."""
     bucket: str
     """The segment index of key ``{k}`` from ``{lo}`` in steps of ``{w}`` (integer division)."""
     is_true: str
@@ -112,6 +115,7 @@ POSTGRES = Dialect(
     separator="chr(31)",
     row_hash="CAST(CAST('x' || substr(md5({t}), 1, 16) AS bit(64)) AS bigint)",
     zero_hash="CAST(0 AS bigint)",
+    native_hash="hashtextextended({t}, 0)",
     bucket="(({k}) - {lo}) / {w}",
     is_true="COALESCE(CAST({c} AS boolean), FALSE)",
     text_order=' COLLATE "C"',
@@ -136,6 +140,7 @@ DUCKDB = Dialect(
     separator="chr(31)",
     row_hash="CAST('0x' || substr(md5({t}), 1, 16) AS UBIGINT)",
     zero_hash="CAST(0 AS UBIGINT)",
+    native_hash="hash({t})",
     bucket="(({k}) - {lo}) // {w}",
     is_true="COALESCE(CAST({c} AS BOOLEAN), FALSE)",
     param_style="dollar",
@@ -158,6 +163,7 @@ CLICKHOUSE = Dialect(
     separator="'\\x1F'",
     row_hash="reinterpretAsUInt64(reverse(substring(MD5({t}), 1, 8)))",
     zero_hash="toUInt64(0)",
+    native_hash="cityHash64({t})",
     bucket="intDiv(({k}) - {lo}, {w})",
     is_true="ifNull(toBool({c}), false)",
     param_style="clickhouse",

@@ -100,6 +100,8 @@ class SqlSide:
         self.name = name or f"{dialect_name}:{schema + '.' if schema else ''}{table}"
         self._types = dict(types) if types is not None else None
         self.queries = 0
+        self.native_hash = False
+        """Segment sums with the engine's own hash: set by the engine when both sides are one dialect."""
 
     def _run(self, sql: str, params: Mapping[str, Any]) -> Iterator[Sequence[Any]]:
         self.queries += 1
@@ -149,7 +151,8 @@ class SqlSide:
         parts, params = self._where(spec, low, high)
         params.update(rc_base=low, rc_w=width)
         bucket = d.bucket.format(k=d.quote(spec.key[0]), lo=d.param("rc_base", low), w=d.param("rc_w", width))
-        row_hash = d.row_hash.format(t=d.row_text(self._texts(spec, spec.key + spec.columns)))
+        rule = d.native_hash if self.native_hash else d.row_hash
+        row_hash = rule.format(t=d.row_text(self._texts(spec, spec.key + spec.columns)))
         if spec.delete_column is None:
             aggregates = f"count(*), sum({row_hash}), 0"
         else:
