@@ -37,12 +37,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 from clickhouse_children import DPONE, RAW_PARQUET_CH, RAW_PG_CH  # noqa: E402
-from s3 import PG_PASSWORD_ENV, Postgres, child, child_env, generate, manifest  # noqa: E402
+from s3 import PG_PASSWORD_ENV, Postgres, Result, child, child_env, generate, manifest  # noqa: E402
 
 from tests.integration.clickhouse.conftest import ClickHouseServer, start_shim  # noqa: E402
 from tests.integration.postgres.pgserver import start_server as start_postgres  # noqa: E402
-
-Result = tuple[str, int, dict[str, Any], dict[str, Any]]
 
 
 def bench(
