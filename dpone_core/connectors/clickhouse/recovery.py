@@ -26,6 +26,8 @@ def recover(sink: ClickHouseSink, process: str) -> list[str]:
     """Finish ``process``'s unfinished publishes and drop its leftovers; returns what was done."""
     if not sink.bookkeeping.exists():
         return []
+    if not sink.bookkeeping.pending(process) and not sink.staging_tables(process):
+        return []  # the usual case: nothing to finish or drop, so no lease round trips
     holder = holder_id("recovery")
     try:
         epoch = sink.lease.acquire(process, holder, sink.options.lease_seconds, None)
