@@ -18,6 +18,11 @@ def client(database):
 DDL = ("CREATE TABLE {} (id Int64, customer_id Nullable(Int64), amount Nullable(Decimal(18, 2)), "
        "status Nullable(String), email Nullable(String), updated_at Nullable(DateTime64(6, 'UTC')), "
        "flag Nullable(Bool)) ENGINE = MergeTree ORDER BY id")
+def insert_all(database, table, data):
+    ch = client(database)
+    ch.command(DDL.format(table))
+    ch.insert_arrow(table, data, settings={"async_insert": 0})
+    return ch.query(f"SELECT count() FROM {table}").result_rows[0][0]
 """
 )
 
@@ -28,10 +33,7 @@ import pyarrow.dataset as ds
 folder, database, table = sys.argv[2], sys.argv[3], sys.argv[4]
 start = time.perf_counter()
 data = ds.dataset(folder, format="parquet").to_table()
-ch = client(database)
-ch.command(DDL.format(table))
-ch.insert_arrow(table, data, settings={"async_insert": 0})
-rows = ch.query(f"SELECT count() FROM {table}").result_rows[0][0]
+rows = insert_all(database, table, data)
 print(json.dumps({"rows": rows, "seconds": time.perf_counter() - start, "hwm_mb": hwm()}))
 """
 )
@@ -47,10 +49,7 @@ with adbc.connect(uri) as conn:
     with conn.cursor() as cur:
         cur.execute("SELECT * FROM src")
         data = cur.fetch_arrow_table()
-ch = client(database)
-ch.command(DDL.format(table))
-ch.insert_arrow(table, data, settings={"async_insert": 0})
-rows = ch.query(f"SELECT count() FROM {table}").result_rows[0][0]
+rows = insert_all(database, table, data)
 print(json.dumps({"rows": rows, "seconds": time.perf_counter() - start, "hwm_mb": hwm()}))
 """
 )

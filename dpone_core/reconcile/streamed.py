@@ -9,6 +9,7 @@ range in memory: small for the leaf segments a descent fetches, the whole side f
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -33,16 +34,18 @@ def order_key(values: Sequence[Any]) -> tuple[Any, ...]:
     return tuple(out)
 
 
-class _PythonSide:
-    """The shared Python hashing of rows given as dicts."""
+class _PythonSide(ABC):
+    """The shared Python hashing of rows given as dicts; a subclass says where the rows come from."""
 
     name: str
 
+    @abstractmethod
     def _rows(self, columns: Sequence[str], low: int | None, high: int | None) -> Iterator[dict[str, Any]]:
-        raise NotImplementedError
+        """The named columns of the rows whose first key column is in ``[low, high)``."""
 
+    @abstractmethod
     def column_types(self) -> dict[str, ColumnType]:
-        raise NotImplementedError
+        """Every column's type, by name."""
 
     def _needed(self, spec: Compared) -> list[str]:
         return list(dict.fromkeys([*spec.key, *spec.columns, *([spec.delete_column] if spec.delete_column else [])]))
