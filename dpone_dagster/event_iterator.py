@@ -14,6 +14,8 @@ from typing import Any
 import dagster as dg
 
 from dpone_core.api import GateVerdict, RunReport
+from dpone_core.lineage.datasets import identity_columns
+from dpone_core.manifest.process import Process
 from dpone_dagster.translator import RULE_KEY
 
 DponeEvent = dg.MaterializeResult | dg.AssetCheckResult
@@ -33,15 +35,36 @@ def table_schema(report: RunReport) -> dg.TableSchema | None:
     return dg.TableSchema(
         columns=[
             dg.TableColumn(
-                c["name"], str(c["type"]), constraints=dg.TableColumnConstraints(nullable=bool(c.get("nullable", True)))
+                c["name"],
+                str(c.get("physical_type") or c["type"]),
+                constraints=dg.TableColumnConstraints(nullable=bool(c.get("nullable", True))),
             )
             for c in columns
         ]
     )
 
 
+def column_lineage(process: Process, report: RunReport, upstream: dg.AssetKey | None) -> dg.TableColumnLineage | None:
+    """Each target column fed unchanged by the same-named column of the upstream (source) asset.
+
+    The columns are the ones OpenLineage's ``columnLineage`` facet names (one rule in
+    ``dpone_core.lineage``); a query or file source has no upstream table asset, so no lineage.
+    """
+    if upstream is None or not report.result.target_schema:
+        return None
+    columns = identity_columns(process, [str(c["name"]) for c in report.result.target_schema])
+    if not columns:
+        return None
+    return dg.TableColumnLineage(
+        deps_by_column={c: [dg.TableColumnDep(asset_key=upstream, column_name=c)] for c in columns}
+    )
+
+
 def materialize_metadata(
-    reports: Sequence[RunReport], row_count: int | None = None, partition_keys: Sequence[str] = ()
+    reports: Sequence[RunReport],
+    row_count: int | None = None,
+    partition_keys: Sequence[str] = (),
+    lineage: dg.TableColumnLineage | None = None,
 ) -> dict[str, Any]:
     """Metadata for the materialization of one process (one report, or one per partition key).
 
@@ -72,6 +95,8 @@ def materialize_metadata(
     schema = table_schema(last)
     if schema is not None:
         metadata["dagster/column_schema"] = schema
+    if lineage is not None:
+        metadata["dagster/column_lineage"] = lineage
     evidence = [p for r in results for p in r.evidence_paths]
     if evidence:
         json_paths = [p for p in evidence if p.endswith(".json")] or evidence
@@ -173,6 +198,7 @@ def report_events(
     checks: Mapping[str, str],
     row_count: int | None = None,
     partition_keys: Sequence[str] = (),
+    lineage: dg.TableColumnLineage | None = None,
 ) -> Iterator[DponeEvent]:
     """Events for one process: materialization and checks, or checks and a raised Failure.
 
@@ -182,7 +208,7 @@ def report_events(
     last = reports[-1]
     if last.passed:
         yield dg.MaterializeResult(
-            asset_key=asset_key, metadata=materialize_metadata(reports, row_count, partition_keys)
+            asset_key=asset_key, metadata=materialize_metadata(reports, row_count, partition_keys, lineage)
         )
     yield from check_results(reports, asset_key, checks)
     if not last.passed:

@@ -21,7 +21,8 @@ from dpone_core.api import processes as select_processes
 from dpone_core.api import run as dpone_run
 from dpone_core.manifest.loader import LoadedManifest, load_manifest
 from dpone_core.manifest.process import RuntimeEvidence
-from dpone_dagster.event_iterator import DponeEvent, DponeEventIterator, report_events
+from dpone_core.manifest.selectors import select_one
+from dpone_dagster.event_iterator import DponeEvent, DponeEventIterator, column_lineage, report_events
 from dpone_dagster.secrets import publish_secrets
 from dpone_dagster.translator import MANIFEST_KEY, PROCESS_KEY, REGISTRY_KEY, RULE_KEY, metadata_text, metadata_texts
 
@@ -204,6 +205,15 @@ class DponeResource(dg.ConfigurableResource):
                     if not report.passed:
                         break
                 row_count = self._row_count(loaded, process, context.log) if reports[-1].passed else None
+                definition = select_one(loaded.manifest, process)
+                # The translator puts a table source's key first in deps; other sources have none.
+                upstream = next((dep.asset_key for dep in spec.deps), None) if definition.source.table else None
+                lineage = column_lineage(definition, reports[-1], upstream)
                 yield from report_events(
-                    reports, asset_key=spec.key, checks=checks, row_count=row_count, partition_keys=partition_keys
+                    reports,
+                    asset_key=spec.key,
+                    checks=checks,
+                    row_count=row_count,
+                    partition_keys=partition_keys,
+                    lineage=lineage,
                 )

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from dpone_core.api.publish import RunPublication
 from dpone_core.errors import DponeError, ManifestError
 from dpone_core.manifest.loader import LoadedManifest, load_manifest, validation_messages
 from dpone_core.manifest.process import Process, Retry
@@ -15,7 +16,7 @@ from dpone_core.manifest.selectors import select, select_one
 from dpone_core.runtime.chunks.phases import chunk_keys_for
 from dpone_core.runtime.progress import ProgressCallback
 from dpone_core.runtime.report import RunReport, RunResult
-from dpone_core.runtime.runner import error_entry, run_process
+from dpone_core.runtime.runner import error_entry, new_id, run_process
 
 ManifestLike = str | Path | LoadedManifest
 """A manifest path, or one already loaded (registry files then are not read again)."""
@@ -52,6 +53,8 @@ def run(
     phase: str = "load",
     chunks: Sequence[str] | None = None,
     connections: Mapping[str, Mapping[str, Any]] | None = None,
+    metrics_dir: str | Path | None = None,
+    lineage: bool = True,
 ) -> RunReport:
     """Run one process of a manifest and return its :class:`RunReport` (never raises for expected errors).
 
@@ -71,6 +74,11 @@ def run(
     partition of the manifest). A missing chunk fails the finalize before anything is written.
 
     ``connections`` adds connection profiles by name (see :func:`load`).
+
+    After the run, metrics go to ``metrics_dir`` (``<metrics_dir>/<process>/runtime_metrics.*``) or
+    wherever the manifest's ``observability:`` block says; with ``lineage`` (the default) the run
+    emits OpenLineage START and COMPLETE/FAIL events when OpenLineage is configured. Neither can
+    fail the load: a publishing problem is a warning on the report.
 
     >>> report = run("dags_examples/quickstart/orders.yaml")  # doctest: +SKIP
     >>> report.passed, report.result.inserted_rows  # doctest: +SKIP
@@ -126,7 +134,12 @@ def run(
             process=process.name,
             result=RunResult(errors=[error_entry(exc, process.name)]),
         )
-    return run_process(
+    run_id = run_id or new_id(f"{process.name}_")
+    publication = None
+    if not dry_run:
+        publication = RunPublication.prepare(loaded, process, metrics_dir=metrics_dir, lineage=lineage)
+        publication.started(run_id)
+    report = run_process(
         loaded,
         process,
         run_id=run_id,
@@ -138,6 +151,7 @@ def run(
         phase=phase,  # type: ignore[arg-type]  # checked by chunk_keys_for
         chunk_keys=chunk_keys,
     )
+    return publication.finished(report) if publication is not None else report
 
 
 def _retry(retry: Retry, attempts: int | None, backoff_seconds: float | None, backoff: str | None) -> Retry:

@@ -10,7 +10,8 @@ import click
 
 # Extras that are not connectors: extra -> (import names it needs, what it enables).
 OTHER_EXTRAS: dict[str, tuple[tuple[str, ...], str]] = {
-    "lineage": (("openlineage.client",), "OpenLineage events"),
+    "lineage": (("openlineage.client", "sqlglot"), "OpenLineage events, query-source lineage"),
+    "observability": (("prometheus_client", "opentelemetry.sdk"), "Prometheus / OpenTelemetry metrics"),
     "airflow": (("airflow",), "Airflow provider"),
     "dagster": (("dagster",), "Dagster integration"),
 }

@@ -14,6 +14,7 @@ import click
 from dpone_core.cli.doctor import doctor
 from dpone_core.cli.logs import configure_cli_logging
 from dpone_core.cli.manifest import manifest
+from dpone_core.cli.observability import observability
 from dpone_core.cli.ops import ops
 from dpone_core.cli.orchestrate import orchestrate
 from dpone_core.cli.run import plan_command, run_command
@@ -33,6 +34,7 @@ cli.add_command(doctor)
 cli.add_command(orchestrate)
 cli.add_command(ops)
 cli.add_command(run_report)
+cli.add_command(observability)
 
 
 def main() -> None:

@@ -77,4 +77,12 @@ def committed_files(manifest: str, selector: str, registry: tuple[str, ...], out
 
 
 # Each area's commands register themselves on `ops` (one module per area, thin adapters over dpone_core.ops).
-from dpone_core.cli import ops_deploy, ops_packs, ops_reconcile, ops_recovery, ops_runs  # noqa: E402, F401
+from dpone_core.cli import (  # noqa: E402, F401
+    ops_catalog,
+    ops_deploy,
+    ops_observability,
+    ops_packs,
+    ops_reconcile,
+    ops_recovery,
+    ops_runs,
+)

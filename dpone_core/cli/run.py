@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING
 
 import click
 
@@ -15,9 +14,6 @@ from dpone_core.cli.options import (
     retry_backoff_seconds_option,
 )
 from dpone_core.cli.output import emit
-
-if TYPE_CHECKING:
-    pass
 
 
 @click.command("run")
@@ -39,6 +35,11 @@ if TYPE_CHECKING:
 )
 @click.option("--chunks", help="Finalize: the comma-separated partition keys to commit (default: every value/range).")
 @click.option("--dry-run", is_flag=True, help="Decide gates and DDL; read and write no rows.")
+@click.option(
+    "--metrics-dir",
+    type=click.Path(file_okay=False),
+    help="Write runtime_metrics.json and .prom under DIR/<process>/ after the run (overrides observability:).",
+)
 @format_option
 def run_command(
     manifest: str,
@@ -53,6 +54,7 @@ def run_command(
     phase: str,
     chunks: str | None,
     dry_run: bool,
+    metrics_dir: str | None,
     output_format: str,
 ) -> None:
     """Run one process of MANIFEST. Exit 0 passed, 1 failed, 2 manifest/configuration error, 130 interrupted."""
@@ -76,6 +78,7 @@ def run_command(
         partition=partition,
         phase=phase,
         chunks=[c.strip() for c in chunks.split(",") if c.strip()] if chunks is not None else None,
+        metrics_dir=metrics_dir,
     )
     try:
         if console is not None:

@@ -26,10 +26,13 @@ from dpone_core.manifest.process import Process
 from dpone_core.model import LineageDataset, TableRef
 from dpone_core.spi.spec import DatasetRequest
 
-__all__ = ["LineageDataset", "sink_dataset", "source_dataset"]
+__all__ = ["LineageDataset", "connection_dataset", "sink_dataset", "source_dataset"]
 
 
-def _dataset(loaded: LoadedManifest, connection: str, table: TableRef | None, path: str | None) -> LineageDataset:
+def connection_dataset(
+    loaded: LoadedManifest, connection: str, table: TableRef | None, path: str | None
+) -> LineageDataset:
+    """The dataset ``table`` (or ``path``) of a manifest connection, named by its connector."""
     profile = loaded.manifest.connections[connection]
     spec = connector(profile.type)
     request = DatasetRequest(profile, loaded.base_dir, table, path)
@@ -43,10 +46,10 @@ def source_dataset(loaded: LoadedManifest, process: Process) -> LineageDataset:
     """The dataset a process reads (a query source is named ``query`` in its database's namespace)."""
     spec = process.source
     table = TableRef(*split_table_name(spec.table)) if spec.table else None
-    return _dataset(loaded, spec.connection, table, spec.path)
+    return connection_dataset(loaded, spec.connection, table, spec.path)
 
 
 def sink_dataset(loaded: LoadedManifest, process: Process) -> LineageDataset:
     """The dataset a process writes."""
     schema, name = process.sink.table_parts()
-    return _dataset(loaded, process.sink.connection, TableRef(schema, name), None)
+    return connection_dataset(loaded, process.sink.connection, TableRef(schema, name), None)

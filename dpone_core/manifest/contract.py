@@ -35,6 +35,7 @@ Scalar = bool | int | float | str
 class ColumnRule(StrictModel):
     """Rules for one column. Every rule set here is checked on every row of every load."""
 
+    description: str | None = Field(None, description="What the column holds; published to catalogs (dbt, DataHub).")
     type: ContractType | None = Field(None, description="Logical type the values must convert to.")
     precision: int | None = Field(None, ge=1, le=38, description="Decimal precision (type: decimal).")
     scale: int | None = Field(None, ge=0, le=38, description="Decimal scale (type: decimal).")

@@ -9,6 +9,7 @@ from pydantic import BeforeValidator, Field, SerializeAsAny, ValidationError, mo
 from dpone_core.connections.profile import ConnectionProfile
 from dpone_core.connections.registry import UnknownConnectionType, connector, parse_profile
 from dpone_core.manifest.contract import SchemaContract, SchemaEvolution
+from dpone_core.manifest.observability import Observability
 from dpone_core.manifest.process import Process, Quarantine, Retry, RuntimeEvidence
 from dpone_core.manifest.references import REFERABLE_KEYS, misplaced_references
 from dpone_core.model.capabilities import Capabilities, sink_strategies
@@ -43,6 +44,7 @@ class Manifest(StrictModel):
     defaults: Defaults = Field(default_factory=Defaults)
     connections: dict[Name, Profile] = Field(default_factory=dict)
     processes: list[Process] = Field(min_length=1)
+    observability: Observability = Field(default_factory=Observability)
 
     @model_validator(mode="after")
     def _cross_references(self) -> Manifest:

@@ -335,7 +335,7 @@ class Process(StrictModel):
 
     name: str = Field(max_length=128)
     selector: str | None = Field(None, description="Extra name this process can be selected by.")
-    description: str | None = None
+    description: str | None = Field(None, description="What the loaded table holds; published to catalogs.")
     tags: list[str] = Field(default_factory=list)
     depends_on: list[str] = Field(default_factory=list)
     source: Source

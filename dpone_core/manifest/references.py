@@ -41,12 +41,16 @@ def misplaced_references(process: dict[str, Any]) -> list[str]:
     ]
 
 
-def resolve_setting(value: str, key: str, base_dir: Path | None) -> str:
-    """``value`` with its references resolved (not secrets); a missing one fails naming ``key``."""
+def resolve_setting(value: str, key: str, base_dir: Path | None, *, secret: bool = False) -> str:
+    """``value`` with its references resolved; a missing one fails naming ``key``.
+
+    ``secret``: the resolved text may carry credentials (a URL with ``user:pass@``), so it is
+    registered for redaction like a connection password.
+    """
     if not contains_reference(value):
         return value
     try:
-        return resolve_references(value, base_dir=base_dir, secret=False)
+        return resolve_references(value, base_dir=base_dir, secret=secret)
     except UnresolvedReference as exc:
         raise ConfigurationError(
             f"{key}: {exc}", step="connect", fix="export the variable or create the file before the run"

@@ -22,10 +22,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from dpone_core.durable import sha256_file
 from dpone_core.errors import ConfigurationError
 from dpone_core.ops.artifacts import OpsReport, WrittenReport, markdown_table, write_report
 from dpone_core.orchestration._files import safe_name
+from dpone_core.runtime.report import RunReport
 
 KIND = "run_registry"
 STEP = "run-registry"
@@ -37,7 +40,7 @@ class RunRecord:
     """The run as the registry sees it, whatever document it came from."""
 
     source_kind: str
-    """``run``, ``orchestrated_run``, ``airflow_xcom`` or ``dagster``."""
+    """``run``, ``orchestrated_run``, ``dataflow_job`` (one task's), ``airflow_xcom`` or ``dagster``."""
     status: str
     passed: bool
     run_id: str | None = None
@@ -54,6 +57,9 @@ class RunRecord:
     errors: list[str] = field(default_factory=list)
     named: list[tuple[str, str]] = field(default_factory=list)
     """(kind, path) of every artifact the result names."""
+    report: dict[str, Any] | None = None
+    """The run's ``RunReport`` document, as far as the result carries one (none in Dagster metadata):
+    what ``dpone observability metrics-export`` computes its samples from. Not part of the entry."""
 
 
 @dataclass
@@ -69,18 +75,18 @@ class ArtifactEntry:
     """``ok``, ``missing`` or ``tampered``."""
 
 
-def read_result(path: Path) -> dict[str, Any]:
+def read_result(path: Path, step: str = STEP, option: str = "--run-result") -> dict[str, Any]:
     """The JSON object at ``path`` (a configuration error naming the file when it cannot be read)."""
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ConfigurationError(f"cannot read {path}: {exc.strerror}", step=STEP, fix="pass --run-result") from None
+        raise ConfigurationError(f"cannot read {path}: {exc.strerror}", step=step, fix=f"pass {option}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigurationError(
-            f"{path} is not JSON ({exc})", step=STEP, fix="pass the output of `dpone run --format json`"
+            f"{path} is not JSON ({exc})", step=step, fix="pass the output of `dpone run --format json`"
         ) from None
     if not isinstance(document, dict):
-        raise ConfigurationError(f"{path} does not hold a JSON object", step=STEP, fix="pass one run's result")
+        raise ConfigurationError(f"{path} does not hold a JSON object", step=step, fix="pass one run's result")
     return document
 
 
@@ -100,7 +106,7 @@ def _from_run(doc: dict[str, Any], kind: str = "run") -> RunRecord:
         kind, str(doc.get("status")), doc.get("passed") is True, doc.get("run_id"), doc.get("process"),
         doc.get("load_id"), doc.get("strategy"), doc.get("attempts"), result.get("target"),
         doc.get("manifest_path"), doc.get("manifest_sha256"), doc.get("started_at"), doc.get("finished_at"),
-        _counts(result), errors, named,
+        _counts(result), errors, named, doc,
     )  # fmt: skip
 
 
@@ -127,8 +133,19 @@ def _from_xcom(doc: dict[str, Any]) -> RunRecord:
         "airflow_xcom", str(doc.get("status")), doc.get("passed") is True, doc.get("run_id"), doc.get("process"),
         doc.get("load_id"), None, doc.get("attempts"), doc.get("target"), counts=_counts(doc),
         errors=[str(e) for e in doc.get("errors", [])],
-        named=[("evidence", str(p)) for p in doc.get("evidence_paths", [])],
+        named=[("evidence", str(p)) for p in doc.get("evidence_paths", [])], report=_xcom_report(doc),
     )  # fmt: skip
+
+
+def _xcom_report(doc: dict[str, Any]) -> dict[str, Any]:
+    """The ``RunReport`` fields a summary carries (it has no step times, source, warnings or finish time)."""
+    keys = [f"{n}_rows" for n in ("extracted", "inserted", "updated", "deleted", "quarantined")]
+    result = {k: doc[k] for k in (*keys, "duration_seconds", "state_after", "evidence_paths", "target") if k in doc}
+    result["errors"] = [{"code": "DPONE_ERROR", "message": str(e), "line": str(e)} for e in doc.get("errors", [])]
+    head = {
+        k: doc[k] for k in ("passed", "status", "process", "run_id", "load_id", "attempts") if doc.get(k) is not None
+    }
+    return {**head, "result": result}
 
 
 def _plain(value: Any) -> Any:
@@ -170,6 +187,32 @@ def parse_result(doc: dict[str, Any]) -> RunRecord:
         step=STEP,
         fix="pass the output of `dpone run --format json` or `dpone orchestrate run --format json`",
     )
+
+
+def parse_results(doc: dict[str, Any]) -> list[RunRecord]:
+    """Every run the document holds: one per task of a ``dpone orchestrate stage`` job result, else one."""
+    reports = doc.get("reports")
+    if "job_id" in doc and isinstance(reports, dict):
+        return [_from_run(r, "dataflow_job") for r in reports.values() if isinstance(r, dict)]
+    return [parse_result(doc)]
+
+
+def run_reports(path: Path, step: str = STEP, option: str = "--run-result") -> list[RunReport]:
+    """The ``RunReport`` of every process in the run result at ``path`` (a configuration error when none)."""
+    fix: str | None
+    try:
+        records = parse_results(read_result(path, step, option))
+        if not records or any(r.report is None for r in records):
+            why = "an orchestrated run that never started, or Dagster metadata"
+            raise ConfigurationError(f"{path} carries no run report ({why})", fix="pass dpone run's JSON")
+        return [RunReport.model_validate(r.report) for r in records]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        message, fix = f"{path} is not a valid run report ({where}: {first['msg']})", "pass dpone run's JSON"
+    except ConfigurationError as exc:
+        message, fix = exc.message if str(path) in exc.message else f"{path}: {exc.message}", exc.fix
+    raise ConfigurationError(message, step=step, fix=fix)
 
 
 def _resolve(path: str, base: Path) -> Path:
@@ -225,6 +268,7 @@ def build_entry(result_path: Path) -> OpsReport:
     artifacts = check_artifacts(record.named, result_path.parent)
     run = asdict(record)
     run.pop("named")
+    run.pop("report")
     payload = {
         "run": run,
         "run_result": {"path": str(result_path), "sha256": sha256_file(result_path), "kind": record.source_kind},

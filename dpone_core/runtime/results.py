@@ -53,7 +53,10 @@ def load_result(
         state_after=after,
         source=source.describe(),
         target=sink.describe(),
-        target_schema=[{"name": c.name, "type": str(c.type), "nullable": c.nullable} for c in target.columns]
+        target_schema=[
+            {"name": c.name, "type": str(c.type), "nullable": c.nullable, "physical_type": sink.physical_type(c)}
+            for c in target.columns
+        ]
         if target
         else [],
     )

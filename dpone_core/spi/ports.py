@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import pyarrow as pa
 
-from dpone_core.model import ReadRequest, StagedLoad, StrategyCounts, TableRef, TargetSchema
+from dpone_core.model import ReadRequest, StagedLoad, StrategyCounts, TableRef, TargetColumn, TargetSchema
 
 if TYPE_CHECKING:
     from dpone_core.gates.contract import ContractGate
@@ -155,6 +155,10 @@ class Catalog(Protocol):
 
     def row_count(self) -> int | None:
         """Rows in the target now, or None when it does not exist."""
+        ...
+
+    def physical_type(self, column: TargetColumn) -> str | None:
+        """The database's own type of ``column`` (``numeric(18,2)``), for lineage; None: the Arrow type is it."""
         ...
 
 
@@ -316,6 +320,10 @@ class SinkBase:
     def widening_blocks_writers(self, current: pa.DataType, incoming: pa.DataType) -> bool:
         """New data carries the new type; nothing is rewritten."""
         return False
+
+    def physical_type(self, column: TargetColumn) -> str | None:
+        """The catalog's own type when it named one; files store the Arrow type itself."""
+        return column.native_type
 
     def direct_load_allowed(self, strategy: str, primary_key: Sequence[str]) -> bool:
         """Only into a table the load creates."""

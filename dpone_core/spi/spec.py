@@ -91,6 +91,9 @@ class ConnectorSpec:
     open_source: Callable[[SourceRequest], Source] | None = None
     open_sink: Callable[[SinkRequest], Sink] | None = None
     lineage: Callable[[DatasetRequest], LineageDataset] | None = None
+    sql_dialect: str | None = None
+    """sqlglot's name for the connector's SQL (``postgres``, ``tsql``...): lineage parses a query
+    source with it to name the tables the query reads. None: the generic dialect."""
     airflow: AirflowMapping | None = None
     maintenance: Maintenance = field(default_factory=Maintenance)
     probe: Callable[[Any], str | None] | None = None

@@ -288,6 +288,8 @@ class DponeHook(BaseHook):
                 query_params=query_params,
                 phase=phase,
                 chunks=chunks,
+                # Airflow's OpenLineage listener emits this task's events (with dpone's facets).
+                lineage=False,
             )
 
     def committed_loads(

@@ -143,9 +143,9 @@ def test_openlineage_facets_after_a_run(quickstart: Path) -> None:
     (output,) = lineage.outputs
     assert output.outputFacets["outputStatistics"].rowCount == 3835
     assert [(f.name, f.type) for f in output.facets["schema"].fields][:3] == [
-        ("id", "int64"),
-        ("customer_id", "int64"),
-        ("amount", "decimal128(18, 2)"),
+        ("id", "BIGINT"),
+        ("customer_id", "BIGINT"),
+        ("amount", "NUMERIC(18, 2)"),
     ]
     column = output.facets["columnLineage"].fields["email"].inputFields[0]
     assert (column.namespace, column.field) == ("file", "email")

@@ -104,6 +104,7 @@ SPEC = ConnectorSpec(
     open_source=_open_source,
     open_sink=_open_sink,
     lineage=_lineage,
+    sql_dialect="clickhouse",
     airflow=AirflowMapping(("clickhouse",), _from_airflow),
     maintenance=Maintenance(per_table=("OPTIMIZE TABLE {table} FINAL",)),
     probe=_probe,

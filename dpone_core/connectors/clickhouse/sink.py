@@ -120,6 +120,10 @@ class ClickHouseSink(SinkBase):
         """The target as it exists now."""
         return self.catalog(self.table)
 
+    def physical_type(self, column: TargetColumn) -> str | None:
+        """The ClickHouse type this sink creates for the column (Nullable only where nulls are allowed)."""
+        return clickhouse_type(column.type, column.nullable, column.name)
+
     def layout(self, schema: TargetSchema) -> TableLayout:
         """Engine, ORDER BY and PARTITION BY of a table this sink creates."""
         options = self.options

@@ -90,6 +90,7 @@ SPEC = ConnectorSpec(
     open_source=_open_source,
     open_sink=_open_sink,
     lineage=_lineage,
+    sql_dialect="duckdb",
     airflow=AirflowMapping(("duckdb",), _from_airflow),
     maintenance=Maintenance(per_connection=("CHECKPOINT",)),
     writer_lane=_lane,

@@ -55,6 +55,7 @@ SPEC = ConnectorSpec(
     extra="mssql",
     requires=("pyodbc",),
     lineage=_lineage,
+    sql_dialect="tsql",
     airflow=AirflowMapping(("mssql",), _from_airflow),
 )
 

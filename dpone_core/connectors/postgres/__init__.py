@@ -103,6 +103,7 @@ SPEC = ConnectorSpec(
     open_source=_open_source,
     open_sink=_open_sink,
     lineage=_lineage,
+    sql_dialect="postgres",
     airflow=AirflowMapping(("postgres", "postgresql"), _from_airflow),
     maintenance=Maintenance(per_table=("ANALYZE {table}",)),
     probe=_probe,

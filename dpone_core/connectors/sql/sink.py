@@ -16,7 +16,7 @@ from typing import Any
 import pyarrow as pa
 
 from dpone_core.connectors.sql.bookkeeping import SqlBookkeeping
-from dpone_core.model import SEQ_COLUMN, StagedLoad, StrategyCounts, TableRef, TargetSchema
+from dpone_core.model import SEQ_COLUMN, StagedLoad, StrategyCounts, TableRef, TargetColumn, TargetSchema
 from dpone_core.spi.ports import SinkBase
 from dpone_core.strategies.dialect import SqlDialect
 from dpone_core.strategies.plan import LoadPlan
@@ -86,6 +86,10 @@ class SqlSink(SinkBase, ABC):
     def target_schema(self) -> TargetSchema | None:
         """The target as it exists now."""
         return self.catalog(self.table)
+
+    def physical_type(self, column: TargetColumn) -> str | None:
+        """The database type: the catalog's own name where it has one, else what this dialect creates."""
+        return column.native_type or self.dialect.type_sql(column.type)
 
     def plan_ddl(self, current: TargetSchema | None, desired: TargetSchema) -> list[str]:
         """DDL turning ``current`` into ``desired``."""
