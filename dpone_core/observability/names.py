@@ -40,8 +40,8 @@ RUN_DURATION = MetricName("dpone_run_duration_seconds", "Wall time of the latest
 STEP_DURATION = MetricName("dpone_step_duration_seconds", "Wall time of one step of the latest run.", "s", ("step",))
 RUN_ATTEMPTS = MetricName("dpone_run_attempts", "Attempts the latest run took (1 = no retry).", "{attempt}")
 RUN_PASSED = MetricName("dpone_run_passed", "1 when the latest run passed, 0 when it failed.")
-ERROR_COUNT = MetricName("dpone_error_count", "Errors the latest run reported.", "{error}")
-WARNING_COUNT = MetricName("dpone_warning_count", "Warnings the latest run reported.", "{warning}")
+RUN_ERRORS = MetricName("dpone_run_errors", "Errors the latest run reported.", "{error}")
+RUN_WARNINGS = MetricName("dpone_run_warnings", "Warnings the latest run reported.", "{warning}")
 CURSOR_LAG = MetricName(
     "dpone_cursor_lag_seconds",
     "Run finish time minus the committed cursor value, for a timestamp cursor (absent otherwise).",
@@ -61,9 +61,13 @@ ALL: tuple[MetricName, ...] = (
     STEP_DURATION,
     RUN_ATTEMPTS,
     RUN_PASSED,
-    ERROR_COUNT,
-    WARNING_COUNT,
+    RUN_ERRORS,
+    RUN_WARNINGS,
     CURSOR_LAG,
     RUN_FINISHED,
 )
 BY_NAME: dict[str, MetricName] = {m.name: m for m in ALL}
+
+ALIASES: dict[str, str] = {"dpone_error_count": RUN_ERRORS.name, "dpone_warning_count": RUN_WARNINGS.name}
+"""Names the original dpone's docs use, accepted where a user names a metric (``--alert``). They are
+not exported: Prometheus reserves ``_count`` for histograms and summaries (``promtool check metrics``)."""

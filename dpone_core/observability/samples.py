@@ -122,8 +122,8 @@ def run_samples(report: RunReport) -> list[Sample]:
     samples += [
         Sample(names.RUN_ATTEMPTS, float(report.attempts), labels),
         Sample(names.RUN_PASSED, 1.0 if report.passed else 0.0, labels),
-        Sample(names.ERROR_COUNT, float(len(result.errors)), labels),
-        Sample(names.WARNING_COUNT, float(len(result.warnings)), labels),
+        Sample(names.RUN_ERRORS, float(len(result.errors)), labels),
+        Sample(names.RUN_WARNINGS, float(len(result.warnings)), labels),
     ]
     finished = parse_time(report.finished_at)
     cursor = cursor_time(result.state_after)

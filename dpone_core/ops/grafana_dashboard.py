@@ -47,7 +47,7 @@ def _since(metric: names.MetricName) -> tuple[str, str]:
 
 PANELS: tuple[Panel, ...] = (
     Panel("Last run passed", "stat", (_q(names.RUN_PASSED),), "bool_yes_no", 6, 4, names.RUN_PASSED.help),
-    Panel("Errors", "stat", (_q(names.ERROR_COUNT),), "short", 6, 4, names.ERROR_COUNT.help),
+    Panel("Errors", "stat", (_q(names.RUN_ERRORS),), "short", 6, 4, names.RUN_ERRORS.help),
     Panel("Rows quarantined", "stat", (_q(names.ROWS_QUARANTINED),), "short", 6, 4, names.ROWS_QUARANTINED.help),
     Panel("Time since last run", "stat", (_since(names.RUN_FINISHED),), "s", 6, 4, names.RUN_FINISHED.help),
     Panel(
@@ -70,7 +70,7 @@ PANELS: tuple[Panel, ...] = (
     Panel(
         "Errors and warnings",
         "timeseries",
-        (_q(names.ERROR_COUNT, "{{process}} errors"), _q(names.WARNING_COUNT, "{{process}} warnings")),
+        (_q(names.RUN_ERRORS, "{{process}} errors"), _q(names.RUN_WARNINGS, "{{process}} warnings")),
         description="Errors and warnings the latest run reported.",
     ),
     Panel("Quarantined rows", "timeseries", (_q(names.ROWS_QUARANTINED),), description=names.ROWS_QUARANTINED.help),

@@ -50,7 +50,8 @@ class Threshold:
             raise ConfigurationError(
                 f"--alert {text!r} is not METRIC.min=VALUE or METRIC.max=VALUE", fix=f"use one of: {valid}"
             )
-        if match["metric"] not in names.BY_NAME:
+        metric = names.ALIASES.get(match["metric"], match["metric"])
+        if metric not in names.BY_NAME:
             raise ConfigurationError(
                 f"--alert {text!r}: {match['metric']} is not a dpone metric", fix=f"use one of: {valid}"
             )
@@ -60,7 +61,7 @@ class Threshold:
             value = math.nan
         if not math.isfinite(value):
             raise ConfigurationError(f"--alert {text!r}: {match['value']!r} is not a finite number", fix="give e.g. =0")
-        return cls(match["metric"], match["bound"], value)
+        return cls(metric, match["bound"], value)
 
     @property
     def operator(self) -> str:
@@ -69,7 +70,7 @@ class Threshold:
 
     @property
     def alert_name(self) -> str:
-        """``DponeErrorCountAboveMax`` for ``dpone_error_count.max``."""
+        """``DponeRunErrorsAboveMax`` for ``dpone_run_errors.max``."""
         words = self.metric.removeprefix("dpone_").split("_")
         return "Dpone" + "".join(w.capitalize() for w in words) + ("BelowMin" if self.bound == "min" else "AboveMax")
 

@@ -121,7 +121,7 @@ def test_metrics_export_writes_prom_and_json_with_the_reports_numbers(
     assert _value(found, "dpone_rows_inserted") == result.inserted_rows == 3835
     assert _value(found, "dpone_rows_quarantined") == result.quarantined_rows == 165
     assert _value(found, "dpone_run_passed") == 1
-    assert _value(found, "dpone_error_count") == 0 and _value(found, "dpone_run_attempts") == 1
+    assert _value(found, "dpone_run_errors") == 0 and _value(found, "dpone_run_attempts") == 1
     assert _value(found, "dpone_run_duration_seconds") == pytest.approx(result.duration_seconds)
     assert result.step_seconds and {"extract", "finalize"} <= set(result.step_seconds)
     for step, seconds in result.step_seconds.items():
@@ -222,7 +222,7 @@ def test_a_failed_run_exports_passed_0_and_its_errors(quickstart: Path, tmp_path
     found = _prom(tmp_path / "m" / "runtime_metrics.prom")
     labels = {"process": "orders", "strategy": "merge"}
     by_name = {name: value for (name, got), value in found.items() if labels.items() <= dict(got).items()}
-    assert by_name["dpone_run_passed"] == 0 and by_name["dpone_error_count"] >= 1
+    assert by_name["dpone_run_passed"] == 0 and by_name["dpone_run_errors"] >= 1
 
 
 def test_every_process_of_a_job_gets_its_own_samples(project: Callable[..., Path], tmp_path: Path) -> None:

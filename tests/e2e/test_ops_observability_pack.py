@@ -25,7 +25,7 @@ import yaml
 from dpone_core.observability import names
 from tests.e2e.conftest import run_cli
 
-ALERTS = ("dpone_run_passed.min=1", "dpone_error_count.max=0", "dpone_rows_quarantined.max=0")
+ALERTS = ("dpone_run_passed.min=1", "dpone_run_errors.max=0", "dpone_rows_quarantined.max=0")
 RUN_LABELS = 'strategy="merge",source_kind="files",sink_kind="duckdb"'
 SELECT_ALL = '"$process"'
 
@@ -231,7 +231,7 @@ def test_rules_fire_on_failing_series_only(pack: tuple[Path, dict[str, Any]], tm
         _series("dpone_run_passed", "customers", "1x10"),
         _series("dpone_rows_quarantined", "orders", "5x10"),
         _series("dpone_rows_quarantined", "customers", "0x10"),
-        _series("dpone_error_count", "customers", "0x10"),
+        _series("dpone_run_errors", "customers", "0x10"),
         # Finished at t=0 (orders) and at every minute (customers); stale only once 26h have passed.
         _series("dpone_run_finished_timestamp_seconds", "orders", "0x1700"),
         _series("dpone_run_finished_timestamp_seconds", "customers", "0+60x1700"),
@@ -244,7 +244,7 @@ def test_rules_fire_on_failing_series_only(pack: tuple[Path, dict[str, Any]], tm
         _fired(rules, "DponeRunFailed", "orders"),
         _fired(rules, "DponeRunPassedBelowMin", "orders", "0"),
         _fired(rules, "DponeRowsQuarantinedAboveMax", "orders", "5"),
-        {"eval_time": "5m", "alertname": "DponeErrorCountAboveMax", "exp_alerts": []},
+        {"eval_time": "5m", "alertname": "DponeRunErrorsAboveMax", "exp_alerts": []},
         {"eval_time": "5m", "alertname": "DponeRunStale", "exp_alerts": []},
         stale,
     ]
@@ -262,9 +262,9 @@ def test_rules_fire_on_failing_series_only(pack: tuple[Path, dict[str, Any]], tm
     ("alert", "says"),
     [
         ("dpone_nope.max=1", "dpone_nope is not a dpone metric"),
-        ("dpone_error_count>0", "is not METRIC.min=VALUE"),
-        ("dpone_error_count.avg=0", "is not METRIC.min=VALUE"),
-        ("dpone_error_count.max=lots", "is not a finite number"),
+        ("dpone_run_errors>0", "is not METRIC.min=VALUE"),
+        ("dpone_run_errors.avg=0", "is not METRIC.min=VALUE"),
+        ("dpone_run_errors.max=lots", "is not a finite number"),
     ],
 )
 def test_bad_alert_is_one_line_exit_2(alert: str, says: str, tmp_path: Path) -> None:
@@ -277,9 +277,35 @@ def test_bad_alert_is_one_line_exit_2(alert: str, says: str, tmp_path: Path) -> 
 
 
 def test_duplicate_alert_and_text_format(tmp_path: Path) -> None:
-    twice = ("--alert", "dpone_error_count.max=0", "--alert", "dpone_error_count.max=3")
+    twice = ("--alert", "dpone_run_errors.max=0", "--alert", "dpone_run_errors.max=3")
     proc = run_cli("ops", "observability-pack", "--output-dir", str(tmp_path / "dup"), *twice)
     assert proc.returncode == 2 and "given twice" in proc.stderr, proc.stderr
     proc = run_cli("ops", "observability-pack", "--output-dir", str(tmp_path / "ok"), "--stale-after", "0")
     assert proc.returncode == 0 and proc.stdout.rstrip().endswith("GREEN"), proc.stdout + proc.stderr
     assert "file grafana_dashboard.json sha256 " in proc.stdout and "DponeRunStale" not in proc.stdout
+
+
+def test_the_original_dpone_metric_names_are_accepted_as_aliases(tmp_path: Path) -> None:
+    out = tmp_path / "pack"
+    generate(out, "--alert", "dpone_error_count.max=0")
+    rules = yaml.safe_load((out / "prometheus_alerts.yml").read_text(encoding="utf-8"))
+    exprs = [r["expr"] for group in rules["groups"] for r in group["rules"]]
+    assert "dpone_run_errors > 0" in exprs
+
+
+def test_the_exported_exposition_passes_promtool_check_metrics(quickstart: Path, tmp_path: Path) -> None:
+    """The metric names and types the pack queries pass Prometheus's own naming lint."""
+    import dpone_core
+
+    report = dpone_core.run(quickstart, metrics_dir=tmp_path / "metrics")
+    assert report.passed
+    prom = tmp_path / "metrics" / "orders" / "runtime_metrics.prom"
+    proc = subprocess.run(
+        [promtool(), "check", "metrics"],
+        input=prom.read_text(encoding="utf-8"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

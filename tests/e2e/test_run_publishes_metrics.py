@@ -59,7 +59,7 @@ def test_a_failed_run_exports_too(quickstart: Path) -> None:
     report = dpone_core.run(quickstart)
     assert not report.passed
     samples = _samples(quickstart.parent / ".dpone" / "metrics" / "orders" / "runtime_metrics.prom")
-    assert samples["dpone_run_passed"] == 0 and samples["dpone_error_count"] >= 1
+    assert samples["dpone_run_passed"] == 0 and samples["dpone_run_errors"] >= 1
 
 
 def test_an_unreachable_push_gateway_is_a_warning(quickstart: Path) -> None:
