@@ -7,8 +7,10 @@ source side is re-read where it lives (by SQL for a table on Postgres, DuckDB or
 as Arrow through the connector); the target side is the sink's new version, read by SQL inside its
 open finalize (the transaction on Postgres and DuckDB, the built table on ClickHouse, the next
 version's files of a Parquet table), so a red verdict rolls back data, audit row and state
-together. A sink that cannot show its new version before it commits (Delta, a ClickHouse append)
-gets a ``skipped`` verdict that says so.
+together. A sink that publishes only after the checks (a ClickHouse append or partition replace, a
+Delta table) hands the load's staged rows instead: they are what its commit will publish, the
+verdict says which side was compared, and a red one stops the load before anything is published or
+any state moves. A sink that can show neither gets a ``skipped`` verdict that says so.
 
 Rows the contract quarantined are expected to be missing. Target rows outside the source's keys
 are ignored for strategies that keep rows the load did not read (merge, append, incremental,
@@ -69,6 +71,8 @@ def reconcile_gate(now: Committing) -> None:
     )  # fmt: skip
     quarantined = prepared.quarantine.rows
     verdict, detail, failed_rows = _verdict(spec.mode, source, target_side, process, quarantined, spec.sample)
+    if target.scope:
+        detail = f"{detail} (target side: {target.scope})"
     log.gates.append(
         GateVerdict(gate="reconcile", rule=spec.mode, verdict=verdict, failed_rows=failed_rows, detail=detail)
     )
@@ -106,7 +110,8 @@ def _sql_filter(dialect_name: str, window: Sequence[Predicate], extra: Sequence[
 def _target_window(target: SqlAccess, window: Sequence[Predicate], process: Any) -> SqlFilter | None:
     extra = []
     scd2 = process.sink.scd2
-    if process.sink.strategy == "scd2":
+    # Staged rows (a scope) are the load's own rows: no validity columns to select the current ones by.
+    if process.sink.strategy == "scd2" and target.scope is None:
         current = scd2.is_current if scd2 is not None else "is_current"
         extra.append(sql_dialect(target.dialect).is_true.format(c=sql_dialect(target.dialect).quote(current)))
     return _sql_filter(target.dialect, window, extra)

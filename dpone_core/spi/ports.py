@@ -41,6 +41,9 @@ class SqlAccess:
     query: Callable[[str, Mapping[str, Any]], Sequence[Sequence[Any]]]
     schema: str | None
     table: str
+    scope: str | None = None
+    """What the table holds when it is not the target's whole new version: a sink that publishes
+    only after its checks (ClickHouse appends, Delta) hands the load's staged rows, and says so."""
 
 
 class RelayRefused(Exception):

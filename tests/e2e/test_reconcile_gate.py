@@ -83,3 +83,47 @@ def test_a_parquet_table_is_reconciled_on_its_next_versions_files_before_the_com
     (tmp_path / "in" / "d.csv").write_text("id,v,n\n1,a,1\n2,b,2\n3,c,3\n", encoding="utf-8")
     verdict = _verdict(dpone_core.run(m))
     assert verdict.verdict == "passed" and "source 1 rows, target 1" in verdict.detail  # the window only
+
+
+def _delta(tmp_path: Path, strategy: str) -> Path:
+    m = _manifest(tmp_path, "id,v,n\n1,a,1\n2,b,2\n", {"mode": "rows"}, strategy, incremental={"cursor": "n"})
+    doc = yaml.safe_load(m.read_text())
+    doc["connections"]["lake"] = {"type": "files", "root": "lake"}
+    doc["processes"][0]["sink"] = {"connection": "lake", "table": "raw.t", "format": "delta", "strategy": strategy,
+                                   "primary_key": ["id"]}  # fmt: skip
+    m.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return m
+
+
+@pytest.mark.parametrize("strategy", ["append", "merge"])
+def test_a_delta_table_is_reconciled_on_the_staged_rows_before_its_commit(tmp_path: Path, strategy: str) -> None:
+    pytest.importorskip("deltalake")
+    verdict = _verdict(dpone_core.run(_delta(tmp_path, strategy)))
+    assert verdict.verdict == "passed", verdict.detail
+    assert "source 2 rows, target 2" in verdict.detail and "target side: the load's staged rows" in verdict.detail
+
+
+def test_a_red_verdict_on_delta_commits_neither_rows_nor_state(tmp_path: Path) -> None:
+    """A late row lands in the window after the read: the staged rows miss it, and nothing is committed."""
+    deltalake = pytest.importorskip("deltalake")
+    from dpone_core.checkpoints import listen
+
+    m = _delta(tmp_path, "append")
+    assert dpone_core.run(m).passed
+    source = tmp_path / "in" / "d.csv"
+    source.write_text("id,v,n\n1,a,1\n2,b,2\n3,c,3\n", encoding="utf-8")
+
+    def late_row(name: str) -> None:
+        if name == "finalize":
+            source.write_text(source.read_text(encoding="utf-8") + "4,a,3\n", encoding="utf-8")
+
+    stop = listen(late_row)
+    try:
+        report = dpone_core.run(m)
+    finally:
+        stop()
+    assert not report.passed and report.result.errors[0].code == "DPONE_RECONCILE_FAILED"
+    assert "1 missing" in _verdict(report).detail and "insert_target_row {'id': '4'}" in _verdict(report).detail
+    table = deltalake.DeltaTable(str(tmp_path / "lake" / "raw" / "t"))
+    assert table.version() == 0 and table.to_pyarrow_table().num_rows == 2  # the first load only
+    assert dpone_core.states(m)["p"]["cursor_value"] == '{"kind": "int", "value": "2"}'  # not advanced

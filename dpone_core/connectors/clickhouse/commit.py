@@ -134,7 +134,8 @@ class ClickHouseCommit:
             steps = [*create, *fill]
         self.plan = {**base, "kind": kind, "build": [s.as_json() for s in steps]}
         build(sink.client, self.plan)
-        sink.built = built if kind in ("swap", "rename") else None
+        sink.built = built
+        sink.built_scope = "the new content of the replaced partitions" if kind == "partitions" else None
         sql, params = rebuild.counts(current is not None)
         inserted, updated, deleted = sink.client.rows(sql, params, what="counting the load's changes")[0]
         return StrategyCounts(inserted=int(inserted), updated=int(updated), deleted=int(deleted))
@@ -148,7 +149,7 @@ class ClickHouseCommit:
             "built": [staging.schema, staging.name], "build": [drop.as_json()],
         }  # fmt: skip
         build(sink.client, self.plan)
-        sink.built = staging
+        sink.built, sink.built_scope = staging, None
         inserted = int(sink.client.rows(f"SELECT count() FROM {table(staging)}")[0][0])
         deleted = 0 if current is None else int(sink.client.rows(f"SELECT count() FROM {table(plan.target)}")[0][0])
         return StrategyCounts(inserted=inserted, deleted=deleted)
@@ -189,6 +190,7 @@ class ClickHouseCommit:
         chunks = (int(highest[0]) // size + 1) if int(highest[1]) else 0
         insert = {"columns": list(plan.target_columns), "where": where, "chunk_rows": size, "chunks": chunks}
         self.plan = {**base, "kind": "insert", "ddl": ddl, "insert": insert}
+        sink.built, sink.built_scope = plan.staging, "the load's staged rows, which the publish inserts"
         return StrategyCounts(inserted=int(counted[0]))
 
     def _dedup_window(self, target: TableRef) -> list[str]:

@@ -77,7 +77,9 @@ class ClickHouseSink(SinkBase):
         self.observed: dict[str, str | None] = {}
         """Per process: the newest committed load when the run read its state (checked at the commit)."""
         self.built: TableRef | None = None
-        """During a finalize that swaps or renames: the built new version (what the reconcile gate reads)."""
+        """During a finalize: what the reconcile gate reads (the built new version, the new content of
+        replaced partitions, or an append's staged rows; :attr:`built_scope` says which)."""
+        self.built_scope: str | None = None
         self.kept: set[str] = set()
         self.adopt_staging = adopt_staging
         """full_refresh: stage straight into a table laid out as the target, which then becomes it."""
@@ -318,10 +320,10 @@ class ClickHouseSink(SinkBase):
         return reader.read_all()
 
     def reconcile_access(self) -> SqlAccess | None:
-        """The built new version, before it is published (None for appends and partition replaces)."""
+        """What the publish will make visible, before it does (see :attr:`built`)."""
         if self.built is None:
             return None
-        return SqlAccess("clickhouse", self._query_named, self.built.schema, self.built.name)
+        return SqlAccess("clickhouse", self._query_named, self.built.schema, self.built.name, self.built_scope)
 
     def _query_named(self, sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
         return self.client.rows(sql, dict(params), step="reconcile", what="reconciling the built version")

@@ -28,6 +28,7 @@ import pyarrow.dataset as ds
 
 from dpone_core.connectors.object_store.delta_commit import DeltaCommit
 from dpone_core.connectors.object_store.local import LocalStore
+from dpone_core.connectors.object_store.sql_access import dataset_access
 from dpone_core.connectors.object_store.table_files import (
     FileWriter,
     StagedFiles,
@@ -39,7 +40,7 @@ from dpone_core.connectors.object_store.table_files import (
 from dpone_core.errors import TerminalError
 from dpone_core.manifest.identifiers import split_table_name
 from dpone_core.model import SEQ_COLUMN, StagedLoad, TableRef, TargetColumn, TargetSchema
-from dpone_core.spi.ports import Sink, SinkBase
+from dpone_core.spi.ports import Sink, SinkBase, SqlAccess
 
 HISTORY_SCANNED = 1000
 """Delta versions read (newest first) to find a process's state or a committed run id."""
@@ -56,6 +57,7 @@ class DeltaTableSink(SinkBase):
         self.uri, self.storage_options, self._lineage = uri, storage_options, lineage
         self._staged: dict[str, tuple[LocalStore, StagedFiles]] = {}
         self._table: Any = None
+        self._finalizing: str | None = None
 
     def describe(self) -> str:
         """``delta:<uri>``."""
@@ -206,8 +208,19 @@ class DeltaTableSink(SinkBase):
     def finalize(self, process: str, load_id: str) -> Iterator[DeltaCommit]:
         """The Delta operation runs on clean exit, with dpone's records in its commit."""
         session = DeltaCommit(self, process, load_id)
-        yield session
-        session.write()
+        self._finalizing = load_id
+        try:
+            yield session
+            session.write()
+        finally:
+            self._finalizing = None
+
+    def reconcile_access(self) -> SqlAccess | None:
+        """Inside the finalize: the load's staged files, which the Delta commit writes after the checks."""
+        if self._finalizing is None or self._finalizing not in self._staged:
+            return None
+        scope = "the load's staged rows, which the Delta commit writes"
+        return dataset_access(self.staged_dataset(self._finalizing), "staged_rows", scope)
 
     def read_target(self, columns: Sequence[str] | None = None) -> pa.Table:
         """The current version's rows."""

@@ -17,7 +17,7 @@ Strategies: full_refresh, append, incremental, partition_replace.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from dpone_core.connectors.object_store import TABLE_STRATEGIES
+from dpone_core.connectors.object_store.sql_access import dataset_access
 from dpone_core.connectors.object_store.store import TableStore
 from dpone_core.connectors.object_store.table_files import (
     FileWriter,
@@ -238,17 +239,9 @@ class ObjectTableSink(SinkBase):
         schema = session.arrow_schema() if session is not None else None
         if session is None or schema is None:
             return None
-        import duckdb
-
         paths = [self.store.path(f.key) for f in session.files]
         dataset = ds.dataset(paths, schema=schema, format="parquet", filesystem=self.store.filesystem)
-        con = duckdb.connect(":memory:")
-        con.register("next_version", dataset)
-
-        def query(sql: str, params: Mapping[str, Any]) -> list[tuple[Any, ...]]:
-            return list(con.execute(sql, dict(params)).fetchall())
-
-        return SqlAccess("duckdb", query, None, "next_version")
+        return dataset_access(dataset, "next_version")
 
     def read_target(self, columns: Sequence[str] | None = None) -> pa.Table:
         """All committed rows (in the committed schema)."""

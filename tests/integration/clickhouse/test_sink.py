@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 import dpone_core
+from dpone_core.checkpoints import listen
 from dpone_core.connectors.clickhouse.client import ClickHouseClient
 from dpone_core.errors import ConcurrentRunError, TransientError
 from tests.integration.clickhouse.conftest import ChDatabase
@@ -285,7 +286,7 @@ def test_the_lease_still_works_after_its_rows_are_deleted(ch: ChDatabase) -> Non
     assert again > first + 1 and lease.held("p", "b@elsewhere:2", again)
 
 
-def test_the_reconcile_gate_reads_the_built_version_and_skips_appends(ch: ChDatabase) -> None:
+def test_the_reconcile_gate_reads_the_built_version_and_an_appends_staged_rows(ch: ChDatabase) -> None:
     m = manifest(ch, SECOND, "merge", primary_key=["id"])
     doc = yaml.safe_load(m.read_text())
     doc["processes"][0]["reconcile"] = {"mode": "rows"}
@@ -299,7 +300,20 @@ def test_the_reconcile_gate_reads_the_built_version_and_skips_appends(ch: ChData
     (ch.folder / "in" / "d.csv").write_text(SECOND + "6,f,6\n", encoding="utf-8")
     report = passed(m)
     [verdict] = [g for g in report.result.gates if g.gate == "reconcile"]
-    assert verdict.verdict == "skipped" and "cannot show its new version" in verdict.detail
+    assert verdict.verdict == "passed" and "source 1 rows, target 1" in verdict.detail
+    assert "target side: the load's staged rows" in verdict.detail
+
+    # A late row lands inside the window after the read: the staged rows miss it, nothing is published.
+    source = ch.folder / "in" / "d.csv"
+    source.write_text(SECOND + "6,f,6\n7,g,7\n", encoding="utf-8")
+    stop = listen(lambda name: name == "finalize" and source.write_text(source.read_text() + "8,h,7\n"))
+    try:
+        report = dpone_core.run(m)
+    finally:
+        stop()
+    assert not report.passed and report.result.errors[0].code == "DPONE_RECONCILE_FAILED"
+    assert ch.sql("SELECT count(), max(id) FROM t2") == [(1, 6)]  # the earlier load only: neither 7 nor the late 8
+    assert dpone_core.states(m)["p"]["cursor_value"] == '{"kind": "int", "value": "6"}'
 
 
 def test_full_refresh_stages_in_the_targets_layout_and_swaps_the_staging_in(ch: ChDatabase) -> None:
