@@ -111,6 +111,7 @@ def _report(service: Any, o: dict[str, Any]) -> OpsReport:
 def _process_report(service: Any, o: dict[str, Any], options: Any, key: tuple[str, ...], columns: Any) -> OpsReport:
     from dpone_core.api import load
     from dpone_core.manifest.selectors import select_one
+    from dpone_core.ops import reconcile_repair
 
     if not o["selector"]:
         raise ConfigurationError("--manifest needs -s PROCESS", step="reconcile")
@@ -124,7 +125,7 @@ def _process_report(service: Any, o: dict[str, Any], options: Any, key: tuple[st
             result, {**inputs, "repair": "plan" if o["repair"] else "none"}, o["max_rows_listed"]
         )
     with tempfile.TemporaryDirectory(prefix="dpone-reconcile-") as folder:
-        loads = service.repair(loaded, process, result, Path(folder))
+        loads = reconcile_repair.repair(loaded, process, result, Path(folder))
     after = service.reconcile_process(loaded, process, scope, options)
     repaired = {"before": result.to_dict(o["max_rows_listed"]), "loads": loads}
     report = service.build_report(after, {**inputs, "repair": "applied"}, o["max_rows_listed"])
