@@ -22,6 +22,7 @@ After applying, the plan is built again, so the report shows what is still left.
 from __future__ import annotations
 
 import shlex
+import shutil
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -44,7 +45,7 @@ class RecoveryAction:
 
     action: str
     """``resume_run``, ``inspect_or_cleanup_lock``, ``drop_orphan_staging``, ``finish_publish``,
-    ``remove_uncommitted_quarantine`` or ``inspect_sink``."""
+    ``remove_uncommitted_quarantine``, ``drop_committed_chunks``, ``finalize_chunks`` or ``inspect_sink``."""
     subject: str
     detail: str
     safe: bool
@@ -190,6 +191,36 @@ def _leftover_actions(loaded: Any, process: Any, sink: Any) -> list[RecoveryActi
             detail += "; this sink allows concurrent runs: remove them once no run of the process is going"
         items = [str(f) for f in files]
         actions.append(RecoveryAction("remove_uncommitted_quarantine", name, detail, single, process=name, items=items))
+    return actions + _chunk_actions(loaded, process, sink)
+
+
+def _chunk_actions(loaded: Any, process: Any, sink: Any) -> list[RecoveryAction]:
+    """Parked chunks: a committed run's are left-overs (safe to drop); another run's await its finalize."""
+    from dpone_core.manifest.references import resolve_setting
+    from dpone_core.ops.recovery_sinks import parked_runs
+
+    if process.partitions is None or not process.partitions.chunk_dir:
+        return []
+    folder = Path(resolve_setting(process.partitions.chunk_dir, "partitions.chunk_dir", loaded.base_dir)).expanduser()
+    root = (folder if folder.is_absolute() else loaded.base_dir / folder) / process.name
+    actions = []
+    for run in parked_runs(root, sink, process.name):
+        if run.committed:
+            detail = f"run {run.run_id} committed; its {run.chunks} parked chunks were never removed"
+            actions.append(
+                RecoveryAction("drop_committed_chunks", process.name, detail, True, process=process.name,
+                               items=[str(run.folder)])
+            )  # fmt: skip
+            continue
+        manifest = shlex.quote(str(loaded.path))
+        command = f"dpone run {manifest} -s {process.name} --phase finalize --run-id {shlex.quote(run.run_id)}"
+        detail = (
+            f"run {run.run_id} parked {run.chunks} chunks and never committed: finalize it once every partition "
+            f"is extracted, or delete {run.folder} to give the run up"
+        )
+        actions.append(
+            RecoveryAction("finalize_chunks", process.name, detail, False, command, process.name, [str(run.folder)])
+        )
     return actions
 
 
@@ -229,6 +260,8 @@ def apply_plan(request: RecoveryRequest) -> OpsReport:
 def _perform(action: RecoveryAction, request: RecoveryRequest) -> str:
     if action.action == "inspect_or_cleanup_lock":
         return _release_stale_lock(Path(action.subject), request)
+    if action.action == "drop_committed_chunks":
+        return _drop_chunks(action)
     return _clean_process(action, request)
 
 
@@ -241,6 +274,13 @@ def _release_stale_lock(path: Path, request: RecoveryRequest) -> str:
         return f"kept: the lock is live again (pid {(attempt.holder or {}).get('pid')})"
     attempt.handle.release()
     return "removed (takeover logged)"
+
+
+def _drop_chunks(action: RecoveryAction) -> str:
+    """Delete a committed run's parked chunk folders."""
+    for folder in action.items:
+        shutil.rmtree(folder, ignore_errors=True)
+    return f"removed {', '.join(action.items)}"
 
 
 def _clean_process(action: RecoveryAction, request: RecoveryRequest) -> str:

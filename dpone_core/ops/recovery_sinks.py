@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 from dpone_core.gates.quarantine import owned_markers
+from dpone_core.runtime.chunks.store import MARKER_SUFFIX
 from dpone_core.spi.ports import Sink
 
 DELTA_SCRATCH_PREFIX = "dpone-delta-"
@@ -122,4 +124,27 @@ def uncommitted_quarantine(folder: Path, sink: Sink, process: str, owner: str) -
         data = folder / f"{load_id}.parquet"
         if load_id not in committed and data.exists():
             found.append(data)
+    return found
+
+
+@dataclass(frozen=True)
+class ParkedRun:
+    """The parked chunks of one run of a chunked load (``<chunk_dir>/<process>/<run_id>/``)."""
+
+    run_id: str
+    folder: Path
+    chunks: int
+    committed: bool
+    """The sink's audit table has this run id: the finalize committed and died before removing them."""
+
+
+def parked_runs(chunk_root: Path, sink: Sink, process: str) -> list[ParkedRun]:
+    """Runs with chunks under ``chunk_root`` (``<chunk_dir>/<process>``), each checked against the audit table."""
+    if not chunk_root.is_dir():
+        return []
+    found = []
+    for folder in sorted(p for p in chunk_root.iterdir() if p.is_dir()):
+        chunks = len(list(folder.glob(f"*{MARKER_SUFFIX}")))
+        run_id = unquote(folder.name)
+        found.append(ParkedRun(run_id, folder, chunks, sink.committed_load(process, run_id) is not None))
     return found

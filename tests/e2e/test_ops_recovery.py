@@ -146,3 +146,38 @@ def test_failed_job_state_needs_a_resume_and_bad_input_exits_2(project: Callable
     assert "job state failed" in plan["actions"][0]["detail"]
     bad = run_cli("ops", "recovery-plan", "--manifest", str(tmp_path / "absent.yaml"))
     assert bad.returncode == 2 and bad.stderr.startswith("error: ") and "Traceback" not in bad.stderr
+
+
+CHUNKED = """
+- name: sales
+  source: {connection: inbox, path: data.csv, format: csv}
+  sink: {connection: wh, table: sales, strategy: merge, primary_key: [id]}
+  partitions: {column: region, values: [eu, us], chunk_dir: chunks}
+"""
+
+
+def test_parked_chunks_are_listed_finalized_by_hand_and_committed_ones_dropped(
+    project: Callable[..., Path], tmp_path: Path
+) -> None:
+    manifest = project("id,region\n1,eu\n2,us\n3,eu\n", CHUNKED)
+    for key in ("eu", "us"):
+        assert run_cli("run", str(manifest), "--run-id", "c1", "--phase", "extract", "--partition", key).returncode == 0
+    plan = _plan(tmp_path, manifest, expect=1)
+    [action] = [a for a in plan["actions"] if a["action"] == "finalize_chunks"]
+    assert not action["safe"] and "run c1 parked 2 chunks and never committed" in action["detail"]
+    assert action["command"].endswith("-s sales --phase finalize --run-id c1")
+    applied = _plan(tmp_path, manifest, "--apply", "--yes", expect=1)  # not safe: the chunks stay
+    assert (manifest.parent / "chunks" / "sales" / "c1" / "eu.arrow").exists(), applied
+
+    # The finalize commits, then (as if killed before its clean-up) the chunks are back on disk.
+    parked = manifest.parent / "chunks" / "sales" / "c1"
+    kept = {p.name: p.read_bytes() for p in parked.iterdir()}
+    assert run_cli("run", str(manifest), "--run-id", "c1", "--phase", "finalize").returncode == 0
+    parked.mkdir(parents=True, exist_ok=True)
+    for name, data in kept.items():
+        (parked / name).write_bytes(data)
+    plan = _plan(tmp_path, manifest, expect=1)
+    [action] = [a for a in plan["actions"] if a["action"] == "drop_committed_chunks"]
+    assert action["safe"] and "run c1 committed" in action["detail"]
+    _plan(tmp_path, manifest, "--apply", "--yes", expect=0)
+    assert not parked.exists()
