@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
-import re
 import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,13 +27,23 @@ from dpone_core.manifest.process import Process
 from dpone_core.manifest.selectors import selected_upstreams
 from dpone_core.model.strict import suggest
 from dpone_core.ops.artifacts import OpsReport, WrittenReport, markdown_table, write_report
+from dpone_core.ops.deploy_references import (
+    REFERENCE,
+    FoundReference,
+    env_vars,
+    environment,
+    file_names,
+    find_references,
+    unresolvable,
+)
+from dpone_core.orchestration.containers import slug
 from dpone_core.orchestration.handoff import (
     DEFAULT_IMAGE,
     DEFAULT_SCHEDULE,
     ContainerSpec,
-    EnvVar,
     HandoffSpec,
     SchedulerHandoffBuilder,
+    SecretFile,
 )
 
 TARGETS = {
@@ -50,9 +59,7 @@ RESUME_POLICIES = ("resume", "fail")
 
 REPORT_STEM = "deploy_render"
 _STEP = "deploy-render"
-_REFERENCE = re.compile(r"\$\{([a-z][a-z0-9_]*):([^}]+)\}")
 _CONTAINER_TARGETS = ("docker-compose", "k8s-cronjob")
-_NATIVE_SCHEMES = {"airflow": "airflow", "dagster": "dagster"}
 """A target whose platform resolves a scheme of its own."""
 
 
@@ -70,17 +77,6 @@ class DeployRequest:
     resume_policy: str = "resume"
     workdir: str = field(default_factory=lambda: str(Path.cwd()))
     """The project folder: relative paths resolve against it here, and against ``/app`` in an image."""
-
-
-@dataclass(frozen=True)
-class FoundReference:
-    """A ``${scheme:name}`` reference of a selected process; ``secret`` when a secret field holds it."""
-
-    scheme: str
-    name: str
-    secret: bool
-    process: str
-    where: str
 
 
 @dataclass(frozen=True)
@@ -139,19 +135,25 @@ def _plan(request: DeployRequest) -> _Plan:
     registries = [str(Path(request.workdir, r)) for r in request.registry_paths]
     loaded = load(Path(request.workdir, request.manifest_path), registries)
     selected = processes(loaded, request.selector)
-    refs = tuple(_references(loaded, selected))
+    refs = tuple(find_references(loaded, selected))
     base = _base_spec(request, refs)
     mounts, notes, blockers = _durable_paths(loaded, selected, request, base)
     base = dataclasses.replace(base, container=dataclasses.replace(base.container, durable_paths=tuple(mounts)))
-    specs = _process_specs(base, loaded, selected, refs)
-    notes += [f"${{file:{name}}} is read at run time: mount it from a secret (not rendered)" for name in _files(refs)]
+    files = _secret_files(refs, request, base) if request.target in _CONTAINER_TARGETS else {}
+    base = dataclasses.replace(base, container=dataclasses.replace(base.container, secret_files=tuple(files.values())))
+    specs = _process_specs(base, loaded, selected, refs, files)
+    if files:
+        where = _files_source(request.target, base)
+        notes += [
+            f"${{file:{name}}} is mounted read-only at {f.path} from {where} key {f.key}" for name, f in files.items()
+        ]
     if request.target == "k8s-cronjob":
         notes += [
             f"CronJob {s.name} does not wait for {', '.join(s.upstreams)}: schedule it later"
             for s in specs
             if s.upstreams
         ]
-    return _Plan(selected, refs, base, specs, notes, blockers + _unresolvable(refs, request.target))
+    return _Plan(selected, refs, base, specs, notes, blockers + unresolvable(refs, request.target))
 
 
 def _payload(
@@ -171,7 +173,7 @@ def _payload(
         "path": str(path),
         "files": {path.name: sha},
         "commands": commands if container else {},
-        "environment": _environment(plan.refs),
+        "environment": environment(plan.refs),
         "secret_source": _secret_source(request.target, plan.base),
         "references": [dataclasses.asdict(r) for r in plan.refs if r.scheme != "env"],
         "durable_paths": list(plan.base.container.durable_paths),
@@ -200,41 +202,6 @@ def _check(request: DeployRequest) -> None:
         )
 
 
-def _strings(node: Any, where: str) -> Iterator[tuple[str, str]]:
-    if isinstance(node, str):
-        yield where, node
-    elif isinstance(node, dict):
-        for key, value in node.items():
-            yield from _strings(value, f"{where}.{key}")
-    elif isinstance(node, list | tuple):
-        for index, value in enumerate(node):
-            yield from _strings(value, f"{where}[{index}]")
-
-
-def _references(loaded: LoadedManifest, selected: list[Process]) -> Iterator[FoundReference]:
-    """Every reference the selected processes and their connections hold (as names; nothing resolved)."""
-    for process in selected:
-        for where, text in _strings(process.model_dump(), f"processes.{process.name}"):
-            for scheme, name in _REFERENCE.findall(text):
-                yield FoundReference(scheme, name.strip(), False, process.name, where)
-        for connection in dict.fromkeys((process.source.connection, process.sink.connection)):
-            profile = loaded.manifest.connections[connection]
-            secrets = type(profile).secret_fields()
-            for key, value in profile.model_dump().items():
-                for where, text in _strings(value, f"connections.{connection}.{key}"):
-                    for scheme, name in _REFERENCE.findall(text):
-                        yield FoundReference(scheme, name.strip(), key in secrets, process.name, where)
-
-
-def _env_vars(refs: tuple[FoundReference, ...] | list[FoundReference]) -> tuple[EnvVar, ...]:
-    """One :class:`EnvVar` per ``${env:...}`` name, secret when any use of it is a secret field."""
-    names: dict[str, bool] = {}
-    for ref in refs:
-        if ref.scheme == "env":
-            names[ref.name] = names.get(ref.name, False) or ref.secret
-    return tuple(EnvVar(name, secret) for name, secret in sorted(names.items()))
-
-
 def _base_spec(request: DeployRequest, refs: tuple[FoundReference, ...]) -> HandoffSpec:
     spec = HandoffSpec(
         manifest_path=request.manifest_path,
@@ -247,26 +214,59 @@ def _base_spec(request: DeployRequest, refs: tuple[FoundReference, ...]) -> Hand
         dagster_secrets=tuple(sorted({r.name for r in refs if r.scheme == "dagster"})),
     )
     name = spec.name.replace("_", "-")
-    box = ContainerSpec(env=_env_vars(refs), volume_claim=f"dpone-{name}-state", secret_name=f"dpone-{name}-secrets")
+    box = ContainerSpec(
+        env=env_vars(refs),
+        volume_claim=f"dpone-{name}-state",
+        secret_name=f"dpone-{name}-secrets",
+        files_secret_name=f"dpone-{name}-files",
+    )
     return dataclasses.replace(spec, container=box)
 
 
 def _process_specs(
-    base: HandoffSpec, loaded: LoadedManifest, selected: list[Process], refs: tuple[FoundReference, ...]
+    base: HandoffSpec,
+    loaded: LoadedManifest,
+    selected: list[Process],
+    refs: tuple[FoundReference, ...],
+    files: dict[str, SecretFile],
 ) -> list[HandoffSpec]:
     """One spec per process (``orchestrate run`` picks one); the lock key is orchestrate's own default."""
     graph = {p.name: tuple(p.depends_on) for p in loaded.manifest.processes}
     names = {p.name for p in selected}
-    return [
-        dataclasses.replace(
-            base,
-            selector=p.name,
-            concurrency_key=f"{loaded.path.stem}.{p.name}",
-            container=dataclasses.replace(base.container, env=_env_vars([r for r in refs if r.process == p.name])),
-            upstreams=tuple(sorted(selected_upstreams(p.name, graph, names))),
+    specs = []
+    for p in selected:
+        own = [r for r in refs if r.process == p.name]
+        mounted = tuple(files[n] for n in sorted({r.name for r in own if r.scheme == "file"}) if n in files)
+        box = dataclasses.replace(base.container, env=env_vars(own), secret_files=mounted)
+        upstreams = tuple(sorted(selected_upstreams(p.name, graph, names)))
+        specs.append(
+            dataclasses.replace(
+                base,
+                selector=p.name,
+                concurrency_key=f"{loaded.path.stem}.{p.name}",
+                container=box,
+                upstreams=upstreams,
+            )
         )
-        for p in selected
-    ]
+    return specs
+
+
+def _secret_files(refs: tuple[FoundReference, ...], request: DeployRequest, spec: HandoffSpec) -> dict[str, SecretFile]:
+    """Each ``${file:...}`` name -> where the container finds it (relative names: beside the manifest)."""
+    root = spec.container.workdir
+    manifest_dir = posixpath.dirname(_inside(root, Path(request.manifest_path).as_posix()))
+    found = {}
+    for name in file_names(refs):
+        path = _inside(manifest_dir, name)
+        found[name] = SecretFile(slug(path), path)
+    return found
+
+
+def _files_source(target: str, spec: HandoffSpec) -> str:
+    """Where the rendered file takes the ``${file:...}`` files from (a name, never a value)."""
+    if target == "k8s-cronjob":
+        return f"Kubernetes Secret {spec.container.files_secret_name}"
+    return "the compose secret ./secrets/<key>"
 
 
 def _durable_paths(
@@ -287,7 +287,7 @@ def _durable_paths(
         wanted += [common] if common != root else orchestration
     notes: list[str] = []
     for what, raw in _state_folders(loaded, selected):
-        if _REFERENCE.search(raw):
+        if REFERENCE.search(raw):
             notes.append(f"{what} is {raw}: put that folder on durable storage yourself")
         else:
             wanted.append(_inside(manifest_dir, raw))
@@ -324,25 +324,6 @@ def _state_folders(loaded: LoadedManifest, selected: list[Process]) -> Iterator[
 def _inside(base: str, path: str) -> str:
     """``path`` as the container sees it (relative ones under ``base``), normalised."""
     return posixpath.normpath(path if posixpath.isabs(path) else posixpath.join(base, path))
-
-
-def _unresolvable(refs: tuple[FoundReference, ...], target: str) -> list[str]:
-    """References of a scheme only another platform resolves (``${airflow:...}`` under Kubernetes, ...)."""
-    foreign = {(r.scheme, r.where) for r in refs if r.scheme in _NATIVE_SCHEMES and _NATIVE_SCHEMES[r.scheme] != target}
-    return [
-        f"{where} is a ${{{scheme}:...}} reference, which only {scheme} resolves" for scheme, where in sorted(foreign)
-    ]
-
-
-def _files(refs: tuple[FoundReference, ...]) -> list[str]:
-    return sorted({r.name for r in refs if r.scheme == "file"})
-
-
-def _environment(refs: tuple[FoundReference, ...]) -> list[dict[str, Any]]:
-    return [
-        {"name": v.name, "secret": v.secret, "used_by": sorted({r.process for r in refs if r.name == v.name})}
-        for v in _env_vars(refs)
-    ]
 
 
 def _secret_source(target: str, spec: HandoffSpec) -> str:

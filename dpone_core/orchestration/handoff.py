@@ -16,7 +16,6 @@ outlive a pod (locks, job state, evidence, a DuckDB file).
 
 from __future__ import annotations
 
-import posixpath
 import re
 import shlex
 from collections.abc import Sequence
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from dpone_core.orchestration import containers
 
 DEFAULT_SCHEDULE = "0 2 * * *"
 DEFAULT_IMAGE = "dpone:latest"
@@ -37,6 +36,14 @@ class EnvVar:
 
     name: str
     secret: bool = True
+
+
+@dataclass(frozen=True)
+class SecretFile:
+    """A file a run reads (a ``${file:...}`` reference): ``key`` in the platform secret, ``path`` in the container."""
+
+    key: str
+    path: str
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,10 @@ class ContainerSpec:
     """The Kubernetes Secret holding every variable of ``env`` (one key per variable name)."""
     env_file: str = "dpone.env"
     """The Docker env_file, beside docker-compose.yml, that the operator creates (never rendered)."""
+    secret_files: tuple[SecretFile, ...] = ()
+    """Files the manifest reads by ``${file:...}``, mounted from a platform secret at their path."""
+    files_secret_name: str = "dpone-files"
+    """The Kubernetes Secret holding every file of ``secret_files`` (one key each)."""
 
 
 @dataclass(frozen=True)
@@ -173,90 +184,20 @@ class SchedulerHandoffBuilder:
         return self.kubernetes_cronjobs([spec])
 
     def kubernetes_cronjobs(self, specs: Sequence[HandoffSpec]) -> str:
-        """One CronJob per spec, as one multi-document YAML stream."""
-        header = (
-            "# dpone handoff: locks, job state and evidence live on the claim below, so every job of\n"
-            "# one deployment mounts the same claim (ReadWriteMany when pods may land on several nodes).\n"
-            "# Variables come from the Secret named in secretKeyRef; create it, this file holds no value.\n"
-        )
-        return header + "---\n".join(yaml.safe_dump(self.cronjob_document(s), sort_keys=False) for s in specs)
+        """One CronJob per spec, as one multi-document YAML stream (see :mod:`.containers`)."""
+        return containers.kubernetes_cronjobs([(s, self.scheduled_command(s)) for s in specs])
 
     def cronjob_document(self, spec: HandoffSpec) -> dict[str, Any]:
         """The CronJob of one spec, as data."""
-        box = spec.container
-        container: dict[str, Any] = {
-            "name": "dpone",
-            "image": spec.image,
-            "workingDir": box.workdir,
-            "command": ["/bin/sh", "-c", self._shell(spec, spec.manifest_path, run_id_date(spec.schedule))],
-        }
-        if box.env:  # every variable from the Secret: a reference may sit inside any string (a DSN)
-            container["env"] = [
-                {"name": v.name, "valueFrom": {"secretKeyRef": {"name": box.secret_name, "key": v.name}}}
-                for v in box.env
-            ]
-        container["volumeMounts"] = [
-            {
-                "name": "dpone-state",
-                "mountPath": path,
-                **({"subPath": _slug(path)} if len(box.durable_paths) > 1 else {}),
-            }
-            for path in box.durable_paths
-        ]
-        pod = {
-            "restartPolicy": "Never",
-            "containers": [container],
-            "volumes": [{"name": "dpone-state", "persistentVolumeClaim": {"claimName": box.volume_claim}}],
-        }
-        return {
-            "apiVersion": "batch/v1",
-            "kind": "CronJob",
-            "metadata": {"name": _k8s_name(spec.name), "labels": {"app.kubernetes.io/name": "dpone"}},
-            "spec": {
-                "schedule": spec.schedule,
-                "concurrencyPolicy": "Forbid",
-                "successfulJobsHistoryLimit": 3,
-                "failedJobsHistoryLimit": 3,
-                "jobTemplate": {"spec": {"backoffLimit": 0, "template": {"spec": pod}}},
-            },
-        }
+        return containers.cronjob_document(spec, self.scheduled_command(spec))
 
-    # ---- Docker Compose: one one-shot service per spec, started by the host's cron ------------
     def docker_compose(self, specs: Sequence[HandoffSpec]) -> str:
-        """A compose file: one service per spec, ``depends_on`` for upstreams, named volumes for durable paths."""
-        services = {_k8s_name(s.name): self.compose_service(s) for s in specs}
-        volumes: dict[str, dict[str, Any]] = {_slug(p): {} for s in specs for p in s.container.durable_paths}
-        waited = {_k8s_name(u) for s in specs for u in s.upstreams}
-        cron = [f"#   {s.schedule} cd <this folder> && docker compose run --rm {_k8s_name(s.name)}" for s in specs]
-        header = [
-            "# dpone handoff: compose has no scheduler; run the services from the host's crontab:",
-            *[line for line, s in zip(cron, specs, strict=True) if _k8s_name(s.name) not in waited],
-            f"# Variables come from {specs[0].container.env_file} beside this file (create it; it is not rendered),",
-            "# and the named volumes keep locks, job state and evidence between runs.",
-        ]
-        document = {"services": services, "volumes": volumes}
-        return "\n".join(header) + "\n" + yaml.safe_dump(document, sort_keys=False)
+        """A compose file: one one-shot service per spec, started by the host's cron (see :mod:`.containers`)."""
+        return containers.docker_compose([(s, self.scheduled_command(s)) for s in specs])
 
-    def compose_service(self, spec: HandoffSpec) -> dict[str, Any]:
-        """One one-shot service running ``dpone orchestrate run`` (``$`` doubled: compose interpolates it)."""
-        box = spec.container
-        command = self._shell(spec, spec.manifest_path, run_id_date(spec.schedule)).replace("$", "$$")
-        service: dict[str, Any] = {
-            "image": spec.image,
-            "working_dir": box.workdir,
-            "entrypoint": ["/bin/sh", "-c"],
-            "command": [command],
-            "restart": "no",
-            "labels": {"dpone.schedule": spec.schedule},
-        }
-        if box.env:
-            service["env_file"] = [box.env_file]
-        service["volumes"] = [{"type": "volume", "source": _slug(p), "target": p} for p in box.durable_paths]
-        if spec.upstreams:
-            service["depends_on"] = {
-                _k8s_name(u): {"condition": "service_completed_successfully"} for u in spec.upstreams
-            }
-        return service
+    def scheduled_command(self, spec: HandoffSpec) -> str:
+        """The shell command a container runs for ``spec``: one run id per scheduled slot."""
+        return self._shell(spec, spec.manifest_path, run_id_date(spec.schedule))
 
     # ---- Airflow and Dagster: the native integrations ----------------------------------------
     def airflow_dag(self, spec: HandoffSpec) -> str:
@@ -373,16 +314,6 @@ def run_id_date(schedule: str) -> str:
     """
     minute, hour = schedule.split()[:2]
     return "$(date -u +%Y%m%d)" if minute.isdigit() and hour.isdigit() else "$(date -u +%Y%m%dT%H%M)"
-
-
-def _slug(path: str) -> str:
-    """A volume / subPath name for a container folder (``/app/.dpone`` -> ``app-dpone``)."""
-    return re.sub(r"[^a-z0-9]+", "-", posixpath.normpath(path).lower()).strip("-") or "root"
-
-
-def _k8s_name(name: str) -> str:
-    """A DNS-1123 name of at most 52 characters (CronJob names leave room for the Job suffix)."""
-    return ("dpone-" + re.sub(r"[^a-z0-9]+", "-", name.lower()))[:52].strip("-")
 
 
 def _env_comment(spec: HandoffSpec, where: str) -> list[str]:

@@ -131,7 +131,13 @@ def test_k8s_cronjobs_take_every_variable_from_a_secret(pg_project: Path, tmp_pa
     assert "date -u +%Y%m%dT%H%M" in orders.command[2]  # a half-hourly schedule needs a run id per slot
     assert {e["name"]: e["secret"] for e in report["environment"]} == {"SHOP_PG_HOST": False, "SHOP_PG_PASSWORD": True}
     assert any("does not wait for shop_orders" in n for n in report["notes"])
-    assert any("${file:/run/secrets/wh_pg}" in n for n in report["notes"])
+    assert any("${file:/run/secrets/wh_pg} is mounted read-only at /run/secrets/wh_pg" in n for n in report["notes"])
+    for job in jobs.values():  # both processes read the warehouse password file
+        pod = job.spec.job_template.spec.template.spec
+        [mount] = [m for m in pod.containers[0].volume_mounts if m.name == "dpone-files"]
+        assert (mount.mount_path, mount.sub_path, mount.read_only) == ("/run/secrets/wh_pg", "run-secrets-wh-pg", True)
+        [files] = [v for v in pod.volumes if v.name == "dpone-files"]
+        assert files.secret.secret_name == "dpone-shop-files"
     assert_no_secret(out)
 
 
@@ -146,6 +152,7 @@ _SERVICE_KEYS = {
     "env_file",
     "volumes",
     "depends_on",
+    "secrets",
 }
 
 
@@ -184,6 +191,11 @@ def test_docker_compose_reads_variables_from_an_env_file_and_orders_services(pg_
     assert services["dpone-order-totals"]["depends_on"] == {
         "dpone-shop-orders": {"condition": "service_completed_successfully"}
     }
+    document = yaml.safe_load((out / "docker-compose.yml").read_text(encoding="utf-8"))
+    assert document["secrets"] == {"run-secrets-wh-pg": {"file": "./secrets/run-secrets-wh-pg"}}
+    assert services["dpone-shop-orders"]["secrets"] == [
+        {"source": "run-secrets-wh-pg", "target": "/run/secrets/wh_pg", "mode": 0o400}
+    ]
     assert_no_secret(out)
 
 
