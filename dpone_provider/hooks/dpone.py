@@ -29,6 +29,7 @@ from typing import Any
 
 from airflow.sdk import BaseHook
 
+from dpone_core.errors import ConfigurationError
 from dpone_core.manifest.loader import LoadedManifest, load_manifest, read_yaml
 from dpone_core.spi import connectors, register_resolver
 from dpone_core.spi.airflow import AirflowMapping, ConnectionFields, UnsupportedConnection
@@ -226,7 +227,17 @@ class DponeHook(BaseHook):
                     log.debug("Airflow connection %s not available: %s", conn_id, exc)
                     continue
                 raise
-            mapped[conn_id] = profile_from_connection(connection_fields(conn))
+            try:
+                mapped[conn_id] = profile_from_connection(connection_fields(conn))
+            except UnsupportedConnection as exc:
+                # A type dpone cannot use (``generic`` when the Postgres provider is absent) must not
+                # take the DAG down at parse time: a placeholder stands in and the task fails instead.
+                if missing_ok:
+                    log.debug("Airflow connection %s not usable at parse time: %s", conn_id, exc)
+                    continue
+                raise ConfigurationError(
+                    str(exc), step="connect", fix=_UNSUPPORTED_FIX.format(conn_id=conn_id)
+                ) from None
         return mapped
 
     @contextmanager
@@ -273,24 +284,27 @@ class DponeHook(BaseHook):
         """Run one process with ``dpone_core.run`` and return its RunReport (never raises for expected errors)."""
         import dpone_core
 
-        with self.prepared(manifest) as prepared:
-            return dpone_core.run(
-                prepared.path,
-                selector,
-                run_id,
-                prepared.registry_paths,
-                connections=prepared.connections,
-                retry_attempts=retry_attempts,
-                restart=restart,
-                dry_run=dry_run,
-                partition=partition,
-                on_event=on_event,
-                query_params=query_params,
-                phase=phase,
-                chunks=chunks,
-                # Airflow's OpenLineage listener emits this task's events (with dpone's facets).
-                lineage=False,
-            )
+        try:
+            with self.prepared(manifest) as prepared:
+                return dpone_core.run(
+                    prepared.path,
+                    selector,
+                    run_id,
+                    prepared.registry_paths,
+                    connections=prepared.connections,
+                    retry_attempts=retry_attempts,
+                    restart=restart,
+                    dry_run=dry_run,
+                    partition=partition,
+                    on_event=on_event,
+                    query_params=query_params,
+                    phase=phase,
+                    chunks=chunks,
+                    # Airflow's OpenLineage listener emits this task's events (with dpone's facets).
+                    lineage=False,
+                )
+        except ConfigurationError as exc:  # an Airflow Connection dpone cannot map: the task's one line
+            return _failed_report(exc)
 
     def committed_loads(
         self, manifest: str | Path, selector: str, since: datetime | None = None
@@ -316,6 +330,23 @@ class DponeHook(BaseHook):
             except Exception as exc:  # noqa: BLE001 - reported to the UI as text
                 return False, f"registry {path}: {str(exc).splitlines()[0]}"
         return True, "dpone connection OK"
+
+
+_UNSUPPORTED_FIX = (
+    "give Airflow connection {conn_id} a type dpone maps (postgres, mssql, clickhouse, duckdb, fs, aws, kafka; "
+    "install the Airflow provider of that type if the UI shows it as generic)"
+)
+
+
+def _failed_report(error: ConfigurationError) -> Any:
+    """A failed RunReport for an error met before the run could start (the task fails with its one line)."""
+    from dpone_core.api import ErrorEntry, RunReport, RunResult
+
+    info = error.info()
+    entry = ErrorEntry(
+        code=info.code, message=info.message, step=info.step, fix=info.fix, line=info.one_line(), exit_code=2
+    )
+    return RunReport(passed=False, status="failed", attempts=0, max_attempts=0, result=RunResult(errors=[entry]))
 
 
 def _placeholder_profile(manifest_path: Path, conn_id: str) -> dict[str, Any]:

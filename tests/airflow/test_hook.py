@@ -229,3 +229,35 @@ def test_dpone_connection_resolves_manifest_dir_and_registries(tmp_path: Path, a
     assert hook.registry_paths() == (str(tmp_path / "registry.yaml"),)
     assert hook.test_connection() == (True, "dpone connection OK")
     assert hook.run("m.yaml", run_id="via-conn").passed
+
+
+def test_a_connection_type_dpone_cannot_use_parses_and_fails_the_task(tmp_path: Path, airflow_connection: Any) -> None:
+    """A ``generic`` Connection (what Airflow shows without the Postgres provider) must not break the DAG."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from dpone_provider.operators.run import DponeRunOperator
+    from tests.airflow.test_operator import _context
+
+    airflow_connection("legacy_wh", conn_type="generic", host="db", login="u", password=SECRET)
+    manifest = _manifest(tmp_path, "inbox", "airflow:legacy_wh")
+    loaded, placeholders = DponeHook().parse(manifest)  # raised UnsupportedConnection before
+    assert placeholders == {"airflow:legacy_wh"} and loaded.manifest.processes[0].name == "p"
+    report = DponeHook().run(manifest)
+    assert not report.passed and report.exit_code == 2
+    line = report.result.errors[0].line
+    assert "'legacy_wh' has type 'generic'" in line and "Fix: give Airflow connection legacy_wh a type" in line
+    assert SECRET not in line and "\n" not in line
+    with pytest.raises(AirflowFailException, match="has type 'generic'"):
+        DponeRunOperator(task_id="p", manifest=str(manifest)).execute(_context())
+
+
+def test_a_uri_form_duckdb_connection_writes_to_its_absolute_path(tmp_path: Path, monkeypatch: Any) -> None:
+    """``duckdb:///abs/w.duckdb``: Airflow keeps the path in ``schema`` without its slash (it was made relative)."""
+    target = tmp_path / "abs" / "w.duckdb"
+    target.parent.mkdir()
+    monkeypatch.setenv("AIRFLOW_CONN_URI_WH", f"duckdb://{target}")
+    manifest = _manifest(tmp_path, "inbox", "airflow:uri_wh")
+    monkeypatch.chdir(tmp_path / "data")  # a relative path would land here
+    report = DponeHook().run(manifest)
+    assert report.passed, report.to_text()
+    assert target.exists() and not (tmp_path / "data" / str(target).lstrip("/")).exists()

@@ -65,8 +65,25 @@ def _lineage(request: DatasetRequest) -> LineageDataset:
     return LineageDataset(f"duckdb://{db}", name, "duckdb", None, table.schema, table.name)
 
 
+def _airflow_path(host: str | None, schema: str | None) -> str | None:
+    """The file of a Connection, in both forms Airflow stores it.
+
+    A field-form Connection keeps the path in ``host``. A URI-form one (``duckdb:///abs/w.duckdb``)
+    is split by Airflow's URI parser: the part after the host goes to ``schema`` without its leading
+    slash, so an empty host means the path was absolute.
+
+    >>> _airflow_path("/data/w.duckdb", None), _airflow_path("", "data/w.duckdb"), _airflow_path("rel", "w.duckdb")
+    ('/data/w.duckdb', '/data/w.duckdb', 'rel/w.duckdb')
+    """
+    if host and schema:
+        return f"{host.rstrip('/')}/{schema}"
+    if schema:
+        return "/" + schema.lstrip("/")
+    return host or None
+
+
 def _from_airflow(conn: ConnectionFields, secret: SecretRef) -> dict[str, Any]:
-    path = conn.host or conn.schema or conn.extra.get("path")
+    path = _airflow_path(conn.host, conn.schema) or conn.extra.get("path")
     if not path:
         raise UnsupportedConnection(f"Airflow connection '{conn.conn_id}' (duckdb) has no file path in host")
     return {"type": "duckdb", "path": path}
