@@ -78,8 +78,8 @@ def dpone_assets(
 ) -> Callable[[Callable[..., Any]], dg.AssetsDefinition]:
     """Decorate a function into a multi-asset with one asset per process the selector picks.
 
-    Partitions, retry policy and pool default to the processes' own (they must agree when the
-    selector picks several processes). The body usually is ``yield from dpone.run(context)``.
+    Partitions, backfill policy, retry policy and pool default to the processes' own (they must
+    agree when the selector picks several processes). The body usually is ``yield from dpone.run(context)``.
 
     >>> @dpone_assets(manifest="dags_examples/quickstart/orders.yaml")  # doctest: +SKIP
     ... def quickstart(context: dg.AssetExecutionContext, dpone: DponeResource):
@@ -93,6 +93,9 @@ def dpone_assets(
         partitions_def = _one_or_none([s.partitions_def for s in specs], "partitions")
     if retry_policy is None:
         retry_policy = _one_or_none([translator.get_retry_policy(p, loaded) for p in chosen], "retry policies")
+    if backfill_policy is None:
+        policies = [translator.get_backfill_policy(p, loaded) for p in chosen]
+        backfill_policy = _one_or_none(policies, "backfill policies")
     if pool is None:
         pool = _one_or_none([translator.get_pool(p, loaded) for p in chosen], "pools (concurrency keys)")
     specs = [s.replace_attributes(partitions_def=partitions_def) for s in specs]

@@ -91,7 +91,8 @@ def materialize_metadata(
         "dpone/report": dg.MetadataValue.md("\n".join(r.to_markdown() for r in reports)),
     }
     if row_count is not None:
-        metadata["dagster/row_count"] = row_count
+        # Partitioned: the table's total; each partition's own count comes from partition_metadata.
+        metadata["dpone/table_row_count" if partition_keys else "dagster/row_count"] = row_count
     schema = table_schema(last)
     if schema is not None:
         metadata["dagster/column_schema"] = schema
@@ -111,6 +112,35 @@ def materialize_metadata(
     if partition_keys:
         metadata["dpone/partitions"] = dg.MetadataValue.json(list(partition_keys))
         metadata["dpone/run_ids"] = dg.MetadataValue.json([r.run_id for r in reports])
+    return metadata
+
+
+def partition_metadata(report: RunReport) -> dict[str, Any]:
+    """Metadata of one partition key's own load, laid over the range's metadata for that key.
+
+    ``dagster/row_count`` is the rows of the partition's slice the load delivered (read minus
+    quarantined): a partition run reads its whole slice, so that is the slice in the target
+    (for ``merge``, rows that have left the source since an earlier load are not counted). A
+    load skipped because it had already committed (a step retry) reports no count.
+    """
+    result = report.result
+    metadata: dict[str, Any] = {
+        "dpone/status": report.status,
+        "dpone/run_id": report.run_id or "",
+        "dpone/load_id": report.load_id or "",
+        "dpone/attempts": report.attempts,
+        "dpone/extracted_rows": result.extracted_rows,
+        "dpone/inserted_rows": result.inserted_rows,
+        "dpone/updated_rows": result.updated_rows,
+        "dpone/deleted_rows": result.deleted_rows,
+        "dpone/quarantined_rows": result.quarantined_rows,
+        "dpone/duration_seconds": round(result.duration_seconds, 3),
+    }
+    if report.status != "skipped":
+        metadata["dagster/row_count"] = result.extracted_rows - result.quarantined_rows
+    json_paths = [p for p in result.evidence_paths if p.endswith(".json")] or result.evidence_paths
+    if json_paths:
+        metadata["dpone/evidence_path"] = dg.MetadataValue.path(json_paths[-1])
     return metadata
 
 

@@ -22,9 +22,23 @@ from dpone_core.api import run as dpone_run
 from dpone_core.manifest.loader import LoadedManifest, load_manifest
 from dpone_core.manifest.process import RuntimeEvidence
 from dpone_core.manifest.selectors import select_one
-from dpone_dagster.event_iterator import DponeEvent, DponeEventIterator, column_lineage, report_events
+from dpone_dagster.event_iterator import (
+    DponeEvent,
+    DponeEventIterator,
+    column_lineage,
+    partition_metadata,
+    report_events,
+)
 from dpone_dagster.secrets import publish_secrets
-from dpone_dagster.translator import MANIFEST_KEY, PROCESS_KEY, REGISTRY_KEY, RULE_KEY, metadata_text, metadata_texts
+from dpone_dagster.translator import (
+    EVIDENCE_KEY,
+    MANIFEST_KEY,
+    PROCESS_KEY,
+    REGISTRY_KEY,
+    RULE_KEY,
+    metadata_text,
+    metadata_texts,
+)
 
 
 def dpone_run_id(dagster_run_id: str, partition_key: str | None = None) -> str:
@@ -101,13 +115,20 @@ class DponeResource(dg.ConfigurableResource):
         """Publish ``secrets`` for ``${dagster:<name>}`` before any step of the run opens a connection."""
         publish_secrets(self.secrets)
 
-    def load(self, manifest: str | Path, registry_paths: Sequence[str] = ()) -> LoadedManifest:
-        """Load ``manifest`` with this resource's registry paths and evidence override applied."""
+    def load(
+        self, manifest: str | Path, registry_paths: Sequence[str] = (), evidence_dir: str | None = None
+    ) -> LoadedManifest:
+        """Load ``manifest`` with this resource's registry paths and evidence override applied.
+
+        ``evidence_dir`` (from the asset's ``dpone/evidence_dir`` metadata, which a component
+        sets) applies when the resource sets none, so one shared resource serves every component.
+        """
         publish_secrets(self.secrets)  # also when used outside a Dagster run (a script, a test)
         loaded = load_manifest(manifest, self.registry_paths or list(registry_paths))
-        if not self.evidence_dir:
+        output_dir = self.evidence_dir or evidence_dir
+        if not output_dir:
             return loaded
-        evidence = RuntimeEvidence(output_dir=str(Path(self.evidence_dir).expanduser().resolve()))
+        evidence = RuntimeEvidence(output_dir=str(Path(output_dir).expanduser().resolve()))
         processes = [p.model_copy(update={"runtime_evidence": evidence}) for p in loaded.manifest.processes]
         return dataclasses.replace(loaded, manifest=loaded.manifest.model_copy(update={"processes": processes}))
 
@@ -157,63 +178,97 @@ class DponeResource(dg.ConfigurableResource):
         return DponeEventIterator(self._events(context, restart))
 
     def _events(self, context: dg.AssetExecutionContext, restart: bool) -> Iterator[DponeEvent]:
-        assets_def = context.assets_def
-        selected = set(context.selected_asset_keys)
-        selected_checks = set(context.selected_asset_check_keys)
-        by_manifest: dict[tuple[str, tuple[str, ...]], list[dg.AssetSpec]] = {}
-        for spec in assets_def.specs:
-            if spec.key not in selected:
-                continue
-            manifest = metadata_text(spec.metadata.get(MANIFEST_KEY))
-            if manifest is None:
-                raise dg.DagsterInvariantViolationError(
-                    f"asset {spec.key.to_user_string()} has no {MANIFEST_KEY} metadata; "
-                    "it was not built by dpone_dagster"
-                )
-            registry = tuple(metadata_texts(spec.metadata.get(REGISTRY_KEY)))
-            by_manifest.setdefault((manifest, registry), []).append(spec)
+        partitioned = context.assets_def.partitions_def is not None
+        keys: list[str | None] = list(context.partition_keys) if partitioned else [None]
+        for loaded, spec in _selected_specs(self, context):
+            yield from self._process_events(context, loaded, spec, keys, restart)
 
-        partition_keys: list[str] = []
-        if assets_def.partitions_def is not None:
-            partition_keys = list(context.partition_keys)
+    def _run_keys(
+        self,
+        context: dg.AssetExecutionContext,
+        loaded: LoadedManifest,
+        process: str,
+        keys: list[str | None],
+        restart: bool,
+    ) -> list[tuple[str | None, RunReport]]:
+        """One dpone run per partition key (one in total unpartitioned), in order, up to the first failure."""
+        runs: list[tuple[str | None, RunReport]] = []
+        for key in keys:
+            context.log.info(f"dpone {process}: starting" + (f" partition {key}" if key else ""))
+            report = self.run_process(
+                loaded,
+                process,
+                run_id=dpone_run_id(context.run_id, key),
+                partition=key,
+                restart=restart,
+                log=context.log,
+            )
+            (context.log.info if report.passed else context.log.error)(report.to_text())
+            runs.append((key, report))
+            if not report.passed:
+                break
+        return runs
 
-        for (manifest, registry), specs in by_manifest.items():
-            loaded = self.load(manifest, registry)
-            order = [p.name for p in select_processes(loaded)]
-            specs.sort(key=lambda s: order.index(metadata_text(s.metadata[PROCESS_KEY]) or ""))
-            for spec in specs:
-                process = metadata_text(spec.metadata[PROCESS_KEY]) or ""
-                checks = {
-                    metadata_text(c.metadata[RULE_KEY]) or "": c.name
-                    for c in assets_def.check_specs
-                    if c.asset_key == spec.key and c.key in selected_checks and RULE_KEY in c.metadata
-                }
-                reports = []
-                keys: list[str | None] = list(partition_keys) or [None]
-                for key in keys:
-                    context.log.info(f"dpone {process}: starting" + (f" partition {key}" if key else ""))
-                    report = self.run_process(
-                        loaded,
-                        process,
-                        run_id=dpone_run_id(context.run_id, key),
-                        partition=key,
-                        restart=restart,
-                        log=context.log,
-                    )
-                    (context.log.info if report.passed else context.log.error)(report.to_text())
-                    reports.append(report)
-                    if not report.passed:
-                        break
-                row_count = self._row_count(loaded, process, context.log) if reports[-1].passed else None
-                definition = select_one(loaded.manifest, process)
-                # The translator puts a table source's key first in deps; other sources have none.
-                upstream = next((dep.asset_key for dep in spec.deps), None) if definition.source.table else None
-                lineage = column_lineage(definition, reports[-1], upstream)
-                yield from report_events(
-                    reports,
-                    asset_key=spec.key,
-                    checks=checks,
-                    row_count=row_count,
-                    partition_keys=partition_keys,
-                    lineage=lineage,
-                )
+    def _process_events(
+        self,
+        context: dg.AssetExecutionContext,
+        loaded: LoadedManifest,
+        spec: dg.AssetSpec,
+        keys: list[str | None],
+        restart: bool,
+    ) -> Iterator[DponeEvent]:
+        """Load one process (each partition key) and yield its materialization and check results."""
+        process = metadata_text(spec.metadata[PROCESS_KEY]) or ""
+        runs = self._run_keys(context, loaded, process, keys, restart)
+        reports = [report for _, report in runs]
+        passed = reports[-1].passed
+        partition_keys = [key for key in keys if key is not None]
+        if passed and partition_keys:
+            for key, report in runs:
+                context.add_asset_metadata(partition_metadata(report), asset_key=spec.key, partition_key=key)
+        definition = select_one(loaded.manifest, process)
+        # The translator puts a table source's key first in deps; other sources have none.
+        upstream = next((dep.asset_key for dep in spec.deps), None) if definition.source.table else None
+        yield from report_events(
+            reports,
+            asset_key=spec.key,
+            checks=_selected_checks(context, spec.key),
+            row_count=self._row_count(loaded, process, context.log) if passed else None,
+            partition_keys=partition_keys,
+            lineage=column_lineage(definition, reports[-1], upstream),
+        )
+
+
+def _selected_checks(context: dg.AssetExecutionContext, key: dg.AssetKey) -> dict[str, str]:
+    """Rule id -> check name of the selected contract checks of asset ``key``."""
+    selected = set(context.selected_asset_check_keys)
+    return {
+        metadata_text(c.metadata[RULE_KEY]) or "": c.name
+        for c in context.assets_def.check_specs
+        if c.asset_key == key and c.key in selected and RULE_KEY in c.metadata
+    }
+
+
+def _selected_specs(
+    resource: DponeResource, context: dg.AssetExecutionContext
+) -> Iterator[tuple[LoadedManifest, dg.AssetSpec]]:
+    """(loaded manifest, spec) of every selected dpone asset, each manifest loaded once, upstream first."""
+    selected = set(context.selected_asset_keys)
+    by_manifest: dict[tuple[str, tuple[str, ...], str | None], list[dg.AssetSpec]] = {}
+    for spec in context.assets_def.specs:
+        if spec.key not in selected:
+            continue
+        manifest = metadata_text(spec.metadata.get(MANIFEST_KEY))
+        if manifest is None:
+            raise dg.DagsterInvariantViolationError(
+                f"asset {spec.key.to_user_string()} has no {MANIFEST_KEY} metadata; it was not built by dpone_dagster"
+            )
+        registry = tuple(metadata_texts(spec.metadata.get(REGISTRY_KEY)))
+        evidence = metadata_text(spec.metadata.get(EVIDENCE_KEY))
+        by_manifest.setdefault((manifest, registry, evidence), []).append(spec)
+    for (manifest, registry, evidence), specs in by_manifest.items():
+        loaded = resource.load(manifest, registry, evidence)
+        order = [p.name for p in select_processes(loaded)]
+        specs.sort(key=lambda s: order.index(metadata_text(s.metadata[PROCESS_KEY]) or ""))
+        for spec in specs:
+            yield loaded, spec

@@ -26,7 +26,9 @@ MANIFEST_KEY = "dpone/manifest"
 PROCESS_KEY = "dpone/process"
 REGISTRY_KEY = "dpone/registry_paths"
 RULE_KEY = "dpone/rule"
+EVIDENCE_KEY = "dpone/evidence_dir"  # set by DponeManifestComponent; the resource's own setting wins
 
+_WHOLE_TABLE_STRATEGIES = frozenset({"full_refresh", "snapshot_diff"})
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_]")
 _TAG_KEY = re.compile(r"^[A-Za-z0-9_.\-/]{1,63}$")
 
@@ -196,6 +198,17 @@ class DponeTranslator:
             return dg.RetryPolicy(max_retries=retry.attempts)
         backoff = dg.Backoff.EXPONENTIAL if retry.backoff == "exponential" else None  # None: fixed delay
         return dg.RetryPolicy(max_retries=retry.attempts, delay=retry.backoff_seconds, backoff=backoff)
+
+    def get_backfill_policy(self, process: Process, manifest: LoadedManifest) -> dg.BackfillPolicy | None:
+        """Single-run backfills for time partitions (``--partition-range`` works), else Dagster's default.
+
+        A single run still loads each key of the range as its own dpone run, in key order, so it
+        leaves the same target as one run per key. ``full_refresh`` and ``snapshot_diff`` are left
+        out: each key's load rewrites the whole table, so a range has no meaning for them.
+        """
+        if not isinstance(self.get_partitions_def(process, manifest), dg.TimeWindowPartitionsDefinition):
+            return None
+        return None if process.sink.strategy in _WHOLE_TABLE_STRATEGIES else dg.BackfillPolicy.single_run()
 
     def get_pool(self, process: Process, manifest: LoadedManifest) -> str | None:
         """``orchestration.concurrency_key`` as the Dagster pool (enforced by the instance's pool limits)."""

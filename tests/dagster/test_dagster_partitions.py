@@ -86,10 +86,14 @@ def test_backfill_equals_full_load(events: Path, tmp_path: Path, instance: dg.Da
         resources={"dpone": DponeResource()},
         tags={"dagster/asset_partition_range_start": DAYS[1], "dagster/asset_partition_range_end": DAYS[4]},
     )
-    metadata = result.get_asset_materialization_events()[0].materialization.metadata
+    materializations = result.get_asset_materialization_events()
+    assert [m.partition for m in materializations] == DAYS[1:]
+    metadata = materializations[0].materialization.metadata
     assert metadata["dpone/partitions"].value == DAYS[1:]
-    assert metadata["dpone/extracted_rows"].value == 16
-    assert metadata["dagster/row_count"].value == 20
+    # Each partition reports its own load, the table's total is extra.
+    assert metadata["dpone/extracted_rows"].value == 4
+    assert metadata["dagster/row_count"].value == 4
+    assert metadata["dpone/table_row_count"].value == 20
     assert target(events) == target(full / "events.yaml")
     checks = result.get_asset_check_evaluations()
     assert checks and all(c.passed for c in checks)

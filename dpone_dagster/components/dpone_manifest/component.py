@@ -11,10 +11,14 @@
 
 The component provides the ``dpone`` resource (``DponeResource``) and the ``dpone_io_manager``
 (``DponeIOManager``, set as the assets' IO manager so downstream assets can read the tables).
+Every component of a project binds the *same* resource instances (Dagster refuses two different
+objects under one key when it merges the defs folder); what differs between components (manifest,
+registry paths, evidence folder) travels in each asset's definition metadata instead.
 """
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 from pydantic import Field
@@ -22,7 +26,18 @@ from pydantic import Field
 from dpone_dagster.asset_decorator import build_dpone_assets
 from dpone_dagster.io_manager import DponeIOManager
 from dpone_dagster.resource import DponeResource
-from dpone_dagster.translator import DponeTranslator
+from dpone_dagster.translator import EVIDENCE_KEY, DponeTranslator
+
+_SHARED: dict[type, Any] = {}
+
+
+def shared_instance(cls: type) -> Any:
+    """The one default-configured instance of a resource class that every component binds.
+
+    >>> shared_instance(DponeResource) is shared_instance(DponeResource)
+    True
+    """
+    return _SHARED.setdefault(cls, cls())
 
 
 class DponeManifestComponent(dg.Component, dg.Model, dg.Resolvable):
@@ -53,12 +68,17 @@ class DponeManifestComponent(dg.Component, dg.Model, dg.Resolvable):
             include_sources=self.include_sources,
             resource_key=self.resource_key,
         )
-        resources: dict[str, object] = {
-            # Dagster's resource metaclass hides the pydantic defaults of the other fields from mypy.
-            self.resource_key: DponeResource(  # type: ignore[call-arg]
-                registry_paths=[str(p) for p in registry], evidence_dir=self.evidence_dir
-            ),
-        }
+        if self.evidence_dir:
+            evidence = str(self._path(context, self.evidence_dir))
+            assets = [_with_metadata(a, {EVIDENCE_KEY: evidence}) for a in assets]
+        resources: dict[str, object] = {self.resource_key: shared_instance(DponeResource)}
         if self.io_manager_key:
-            resources[self.io_manager_key] = DponeIOManager(registry_paths=[str(p) for p in registry])
+            resources[self.io_manager_key] = shared_instance(DponeIOManager)
         return dg.Definitions(assets=assets, resources=resources)
+
+
+def _with_metadata(asset: dg.AssetsDefinition | dg.AssetSpec, extra: dict[str, str]) -> Any:
+    """``asset`` with ``extra`` merged into the metadata of its specs (dpone assets only)."""
+    if isinstance(asset, dg.AssetSpec):
+        return asset
+    return asset.map_asset_specs(lambda spec: spec.merge_attributes(metadata=extra))
