@@ -15,6 +15,7 @@ _EXPORTS = {
     "run": "dpone_core.api",
     "plan": "dpone_core.api",
     "validate": "dpone_core.api",
+    "check": "dpone_core.api",
     "processes": "dpone_core.api",
     "committed_loads": "dpone_core.api",
     "read_target": "dpone_core.api",
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
     from dpone_core.api import (
         RunReport,
         RunResult,
+        check,
         committed_loads,
         loads,
         plan,
@@ -55,6 +57,7 @@ __all__ = [
     "RunReport",
     "RunResult",
     "__version__",
+    "check",
     "committed_loads",
     "loads",
     "plan",

@@ -5,6 +5,7 @@ re-implements a step. The wrappers (``dpone_provider``, ``dpone_dagster``) impor
 here, :mod:`dpone_core.spi` and the manifest models (checked by import-linter).
 """
 
+from dpone_core.api.checks import check
 from dpone_core.api.reads import committed_files, committed_loads, loads, read_target, states, target_row_count
 from dpone_core.api.run import ManifestLike, load, plan, processes, run, validate
 from dpone_core.connectors.endpoints import sink_table, source_table
@@ -14,6 +15,7 @@ from dpone_core.model import LineageDataset
 from dpone_core.runtime.partitions import partition_keys, partition_window
 from dpone_core.runtime.progress import ProgressCallback, ProgressEvent
 from dpone_core.runtime.report import ErrorEntry, GateVerdict, RunReport, RunResult
+from dpone_core.verification.report import TableCheckReport
 
 __all__ = [
     "ContractRule",
@@ -25,6 +27,8 @@ __all__ = [
     "ProgressEvent",
     "RunReport",
     "RunResult",
+    "TableCheckReport",
+    "check",
     "committed_files",
     "committed_loads",
     "contract_rules",

@@ -11,6 +11,7 @@ from typing import NoReturn
 
 import click
 
+from dpone_core.cli.check import check_command
 from dpone_core.cli.doctor import doctor
 from dpone_core.cli.logs import configure_cli_logging
 from dpone_core.cli.manifest import manifest
@@ -29,6 +30,7 @@ def cli() -> None:
 
 cli.add_command(run_command)
 cli.add_command(plan_command)
+cli.add_command(check_command)
 cli.add_command(manifest)
 cli.add_command(doctor)
 cli.add_command(orchestrate)
