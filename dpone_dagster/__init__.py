@@ -13,6 +13,7 @@ from dpone_dagster.event_iterator import DponeEventIterator, check_results, mate
 from dpone_dagster.io_manager import DponeIOManager
 from dpone_dagster.partitions import filter_to_partitions, partitions_def_for
 from dpone_dagster.resource import DponeResource, dpone_run_id
+from dpone_dagster.table_checks import build_dpone_asset_checks
 from dpone_dagster.translator import DponeTranslator, check_name
 
 __version__ = "0.1.0"
@@ -24,6 +25,7 @@ __all__ = [
     "DponeResource",
     "DponeTranslator",
     "__version__",
+    "build_dpone_asset_checks",
     "build_dpone_assets",
     "check_name",
     "check_results",

@@ -179,9 +179,28 @@ class DponeResource(dg.ConfigurableResource):
 
     def _events(self, context: dg.AssetExecutionContext, restart: bool) -> Iterator[DponeEvent]:
         partitioned = context.assets_def.partitions_def is not None
-        keys: list[str | None] = list(context.partition_keys) if partitioned else [None]
+        # A check-only run may target no partition: then the whole table is checked.
+        ranged = partitioned and (context.has_partition_key or context.has_partition_key_range)
+        keys: list[str | None] = list(context.partition_keys) if ranged else [None]
+        selected = set(context.selected_asset_keys)
         for loaded, spec in _selected_specs(self, context):
-            yield from self._process_events(context, loaded, spec, keys, restart)
+            if spec.key in selected:
+                yield from self._process_events(context, loaded, spec, keys, restart)
+            else:  # only its checks were selected: check the table as it is, load nothing
+                yield from self._check_events(context, loaded, spec, keys)
+
+    def _check_events(
+        self, context: dg.AssetExecutionContext, loaded: LoadedManifest, spec: dg.AssetSpec, keys: list[str | None]
+    ) -> Iterator[DponeEvent]:
+        """Results of the selected contract checks of ``spec`` from ``dpone_core.check`` (per partition key)."""
+        from dpone_dagster.table_checks import check_reports, table_check_results
+
+        process = metadata_text(spec.metadata[PROCESS_KEY]) or ""
+        context.log.info(f"dpone {process}: checking the table (checks selected without the asset)")
+        reports = check_reports(loaded, process, keys)
+        for report in reports:
+            context.log.info(report.to_text())
+        yield from table_check_results(reports, spec.key, _selected_checks(context, spec.key))
 
     def _run_keys(
         self,
@@ -252,8 +271,10 @@ def _selected_checks(context: dg.AssetExecutionContext, key: dg.AssetKey) -> dic
 def _selected_specs(
     resource: DponeResource, context: dg.AssetExecutionContext
 ) -> Iterator[tuple[LoadedManifest, dg.AssetSpec]]:
-    """(loaded manifest, spec) of every selected dpone asset, each manifest loaded once, upstream first."""
+    """(loaded manifest, spec) of every dpone asset selected (or whose checks are), each manifest loaded once,
+    upstream first."""
     selected = set(context.selected_asset_keys)
+    selected |= {c.asset_key for c in context.selected_asset_check_keys}
     by_manifest: dict[tuple[str, tuple[str, ...], str | None], list[dg.AssetSpec]] = {}
     for spec in context.assets_def.specs:
         if spec.key not in selected:

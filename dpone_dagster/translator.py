@@ -73,6 +73,8 @@ class DponeTranslator:
     """
 
     io_manager_key: str | None = None
+    blocking_checks: bool = False
+    """Contract checks block downstream assets of the same run when they fail (Dagster's ``blocking``)."""
 
     def get_asset_key(self, process: Process, manifest: LoadedManifest) -> dg.AssetKey:
         """The key of the asset: the sink table as ``[schema, table]`` (``[table]`` without a schema).
@@ -176,8 +178,13 @@ class DponeTranslator:
         manifest: LoadedManifest,
         asset_key: dg.AssetKey,
     ) -> list[dg.AssetCheckSpec]:
-        """One asset check per contract rule; its result comes from the verdicts of the same run."""
+        """One asset check per contract rule; its result comes from the verdicts of the same run.
+
+        The checks share the asset's partitions, so a run of the checks alone can target a
+        partition (the table's slice is checked) and each partition keeps its own result.
+        """
         specs: list[dg.AssetCheckSpec] = []
+        partitions_def = self.get_partitions_def(process, manifest)
         for rule in contract_rules(process):
             specs.append(
                 dg.AssetCheckSpec(
@@ -185,9 +192,15 @@ class DponeTranslator:
                     asset=asset_key,
                     description=f"dpone contract rule {rule.rule_id}: {rule.description}",
                     metadata={RULE_KEY: rule.rule_id},
+                    blocking=self.get_check_blocking(process, manifest),
+                    partitions_def=partitions_def,
                 )
             )
         return specs
+
+    def get_check_blocking(self, process: Process, manifest: LoadedManifest) -> bool:
+        """Whether a failed contract check blocks downstream assets in the same run (``blocking_checks``)."""
+        return self.blocking_checks
 
     def get_retry_policy(self, process: Process, manifest: LoadedManifest) -> dg.RetryPolicy | None:
         """``retry`` of the process as a Dagster RetryPolicy (None when ``attempts`` is 0)."""
