@@ -98,6 +98,8 @@ def dpone_assets(
         backfill_policy = _one_or_none(policies, "backfill policies")
     if pool is None:
         pool = _one_or_none([translator.get_pool(p, loaded) for p in chosen], "pools (concurrency keys)")
+    if op_tags is None:
+        op_tags = _one_or_none([translator.get_op_tags(p, loaded) for p in chosen], "op tags")
     specs = [s.replace_attributes(partitions_def=partitions_def) for s in specs]
     default_name = chosen[0].name if len(chosen) == 1 else f"{loaded.path.stem}_processes"
     return dg.multi_asset(

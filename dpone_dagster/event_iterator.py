@@ -91,8 +91,8 @@ def materialize_metadata(
         "dpone/report": dg.MetadataValue.md("\n".join(r.to_markdown() for r in reports)),
     }
     if row_count is not None:
-        # Partitioned: the table's total; each partition's own count comes from partition_metadata.
-        metadata["dpone/table_row_count" if partition_keys else "dagster/row_count"] = row_count
+        # The table's total; a partition's own count is dagster/partition_row_count (partition_metadata).
+        metadata["dagster/row_count"] = row_count
     schema = table_schema(last)
     if schema is not None:
         metadata["dagster/column_schema"] = schema
@@ -118,8 +118,8 @@ def materialize_metadata(
 def partition_metadata(report: RunReport) -> dict[str, Any]:
     """Metadata of one partition key's own load, laid over the range's metadata for that key.
 
-    ``dagster/row_count`` is the rows of the partition's slice the load delivered (read minus
-    quarantined): a partition run reads its whole slice, so that is the slice in the target
+    ``dagster/partition_row_count`` (Dagster's key for it) is the rows of the partition's slice the
+    load delivered (read minus quarantined): a partition run reads its whole slice, so that is the slice in the target
     (for ``merge``, rows that have left the source since an earlier load are not counted). A
     load skipped because it had already committed (a step retry) reports no count.
     """
@@ -137,7 +137,7 @@ def partition_metadata(report: RunReport) -> dict[str, Any]:
         "dpone/duration_seconds": round(result.duration_seconds, 3),
     }
     if report.status != "skipped":
-        metadata["dagster/row_count"] = result.extracted_rows - result.quarantined_rows
+        metadata["dagster/partition_row_count"] = result.extracted_rows - result.quarantined_rows
     json_paths = [p for p in result.evidence_paths if p.endswith(".json")] or result.evidence_paths
     if json_paths:
         metadata["dpone/evidence_path"] = dg.MetadataValue.path(json_paths[-1])

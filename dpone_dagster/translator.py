@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import dagster as dg
 
-from dpone_core.api import contract_rules, sink_table, source_table
+from dpone_core.api import contract_rules, process_sha256, sink_table, source_table
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import Process
 from dpone_dagster.partitions import partitions_def_for
@@ -148,6 +148,15 @@ class DponeTranslator:
             )
         return metadata
 
+    def get_code_version(self, process: Process, manifest: LoadedManifest) -> str:
+        """The first 16 hex digits of the process's configuration hash (``__dpone__loads.manifest_sha256``
+        hashes the whole file; this one changes only when this process's own definition does)."""
+        return process_sha256(process)[:16]
+
+    def get_op_tags(self, process: Process, manifest: LoadedManifest) -> dict[str, str] | None:
+        """Tags of the op (step) that runs the process; none by default."""
+        return None
+
     def get_partitions_def(self, process: Process, manifest: LoadedManifest) -> dg.PartitionsDefinition | None:
         """Time-window or static partitions from ``partitions`` (see :mod:`dpone_dagster.partitions`)."""
         return partitions_def_for(process)
@@ -169,6 +178,7 @@ class DponeTranslator:
             tags=self.get_tags(process, manifest),
             kinds=self.get_kinds(process, manifest),
             partitions_def=self.get_partitions_def(process, manifest),
+            code_version=self.get_code_version(process, manifest),
         )
         return spec.with_io_manager_key(self.io_manager_key) if self.io_manager_key else spec
 

@@ -14,6 +14,7 @@ from dpone_core.introspection import ContractRule, contract_rules
 from dpone_core.model import LineageDataset
 from dpone_core.runtime.partitions import partition_keys, partition_window
 from dpone_core.runtime.progress import ProgressCallback, ProgressEvent
+from dpone_core.runtime.records import process_sha256
 from dpone_core.runtime.report import ErrorEntry, GateVerdict, RunReport, RunResult
 from dpone_core.verification.report import TableCheckReport
 
@@ -37,6 +38,7 @@ __all__ = [
     "partition_keys",
     "partition_window",
     "plan",
+    "process_sha256",
     "processes",
     "read_target",
     "run",

@@ -36,7 +36,7 @@ def test_range_reports_each_partitions_own_load(events: Path, instance: dg.Dagst
     )
     by_key = {e.partition: e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert sorted(by_key) == ["2024-01-01", "2024-01-02", "2024-01-03"]
-    assert {k: m["dagster/row_count"].value for k, m in by_key.items()} == {
+    assert {k: m["dagster/partition_row_count"].value for k, m in by_key.items()} == {
         "2024-01-01": 4,
         "2024-01-02": 1,
         "2024-01-03": 4,
@@ -44,7 +44,7 @@ def test_range_reports_each_partitions_own_load(events: Path, instance: dg.Dagst
     assert {k: m["dpone/run_id"].value for k, m in by_key.items()} == {
         k: f"dagster-{result.run_id}-{k}" for k in by_key
     }
-    assert all(m["dpone/table_row_count"].value == 9 for m in by_key.values())
+    assert all(m["dagster/row_count"].value == 9 for m in by_key.values())  # the table's total
 
 
 def test_partition_range_with_the_dagster_cli(events: Path, tmp_path: Path) -> None:
@@ -72,5 +72,5 @@ def test_partition_range_with_the_dagster_cli(events: Path, tmp_path: Path) -> N
         records = instance.fetch_materializations(EVENTS, limit=10).records
     by_key = {r.partition_key: r.asset_materialization.metadata for r in records if r.asset_materialization}
     assert sorted(by_key) == ["2024-01-02", "2024-01-03", "2024-01-04"]
-    assert all(m["dagster/row_count"].value == 4 for m in by_key.values())
+    assert all(m["dagster/partition_row_count"].value == 4 for m in by_key.values())
     assert len({m["dpone/run_id"].value for m in by_key.values()}) == 3

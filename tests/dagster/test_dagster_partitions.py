@@ -92,8 +92,8 @@ def test_backfill_equals_full_load(events: Path, tmp_path: Path, instance: dg.Da
     assert metadata["dpone/partitions"].value == DAYS[1:]
     # Each partition reports its own load, the table's total is extra.
     assert metadata["dpone/extracted_rows"].value == 4
-    assert metadata["dagster/row_count"].value == 4
-    assert metadata["dpone/table_row_count"].value == 20
+    assert metadata["dagster/partition_row_count"].value == 4
+    assert metadata["dagster/row_count"].value == 20
     assert target(events) == target(full / "events.yaml")
     checks = result.get_asset_check_evaluations()
     assert checks and all(c.passed for c in checks)

@@ -8,6 +8,15 @@
       manifest: orders.yaml              # relative to this folder
       selector: "+orders"                # optional: which processes
       evidence_dir: /var/dpone/evidence  # optional
+      translation:                       # optional: asset attributes, templated per process
+        key_prefix: warehouse
+        group_name: "{{ process.orchestration.group or 'dpone' }}"
+        automation_condition: "{{ automation_condition.eager() }}"
+      op:                                # optional: the step that runs each process
+        tags: {team: data}
+        pool: warehouse_writes
+        backfill_policy: {type: single_run}
+      blocking_checks: true              # optional: failed contract checks block downstream
 
 The component provides the ``dpone`` resource (``DponeResource``) and the ``dpone_io_manager``
 (``DponeIOManager``, set as the assets' IO manager so downstream assets can read the tables).
@@ -17,13 +26,22 @@ registry paths, evidence folder) travels in each asset's definition metadata ins
 """
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import dagster as dg
+
+# Dagster's own components (sql, dbt, sling) take ``op`` and ``translation`` from these modules;
+# dagster is pinned to 1.13.x, so their shape cannot move under us.
+from dagster.components.resolved.core_models import OpSpec
+from dagster.components.utils.translation import TranslationFn, TranslationFnResolver
 from pydantic import Field
 
+from dpone_core.manifest.loader import LoadedManifest
+from dpone_core.manifest.process import Process
 from dpone_dagster.asset_decorator import build_dpone_assets
+from dpone_dagster.components.dpone_manifest.scaffolder import DponeManifestScaffolder
 from dpone_dagster.io_manager import DponeIOManager
 from dpone_dagster.resource import DponeResource
 from dpone_dagster.translator import EVIDENCE_KEY, DponeTranslator
@@ -40,6 +58,44 @@ def shared_instance(cls: type) -> Any:
     return _SHARED.setdefault(cls, cls())
 
 
+@dataclass
+class ComponentTranslator(DponeTranslator):
+    """The default translator with the component's YAML ``translation`` and ``op`` laid over it."""
+
+    translation: TranslationFn[Process] | None = None
+    op: OpSpec | None = None
+
+    def get_asset_spec(self, process: Process, manifest: LoadedManifest) -> dg.AssetSpec:
+        """The default spec, then ``translation`` (templated with ``process`` and ``spec``)."""
+        self._building = True  # the default spec asks get_asset_key: give it the untranslated key
+        try:
+            spec = super().get_asset_spec(process, manifest)
+        finally:
+            self._building = False
+        return self.translation(spec, process) if self.translation else spec
+
+    def get_asset_key(self, process: Process, manifest: LoadedManifest) -> dg.AssetKey:
+        """The translated key, so ``depends_on`` edges follow a renamed asset."""
+        if self.translation is None or getattr(self, "_building", False):
+            return super().get_asset_key(process, manifest)
+        return self.get_asset_spec(process, manifest).key
+
+    def get_op_tags(self, process: Process, manifest: LoadedManifest) -> dict[str, str] | None:
+        """``op.tags``."""
+        return {k: str(v) for k, v in self.op.tags.items()} if self.op and self.op.tags else None
+
+    def get_pool(self, process: Process, manifest: LoadedManifest) -> str | None:
+        """``op.pool``, else the manifest's ``orchestration.concurrency_key``."""
+        return self.op.pool if self.op and self.op.pool else super().get_pool(process, manifest)
+
+    def get_backfill_policy(self, process: Process, manifest: LoadedManifest) -> dg.BackfillPolicy | None:
+        """``op.backfill_policy``, else the default (single runs for time partitions)."""
+        if self.op and self.op.backfill_policy:
+            return self.op.backfill_policy
+        return super().get_backfill_policy(process, manifest)
+
+
+@dg.scaffold_with(DponeManifestScaffolder)
 class DponeManifestComponent(dg.Component, dg.Model, dg.Resolvable):
     """Assets, contract checks and partitions for every process of a dpone manifest."""
 
@@ -52,6 +108,16 @@ class DponeManifestComponent(dg.Component, dg.Model, dg.Resolvable):
     io_manager_key: str | None = Field(
         "dpone_io_manager", description="IO manager key set on the assets (null: keep the default)."
     )
+    translation: Annotated[
+        TranslationFn[Process] | None,
+        TranslationFnResolver[Process](lambda process: {"process": process}),
+    ] = Field(
+        None,
+        description="Asset attributes per process (key, key_prefix, group_name, owners, tags, kinds, "
+        "automation_condition, description, metadata, code_version), templated with {{ process }} and {{ spec }}.",
+    )
+    op: OpSpec | None = Field(None, description="The step of each process: tags, pool, backfill_policy.")
+    blocking_checks: bool = Field(False, description="Failed contract checks block downstream assets in the run.")
 
     def _path(self, context: dg.ComponentLoadContext, value: str) -> Path:
         path = Path(value).expanduser()
@@ -63,7 +129,12 @@ class DponeManifestComponent(dg.Component, dg.Model, dg.Resolvable):
         assets = build_dpone_assets(
             self._path(context, self.manifest),
             self.selector,
-            DponeTranslator(io_manager_key=self.io_manager_key),
+            ComponentTranslator(
+                io_manager_key=self.io_manager_key,
+                blocking_checks=self.blocking_checks,
+                translation=self.translation,
+                op=self.op,
+            ),
             registry_paths=registry,
             include_sources=self.include_sources,
             resource_key=self.resource_key,
