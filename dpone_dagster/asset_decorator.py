@@ -123,6 +123,11 @@ def _op_name(text: str) -> str:
 def _build_one(
     loaded: LoadedManifest, process: Process, translator: DponeTranslator, resource_key: str
 ) -> dg.AssetsDefinition:
+    if translator.get_scale_out(process, loaded):
+        from dpone_dagster.scale_out import build_chunked_asset
+
+        return build_chunked_asset(loaded, process, translator, resource_key)
+
     # A factory function, not a closure with default arguments: Dagster would take those as inputs.
     @dpone_assets(manifest=loaded, selector=process.name, translator=translator, required_resource_keys={resource_key})
     def _assets(context: dg.AssetExecutionContext) -> Iterator[Any]:

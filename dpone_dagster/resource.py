@@ -141,8 +141,13 @@ class DponeResource(dg.ConfigurableResource):
         partition: str | None = None,
         restart: bool = False,
         log: Any = None,
+        phase: str = "load",
+        chunks: Sequence[str] | None = None,
     ) -> RunReport:
         """Run one process and return its report (never raises for expected errors), for ops and sensors.
+
+        ``phase`` ``extract`` parks ``partition``'s rows of a chunked load; ``finalize`` commits the
+        parked ``chunks`` of ``run_id`` as one load (see :mod:`dpone_dagster.scale_out`).
 
         >>> DponeResource().run_process("orders.yaml", "orders").passed  # doctest: +SKIP
         True
@@ -156,9 +161,12 @@ class DponeResource(dg.ConfigurableResource):
             restart=restart,
             retry_attempts=None if self.core_retries else 0,
             on_event=_ProgressLog(log, self.progress_log_seconds) if log is not None else None,
+            phase=phase,
+            chunks=chunks,
         )
 
-    def _row_count(self, loaded: LoadedManifest, process: str, log: Any) -> int | None:
+    def target_row_count(self, loaded: LoadedManifest, process: str, log: Any) -> int | None:
+        """Rows in the process's target for ``dagster/row_count`` (None when off or the count failed)."""
         if not self.fetch_row_count:
             return None
         try:
@@ -252,7 +260,7 @@ class DponeResource(dg.ConfigurableResource):
             reports,
             asset_key=spec.key,
             checks=_selected_checks(context, spec.key),
-            row_count=self._row_count(loaded, process, context.log) if passed else None,
+            row_count=self.target_row_count(loaded, process, context.log) if passed else None,
             partition_keys=partition_keys,
             lineage=column_lineage(definition, reports[-1], upstream),
         )

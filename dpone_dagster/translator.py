@@ -75,6 +75,9 @@ class DponeTranslator:
     io_manager_key: str | None = None
     blocking_checks: bool = False
     """Contract checks block downstream assets of the same run when they fail (Dagster's ``blocking``)."""
+    scale_out: bool = False
+    """Value partitions become chunks of one load (parallel extract steps, one finalize) instead of
+    Dagster partitions; key-range partitions always do."""
 
     def get_asset_key(self, process: Process, manifest: LoadedManifest) -> dg.AssetKey:
         """The key of the asset: the sink table as ``[schema, table]`` (``[table]`` without a schema).
@@ -158,8 +161,16 @@ class DponeTranslator:
         return None
 
     def get_partitions_def(self, process: Process, manifest: LoadedManifest) -> dg.PartitionsDefinition | None:
-        """Time-window or static partitions from ``partitions`` (see :mod:`dpone_dagster.partitions`)."""
-        return partitions_def_for(process)
+        """Time-window or static partitions from ``partitions`` (see :mod:`dpone_dagster.partitions`);
+        none for a scale-out process, whose partitions are chunks of one load."""
+        return None if self.get_scale_out(process, manifest) else partitions_def_for(process)
+
+    def get_scale_out(self, process: Process, manifest: LoadedManifest) -> bool:
+        """Whether the process loads as parallel extract steps and one finalize (:mod:`dpone_dagster.scale_out`)."""
+        partitions = process.partitions
+        if partitions is None:
+            return False
+        return partitions.ranges is not None or (self.scale_out and partitions.values is not None)
 
     def get_asset_spec(self, process: Process, manifest: LoadedManifest) -> dg.AssetSpec:
         """The whole spec of one process; override this or one of the ``get_*`` methods it calls.

@@ -85,3 +85,38 @@ def test_a_password_from_the_resources_secrets_config(pg: PgDatabase, monkeypatc
     assert dg.materialize(assets, resources={"dpone": resource}).success
     with duckdb.connect(str(pg.folder / "wh.duckdb"), read_only=True) as con:
         assert con.execute("SELECT count(*), max(v) FROM main.dst").fetchone() == (5, "v5")
+
+
+def test_key_range_chunks_extract_in_parallel_steps_and_commit_once(pg: PgDatabase) -> None:
+    """A Postgres source split into key ranges: one mapped extract step per range, one finalize."""
+    from dpone_dagster import DponeResource, build_dpone_assets
+
+    pg.sql("CREATE TABLE src (id bigint PRIMARY KEY, v text)")
+    pg.sql("INSERT INTO src SELECT g, 'v' || g FROM generate_series(1, 1000) g")
+    manifest = pg.manifest(
+        [
+            {
+                "name": "copy",
+                "source": {"connection": "pg", "table": "public.src"},
+                "sink": {"connection": "wh", "table": "main.dst", "strategy": "merge", "primary_key": ["id"]},
+                "partitions": {"column": "id", "ranges": 4, "chunk_dir": "chunks"},
+            }
+        ],
+        connections={"pg": pg.profile(), "wh": {"type": "duckdb", "path": "wh.duckdb"}},
+    )
+    assets = build_dpone_assets(manifest)
+    chunked = next(a for a in assets if isinstance(a, dg.AssetsDefinition))
+    assert chunked.asset_deps[dg.AssetKey(["main", "dst"])] == {dg.AssetKey(["public", "src"])}
+    result = dg.materialize(assets, resources={"dpone": DponeResource()})
+    assert result.success
+    extracts = [
+        e.step_key
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.STEP_SUCCESS and "__extract" in e.step_key
+    ]
+    assert len(extracts) == 4
+    [materialization] = result.get_asset_materialization_events()
+    assert materialization.materialization.metadata["dpone/inserted_rows"].value == 1000
+    with duckdb.connect(str(pg.folder / "wh.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*), count(DISTINCT id) FROM main.dst").fetchone() == (1000, 1000)
+        assert con.execute("SELECT count(*) FROM __dpone__loads").fetchone() == (1,)
