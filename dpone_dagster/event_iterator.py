@@ -14,9 +14,8 @@ from typing import Any
 import dagster as dg
 
 from dpone_core.api import GateVerdict, RunReport
-from dpone_core.lineage.datasets import identity_columns
 from dpone_core.manifest.process import Process
-from dpone_dagster.translator import RULE_KEY
+from dpone_dagster.translator import RULE_KEY, lineage_of_columns
 
 DponeEvent = dg.MaterializeResult | dg.AssetCheckResult
 
@@ -52,12 +51,7 @@ def column_lineage(process: Process, report: RunReport, upstream: dg.AssetKey | 
     """
     if upstream is None or not report.result.target_schema:
         return None
-    columns = identity_columns(process, [str(c["name"]) for c in report.result.target_schema])
-    if not columns:
-        return None
-    return dg.TableColumnLineage(
-        deps_by_column={c: [dg.TableColumnDep(asset_key=upstream, column_name=c)] for c in columns}
-    )
+    return lineage_of_columns(process, [str(c["name"]) for c in report.result.target_schema], upstream)
 
 
 def materialize_metadata(

@@ -12,11 +12,13 @@ using the keys this translator returns, so a changed key is followed by every do
 """
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import dagster as dg
 
 from dpone_core.api import contract_rules, process_sha256, sink_table, source_table
+from dpone_core.lineage.datasets import identity_columns
 from dpone_core.manifest.loader import LoadedManifest
 from dpone_core.manifest.process import Process
 from dpone_dagster.partitions import partitions_def_for
@@ -57,6 +59,16 @@ def check_name(rule_id: str) -> str:
     ('amount_min', 'id_region_unique')
     """
     return _NOT_NAME.sub("_", rule_id)
+
+
+def lineage_of_columns(process: Process, names: Sequence[str], upstream: dg.AssetKey) -> dg.TableColumnLineage | None:
+    """Lineage of the ``names`` that the process copies unchanged from the same-named upstream column."""
+    columns = identity_columns(process, list(names))
+    if not columns:
+        return None
+    return dg.TableColumnLineage(
+        deps_by_column={c: [dg.TableColumnDep(asset_key=upstream, column_name=c)] for c in columns}
+    )
 
 
 def _identifier(text: str) -> str:
@@ -149,6 +161,10 @@ class DponeTranslator:
                     for name, rule in process.schema_contract.columns.items()
                 ]
             )
+            source = self.get_source_key(process, manifest)
+            lineage = lineage_of_columns(process, list(process.schema_contract.columns), source) if source else None
+            if lineage is not None:  # known before any run: the contract's columns a table source feeds
+                metadata["dagster/column_lineage"] = lineage
         return metadata
 
     def get_code_version(self, process: Process, manifest: LoadedManifest) -> str:

@@ -31,6 +31,7 @@ def test_a_table_source_gives_column_lineage_to_its_upstream_asset(
                         "name": "customers",
                         "source": {"connection": "raw", "table": "crm.customers", "columns": ["id", "email"]},
                         "sink": {"connection": "warehouse", "table": "mart.customers", "strategy": "full_refresh"},
+                        "schema_contract": {"columns": {"id": {"type": "int64"}, "email": {"type": "string"}}},
                     }
                 ],
             }
@@ -38,6 +39,13 @@ def test_a_table_source_gives_column_lineage_to_its_upstream_asset(
         encoding="utf-8",
     )
     assets = build_dpone_assets(manifest)
+    # Known at definition time, from the contract's columns and the table source.
+    spec = next(a for a in assets if isinstance(a, dg.AssetsDefinition)).specs_by_key[
+        dg.AssetKey(["mart", "customers"])
+    ]
+    declared = spec.metadata["dagster/column_lineage"]
+    assert set(declared.deps_by_column) == {"id", "email"}
+    assert declared.deps_by_column["id"][0].asset_key == dg.AssetKey(["crm", "customers"])
     result = dg.materialize(assets, instance=instance, resources={"dpone": DponeResource()})
     assert result.success
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
