@@ -2,7 +2,15 @@
 
 Airflow imports this module on every start (``import airflow`` fails if it does not import), so it
 imports nothing and returns a plain dict. ``package-name`` must equal the distribution name.
+
+Connection types: ``dpone``, and of the types dpone maps (``DponeHook``'s ``airflow_mappings()``)
+only those no Airflow provider registers, ``duckdb`` and ``clickhouse``. ``postgres``, ``mssql``,
+``aws``, ``kafka`` and ``fs`` belong to their providers (``fs`` ships with Airflow); registering
+them here too would make ProvidersManager warn and keep whichever it met first.
 """
+
+DPONE_CONNECTION_TYPES = ("dpone", "duckdb", "clickhouse")
+"""Connection types this provider registers (the UI offers their forms)."""
 
 
 def get_provider_info() -> dict[str, object]:
@@ -53,6 +61,33 @@ def get_provider_info() -> dict[str, object]:
                         "registry_paths": "/opt/airflow/dags/manifests/registry.yaml",
                     },
                 },
-            }
+            },
+            {
+                "hook-class-name": "dpone_provider.hooks.dpone.DuckDBConnectionHook",
+                "hook-name": "DuckDB (dpone)",
+                "connection-type": "duckdb",
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "login", "password", "port", "extra"],
+                    "relabeling": {"host": "Database file"},
+                    "placeholders": {"host": "/opt/airflow/data/warehouse.duckdb"},
+                },
+            },
+            {
+                "hook-class-name": "dpone_provider.hooks.dpone.ClickHouseConnectionHook",
+                "hook-name": "ClickHouse (dpone)",
+                "connection-type": "clickhouse",
+                "conn-fields": {
+                    "secure": {
+                        "label": "HTTPS",
+                        "description": "Connect over HTTPS instead of HTTP.",
+                        "schema": {"type": ["boolean", "null"]},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": [],
+                    "relabeling": {"schema": "Database"},
+                    "placeholders": {"host": "clickhouse.internal", "port": "8123", "schema": "default"},
+                },
+            },
         ],
     }

@@ -18,7 +18,15 @@ from dpone_core.lineage import ProcessDatasets, process_datasets
 from dpone_core.manifest.process import Process
 from dpone_core.model import LineageDataset
 
-__all__ = ["ProcessDatasets", "assets", "operator_lineage", "outlet_assets", "process_datasets"]
+__all__ = [
+    "ProcessDatasets",
+    "asset_event_extra",
+    "assets",
+    "operator_lineage",
+    "outlet_assets",
+    "process_datasets",
+    "wrote_rows",
+]
 
 
 def assets(datasets: ProcessDatasets) -> tuple[list[Any], list[Any]]:
@@ -60,3 +68,37 @@ def outlet_assets(
     for process in dpone_core.processes(loaded, selector):
         found.extend(assets(process_datasets(loaded, process, placeholders))[1])
     return found
+
+
+def wrote_rows(report: Any) -> bool:
+    """Whether the load changed the target (inserted, updated or deleted a row)."""
+    r = report.result
+    return bool(r.inserted_rows or r.updated_rows or r.deleted_rows)
+
+
+def asset_event_extra(report: Any, partition: str | None) -> dict[str, Any]:
+    """The outlet Asset event's ``extra``: which load this was and what it did (JSON values, redacted).
+
+    >>> # {"dpone_load_id": "...", "dpone_run_id": "...", "status": "succeeded", "rows": {...}, ...}
+    """
+    r = report.result
+    rows = {
+        "extracted": r.extracted_rows,
+        "inserted": r.inserted_rows,
+        "updated": r.updated_rows,
+        "deleted": r.deleted_rows,
+        "quarantined": r.quarantined_rows,
+    }
+    evidence = [p for p in r.evidence_paths if str(p).endswith(".json")] or list(r.evidence_paths)
+    extra = {
+        "dpone_load_id": report.load_id,
+        "dpone_run_id": report.run_id,
+        "process": report.process,
+        "status": report.status,
+        "rows": rows,
+        "partition_key": partition,
+        "evidence_path": str(evidence[0]) if evidence else None,
+    }
+    from dpone_provider.hooks.dpone import dumps_safe
+
+    return dict(dumps_safe(extra))

@@ -17,6 +17,10 @@ chunks in one transaction with one audit row and one state update. The keys are:
   maps over every key from ``partitions.start`` up to now.
 
 Every worker must see ``partitions.chunk_dir`` (one machine, or a shared filesystem).
+
+Processes whose sinks share one single-writer lane (the same DuckDB file) and have no dependency
+path between them are chained in manifest order, as ``dpone orchestrate`` runs its lanes: run
+side by side, all but one would fail on the file lock.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ from dpone_core.manifest.process import Partitions, Process
 from dpone_core.manifest.selectors import selected_upstreams
 from dpone_provider.hooks.dpone import DponeHook
 from dpone_provider.lineage import assets, process_datasets
-from dpone_provider.operators.run import DponeRunOperator, manifest_task_kwargs
+from dpone_provider.operators.run import DponeRunOperator, manifest_task_kwargs, writer_lane
 
 
 def task_id_for(process_name: str) -> str:
@@ -143,7 +147,50 @@ def add_process_tasks(
     for process in selected:
         for upstream in selected_upstreams(process.name, graph, set(exits)):
             exits[upstream] >> entries[process.name]
+    for before, after in lane_chain(loaded, selected, placeholders):
+        exits[before] >> entries[after]
     return exits
+
+
+def lane_chain(
+    loaded: LoadedManifest, selected: Sequence[Process], placeholders: frozenset[str] = frozenset()
+) -> list[tuple[str, str]]:
+    """Extra ``(before, after)`` edges that run processes sharing a single-writer lane one at a time.
+
+    In manifest order, each process of a lane waits for the previous one unless ``depends_on``
+    (with the edges added so far) already orders the two; checking both directions on the growing
+    graph keeps it acyclic.
+    """
+    downstream: dict[str, set[str]] = {p.name: set() for p in loaded.manifest.processes}
+    for p in loaded.manifest.processes:
+        for upstream in p.depends_on:
+            downstream.setdefault(upstream, set()).add(p.name)
+
+    def reaches(start: str, goal: str) -> bool:
+        seen, todo = {start}, [start]
+        while todo:
+            for nxt in downstream.get(todo.pop(), ()):
+                if nxt == goal:
+                    return True
+                if nxt not in seen:
+                    seen.add(nxt)
+                    todo.append(nxt)
+        return False
+
+    names = {p.name for p in selected}
+    last: dict[str, str] = {}
+    edges: list[tuple[str, str]] = []
+    for process in loaded.manifest.processes:  # manifest order
+        lane = writer_lane(loaded, process, placeholders) if process.name in names else None
+        if lane is None:
+            continue
+        previous = last.get(lane)
+        last[lane] = process.name
+        if previous is None or reaches(previous, process.name) or reaches(process.name, previous):
+            continue
+        downstream[previous].add(process.name)
+        edges.append((previous, process.name))
+    return edges
 
 
 def _grain_keys_task(process: Process, partitions: Partitions) -> Any:
@@ -151,9 +198,16 @@ def _grain_keys_task(process: Process, partitions: Partitions) -> Any:
     spec = partitions.model_dump()
 
     @task(task_id=f"{task_id_for(process.name)}__partition_keys")
-    def partition_keys_for_interval(data_interval_start: Any = None, data_interval_end: Any = None) -> list[str]:
-        """Partition keys inside this DAG run's data interval."""
-        return interval_partition_keys(Partitions.model_validate(spec), data_interval_start, data_interval_end)
+    def partition_keys_for_interval(
+        data_interval_start: Any = None, data_interval_end: Any = None, dag_run: Any = None
+    ) -> list[str]:
+        """Partition keys inside this DAG run's data interval, or the run's own partition key."""
+        window = Partitions.model_validate(spec)
+        # A partitioned DAG run (Airflow 3.2+ partition timetables, asset partitions) names its key.
+        run_key = getattr(dag_run, "partition_key", None)
+        if run_key and window.start and str(run_key) in interval_partition_keys(window, None, None):
+            return [str(run_key)]
+        return interval_partition_keys(window, data_interval_start, data_interval_end)
 
     return partition_keys_for_interval()
 

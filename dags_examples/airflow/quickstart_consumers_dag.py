@@ -38,9 +38,12 @@ with DAG(
 ) as report_dag:
 
     @task
-    def report(triggering_asset_events: Any = None) -> int:
-        """Count the asset events that triggered this run (stand-in for a real report)."""
-        return len(triggering_asset_events or {})
+    def report(triggering_asset_events: Any = None) -> list[dict[str, Any]]:
+        """Read the loads behind the events: dpone_load_id, dpone_run_id, rows, partition_key, evidence_path."""
+        loads = [dict(e.extra) for events in (triggering_asset_events or {}).values() for e in events]
+        for load in loads:
+            print(load.get("dpone_load_id"), load.get("rows"), load.get("evidence_path"))
+        return loads
 
     report()
 

@@ -12,7 +12,12 @@ Airflow owns retries: dpone's own retry loop is off (``in_process_retries=0``) a
 ``retry`` block fills ``retries`` / ``retry_delay`` / ``retry_exponential_backoff`` /
 ``max_retry_delay`` unless the task or the DAG's ``default_args`` set them. The manifest's
 ``orchestration.concurrency_key`` becomes the task's ``pool`` and ``orchestration.owners`` its
-``owner``, under the same rule.
+``owner``, under the same rule. A task whose sink takes one writer at a time (a DuckDB file) gets
+``max_active_tis_per_dag=1``, so overlapping DAG runs (a backfill) queue instead of failing with
+DPONE_ALREADY_RUNNING.
+
+The outlet Asset events carry the load (:func:`asset_event_extra`); with
+``emit_empty_asset_events=False`` a load that wrote no row emits none.
 """
 
 from __future__ import annotations
@@ -26,7 +31,14 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from dpone_provider.hooks.dpone import DponeHook, dumps_safe
-from dpone_provider.lineage import ProcessDatasets, assets, operator_lineage, process_datasets
+from dpone_provider.lineage import (
+    ProcessDatasets,
+    asset_event_extra,
+    assets,
+    operator_lineage,
+    process_datasets,
+    wrote_rows,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -34,7 +46,15 @@ if TYPE_CHECKING:
     from dpone_core.manifest.loader import LoadedManifest
     from dpone_core.manifest.process import Process
 
-MANIFEST_DEFAULTED = ("retries", "retry_delay", "retry_exponential_backoff", "max_retry_delay", "pool", "owner")
+MANIFEST_DEFAULTED = (
+    "retries",
+    "retry_delay",
+    "retry_exponential_backoff",
+    "max_retry_delay",
+    "pool",
+    "owner",
+    "max_active_tis_per_dag",
+)
 """Task arguments the manifest fills in unless the task or the DAG's default_args set them."""
 
 RESTART_CONF_KEY = "dpone_restart"
@@ -43,8 +63,41 @@ RESTART_CONF_KEY = "dpone_restart"
 _PROGRESS_LOG_SECONDS = 10.0
 
 
-def manifest_task_kwargs(process: Process, *, use_pool: bool = True) -> dict[str, Any]:
-    """Airflow task arguments derived from a process: retries, backoff, pool and owner.
+def writer_lane(loaded: LoadedManifest, process: Process, placeholders: frozenset[str] = frozenset()) -> str | None:
+    """What one writer holds when the process's sink takes one writer at a time (a DuckDB file), else None.
+
+    The same lane ``dpone orchestrate`` serialises on. A placeholder connection (an Airflow
+    Connection missing at parse time) is DuckDB-shaped only to validate, so it has no lane.
+    """
+    from dpone_core.spi import connector
+
+    if process.sink.connection in placeholders:
+        return None
+    profile = loaded.manifest.connections.get(process.sink.connection)
+    if profile is None:
+        return None
+    try:
+        spec = connector(profile.type)
+    except Exception:  # noqa: BLE001 - an unknown type fails the run with its own message
+        return None
+    if not spec.capabilities.single_writer:
+        return None
+    lane = spec.writer_lane(profile, loaded.base_dir) if spec.writer_lane else None
+    return lane or f"{profile.type}:{process.sink.connection}"
+
+
+def manifest_task_kwargs(
+    process: Process,
+    *,
+    use_pool: bool = True,
+    loaded: LoadedManifest | None = None,
+    placeholders: frozenset[str] = frozenset(),
+) -> dict[str, Any]:
+    """Airflow task arguments derived from a process: retries, backoff, pool, owner and writer slots.
+
+    With ``loaded``, a single-writer sink (a DuckDB file) adds ``max_active_tis_per_dag=1``: the
+    scheduler then runs this task in one DAG run at a time, since a second writer would only fail
+    on the file lock.
 
     >>> from dpone_core.manifest.process import Retry
     >>> # manifest_task_kwargs(process)  -> {'retries': 2, 'retry_delay': timedelta(seconds=5), ...}
@@ -61,6 +114,8 @@ def manifest_task_kwargs(process: Process, *, use_pool: bool = True) -> dict[str
         kwargs["pool"] = process.orchestration.concurrency_key
     if process.orchestration.owners:
         kwargs["owner"] = ",".join(process.orchestration.owners)
+    if loaded is not None and writer_lane(loaded, process, placeholders):
+        kwargs["max_active_tis_per_dag"] = 1
     return kwargs
 
 
@@ -121,6 +176,9 @@ class DponeRunOperator(BaseOperator):
     :param query_params: Named parameters of a query source, overriding the manifest's
         ``source.params`` (templated, e.g. ``{"since": "{{ data_interval_start }}"}``); bound as
         parameters, never pasted into the SQL.
+    :param emit_empty_asset_events: Emit the outlet Asset events also for a load that wrote no
+        row (default). With False, such a load (nothing new, or a run id already committed)
+        emits none, so DAGs scheduled on the Asset do not run for nothing.
 
     >>> DponeRunOperator(task_id="orders", manifest="/opt/airflow/dags/orders.yaml")  # doctest: +SKIP
     """
@@ -155,6 +213,7 @@ class DponeRunOperator(BaseOperator):
         query_params: Mapping[str, Any] | None = None,
         phase: str = "load",
         chunks: Any = None,
+        emit_empty_asset_events: bool = True,
         **kwargs: Any,
     ) -> None:
         if not manifest:
@@ -191,6 +250,7 @@ class DponeRunOperator(BaseOperator):
         self.restart = restart
         self.plan_only = plan_only
         self.in_process_retries = in_process_retries
+        self.emit_empty_asset_events = emit_empty_asset_events
         self.report: Any = None
 
     def _with_manifest_defaults(
@@ -219,7 +279,10 @@ class DponeRunOperator(BaseOperator):
         self._process = process
         self._datasets = process_datasets(loaded, process, placeholders)
         given = set(kwargs) | set(kwargs.get("default_args") or {})
-        merged = {k: v for k, v in manifest_task_kwargs(process, use_pool=use_pool).items() if k not in given}
+        derived = manifest_task_kwargs(
+            process, use_pool=use_pool, loaded=None if extract_only else loaded, placeholders=placeholders
+        )
+        merged = {k: v for k, v in derived.items() if k not in given}
         inlets, outlets = assets(self._datasets)
         if "inlets" not in given and inlets:
             merged["inlets"] = inlets
@@ -252,6 +315,8 @@ class DponeRunOperator(BaseOperator):
         """Run the process; return the compact report (XCom ``return_value``) or fail the task."""
         from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
+        if self.partition is None and self.phase == "load":
+            self.partition = self._dag_run_partition(context)
         run_id = self.run_id or self.default_run_id(context)
         conf: Mapping[str, Any] = getattr(context.get("dag_run"), "conf", None) or {}
         restart = self.restart or bool(conf.get(RESTART_CONF_KEY))
@@ -286,6 +351,7 @@ class DponeRunOperator(BaseOperator):
             {**report.summary(), "target": report.result.target, "partition": self.partition, "phase": self.phase}
         )
         if report.passed:
+            self._record_asset_events(context, report)
             if report.status == "skipped":
                 self.log.info(
                     "run_id %s already committed; nothing loaded (set dag_run.conf %s=true to load again)",
@@ -298,6 +364,40 @@ class DponeRunOperator(BaseOperator):
         if report.retry_may_help:  # the core's one classifier: transient errors and interrupts only
             raise AirflowException(message)
         raise AirflowFailException(message)
+
+    def _dag_run_partition(self, context: Context) -> str | None:
+        """The DAG run's partition key (Airflow 3.2+ partitioned runs) when it names one of the process's keys."""
+        key = getattr(context.get("dag_run"), "partition_key", None)
+        process = self._process
+        if not key or process is None or process.partitions is None:
+            return None
+        from dpone_core.api import partition_keys
+
+        try:
+            known = key in partition_keys(process.partitions)
+        except Exception:  # noqa: BLE001 - a key dpone cannot list is not one of the process's
+            return None
+        if known:
+            self.log.info("loading partition %s: the DAG run's partition key", key)
+        return str(key) if known else None
+
+    def _record_asset_events(self, context: Context, report: Any) -> None:
+        """Put the load into each outlet Asset event's extra, or drop the events of an empty load."""
+        from airflow.sdk import Asset
+
+        if not self.emit_empty_asset_events and not wrote_rows(report):
+            # Airflow emits one event per Asset in ``task.outlets`` when the task succeeds, read
+            # after execute() returns: without them in the list, this try emits none.
+            self.log.info("no row written: no Asset event (emit_empty_asset_events=False)")
+            self.outlets = [o for o in self.outlets if not isinstance(o, Asset)]
+            return
+        events = context.get("outlet_events")
+        if events is None:
+            return
+        extra = asset_event_extra(report, self.partition)
+        for outlet in self.outlets:
+            if isinstance(outlet, Asset):
+                events[outlet].extra.update(extra)
 
     def _progress_logger(self) -> Any:
         last: dict[str, Any] = {"phase": None, "at": 0.0}

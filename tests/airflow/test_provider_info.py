@@ -24,7 +24,9 @@ def test_provider_info_shape() -> None:
         "sensors": ["dpone_provider.sensors.load"],
         "triggers": ["dpone_provider.triggers.load"],
     }
-    (conn_type,) = info["connection-types"]
+    conn_type, duckdb, clickhouse = info["connection-types"]
+    assert (duckdb["connection-type"], clickhouse["connection-type"]) == ("duckdb", "clickhouse")
+    assert duckdb["hook-class-name"] == "dpone_provider.hooks.dpone.DuckDBConnectionHook"
     assert conn_type["connection-type"] == "dpone"
     assert conn_type["hook-class-name"] == "dpone_provider.hooks.dpone.DponeHook"
     assert set(conn_type["conn-fields"]) == {"manifest_dir", "registry_paths"}

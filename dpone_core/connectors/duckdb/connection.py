@@ -8,15 +8,43 @@ held in memory while a load writes it, and a second full_refresh of 2M rows fail
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from dpone_core.connectors.duckdb.profile import DuckDBProfile, database_path
 from dpone_core.errors import ConcurrentRunError, DponeConnectionError, OutOfMemory
 
+_FIRST_RETRY_SECONDS = 0.05
+_MAX_RETRY_SECONDS = 1.0
+
 
 def connect(profile: DuckDBProfile, base_dir: Path, *, read_only: bool = False) -> Any:
-    """Open the database; a lock held by another process becomes ConcurrentRunError (retryable)."""
+    """Open the database; a lock held by another process becomes ConcurrentRunError (retryable).
+
+    With ``lease_wait_seconds`` a locked file is tried again with a short, growing pause until that
+    many seconds have passed: DuckDB has no lock queue, so waiting means retrying the open.
+    """
+    wait = profile.lease_wait_seconds
+    deadline = time.monotonic() + wait if wait else None
+    pause = _FIRST_RETRY_SECONDS
+    while True:
+        try:
+            return _connect_once(profile, base_dir, read_only=read_only)
+        except ConcurrentRunError as exc:
+            if deadline is None:
+                raise
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ConcurrentRunError(
+                    f"{exc.message} after waiting lease_wait_seconds={wait}",
+                    fix="raise lease_wait_seconds on the DuckDB connection, or run the writers one after another",
+                ) from None
+            time.sleep(min(pause, left))
+            pause = min(pause * 2, _MAX_RETRY_SECONDS)
+
+
+def _connect_once(profile: DuckDBProfile, base_dir: Path, *, read_only: bool) -> Any:
     import duckdb
 
     path = database_path(profile, base_dir)
@@ -47,7 +75,8 @@ def connect(profile: DuckDBProfile, base_dir: Path, *, read_only: bool = False) 
         if "lock" in str(exc).lower():
             raise ConcurrentRunError(
                 f"DuckDB file {path} is locked by another process (another run is writing it)",
-                fix="wait for the other run to finish; DuckDB allows one writer per file",
+                fix="wait for the other run to finish, or set lease_wait_seconds on the connection to wait; "
+                "DuckDB allows one writer per file",
             ) from None
         raise DponeConnectionError(f"cannot open DuckDB file {path}: {exc}") from None
     # DuckDB draws its own progress bar on a terminal; dpone reports progress itself.

@@ -21,6 +21,9 @@ class DuckDBProfile(ConnectionProfile):
     path: str = Field(description="Database file; a relative path resolves against the manifest's folder.")
     threads: int | None = Field(None, ge=1, description="DuckDB worker threads; default is DuckDB's own.")
     memory_limit: str | None = Field(None, description="DuckDB memory limit such as '1GB' or '512MiB'.")
+    lease_wait_seconds: int | None = Field(
+        None, ge=1, description="Wait this long for another run's lock on the file; unset: fail fast (already running)."
+    )
 
     @field_validator("path")
     @classmethod
