@@ -31,8 +31,18 @@ def get_provider_info() -> dict[str, object]:
                 "tags": ["software"],
             }
         ],
-        "hooks": [{"integration-name": "dpone", "python-modules": ["dpone_provider.hooks.dpone"]}],
-        "operators": [{"integration-name": "dpone", "python-modules": ["dpone_provider.operators.run"]}],
+        "hooks": [
+            {
+                "integration-name": "dpone",
+                "python-modules": ["dpone_provider.hooks.dpone", "dpone_provider.hooks.connection_types"],
+            }
+        ],
+        "operators": [
+            {
+                "integration-name": "dpone",
+                "python-modules": ["dpone_provider.operators.run", "dpone_provider.operators.check"],
+            }
+        ],
         "sensors": [{"integration-name": "dpone", "python-modules": ["dpone_provider.sensors.load"]}],
         "triggers": [{"integration-name": "dpone", "python-modules": ["dpone_provider.triggers.load"]}],
         "task-decorators": [],
@@ -63,7 +73,7 @@ def get_provider_info() -> dict[str, object]:
                 },
             },
             {
-                "hook-class-name": "dpone_provider.hooks.dpone.DuckDBConnectionHook",
+                "hook-class-name": "dpone_provider.hooks.connection_types.DuckDBConnectionHook",
                 "hook-name": "DuckDB (dpone)",
                 "connection-type": "duckdb",
                 "ui-field-behaviour": {
@@ -73,7 +83,7 @@ def get_provider_info() -> dict[str, object]:
                 },
             },
             {
-                "hook-class-name": "dpone_provider.hooks.dpone.ClickHouseConnectionHook",
+                "hook-class-name": "dpone_provider.hooks.connection_types.ClickHouseConnectionHook",
                 "hook-name": "ClickHouse (dpone)",
                 "connection-type": "clickhouse",
                 "conn-fields": {

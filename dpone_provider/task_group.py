@@ -18,6 +18,11 @@ chunks in one transaction with one audit row and one state update. The keys are:
 
 Every worker must see ``partitions.chunk_dir`` (one machine, or a shared filesystem).
 
+With ``checks=True`` each load is followed by a ``<process>__check`` task
+(:class:`~dpone_provider.operators.check.DponeCheckOperator`): the table re-verified against its
+contract and the committed audit rows, optionally its freshness (``check_max_age``). Downstream
+processes then wait for the check, so a table that fails it feeds nothing.
+
 Processes whose sinks share one single-writer lane (the same DuckDB file) and have no dependency
 path between them are chained in manifest order, as ``dpone orchestrate`` runs its lanes: run
 side by side, all but one would fail on the file lock.
@@ -38,7 +43,9 @@ from dpone_core.manifest.process import Partitions, Process
 from dpone_core.manifest.selectors import selected_upstreams
 from dpone_provider.hooks.dpone import DponeHook
 from dpone_provider.lineage import assets, process_datasets
-from dpone_provider.operators.run import DponeRunOperator, manifest_task_kwargs, writer_lane
+from dpone_provider.operators.check import DponeCheckOperator
+from dpone_provider.operators.run import DponeRunOperator
+from dpone_provider.operators.task_arguments import manifest_task_kwargs, writer_lane
 
 
 def task_id_for(process_name: str) -> str:
@@ -92,11 +99,14 @@ def add_process_tasks(
     use_pool: bool = True,
     default_args: Mapping[str, Any] | None = None,
     operator_kwargs: Mapping[str, Any] | None = None,
+    checks: bool = False,
+    check_max_age: float | str | None = None,
 ) -> dict[str, Any]:
     """Add the tasks of each selected process to the current DAG / TaskGroup; returns ``{process name: task}``.
 
-    The task of a process is its run, or for a chunked load its finalize task (downstream
-    processes wait for it; upstream processes come before its keys or extract tasks).
+    The task of a process is its run, or for a chunked load its finalize task, or with ``checks``
+    its check task (downstream processes wait for it; upstream processes come before its keys or
+    extract tasks).
 
     The manifest is read now (parse time); an invalid manifest raises ``ManifestError``, which Airflow
     shows as the DAG's import error.
@@ -143,6 +153,20 @@ def add_process_tasks(
         extract >> finalize
         entries[process.name] = keys if not isinstance(keys, list) else extract
         exits[process.name] = finalize
+    if checks:
+        for process in selected:
+            exits[process.name] = _check_task(
+                exits[process.name],
+                process,
+                loaded,
+                placeholders,
+                common_check={
+                    "manifest": manifest_path,
+                    "registry_paths": list(registry_paths),
+                    "dpone_conn_id": dpone_conn_id,
+                    "max_age": check_max_age,
+                },
+            )
     graph = {p.name: tuple(p.depends_on) for p in loaded.manifest.processes}
     for process in selected:
         for upstream in selected_upstreams(process.name, graph, set(exits)):
@@ -150,6 +174,22 @@ def add_process_tasks(
     for before, after in lane_chain(loaded, selected, placeholders):
         exits[before] >> entries[after]
     return exits
+
+
+def _check_task(
+    load: Any, process: Process, loaded: LoadedManifest, placeholders: frozenset[str], common_check: dict[str, Any]
+) -> DponeCheckOperator:
+    """A ``<process>__check`` task after the load; one DAG run at a time on a single-writer file."""
+    lane_kwargs: dict[str, Any] = {"max_active_tis_per_dag": 1} if writer_lane(loaded, process, placeholders) else {}
+    check = DponeCheckOperator(
+        task_id=f"{task_id_for(process.name)}__check",
+        selector=process.name,
+        doc_md=f"Re-verify `{process.sink.table}` against the contract of `{process.name}` and its audit rows.",
+        **common_check,
+        **lane_kwargs,
+    )
+    load >> check
+    return check
 
 
 def lane_chain(
@@ -222,10 +262,14 @@ def dpone_task_group(
     use_pool: bool = True,
     operator_kwargs: Mapping[str, Any] | None = None,
     tooltip: str = "",
+    checks: bool = False,
+    check_max_age: float | str | None = None,
 ) -> TaskGroup:
     """A TaskGroup with one DponeRunOperator per process the selector picks, wired by ``depends_on``.
 
-    Call it inside ``with DAG(...)``; the group id defaults to the manifest's file name.
+    Call it inside ``with DAG(...)``; the group id defaults to the manifest's file name. With
+    ``checks=True`` each load is followed by its ``<process>__check`` task (``check_max_age``
+    adds a freshness check).
 
     >>> with DAG("sales", schedule="@daily") as dag:  # doctest: +SKIP
     ...     loads = dpone_task_group("/opt/airflow/dags/orders.yaml", "tag:sales")
@@ -242,6 +286,8 @@ def dpone_task_group(
             # What the DAG's and the enclosing groups' default_args set, the manifest does not override.
             default_args={**(getattr(dag, "default_args", None) or {}), **(getattr(group, "default_args", None) or {})},
             operator_kwargs=operator_kwargs,
+            checks=checks,
+            check_max_age=check_max_age,
         )
     return group
 
@@ -260,6 +306,8 @@ def dpone_dag(
     dpone_conn_id: str | None = None,
     use_pool: bool = True,
     operator_kwargs: Mapping[str, Any] | None = None,
+    checks: bool = False,
+    check_max_age: float | str | None = None,
     **dag_kwargs: Any,
 ) -> DAG:
     """A DAG running the selected processes of a manifest, one task per process.
@@ -295,5 +343,7 @@ def dpone_dag(
             use_pool=use_pool,
             default_args=default_args,
             operator_kwargs=operator_kwargs,
+            checks=checks,
+            check_max_age=check_max_age,
         )
     return dag

@@ -332,37 +332,6 @@ class DponeHook(BaseHook):
         return True, "dpone connection OK"
 
 
-class _MappedConnectionHook(BaseHook):
-    """A connection type dpone maps that no Airflow provider registers, so the UI offers its form."""
-
-    conn_name_attr = "conn_id"
-    default_conn_name = ""
-
-    def __init__(self, conn_id: str | None = None, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.conn_id = conn_id or self.default_conn_name
-
-    def get_conn(self) -> dict[str, Any]:
-        """The dpone profile this Connection maps to (secrets stay ``${airflow:...}`` references)."""
-        return profile_from_connection(connection_fields(self.get_connection(self.conn_id))).profile
-
-
-class DuckDBConnectionHook(_MappedConnectionHook):
-    """The ``duckdb`` connection type: a DuckDB database file in ``host``, for ``airflow:<conn_id>``."""
-
-    default_conn_name = "duckdb_default"
-    conn_type = "duckdb"
-    hook_name = "DuckDB (dpone)"
-
-
-class ClickHouseConnectionHook(_MappedConnectionHook):
-    """The ``clickhouse`` connection type (HTTP interface), for ``airflow:<conn_id>``."""
-
-    default_conn_name = "clickhouse_default"
-    conn_type = "clickhouse"
-    hook_name = "ClickHouse (dpone)"
-
-
 _UNSUPPORTED_FIX = (
     "give Airflow connection {conn_id} a type dpone maps (postgres, mssql, clickhouse, duckdb, fs, aws, kafka; "
     "install the Airflow provider of that type if the UI shows it as generic)"

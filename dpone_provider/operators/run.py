@@ -22,10 +22,8 @@ The outlet Asset events carry the load (:func:`asset_event_extra`); with
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
@@ -39,6 +37,7 @@ from dpone_provider.lineage import (
     process_datasets,
     wrote_rows,
 )
+from dpone_provider.operators.task_arguments import chunk_keys, manifest_task_kwargs
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -46,102 +45,14 @@ if TYPE_CHECKING:
     from dpone_core.manifest.loader import LoadedManifest
     from dpone_core.manifest.process import Process
 
-MANIFEST_DEFAULTED = (
-    "retries",
-    "retry_delay",
-    "retry_exponential_backoff",
-    "max_retry_delay",
-    "pool",
-    "owner",
-    "max_active_tis_per_dag",
-)
-"""Task arguments the manifest fills in unless the task or the DAG's default_args set them."""
-
 RESTART_CONF_KEY = "dpone_restart"
 """``dag_run.conf`` key that re-runs a load whose run_id already committed (``{"dpone_restart": true}``)."""
 
 _PROGRESS_LOG_SECONDS = 10.0
 
 
-def writer_lane(loaded: LoadedManifest, process: Process, placeholders: frozenset[str] = frozenset()) -> str | None:
-    """What one writer holds when the process's sink takes one writer at a time (a DuckDB file), else None.
-
-    The same lane ``dpone orchestrate`` serialises on. A placeholder connection (an Airflow
-    Connection missing at parse time) is DuckDB-shaped only to validate, so it has no lane.
-    """
-    from dpone_core.spi import connector
-
-    if process.sink.connection in placeholders:
-        return None
-    profile = loaded.manifest.connections.get(process.sink.connection)
-    if profile is None:
-        return None
-    try:
-        spec = connector(profile.type)
-    except Exception:  # noqa: BLE001 - an unknown type fails the run with its own message
-        return None
-    if not spec.capabilities.single_writer:
-        return None
-    lane = spec.writer_lane(profile, loaded.base_dir) if spec.writer_lane else None
-    return lane or f"{profile.type}:{process.sink.connection}"
-
-
-def manifest_task_kwargs(
-    process: Process,
-    *,
-    use_pool: bool = True,
-    loaded: LoadedManifest | None = None,
-    placeholders: frozenset[str] = frozenset(),
-) -> dict[str, Any]:
-    """Airflow task arguments derived from a process: retries, backoff, pool, owner and writer slots.
-
-    With ``loaded``, a single-writer sink (a DuckDB file) adds ``max_active_tis_per_dag=1``: the
-    scheduler then runs this task in one DAG run at a time, since a second writer would only fail
-    on the file lock.
-
-    >>> from dpone_core.manifest.process import Retry
-    >>> # manifest_task_kwargs(process)  -> {'retries': 2, 'retry_delay': timedelta(seconds=5), ...}
-    """
-    kwargs: dict[str, Any] = {}
-    retry = process.retry
-    if retry.attempts:
-        kwargs["retries"] = retry.attempts
-        kwargs["retry_delay"] = timedelta(seconds=retry.backoff_seconds)
-        if retry.backoff == "exponential":
-            kwargs["retry_exponential_backoff"] = 2.0
-            kwargs["max_retry_delay"] = timedelta(seconds=retry.backoff_seconds * 32)
-    if use_pool and process.orchestration.concurrency_key:
-        kwargs["pool"] = process.orchestration.concurrency_key
-    if process.orchestration.owners:
-        kwargs["owner"] = ",".join(process.orchestration.owners)
-    if loaded is not None and writer_lane(loaded, process, placeholders):
-        kwargs["max_active_tis_per_dag"] = 1
-    return kwargs
-
-
 def _templated(*values: Any) -> bool:
     return any(isinstance(v, str) and ("{{" in v or "{%" in v) for v in values)
-
-
-def chunk_keys(chunks: Any) -> list[str] | None:
-    """The partition keys of ``chunks`` as rendered: a list, or text (a JSON list, or keys split on commas).
-
-    >>> chunk_keys("eu, us"), chunk_keys('["eu", "us"]'), chunk_keys(["01"]), chunk_keys(None)
-    (['eu', 'us'], ['eu', 'us'], ['01'], None)
-    """
-    if chunks is None:
-        return None
-    if isinstance(chunks, str):
-        text = chunks.strip()
-        if text.startswith("["):
-            try:
-                parsed = json.loads(text.replace("'", '"'))
-            except ValueError:
-                parsed = None
-            if isinstance(parsed, list):
-                return [str(c) for c in parsed]
-        return [part.strip() for part in text.split(",") if part.strip()]
-    return [str(c) for c in chunks]
 
 
 class DponeRunOperator(BaseOperator):

@@ -14,7 +14,8 @@ import yaml
 from airflow.sdk import DAG
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from dpone_provider.operators.run import DponeRunOperator, manifest_task_kwargs
+from dpone_provider.operators.run import DponeRunOperator
+from dpone_provider.operators.task_arguments import manifest_task_kwargs
 
 
 @dataclass

@@ -19,14 +19,16 @@ def test_provider_info_shape() -> None:
         for key in ("hooks", "operators", "sensors", "triggers")
     }
     assert modules == {
-        "hooks": ["dpone_provider.hooks.dpone"],
-        "operators": ["dpone_provider.operators.run"],
+        "hooks": ["dpone_provider.hooks.dpone", "dpone_provider.hooks.connection_types"],
+        "operators": ["dpone_provider.operators.run", "dpone_provider.operators.check"],
         "sensors": ["dpone_provider.sensors.load"],
         "triggers": ["dpone_provider.triggers.load"],
     }
     conn_type, duckdb, clickhouse = info["connection-types"]
     assert (duckdb["connection-type"], clickhouse["connection-type"]) == ("duckdb", "clickhouse")
-    assert duckdb["hook-class-name"] == "dpone_provider.hooks.dpone.DuckDBConnectionHook"
+    assert duckdb["hook-class-name"] == "dpone_provider.hooks.connection_types.DuckDBConnectionHook"
+    for listed in (*modules["hooks"], *modules["operators"]):
+        __import__(listed)  # every module the provider lists imports
     assert conn_type["connection-type"] == "dpone"
     assert conn_type["hook-class-name"] == "dpone_provider.hooks.dpone.DponeHook"
     assert set(conn_type["conn-fields"]) == {"manifest_dir", "registry_paths"}

@@ -155,7 +155,7 @@ def test_interval_keys_of_iso_weeks_and_non_utc_intervals() -> None:
     [("eu, us", ["eu", "us"]), ('["eu", "us"]', ["eu", "us"]), ("['01']", ["01"]), (["01", 2], ["01", "2"])],
 )
 def test_chunks_rendered_as_text_become_keys(given: Any, keys: list[str]) -> None:
-    from dpone_provider.operators.run import chunk_keys
+    from dpone_provider.operators.task_arguments import chunk_keys
 
     assert chunk_keys(given) == keys
 

@@ -23,10 +23,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 AIRFLOW = Path(sys.executable).with_name("airflow")
 LIVE_DAGS = Path(__file__).with_name("live_dags.py")
+LIVE_DAG_IDS = ("dpone_quickstart", "dpone_live_consumer", "dpone_checked", "dpone_wait_for_orders", "dpone_days")
+DAYS = ("2026-11-27", "2026-11-28", "2026-11-29", "2026-11-30")
+"""The days of ``days/data/events.csv`` (4 events each); the DAG's backfill loads the last three."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -50,6 +54,28 @@ class Stack:
     def db(self) -> Path:
         """The SQLite metadata database."""
         return self.home / "airflow.db"
+
+    def wait_for_runs(self, dag_id: str, count: int, timeout: float = 240) -> list[str]:
+        """The states of ``dag_id``'s runs once ``count`` of them have finished (or at the timeout)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            states = [str(r[0]) for r in self.query("SELECT state FROM dag_run WHERE dag_id = ? ORDER BY id", dag_id)]
+            done = len(states) >= count and all(s in {"success", "failed"} for s in states)
+            if done or time.monotonic() > deadline:
+                return states
+            time.sleep(2)
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str]:
+        """``{task_id: state}`` of one DAG run (mapped tasks: the state of each map index, joined)."""
+        rows = self.query(
+            "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = ? ORDER BY map_index",
+            dag_id,
+            run_id,
+        )
+        states: dict[str, str] = {}
+        for task_id, state in rows:
+            states[str(task_id)] = ",".join(filter(None, [states.get(str(task_id)), str(state)]))
+        return states
 
     @property
     def warehouse(self) -> Path:
@@ -85,6 +111,49 @@ class Stack:
         return "\n".join(
             p.read_text(encoding="utf-8", errors="replace") for p in (self.home / "logs").rglob("*") if p.is_file()
         )
+
+
+def _checked_copy(dags: Path) -> None:
+    """``checked/``: the quickstart plus ``orders_copy``, a second load of the file after ``orders``."""
+    shutil.copytree(dags / "quickstart", dags / "checked")
+    manifest = dags / "checked" / "orders.yaml"
+    data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    copy = yaml.safe_load(yaml.safe_dump(data["processes"][0]))
+    copy.update(name="orders_copy", depends_on=["orders"])
+    # The sensor and the check read the file while loads write it: wait on its lock, do not fail.
+    data["connections"]["warehouse"]["lease_wait_seconds"] = 60
+    copy["sink"]["table"] = "analytics.orders_copy"
+    data["processes"].append(copy)
+    manifest.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+def _daily_events(dags: Path) -> None:
+    """``days/``: events with a ``ts`` column over four days, loaded by day partition."""
+    (dags / "days" / "data").mkdir(parents=True)
+    lines = ["id,ts,v"]
+    for n, day in enumerate(DAYS):
+        lines += [f"{4 * n + h},{day}T{6 * h:02d}:00:00Z,{10 * (4 * n + h)}" for h in range(4)]
+    (dags / "days" / "data" / "events.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    manifest = {
+        "version": 1,
+        "connections": {"inbox": {"type": "files", "root": "data"}, "wh": {"type": "duckdb", "path": "days.duckdb"}},
+        "processes": [
+            {
+                "name": "events",
+                "source": {"connection": "inbox", "path": "events.csv", "format": "csv"},
+                "sink": {"connection": "wh", "table": "raw.events", "strategy": "partition_replace"},
+                "partitions": {"column": "ts", "grain": "day", "start": DAYS[0], "chunk_dir": "chunks"},
+                "schema_contract": {
+                    "columns": {
+                        "id": {"type": "int64", "nullable": False},
+                        "ts": {"type": "timestamp", "tz": "UTC", "nullable": False},
+                        "v": {"type": "int64"},
+                    }
+                },
+            }
+        ],
+    }
+    (dags / "days" / "events.yaml").write_text(yaml.safe_dump(manifest, sort_keys=False), encoding="utf-8")
 
 
 def _free_port() -> int:
@@ -123,8 +192,10 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         dags / "quickstart",
         ignore=shutil.ignore_patterns(".dpone", "__pycache__"),
     )
+    _checked_copy(dags)
+    _daily_events(dags)
     shutil.copy(LIVE_DAGS, dags / "live_dags.py")
-    (dags / ".airflowignore").write_text("quickstart/\n", encoding="utf-8")
+    (dags / ".airflowignore").write_text("quickstart/\nchecked/\ndays/\n", encoding="utf-8")
     port = _free_port()
     env = {
         **os.environ,
@@ -157,7 +228,7 @@ def airflow_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
 
         def parsed() -> bool:
             ids = {r[0] for r in stack.query("SELECT dag_id FROM serialized_dag")}
-            return {"dpone_quickstart", "dpone_live_consumer"} <= ids
+            return set(LIVE_DAG_IDS) <= ids
 
         _wait("the DAGs to be parsed", parsed, 90, procs, home)
         yield stack

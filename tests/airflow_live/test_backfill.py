@@ -7,6 +7,10 @@ import time
 from pathlib import Path
 from typing import Any as Stack
 
+import pytest
+
+pytestmark = pytest.mark.xdist_group("airflow_live")
+
 BACKFILL_RUNS = 3
 
 

@@ -237,3 +237,18 @@ def test_a_chunked_load_follows_the_cursor_and_refuses_chunks_older_than_the_sta
     assert proc.returncode == 1
     assert "committed after chunk(s) eu, us of run c3 were extracted" in proc.stdout + proc.stderr
     assert query(db, "SELECT count(*) FROM __dpone__loads") == [(3,)]
+
+
+def test_overlapping_chunked_runs_without_a_cursor_each_commit(project: Callable[..., Path]) -> None:
+    # A backfill's runs interleave: B extracts before A's finalize commits. Without a cursor the
+    # read of B's partition does not depend on A's load, so both finalize (with a cursor, B is
+    # refused: see the test above).
+    manifest = project(CSV, PROCESS)
+    db = manifest.parent / "wh.duckdb"
+    _extract(manifest, "day_a", "eu")
+    _extract(manifest, "day_b", "us")
+    first = run_json(manifest, "--run-id", "day_a", "--phase", "finalize", "--chunks", "eu")
+    second = run_json(manifest, "--run-id", "day_b", "--phase", "finalize", "--chunks", "us")
+    assert (first["result"]["inserted_rows"], second["result"]["inserted_rows"]) == (3, 2)
+    assert query(db, "SELECT id FROM analytics.sales ORDER BY id") == [(1,), (2,), (3,), (5,), (6,)]
+    assert query(db, "SELECT count(*) FROM __dpone__loads") == [(2,)]

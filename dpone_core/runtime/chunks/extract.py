@@ -96,7 +96,12 @@ class ChunkExtract:
 
         reader = pa.RecordBatchReader.from_batches(opened.reader.schema, filtered())
         info = chunk_store(ctx).write(
-            ctx.partition, reader, source.describe(), source.lineage_name(), (state or {}).get("load_id")
+            ctx.partition,
+            reader,
+            source.describe(),
+            source.lineage_name(),
+            (state or {}).get("load_id"),
+            state_dependent=process.source.incremental is not None,
         )
         result = RunResult(
             extracted_rows=info.rows,

@@ -36,9 +36,12 @@ class ChunkSource(SourceBase):
         return self._lineage
 
     def require_state(self, state: dict[str, Any] | None) -> None:
-        """Refuse chunks read under another committed state than the current one (they may be stale)."""
+        """Refuse chunks read under another committed state than the current one (they may be stale).
+
+        Only chunks whose read used the state count (see ``ChunkInfo.state_dependent``).
+        """
         current = (state or {}).get("load_id")
-        stale = [c.partition for c in self.chunks if c.state_load_id != current]
+        stale = [c.partition for c in self.chunks if c.state_dependent and c.state_load_id != current]
         if stale:
             raise TerminalError(
                 f"load {current} of process {self.store.process} committed after chunk(s) {', '.join(stale[:10])} "

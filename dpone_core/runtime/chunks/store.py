@@ -51,6 +51,10 @@ class ChunkInfo:
     extracted_at: str
     state_load_id: str | None = None
     """The load the process's committed state came from when this chunk was read."""
+    state_dependent: bool = True
+    """Whether the read used that state (an incremental cursor or file set): only then can a load
+    committed since make the chunk stale. A chunk of a process without ``incremental`` reads the
+    same rows whatever committed before, so overlapping chunked runs (a backfill) can each finish."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +86,8 @@ class ChunkStore:
         source: str,
         lineage: tuple[str, str],
         state_load_id: str | None = None,
+        *,
+        state_dependent: bool = True,
     ) -> ChunkInfo:
         """Park the stream as ``partition``'s chunk, replacing an earlier attempt's; returns its marker.
 
@@ -114,6 +120,7 @@ class ChunkStore:
             lineage,
             datetime.now(UTC).isoformat(),
             state_load_id,
+            state_dependent,
         )
         write_json(self.marker_path(partition), asdict(info))
         return info
