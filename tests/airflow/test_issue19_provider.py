@@ -78,9 +78,9 @@ class _Events(dict):  # type: ignore[type-arg]
         return value
 
 
-def _context(run_id: str = "manual__1") -> dict[str, Any]:
+def _context(run_id: str = "manual__1", partition_key: str | None = None) -> dict[str, Any]:
     ti = type("TI", (), {"dag_id": "d", "task_id": "p", "map_index": -1, "xcom_push": lambda *a, **k: None})()
-    dag_run = type("DR", (), {"run_id": run_id, "conf": {}, "partition_key": None})()
+    dag_run = type("DR", (), {"run_id": run_id, "conf": {}, "partition_key": partition_key})()
     return {"ti": ti, "dag_run": dag_run, "outlet_events": _Events()}
 
 
@@ -166,3 +166,30 @@ def test_a_parse_reads_only_the_connections_the_manifest_names(
     loaded, placeholders = DponeHook().parse(manifest)
     assert seen == ["named_wh"] and not placeholders
     assert loaded.manifest.connections["airflow:named_wh"].type == "duckdb"
+
+
+def test_a_partitioned_dag_runs_key_picks_the_process_partition(tmp_path: Path) -> None:
+    manifest = _write(tmp_path, [])
+    (tmp_path / "data" / "days.csv").write_text(
+        "id,ts\n1,2026-11-28T01:00:00Z\n2,2026-11-29T01:00:00Z\n3,2026-11-29T23:00:00Z\n4,2026-11-30T01:00:00Z\n",
+        encoding="utf-8",
+    )
+    data = yaml.safe_load(manifest.read_text(encoding="utf-8"))
+    data["processes"] = [
+        {
+            "name": "days",
+            "source": {"connection": "inbox", "path": "days.csv", "format": "csv"},
+            "sink": {"connection": "wh", "table": "main.days", "strategy": "partition_replace"},
+            "partitions": {"column": "ts", "grain": "day", "start": "2026-11-28"},
+        }
+    ]
+    manifest.write_text(yaml.safe_dump(data), encoding="utf-8")
+    op = DponeRunOperator(task_id="p", manifest=str(manifest))
+    summary = op.execute(_context("scheduled__2026-11-29", partition_key="2026-11-29"))
+    assert (summary["partition"], summary["inserted_rows"]) == ("2026-11-29", 2)  # that day only
+    assert summary["run_id"].endswith("__2026-11-29")
+
+    # A key that is not one of the process's (another DAG's partition scheme) loads the whole table.
+    whole = DponeRunOperator(task_id="p", manifest=str(manifest))
+    report = whole.execute(_context("manual__2", partition_key="eu"))
+    assert (report["partition"], report["inserted_rows"]) == (None, 4)
