@@ -30,7 +30,8 @@ def rss():
             return int(line.split()[1]) * 1024
 
 profile = S3Profile.model_validate({"type": "s3", "bucket": "generated", "endpoint_url": sys.argv[1],
-    "region": "us-east-1", "path_style": True, "access_key_id": "test", "secret_access_key": "${env:DPONE_LISTING_SECRET}"})
+    "region": "us-east-1", "path_style": True, "access_key_id": "test",
+    "secret_access_key": "${env:DPONE_LISTING_SECRET}"})
 store = S3Store(S3Settings.of(profile, "."))
 seen, marks, size = 0, {}, 0
 for info in store.objects(FilePattern("many/*.csv")):
