@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from dpone_core.gates.contract import ContractGate
 from dpone_core.manifest.contract import ColumnRule, SchemaContract
 from dpone_core.manifest.process import STRATEGIES_NEEDING_KEY, Process
 
@@ -68,6 +67,8 @@ def contract_rules(process: Process) -> list[ContractRule]:
     >>> [r.rule_id for r in contract_rules(process)]  # doctest: +SKIP
     ['id.type', 'id.not_null', 'id.unique', 'amount.min']
     """
+    from dpone_core.gates.contract import ContractGate  # pyarrow.compute: only for callers that ask
+
     contract = process.schema_contract or SchemaContract()
     gate = ContractGate(contract, not_null=frozenset(process.sink.primary_key), unique_keys=unique_keys(process))
     primary_key_rule = f"{'+'.join(process.sink.primary_key)}.unique" if process.sink.primary_key else None

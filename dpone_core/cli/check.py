@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from dpone_core.cli.arrow import pyarrow_without_pandas
 from dpone_core.cli.options import format_option, registry_option
 from dpone_core.cli.output import emit
 
@@ -29,5 +30,7 @@ def check_command(
     passed, 1 a check failed, 2 configuration error.
     """
     from dpone_core.api import check
+
+    pyarrow_without_pandas()
 
     emit(check(manifest, selector, partition=partition, max_age=max_age, registry_paths=registry), output_format)

@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from dpone_core.cli.arrow import pyarrow_without_pandas
 from dpone_core.cli.options import (
     format_option,
     registry_option,
@@ -70,13 +71,14 @@ def run_command(
     output_format: str,
 ) -> None:
     """Run one process under a local lock and a durable job state. Exit codes as `dpone run`."""
-    from dpone_core.cli.progress import RichProgress, terminal_console
     from dpone_core.orchestration import (
         LocalJobStateStore,
         LocalRunLockManager,
         OrchestratedRunRequest,
         OrchestratedRunService,
     )
+
+    pyarrow_without_pandas()
 
     request = OrchestratedRunRequest(
         manifest_path=manifest,
@@ -90,7 +92,11 @@ def run_command(
         resume_policy=resume_policy,  # type: ignore[arg-type]
     )
     service = OrchestratedRunService(LocalRunLockManager(lock_dir, lock_ttl_seconds), LocalJobStateStore(state_dir))
-    console = terminal_console() if output_format == "text" else None
+    console = None
+    if output_format == "text":
+        from dpone_core.cli.progress import RichProgress, terminal_console  # rich only for a terminal
+
+        console = terminal_console()
     if console is not None:
         with RichProgress(console) as progress:
             report = service.run(request, output_dir, on_event=progress)

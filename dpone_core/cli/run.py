@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from dpone_core.cli.arrow import pyarrow_without_pandas
 from dpone_core.cli.options import (
     format_option,
     registry_option,
@@ -60,6 +61,8 @@ def run_command(
     """Run one process of MANIFEST. Exit 0 passed, 1 failed, 2 manifest/configuration error, 130 interrupted."""
     from dpone_core.api import run
 
+    pyarrow_without_pandas()
+
     console = None
     if output_format == "text":
         # rich (~20 ms of imports) only when there is a terminal to draw progress on.
@@ -102,6 +105,8 @@ def run_command(
 def plan_command(manifest: str, selector: str | None, registry: tuple[str, ...], output_format: str) -> None:
     """Show source, sink, strategy, staging and the DDL a run would apply, without moving rows."""
     from dpone_core.api import plan
+
+    pyarrow_without_pandas()
     from dpone_core.connectors.sql.sink import staging_name
 
     report = plan(manifest, selector, registry)

@@ -150,7 +150,7 @@ class ContractGate:
         rule, mask = next(iter(masks.items()))
         column = rule.split(".")[0]
         first = int(np.argmax(mask))
-        sample = batch.column(column)[first].as_py() if column in batch.schema.names else None
+        sample = sample_value(batch.column(column), first) if column in batch.schema.names else None
         return (
             f"{total} rows break the data contract ({parts}); first: {rule} "
             f"({self.descriptions.get(rule, '')}) on value {sample!r}"
@@ -246,3 +246,15 @@ def typed_values(values: Sequence[object], arrow_type: pa.DataType) -> pa.Array:
 
 def _scalar_like(value: object, arrow_type: pa.DataType) -> pa.Scalar:
     return typed_values([value], arrow_type)[0]
+
+
+def sample_value(column: pa.Array, index: int) -> object:
+    """The value at ``index`` as an error message shows it.
+
+    A nanosecond timestamp becomes its ISO text: a ``datetime`` cannot hold nanoseconds, and pyarrow
+    turns one into a Python value only through pandas, which may be absent (or kept out, see
+    :mod:`dpone_core.cli.arrow`); the text is the same either way.
+    """
+    if pa.types.is_timestamp(column.type) and column.type.unit == "ns":
+        return pc.cast(column.slice(index, 1), pa.string())[0].as_py()
+    return column[index].as_py()

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SEQ_COLUMN = "__dpone_seq"
 """Ordinal added to staged rows so duplicates can be resolved deterministically (first one wins)."""

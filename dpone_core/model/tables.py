@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @dataclass(frozen=True)
@@ -44,4 +46,6 @@ class TargetSchema:
 
     def arrow_schema(self) -> pa.Schema:
         """The table as an Arrow schema (nullability kept)."""
+        import pyarrow as pa  # only when asked: the model is imported by paths that never touch Arrow
+
         return pa.schema([pa.field(c.name, c.type, c.nullable) for c in self.columns])

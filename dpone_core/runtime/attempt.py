@@ -10,21 +10,20 @@ load again for the next path.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from dpone_core.connections.references import UnresolvedReference
 from dpone_core.connectors.endpoints import open_sink, open_source
 from dpone_core.errors import ConfigurationError
 from dpone_core.runtime.attempt_log import AttemptLog
-from dpone_core.runtime.chunks.extract import chunk_store
-from dpone_core.runtime.chunks.source import ChunkSource
+from dpone_core.runtime.chunks.store import chunk_store
 from dpone_core.runtime.context import AttemptOutcome, RunContext
-from dpone_core.runtime.preparation import draft, prepare
 from dpone_core.runtime.progress import ProgressTracker
 from dpone_core.runtime.report import GateVerdict, RunResult
-from dpone_core.runtime.results import load_result
-from dpone_core.runtime.write_paths import Declined, PathName, choose
 from dpone_core.spi.ports import Sink, Source
+
+if TYPE_CHECKING:
+    from dpone_core.runtime.write_paths import PathName
 
 T = TypeVar("T")
 
@@ -60,6 +59,7 @@ class Attempt:
             committed = None if ctx.restart or ctx.dry_run else self._already_committed(sink)
             if committed is not None:
                 return committed
+            sink.load_follows()
             source = _configured("source", lambda: self._open_source(sink))
             try:
                 return self._write(sink, source)
@@ -90,10 +90,18 @@ class Attempt:
         ctx = self.ctx
         if ctx.chunk_keys is None:
             return open_source(ctx.loaded.manifest, ctx.process, ctx.loaded.base_dir, sink)
+        from dpone_core.runtime.chunks.source import ChunkSource
+
         store = chunk_store(ctx)
         return ChunkSource(store, store.require(ctx.chunk_keys))
 
     def _write(self, sink: Sink, source: Source) -> AttemptOutcome:
+        # The load path's modules (gates, pyarrow.compute, write paths) are imported only when
+        # rows move: a run whose id already committed ends before this and starts faster.
+        from dpone_core.runtime.preparation import draft, prepare
+        from dpone_core.runtime.results import load_result
+        from dpone_core.runtime.write_paths import Declined, choose
+
         excluded: set[PathName] = set()
         while True:
             drafted = draft(self.ctx, sink, source, self.log)

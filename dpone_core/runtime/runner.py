@@ -21,7 +21,6 @@ from dpone_core.manifest.process import Process, Retry
 from dpone_core.redaction import redact
 from dpone_core.runtime.attempt import Attempt
 from dpone_core.runtime.backoff import wait_before_retry
-from dpone_core.runtime.chunks.extract import ChunkExtract
 from dpone_core.runtime.context import AttemptOutcome, RunContext
 from dpone_core.runtime.interrupts import InterruptWatch
 from dpone_core.runtime.progress import ProgressCallback, ProgressTracker
@@ -103,6 +102,9 @@ def run_process(
             progress=ProgressTracker(process.name, on_event),
         )
         if phase == "extract":
+            # Imported here: the extract path pulls in the gates, which a plain run may not need.
+            from dpone_core.runtime.chunks.extract import ChunkExtract
+
             return ChunkExtract(ctx).run()
         current = Attempt(ctx)
         return current.run()

@@ -25,7 +25,7 @@ from dpone_core.checkpoints import checkpoint
 from dpone_core.connectors.sql.sink import staging_name
 from dpone_core.errors import DuplicateKeyError
 from dpone_core.model import SEQ_COLUMN, StagedLoad, TableRef
-from dpone_core.runtime.chunks.extract import chunk_store
+from dpone_core.runtime.chunks.store import chunk_store
 from dpone_core.runtime.commit import commit, record_verdicts
 from dpone_core.runtime.context import AttemptOutcome
 from dpone_core.runtime.direct import direct_eligible, relay_allowed

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
-import pyarrow as pa
-
 from dpone_core.model import ReadRequest, StagedLoad, StrategyCounts, TableRef, TargetColumn, TargetSchema
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from dpone_core.gates.contract import ContractGate
     from dpone_core.strategies.plan import LoadPlan
 
@@ -264,6 +264,10 @@ class Sink(Described, Catalog, Stager, DirectLoader, Committer, StateStore, Audi
         (None: the sink cannot show it before its commit, and the reconcile gate says so)."""
         ...
 
+    def load_follows(self) -> None:
+        """Rows will move (the run id has not committed): start what the load needs, in the background."""
+        ...
+
     def close(self) -> None:
         """Release the connection."""
         ...
@@ -307,6 +311,9 @@ class SourceBase:
 
 class SinkBase:
     """Neutral defaults for a sink's optional features; a connector overrides what it has."""
+
+    def load_follows(self) -> None:
+        """Nothing to start ahead of the load."""
 
     def committed_files(self) -> list[str] | None:
         """None: the target is not a set of files."""

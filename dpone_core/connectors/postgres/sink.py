@@ -77,14 +77,23 @@ class PostgresSink(SqlSink):
         self.lease_wait_seconds = profile.lease_wait_seconds
         self.con = connect(self.conn_params)
         self.adbc: Any = None
-        # A load needs the ADBC session (COPY, a direct load's transaction): open it meanwhile.
-        self._opener = AdbcOpener(self.conn_params) if loading else None
+        self._loading = loading
+        self._opener: AdbcOpener | None = None
         self._in_transaction = False
         self._observed_state: dict[str, Any] = {}
         self._staging_locks: dict[str, int] = {}
         self._streams: dict[str, pa.RecordBatchReader] = {}
         self._relays: dict[str, BinaryRelay] = {}
         self._tx_on_adbc = False
+
+    def load_follows(self) -> None:
+        """Open the ADBC session a load needs (COPY, a direct load's transaction) while the run reads on.
+
+        Not at open: a run whose id already committed ends before any row moves, and importing and
+        connecting ADBC would be most of its time.
+        """
+        if self._loading and self._opener is None and self.adbc is None:
+            self._opener = AdbcOpener(self.conn_params)
 
     # ---- description ----------------------------------------------------------------------------
     def describe(self) -> str:

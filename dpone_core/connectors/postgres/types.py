@@ -145,12 +145,14 @@ def _to_decimal(column: str, target: pa.DataType) -> Callable[[pa.Array], pa.Arr
 
 # Postgres's earliest timestamp and date (4713 BC) since 1970. The ADBC driver turns 'infinity' and
 # '-infinity' into values far below these (its epoch shift overflows), which no real row can hold.
-_EARLIEST = {"timestamp": pa.scalar(-210_866_803_200_000_000, pa.int64()), "date": pa.scalar(-2_440_588, pa.int32())}
+# Kept as Python ints: a pa.scalar made at import would import pandas (pyarrow's shim) on every run.
+_EARLIEST = {"timestamp": (-210_866_803_200_000_000, "int64"), "date": (-2_440_588, "int32")}
 
 
 def _finite(column: str, kind: str) -> Callable[[pa.Array], pa.Array]:
     """Pass a timestamp/date column through, failing on the values the driver made of infinity."""
-    earliest = _EARLIEST[kind]
+    value, storage = _EARLIEST[kind]
+    earliest = pa.scalar(value, pa.type_for_alias(storage))
 
     def convert(array: pa.Array) -> pa.Array:
         raw = array.view(earliest.type)

@@ -14,19 +14,12 @@ from dpone_core.errors import ConfigurationError
 from dpone_core.gates.contract import ContractGate
 from dpone_core.introspection import unique_keys
 from dpone_core.model import iter_batches
-from dpone_core.runtime.chunks.store import ChunkStore
+from dpone_core.runtime.chunks.store import chunk_store
 from dpone_core.runtime.context import AttemptOutcome, RunContext, effective_contract
 from dpone_core.runtime.progress import ProgressTracker
 from dpone_core.runtime.read_plan import open_read
 from dpone_core.runtime.report import RunResult
 from dpone_core.spi.ports import Sink, Source
-
-
-def chunk_store(ctx: RunContext) -> ChunkStore:
-    """The chunk store of the context's process and run."""
-    assert ctx.process.partitions is not None
-    folder = ctx.path(ctx.process.partitions.chunk_dir, "partitions.chunk_dir")
-    return ChunkStore(folder / ctx.process.name, ctx.process.name, ctx.run_id)
 
 
 class ChunkExtract:

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 import pyarrow as pa
@@ -22,6 +22,9 @@ import pyarrow as pa
 from dpone_core.durable import publish, temporary_beside, write_json
 from dpone_core.errors import TerminalError
 from dpone_core.model import iter_batches
+
+if TYPE_CHECKING:
+    from dpone_core.runtime.context import RunContext
 
 CHUNK_SUFFIX = ".arrow"
 MARKER_SUFFIX = ".json"
@@ -151,3 +154,10 @@ class ChunkStore:
     def remove(self) -> None:
         """Delete this run's chunks (after its commit); never raises."""
         shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def chunk_store(ctx: RunContext) -> ChunkStore:
+    """The chunk store of the context's process and run."""
+    assert ctx.process.partitions is not None
+    folder = ctx.path(ctx.process.partitions.chunk_dir, "partitions.chunk_dir")
+    return ChunkStore(folder / ctx.process.name, ctx.process.name, ctx.run_id)
