@@ -8,7 +8,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from dpone_core.connectors.postgres.relay import RelayColumn, relay_column_supported, violation_condition
+from dpone_core.connectors.postgres.relay import RelayColumn, relay_column_supported
+from dpone_core.connectors.postgres.relay_checks import violation_condition
 from dpone_core.gates.contract import ContractGate
 from dpone_core.manifest.contract import ColumnRule, SchemaContract
 
@@ -29,7 +30,7 @@ def _gate(enforcement: str = "strict", not_null: frozenset[str] = frozenset(), *
 def test_values_arrow_cannot_hold_are_always_flagged() -> None:
     condition, params = violation_condition(COLUMNS, _gate("off"))  # type: ignore[misc]
     assert condition == (
-        "\"amount\" IN ('NaN', 'Infinity', '-Infinity') OR NOT isfinite(\"at\") "
+        "\"amount\" = 'NaN' OR \"amount\" IN ('Infinity', '-Infinity') OR NOT isfinite(\"at\") "
         "OR \"at\" >= '294247-01-01 00:00:00+00'::timestamptz"
     )
     assert params == []
