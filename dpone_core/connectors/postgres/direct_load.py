@@ -167,13 +167,13 @@ def relay_stages(plan: LoadPlan) -> bool:
 def _relay_through_staging(
     sink: PostgresSink, plan: LoadPlan, relay: BinaryRelay, renderer: PostgresRenderer
 ) -> StrategyCounts:
-    """Relay into a TEMP table under the staging name, check it (rules and repeated keys), then merge from it.
+    """Relay into a TEMP table under the staging name that refuses what the checks look for, then merge from it.
 
     The plan's statements read the staging name unqualified, which finds the TEMP table first.
     """
     require_compatible(sink, plan.target, relay, checked_in_table=False)
-    staging = create_staging(sink, plan.staging.name, relay)
-    rows = relay_into(sink, staging, relay, unique_key=plan.primary_key)
+    staging = create_staging(sink, plan.staging.name, relay, plan.primary_key)
+    rows = relay_into(sink, staging, relay, staging=True)
     counts = run_statements(sink, renderer.render(plan))
     counts.details["relay_into_staging"] = rows
     return counts

@@ -35,6 +35,7 @@ from dpone_core.connectors.postgres.libpq_copy import copy_in
 from dpone_core.connectors.postgres.relay_checks import (
     GUARANTEES_SQL,
     RELAY_TYPES,
+    TableGuarantees,
     guarantees_of,
     null_checked,
     violation_condition,
@@ -166,11 +167,15 @@ def require_compatible(
             raise RelayRefused(f"column {column.name} has another type in the target")
 
 
-def create_staging(sink: PostgresSink, name: str, relay: BinaryRelay) -> TableRef:
-    """A TEMP table (dropped at commit) of the source's own column types, for a load that needs SQL (merge).
+def create_staging(sink: PostgresSink, name: str, relay: BinaryRelay, key: tuple[str, ...]) -> TableRef:
+    """A TEMP table (dropped at commit) of the source's own column types that itself refuses what the checks look for.
 
-    Columns the checks would test for null are declared NOT NULL instead: the COPY then refuses
-    such a row (the load goes to the Arrow path) and the scan leaves the term out.
+    For a load whose strategy reads its rows in SQL (a merge). Instead of a scan after the COPY,
+    the table declares the checks: NOT NULL where a term tests for null, one CHECK with the
+    negation of the other terms (a CHECK fails exactly where its condition is false, so where the
+    scan's would be true) and the key as primary key (a key repeated within the load). The COPY
+    then refuses such a row as it arrives, and the load goes to the Arrow path. The rules' values
+    are inlined by psycopg2's quoting: DDL binds no parameters.
     """
     terms = violation_terms(relay.columns, relay.contract, int(sink.con.server_version))
     if terms is None:
@@ -181,21 +186,30 @@ def create_staging(sink: PostgresSink, name: str, relay: BinaryRelay) -> TableRe
         "WITH ORDINALITY AS c(o, m, i) ORDER BY i",
         ([c.type_oid for c in relay.columns], [c.typmod for c in relay.columns]),
     )
-    columns = ", ".join(
+    parts = [
         f"{sink.dialect.quote(c.name)} {type_sql}{' NOT NULL' if c.name in required else ''}"
         for c, (type_sql,) in zip(relay.columns, rows, strict=True)
-    )
-    sink.execute(f"CREATE TEMP TABLE {sink.dialect.quote(name)} ({columns}) ON COMMIT DROP")
+    ]
+    # Every relayed numeric has a precision, which refuses infinity by itself (relay_column_supported).
+    numerics = frozenset(c.name for c in relay.columns if c.type_oid == 1700)
+    held = TableGuarantees(not_null=required, bounded_numeric=numerics)
+    rest = [t for t in terms if not held.rules_out(t)]
+    if rest:
+        condition = sink.inline_values(" OR ".join(t.sql for t in rest), [p for t in rest for p in t.params])
+        parts.append(f"CONSTRAINT dpone_relay_checks CHECK (NOT ({condition}))")
+    parts.append(f"PRIMARY KEY ({sink.dialect.column_list(key)})")
+    sink.execute(f"CREATE TEMP TABLE {sink.dialect.quote(name)} ({', '.join(parts)}) ON COMMIT DROP")
     return TableRef("pg_temp", name)
 
 
-def relay_into(sink: PostgresSink, table: TableRef, relay: BinaryRelay, unique_key: tuple[str, ...] = ()) -> int:
+def relay_into(sink: PostgresSink, table: TableRef, relay: BinaryRelay, *, staging: bool = False) -> int:
     """Pipe the source's COPY into ``table`` in the open transaction, then run the row checks.
 
-    Returns the rows loaded. A row the checks flag, a ``unique_key`` that repeats (staging, where
-    the contract decides what a duplicate does), or one the COPY rejects (other than a duplicate
-    key, which sends the load through staging) raises :class:`RelayRefused`; a failed source
-    raises its own error. Either way the caller's transaction rolls back.
+    Returns the rows loaded. A row the checks flag or the COPY rejects raises :class:`RelayRefused`,
+    except a duplicate key in the target, which sends the load through staging
+    (:class:`DuplicateKeyError`). A ``staging`` table (:func:`create_staging`) checks its rows
+    itself as they arrive: no scan. A failed source raises its own error. Either way the caller's
+    transaction rolls back.
     """
     from dpone_core.connectors.postgres.direct_load import duplicate_key  # it imports this module
 
@@ -211,10 +225,10 @@ def relay_into(sink: PostgresSink, table: TableRef, relay: BinaryRelay, unique_k
         if isinstance(exc, DponeError | KeyboardInterrupt):
             raise
         code = sqlstate(exc) or ""
-        if code == "23505":
+        if code == "23505" and not staging:
             raise duplicate_key(sink) from None
         if code[:2] in {"22", "23"}:
-            raise RelayRefused(f"the target rejected a row (SQLSTATE {code})") from None
+            raise RelayRefused(f"the table rejected a row (SQLSTATE {code})") from None
         raise translate(exc, "finalize", f"COPY into {table.display()}") from None
     try:
         sent = relay.source.finish()
@@ -223,28 +237,22 @@ def relay_into(sink: PostgresSink, table: TableRef, relay: BinaryRelay, unique_k
     if loaded != sent:
         raise RelayRefused(f"the source sent {sent} rows and the target took {loaded}")
     relay.on_rows(loaded - reporter.reported)
-    _check_rows(sink, table, relay, unique_key)
+    if not staging:
+        _check_rows(sink, table, relay)
     return loaded
 
 
-def _check_rows(sink: PostgresSink, table: TableRef, relay: BinaryRelay, unique_key: tuple[str, ...]) -> None:
-    """One query over the loaded rows for the terms the table does not guarantee, and repeated keys.
-
-    Nothing left to look for (every term ruled out by the table's own types and constraints, no
-    key): no query at all.
-    """
+def _check_rows(sink: PostgresSink, table: TableRef, relay: BinaryRelay) -> None:
+    """One scan of the loaded rows for the terms the table does not guarantee; none when nothing is left."""
     guarantees = guarantees_of(sink.query(GUARANTEES_SQL, (sink.dialect.table(table),)))
     found = violation_condition(relay.columns, relay.contract, int(sink.con.server_version), guarantees)
     if found is None:
         raise RelayRefused("the contract has no SQL form here")
     checks, params = found
-    name = sink.dialect.table(table)
-    probes = [f"EXISTS (SELECT 1 FROM {name} WHERE {checks})"] if checks else []
-    if unique_key:
-        key = sink.dialect.column_list(unique_key)
-        probes.append(f"EXISTS (SELECT 1 FROM {name} GROUP BY {key} HAVING count(*) > 1)")
-    if probes and sink.query(f"SELECT {' OR '.join(probes)}", params)[0][0]:
-        raise RelayRefused("a row needs the contract gate")
+    if checks:
+        scan = f"SELECT EXISTS (SELECT 1 FROM {sink.dialect.table(table)} WHERE {checks})"
+        if sink.query(scan, params)[0][0]:
+            raise RelayRefused("a row needs the contract gate")
 
 
 def _raise_source_error(relay: BinaryRelay) -> None:
