@@ -8,11 +8,15 @@ so the same load from ``SELECT * FROM changes`` is the Arrow path to compare wit
 from __future__ import annotations
 
 import json
+import signal
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.integration.postgres.conftest import PgDatabase, run_cli, run_ok
+from tests.integration.postgres.conftest import PgDatabase, run_cli, run_ok, spawn_cli, wait_for_pause
+from tests.integration.postgres.test_pg_relay import READING
 
 pytestmark = pytest.mark.integration
 
@@ -163,3 +167,29 @@ def test_a_merge_into_a_target_of_other_types_stages_through_arrow(pg: PgDatabas
     report = run_ok(pg.manifest([_merge("relayed", "public.dst_relay")]))
     assert report.result.write_path == "staged"
     assert (report.result.inserted_rows, report.result.updated_rows) == (50, 50)
+
+
+def test_kill_9_mid_relayed_merge_keeps_target_and_state_and_leaves_nothing_behind(
+    pg: PgDatabase, tmp_path: Path
+) -> None:
+    _targets(pg, 20000)
+    manifest = pg.manifest([_merge("relayed", "public.dst_relay")])
+    run_ok(manifest)
+    state, before = pg.state("relayed"), pg.sql("SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM dst_relay t")
+    pg.sql("UPDATE changes SET body = 'changed'")
+    marker = tmp_path / "paused"
+    env = {"DPONE_TEST_PAUSE_AT": "copy", "DPONE_TEST_PAUSE_FILE": str(marker), "DPONE_TEST_PAUSE_SECONDS": "60"}
+    proc = spawn_cli(manifest, env=env)
+    wait_for_pause(marker, proc)
+    # Paused with the first rows in the TEMP table, inside the uncommitted finalize transaction.
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    deadline = time.monotonic() + 20
+    while pg.sql(READING) != [(0,)] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert pg.sql(READING) == [(0,)]
+    assert pg.sql("SELECT md5(string_agg(t::text, ',' ORDER BY id)) FROM dst_relay t") == before
+    assert pg.state("relayed") == state and pg.loads("relayed") == 1 and pg.staging_tables() == []
+    report = run_ok(manifest)
+    assert report.result.write_path == "relay" and report.result.updated_rows == 4000
+    assert pg.sql("SELECT count(*) FROM dst_relay WHERE body = 'changed'") == [(4000,)]
