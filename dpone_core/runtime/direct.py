@@ -87,6 +87,7 @@ def relay_staging_eligible(
     key = tuple(process.sink.primary_key)
     return (
         capabilities.binary_relay
+        and capabilities.direct_load  # the relay reaches the commit the way a direct load's stream does
         and process.sink.strategy == "merge"
         and bool(key)
         and not ddl
