@@ -74,6 +74,27 @@ def direct_eligible(
     return not ddl
 
 
+def relay_staging_eligible(
+    process: Process, capabilities: Capabilities, contract: ContractGate, ddl: list[str]
+) -> bool:
+    """A merge into an existing target may stage its rows by relay inside the commit, then merge from there.
+
+    The staging table is new and holds only the load's rows, so the relay's SQL checks are exact
+    there (repeated keys included: the sink declines them, and staging through Arrow lets the
+    contract decide). No DDL: ALTER TABLE's ACCESS EXCLUSIVE lock would be held through the read.
+    No uniqueness rule other than the key, which the sink checks.
+    """
+    key = tuple(process.sink.primary_key)
+    return (
+        capabilities.binary_relay
+        and capabilities.direct_load  # the relay reaches the commit the way a direct load's stream does
+        and process.sink.strategy == "merge"
+        and bool(key)
+        and not ddl
+        and all(unique == key for unique in contract.unique_keys)
+    )
+
+
 def relay_allowed(
     process: Process,
     capabilities: Capabilities,
@@ -85,7 +106,8 @@ def relay_allowed(
 ) -> bool:
     """A direct load may offer its source's rows as a binary relay (the source and sink decide the rest).
 
-    The target must hold only this load's rows (a table the load creates, or a full_refresh), so the
+    The table the rows are relayed into must hold only this load's rows (a table the load creates,
+    a full_refresh, or the staging table of a merge, see :func:`relay_staging_eligible`), so the
     relay's SQL checks see exactly the loaded rows; and nothing may filter, rename or convert rows on
     the client: no cursor, partition or chunk (``whole``), no renamed columns, no delete marker, no
     type change for the compatibility gate to convert, no quarantine (a relay has no rows to set aside).
@@ -101,5 +123,5 @@ def relay_allowed(
         and contract.enforcement != "quarantine"
         and not evolution.casts
         and strategy != "scd2"
-        and (strategy == "full_refresh" or evolution.creates_table)
+        and (strategy in {"full_refresh", "merge"} or evolution.creates_table)
     )

@@ -34,7 +34,7 @@ def load_result(
     stats = stream.stats if stream else None
     path = None
     if staged is not None:
-        relayed = counts is not None and "relay_into_target" in counts.details
+        relayed = counts is not None and any(name.startswith("relay_into_") for name in counts.details)
         path = "relay" if relayed else "direct" if staged.location == "direct" else "staged"
     return RunResult(
         write_path=path,

@@ -5,7 +5,8 @@
 * ``direct``: a sink with the ``direct_load`` capability, when :func:`.direct.direct_eligible`
   holds. The stream goes straight into the target inside the commit; nothing is read twice.
 * ``relay``: a direct load whose sink has ``binary_relay`` and whose source offers its rows as the
-  system's own bytes (:func:`.direct.relay_allowed`).
+  system's own bytes (:func:`.direct.relay_allowed`); also a merge, whose sink relays the rows into
+  a staging table inside the commit and merges from it (:func:`.direct.relay_staging_eligible`).
 
 A path that cannot finish without breaking a rule *declines* (a duplicate key in a direct load, a
 row the relay's checks would reject) with a reason; nothing was committed, and the attempt
@@ -28,7 +29,7 @@ from dpone_core.model import SEQ_COLUMN, StagedLoad, TableRef
 from dpone_core.runtime.chunks.store import chunk_store
 from dpone_core.runtime.commit import commit, record_verdicts
 from dpone_core.runtime.context import AttemptOutcome
-from dpone_core.runtime.direct import direct_eligible, relay_allowed
+from dpone_core.runtime.direct import direct_eligible, relay_allowed, relay_staging_eligible
 from dpone_core.runtime.preparation import Prepared
 from dpone_core.runtime.verdicts import resolve_duplicates
 from dpone_core.spi.ports import RelayOffer, RelayRefused
@@ -183,14 +184,23 @@ class DirectWrite:
 
 
 def choose(prepared: Prepared, excluded: set[PathName]) -> WritePath:
-    """The fastest path the connectors' capabilities and this load allow, minus those that declined."""
+    """The fastest path the connectors' capabilities and this load allow, minus those that declined.
+
+    A merge that cannot go direct may still stage by relay (the sink relays into a staging table of
+    its commit, see :func:`.direct.relay_staging_eligible`); declined, it stages through Arrow.
+    """
     draft = prepared.draft
     ctx, process = draft.ctx, draft.ctx.process
     can = ctx.sink_spec.capabilities
     direct = "direct" not in excluded and direct_eligible(
         process, can, draft.sink, prepared.evolution, prepared.contract, prepared.ddl, draft.source
     )
-    if not direct:
+    staging_relay = (
+        not direct
+        and "direct" not in excluded
+        and relay_staging_eligible(process, can, prepared.contract, prepared.ddl)
+    )
+    if not (direct or staging_relay):
         return StagedWrite()
     whole = ctx.partition is None and ctx.chunk_keys is None
     relay = None
@@ -198,4 +208,6 @@ def choose(prepared: Prepared, excluded: set[PathName]) -> WritePath:
         process, can, draft.opened, prepared.contract, prepared.evolution, whole=whole
     ):
         relay = draft.source.binary_relay(prepared.contract)
+    if relay is None and not direct:
+        return StagedWrite()
     return DirectWrite(relay)

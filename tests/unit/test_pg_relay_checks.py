@@ -8,7 +8,8 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from dpone_core.connectors.postgres.relay import RelayColumn, relay_column_supported, violation_condition
+from dpone_core.connectors.postgres.relay import RelayColumn, relay_column_supported
+from dpone_core.connectors.postgres.relay_checks import violation_condition
 from dpone_core.gates.contract import ContractGate
 from dpone_core.manifest.contract import ColumnRule, SchemaContract
 
@@ -29,7 +30,7 @@ def _gate(enforcement: str = "strict", not_null: frozenset[str] = frozenset(), *
 def test_values_arrow_cannot_hold_are_always_flagged() -> None:
     condition, params = violation_condition(COLUMNS, _gate("off"))  # type: ignore[misc]
     assert condition == (
-        "\"amount\" IN ('NaN', 'Infinity', '-Infinity') OR NOT isfinite(\"at\") "
+        "\"amount\" = 'NaN' OR \"amount\" IN ('Infinity', '-Infinity') OR NOT isfinite(\"at\") "
         "OR \"at\" >= '294247-01-01 00:00:00+00'::timestamptz"
     )
     assert params == []
@@ -117,3 +118,21 @@ def test_a_cancel_by_user_request_is_an_interrupt_and_a_timeout_is_transient() -
     assert isinstance(error, InterruptedRun) and not error.retryable and exit_code_for(error) == 130
     timeout = SourceCopyError("ERROR: canceling statement due to statement timeout", "57014")
     assert isinstance(translate(timeout, "finalize", "COPY into public.t"), TransientError)
+
+
+def test_terms_the_table_guarantees_are_left_out_and_nothing_left_means_no_scan() -> None:
+    from dpone_core.connectors.postgres.relay_checks import TableGuarantees
+
+    gate = _gate(not_null=frozenset({"id", "name"}), amount={"min": 0})
+    held = TableGuarantees(
+        not_null=frozenset({"id", "name"}), bounded_numeric=frozenset({"amount"}), finite=frozenset({"at"})
+    )
+    condition, params = violation_condition(COLUMNS, gate, 150000, held)  # type: ignore[misc]
+    assert condition.split(" OR ") == [
+        "\"amount\" = 'NaN'",  # numeric(p,s) holds NaN
+        "\"at\" >= '294247-01-01 00:00:00+00'::timestamptz",  # a finite timestamp can still pass Arrow's end
+        '"amount" < \x00p',
+    ]
+    assert params == [Decimal("0")]
+    plain = (ID, NAME, FLAG)
+    assert violation_condition(plain, _gate(not_null=frozenset({"id", "name"})), 150000, held) == ("", [])

@@ -23,7 +23,7 @@ import pyarrow as pa
 
 from dpone_core.connectors.postgres.connection import sqlstate, translate
 from dpone_core.connectors.postgres.copy_stream import CopyGuard, staging_arrow_type
-from dpone_core.connectors.postgres.relay import BinaryRelay, relay_into, require_compatible
+from dpone_core.connectors.postgres.relay import BinaryRelay, create_staging, relay_into, require_compatible
 from dpone_core.errors import DponeError, DuplicateKeyError
 from dpone_core.model import StrategyCounts, TableRef
 from dpone_core.spi.ports import RelayRefused
@@ -31,6 +31,7 @@ from dpone_core.strategies.dialect import Statement
 from dpone_core.strategies.plan import LoadPlan
 
 if TYPE_CHECKING:
+    from dpone_core.connectors.postgres.render import PostgresRenderer
     from dpone_core.connectors.postgres.sink import PostgresSink
 
 UNIQUE_INDEX_COLUMNS_SQL = (
@@ -112,6 +113,9 @@ def load_stream(
     With a relay, the transaction runs on the psycopg2 connection: the rows are relayed or, when
     the plan or the target does not allow it, :class:`RelayRefused` asks for the Arrow stream.
     """
+    renderer = sink.strategy_renderer(plan)
+    if relay is not None and relay_stages(plan):
+        return _relay_through_staging(sink, plan, relay, renderer)
     if not plan.target_empty and plan.primary_key and not key_enforced(sink, plan.target, plan.primary_key):
         # Checked before the run too; a key index dropped since then would let duplicates through.
         raise DuplicateKeyError(
@@ -119,7 +123,6 @@ def load_stream(
             step="finalize",
             fix="the run reads again through staging, where duplicates are handled by the contract",
         )
-    renderer = sink.strategy_renderer(plan)
     plain = plan.delete_marker is None and plan.strategy != "scd2"
     direct = plain and (
         plan.target_empty
@@ -151,6 +154,29 @@ def load_stream(
     sink.execute(f"CREATE TEMP TABLE {sink.dialect.quote(temp.name)} ({columns}) ON COMMIT DROP")
     copy_into(sink, guard, temp)
     return run_statements(sink, renderer.render(plan))
+
+
+def relay_stages(plan: LoadPlan) -> bool:
+    """A relayed load whose strategy reads its rows in SQL: a merge into an existing target (with a key).
+
+    Its rows are relayed into a new TEMP table, where the relay's checks see exactly the load's rows.
+    """
+    return plan.strategy == "merge" and bool(plan.primary_key) and not plan.target_empty and plan.delete_marker is None
+
+
+def _relay_through_staging(
+    sink: PostgresSink, plan: LoadPlan, relay: BinaryRelay, renderer: PostgresRenderer
+) -> StrategyCounts:
+    """Relay into a TEMP table under the staging name that refuses what the checks look for, then merge from it.
+
+    The plan's statements read the staging name unqualified, which finds the TEMP table first.
+    """
+    require_compatible(sink, plan.target, relay, checked_in_table=False)
+    staging = create_staging(sink, plan.staging.name, relay, plan.primary_key)
+    rows = relay_into(sink, staging, relay, staging=True)
+    counts = run_statements(sink, renderer.render(plan))
+    counts.details["relay_into_staging"] = rows
+    return counts
 
 
 def copy_compatible(sink: PostgresSink, plan: LoadPlan, schema: pa.Schema) -> bool:

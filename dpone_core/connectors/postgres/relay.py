@@ -1,19 +1,21 @@
-"""Postgres -> Postgres binary relay: a direct load whose rows never become Arrow.
+"""Postgres -> Postgres binary relay: a load whose rows never become Arrow.
 
 When every column has the same built-in type in the source and in the target, the bytes of the
 source's ``COPY (SELECT ...) TO STDOUT (FORMAT binary)`` are exactly what the target's
-``COPY ... FROM STDIN (FORMAT binary)`` takes. A direct load into a table that holds only the
-load's rows (one it creates, or a full_refresh that truncates it) then pipes one into the other
-inside the finalize transaction, and the client decodes and re-encodes nothing: on two cores the
-Arrow path costs about a quarter of the raw pipe's speed in decoding and encoding alone.
+``COPY ... FROM STDIN (FORMAT binary)`` takes. The finalize transaction pipes one into the other,
+and the client decodes and re-encodes nothing: on two cores the Arrow path costs about a quarter
+of the raw pipe's speed in decoding and encoding alone. The rows go into a table that holds only
+the load's rows: the target itself (one the load creates, or a full_refresh that truncates it), or,
+for a merge, a TEMP table of the transaction (:func:`create_staging`) that the merge statements
+then read as they read any staging table.
 
-The gates still decide before the commit. Because the target holds only the load's rows, one SQL
-scan in the same transaction looks for every row the Arrow gates could reject: the contract's rules
-(not_null, min, max, allowed, max_length) and values Arrow cannot hold (numeric NaN and infinity,
-infinite dates and timestamps). The scan errs on the strict side. When it finds such a row, or a
-COPY rejects one, the sink declines with :class:`RelayRefused`: the transaction rolls back and the
-runtime reads again as Arrow, whose gates decide and report as they always do. A load with a rule
-that has no exact SQL form here (a regex, a type conversion, quarantine) never takes the relay.
+The gates still decide before the commit. Because that table holds only the load's rows, one SQL
+scan in the same transaction looks for every row the Arrow gates could reject
+(:mod:`.relay_checks`, minus what the table's own types and constraints rule out), and, in a
+merge's staging, for a key that repeats. When it finds such a row, or a COPY rejects one, the
+sink declines with :class:`RelayRefused`: the transaction rolls back and the runtime reads again
+as Arrow, whose gates decide and report as they always do. A load with a rule that has no exact
+SQL form here (a regex, a type conversion, quarantine) never takes the relay.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 
@@ -30,45 +32,24 @@ from dpone_core.checkpoints import checkpoint
 from dpone_core.connectors.postgres.connection import sqlstate, translate
 from dpone_core.connectors.postgres.copy_out import CopyOutProcess, SourceCopyError
 from dpone_core.connectors.postgres.libpq_copy import copy_in
-from dpone_core.connectors.postgres.sql import PLACEHOLDER, PostgresDialect
+from dpone_core.connectors.postgres.relay_checks import (
+    GUARANTEES_SQL,
+    RELAY_TYPES,
+    TableGuarantees,
+    guarantees_of,
+    null_checked,
+    violation_condition,
+    violation_terms,
+)
 from dpone_core.connectors.postgres.types import arrow_type, numeric_type
-from dpone_core.errors import DponeError, TypeCompatibilityError
-from dpone_core.gates.contract import ContractGate, typed_values
-from dpone_core.gates.types import contract_arrow_type
+from dpone_core.errors import DponeError
+from dpone_core.gates.contract import ContractGate
 from dpone_core.model import TableRef
 from dpone_core.spi.ports import RelayRefused
 
 if TYPE_CHECKING:
     from dpone_core.connectors.postgres.sink import PostgresSink
 
-RELAY_TYPES: dict[int, str] = {
-    16: "boolean",
-    17: "bytea",
-    20: "bigint",
-    21: "smallint",
-    23: "integer",
-    25: "text",
-    700: "real",
-    701: "double precision",
-    1043: "varchar",
-    1082: "date",
-    1114: "timestamp",
-    1184: "timestamptz",
-    1700: "numeric",
-    2950: "uuid",
-    3802: "jsonb",
-}
-"""Built-in types (by their fixed OID) the relay carries, with their SQL names for casts."""
-
-_TEXT = frozenset({25, 1043})
-_FLOAT = frozenset({700, 701})
-_NUMERIC = 1700
-_TEMPORAL = frozenset({1082, 1114, 1184})
-_TIMESTAMPS = frozenset({1114, 1184})
-_ARROW_TIMESTAMP_END = {1114: "'294247-01-01'::timestamp", 1184: "'294247-01-01 00:00:00+00'::timestamptz"}
-"""A little before the last instant Arrow's int64 microseconds hold (294247-01-10)."""
-_ORDERED = frozenset({20, 21, 23, *_FLOAT, _NUMERIC, *_TEXT, *_TEMPORAL})
-"""Types whose min, max and allowed rules compare in SQL exactly as Arrow compares them."""
 _PROGRESS_ROWS = 65_536
 
 
@@ -108,7 +89,7 @@ def relay_column_supported(type_oid: int, typmod: int) -> bool:
     """A built-in type the relay carries; a numeric needs a precision of at most 38 (Arrow's decimal128)."""
     if type_oid not in RELAY_TYPES:
         return False
-    if type_oid == _NUMERIC:
+    if type_oid == 1700:  # numeric
         scale_negative = typmod >= 4 and (typmod - 4) & 0x400
         return typmod >= 4 and not scale_negative and pa.types.is_decimal128(numeric_type(typmod))
     return True
@@ -143,80 +124,6 @@ def _runs_python(executable: str | None) -> bool:
     return bool(executable) and Path(str(executable)).name.lower().startswith(("python", "pypy"))
 
 
-def violation_condition(
-    columns: tuple[RelayColumn, ...], contract: ContractGate, server_version: int = 150000
-) -> tuple[str, list[Any]] | None:
-    """A SQL condition true for every row the Arrow path would reject (and maybe a few more).
-
-    None when a contract rule cannot be written in SQL with Arrow's exact meaning here.
-    ``server_version`` is the target's (``server_version_num``): numeric infinity exists from 14 on.
-    """
-    try:
-        return _violation_condition(columns, contract, server_version)
-    except TypeCompatibilityError:
-        return None  # a bound the column's type cannot hold: the Arrow gate reports it (if a row comes)
-
-
-def _violation_condition(
-    columns: tuple[RelayColumn, ...], contract: ContractGate, server_version: int
-) -> tuple[str, list[Any]] | None:
-    dialect = PostgresDialect()
-    by_name = {c.name: c for c in columns}
-    terms: list[str] = []
-    params: list[Any] = []
-    for column in columns:
-        quoted = dialect.quote(column.name)
-        if column.type_oid == _NUMERIC:  # Arrow decimals hold neither NaN nor infinity
-            specials = "IN ('NaN', 'Infinity', '-Infinity')" if server_version >= 140000 else "= 'NaN'"
-            terms.append(f"{quoted} {specials}")
-        elif column.type_oid in _TEMPORAL:
-            terms.append(f"NOT isfinite({quoted})")  # the Arrow read refuses infinite dates
-            if column.type_oid in _TIMESTAMPS:  # Postgres goes past Arrow's microseconds (year 294247)
-                terms.append(f"{quoted} >= {_ARROW_TIMESTAMP_END[column.type_oid]}")
-    for name, rule in contract.contract.columns.items():
-        declared = contract_arrow_type(rule)
-        if name not in by_name or (declared is not None and declared != by_name[name].arrow):
-            return None  # the Arrow gate converts this column (even with enforcement off); the relay cannot
-    if not contract.checks_rules:
-        terms.extend(f"{dialect.quote(name)} IS NULL" for name in contract.key if name in by_name)
-        return " OR ".join(terms), params
-    for name in sorted(contract.not_null):
-        if name in by_name:
-            terms.append(f"{dialect.quote(name)} IS NULL")
-    for name, rule in contract.contract.columns.items():
-        column = by_name[name]
-        if rule.regex is not None:
-            return None  # RE2 (Arrow) and Postgres regular expressions differ at the edges
-        quoted = dialect.quote(name)
-        if not rule.nullable:
-            terms.append(f"{quoted} IS NULL")
-        compared = [b for b in (rule.min, rule.max) if b is not None]
-        if compared or rule.allowed is not None:
-            if column.type_oid not in _ORDERED:
-                return None
-            # Arrow compares text byte by byte: so does the "C" collation.
-            text = f'{quoted} COLLATE "C"' if column.type_oid in _TEXT else quoted
-            if column.type_oid in _FLOAT and compared:
-                terms.append(f"{quoted} = 'NaN'")  # NaN fails every bound in Arrow, none in Postgres
-            if rule.min is not None:
-                terms.append(f"{text} < {PLACEHOLDER}")
-                params.append(typed_values([rule.min], column.arrow)[0].as_py())
-            if rule.max is not None:
-                terms.append(f"{text} > {PLACEHOLDER}")
-                params.append(typed_values([rule.max], column.arrow)[0].as_py())
-            if rule.allowed is not None:
-                if column.type_oid in _FLOAT:
-                    return None  # Arrow's is_in tells -0.0 from 0.0; Postgres's = does not
-                terms.append(f"NOT ({text} = ANY(CAST({PLACEHOLDER} AS {RELAY_TYPES[column.type_oid]}[])))")
-                params.append(typed_values(rule.allowed, column.arrow).to_pylist())
-        if rule.max_length is not None:
-            if column.type_oid not in _TEXT:
-                return None  # Arrow measures the value's text form, which Postgres spells differently
-            terms.append(f"char_length({quoted}) > {PLACEHOLDER}")
-            params.append(rule.max_length)
-    return " OR ".join(terms), params
-
-
 # ---- the sink side ------------------------------------------------------------------------------
 _TARGET_COLUMNS_SQL = (
     "SELECT a.attname, a.atttypid::int, a.atttypmod, t.typname FROM pg_attribute a "
@@ -232,19 +139,22 @@ _BYTEWISE_ENCODINGS = frozenset({"UTF8", "SQL_ASCII"})
 """Target encodings whose "C" collation orders text as Arrow does (by UTF-8 bytes)."""
 
 
-def require_compatible(sink: PostgresSink, table: TableRef, relay: BinaryRelay) -> None:
+def require_compatible(
+    sink: PostgresSink, table: TableRef, relay: BinaryRelay, *, checked_in_table: bool = True
+) -> None:
     """The target takes the source's binary values as they are, and the checks judge them as Arrow would.
 
     Otherwise :class:`RelayRefused`. Each column: the same type (``varchar`` also goes into
     ``text``), the target's typmod unset or equal, and the same Arrow type on both sides (an
     unconstrained target ``numeric`` is ``decimal128(38, 9)`` to the Arrow path, which converts and
-    may quarantine). No triggers (they may change rows on the way in, after the checks would see
-    them), and a target encoding whose byte order is UTF-8's.
+    may quarantine). A target encoding whose byte order is UTF-8's. When the checks scan the target
+    itself (``checked_in_table``), no triggers: they may change rows on the way in, after the checks
+    would see them (a merge checks its staging table, and the Arrow path fires them the same way).
     """
     encoding = sink.query("SELECT current_setting('server_encoding')")[0][0]
     if encoding not in _BYTEWISE_ENCODINGS:
         raise RelayRefused(f"the target database's encoding is {encoding}")
-    if sink.query(_USER_TRIGGERS_SQL, (sink.dialect.table(table),))[0][0]:
+    if checked_in_table and sink.query(_USER_TRIGGERS_SQL, (sink.dialect.table(table),))[0][0]:
         raise RelayRefused("the target has triggers")
     rows = sink.query(_TARGET_COLUMNS_SQL, (sink.dialect.table(table),))
     target = {name: (int(oid), int(typmod), str(typname)) for name, oid, typmod, typname in rows}
@@ -257,12 +167,49 @@ def require_compatible(sink: PostgresSink, table: TableRef, relay: BinaryRelay) 
             raise RelayRefused(f"column {column.name} has another type in the target")
 
 
-def relay_into(sink: PostgresSink, table: TableRef, relay: BinaryRelay) -> int:
+def create_staging(sink: PostgresSink, name: str, relay: BinaryRelay, key: tuple[str, ...]) -> TableRef:
+    """A TEMP table (dropped at commit) of the source's own column types that itself refuses what the checks look for.
+
+    For a load whose strategy reads its rows in SQL (a merge). Instead of a scan after the COPY,
+    the table declares the checks: NOT NULL where a term tests for null, one CHECK with the
+    negation of the other terms (a CHECK fails exactly where its condition is false, so where the
+    scan's would be true) and the key as primary key (a key repeated within the load). The COPY
+    then refuses such a row as it arrives, and the load goes to the Arrow path. The rules' values
+    are inlined by psycopg2's quoting: DDL binds no parameters.
+    """
+    terms = violation_terms(relay.columns, relay.contract, int(sink.con.server_version))
+    if terms is None:
+        raise RelayRefused("the contract has no SQL form here")
+    required = null_checked(terms)
+    rows = sink.query(
+        "SELECT format_type(o, m) FROM unnest(CAST(\x00p AS oid[]), CAST(\x00p AS int[])) "
+        "WITH ORDINALITY AS c(o, m, i) ORDER BY i",
+        ([c.type_oid for c in relay.columns], [c.typmod for c in relay.columns]),
+    )
+    parts = [
+        f"{sink.dialect.quote(c.name)} {type_sql}{' NOT NULL' if c.name in required else ''}"
+        for c, (type_sql,) in zip(relay.columns, rows, strict=True)
+    ]
+    # Every relayed numeric has a precision, which refuses infinity by itself (relay_column_supported).
+    numerics = frozenset(c.name for c in relay.columns if c.type_oid == 1700)
+    held = TableGuarantees(not_null=required, bounded_numeric=numerics)
+    rest = [t for t in terms if not held.rules_out(t)]
+    if rest:
+        condition = sink.inline_values(" OR ".join(t.sql for t in rest), [p for t in rest for p in t.params])
+        parts.append(f"CONSTRAINT dpone_relay_checks CHECK (NOT ({condition}))")
+    parts.append(f"PRIMARY KEY ({sink.dialect.column_list(key)})")
+    sink.execute(f"CREATE TEMP TABLE {sink.dialect.quote(name)} ({', '.join(parts)}) ON COMMIT DROP")
+    return TableRef("pg_temp", name)
+
+
+def relay_into(sink: PostgresSink, table: TableRef, relay: BinaryRelay, *, staging: bool = False) -> int:
     """Pipe the source's COPY into ``table`` in the open transaction, then run the row checks.
 
-    Returns the rows loaded. A row the checks flag, or one the COPY rejects (other than a duplicate
-    key, which sends the load through staging), raises :class:`RelayRefused`; a failed source
-    raises its own error. Either way the caller's transaction rolls back.
+    Returns the rows loaded. A row the checks flag or the COPY rejects raises :class:`RelayRefused`,
+    except a duplicate key in the target, which sends the load through staging
+    (:class:`DuplicateKeyError`). A ``staging`` table (:func:`create_staging`) checks its rows
+    itself as they arrive: no scan. A failed source raises its own error. Either way the caller's
+    transaction rolls back.
     """
     from dpone_core.connectors.postgres.direct_load import duplicate_key  # it imports this module
 
@@ -278,10 +225,10 @@ def relay_into(sink: PostgresSink, table: TableRef, relay: BinaryRelay) -> int:
         if isinstance(exc, DponeError | KeyboardInterrupt):
             raise
         code = sqlstate(exc) or ""
-        if code == "23505":
+        if code == "23505" and not staging:
             raise duplicate_key(sink) from None
         if code[:2] in {"22", "23"}:
-            raise RelayRefused(f"the target rejected a row (SQLSTATE {code})") from None
+            raise RelayRefused(f"the table rejected a row (SQLSTATE {code})") from None
         raise translate(exc, "finalize", f"COPY into {table.display()}") from None
     try:
         sent = relay.source.finish()
@@ -290,7 +237,15 @@ def relay_into(sink: PostgresSink, table: TableRef, relay: BinaryRelay) -> int:
     if loaded != sent:
         raise RelayRefused(f"the source sent {sent} rows and the target took {loaded}")
     relay.on_rows(loaded - reporter.reported)
-    found = violation_condition(relay.columns, relay.contract, int(sink.con.server_version))
+    if not staging:
+        _check_rows(sink, table, relay)
+    return loaded
+
+
+def _check_rows(sink: PostgresSink, table: TableRef, relay: BinaryRelay) -> None:
+    """One scan of the loaded rows for the terms the table does not guarantee; none when nothing is left."""
+    guarantees = guarantees_of(sink.query(GUARANTEES_SQL, (sink.dialect.table(table),)))
+    found = violation_condition(relay.columns, relay.contract, int(sink.con.server_version), guarantees)
     if found is None:
         raise RelayRefused("the contract has no SQL form here")
     checks, params = found
@@ -298,7 +253,6 @@ def relay_into(sink: PostgresSink, table: TableRef, relay: BinaryRelay) -> int:
         scan = f"SELECT EXISTS (SELECT 1 FROM {sink.dialect.table(table)} WHERE {checks})"
         if sink.query(scan, params)[0][0]:
             raise RelayRefused("a row needs the contract gate")
-    return loaded
 
 
 def _raise_source_error(relay: BinaryRelay) -> None:

@@ -162,8 +162,8 @@ class PostgresSink(SqlSink):
             self._opener = None
         return self.adbc
 
-    def _render(self, sql: str, params: Sequence[Any]) -> str:
-        """SQL with its values inlined by psycopg2's quoting (for the ADBC connection, which binds none)."""
+    def inline_values(self, sql: str, params: Sequence[Any]) -> str:
+        """SQL with its values inlined by psycopg2's quoting (for the ADBC connection, which binds none, and DDL)."""
         with self.con.cursor() as cur:
             return str(cur.mogrify(to_pyformat(sql), tuple(params)).decode("utf-8"))
 
@@ -171,7 +171,7 @@ class PostgresSink(SqlSink):
         """Run one statement on the ADBC connection (the session of a direct load's transaction)."""
         cursor = self.adbc_session().cursor()
         try:
-            cursor.execute(self._render(sql, params))
+            cursor.execute(self.inline_values(sql, params))
             return [tuple(r) for r in cursor.fetchall()] if fetch else cursor.rowcount
         except Exception as exc:  # noqa: BLE001
             if sqlstate(exc) == "23505":
