@@ -43,12 +43,12 @@ from dpone_core.connectors.postgres.relay_checks import (
 )
 from dpone_core.connectors.postgres.types import arrow_type, numeric_type
 from dpone_core.errors import DponeError
-from dpone_core.gates.contract import ContractGate
 from dpone_core.model import TableRef
 from dpone_core.spi.ports import RelayRefused
 
 if TYPE_CHECKING:
     from dpone_core.connectors.postgres.sink import PostgresSink
+    from dpone_core.gates.contract import ContractGate
 
 _PROGRESS_ROWS = 65_536
 

@@ -24,12 +24,11 @@ import pyarrow as pa
 
 from dpone_core.connectors.postgres.sql import PLACEHOLDER, PostgresDialect
 from dpone_core.errors import TypeCompatibilityError
-from dpone_core.gates.contract import ContractGate, typed_values
-from dpone_core.gates.types import contract_arrow_type
 from dpone_core.manifest.contract import ColumnRule
 
 if TYPE_CHECKING:
     from dpone_core.connectors.postgres.relay import RelayColumn
+    from dpone_core.gates.contract import ContractGate
 
 RELAY_TYPES: dict[int, str] = {
     16: "boolean",
@@ -154,6 +153,9 @@ def null_checked(terms: Sequence[Term]) -> frozenset[str]:
 
 
 def _terms(columns: tuple[RelayColumn, ...], contract: ContractGate, server_version: int) -> list[Term] | None:
+    # The gates (and pyarrow.compute) are imported by a load that relays, not by opening the sink.
+    from dpone_core.gates.types import contract_arrow_type
+
     by_name = {c.name: c for c in columns}
     terms = [term for column in columns for term in _unholdable(column, server_version)]
     for name, rule in contract.contract.columns.items():
@@ -218,6 +220,8 @@ def _rule_terms(column: RelayColumn, rule: ColumnRule) -> list[Term] | None:
         if rule.allowed is not None:
             if column.type_oid in _FLOAT:
                 return None  # Arrow's is_in tells -0.0 from 0.0; Postgres's = does not
+            from dpone_core.gates.contract import typed_values
+
             cast = f"CAST({PLACEHOLDER} AS {RELAY_TYPES[column.type_oid]}[])"
             other(f"NOT ({text} = ANY({cast}))", typed_values(rule.allowed, column.arrow).to_pylist())
     if rule.max_length is not None:
@@ -229,4 +233,6 @@ def _rule_terms(column: RelayColumn, rule: ColumnRule) -> list[Term] | None:
 
 def _typed(value: object, arrow: pa.DataType) -> object:
     """A rule's bound as the column's Arrow type reads it (raises TypeCompatibilityError if it cannot hold it)."""
+    from dpone_core.gates.contract import typed_values
+
     return typed_values([value], arrow)[0].as_py()

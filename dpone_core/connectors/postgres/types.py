@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from dpone_core.errors import TerminalError
 
@@ -130,6 +129,8 @@ def _storage(array: pa.Array) -> pa.Array:
 
 def _to_decimal(column: str, target: pa.DataType) -> Callable[[pa.Array], pa.Array]:
     def convert(array: pa.Array) -> pa.Array:
+        import pyarrow.compute as pc  # only when a numeric arrives as text; not every run needs compute
+
         text = _storage(array)
         try:
             return pc.cast(text, target)
@@ -155,6 +156,8 @@ def _finite(column: str, kind: str) -> Callable[[pa.Array], pa.Array]:
     earliest = pa.scalar(value, pa.type_for_alias(storage))
 
     def convert(array: pa.Array) -> pa.Array:
+        import pyarrow.compute as pc  # imported by the first batch, not by opening the connector
+
         raw = array.view(earliest.type)
         if pc.any(pc.less(raw, earliest)).as_py():
             raise TerminalError(
