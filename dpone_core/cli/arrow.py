@@ -7,7 +7,7 @@ the command line lets pyarrow make that first try with pandas out of reach: pyar
 as in an install without pandas (as ``dpone[postgres]`` alone is), and pandas itself stays
 importable for any other code in the process. Only the command line does this: in a process that
 embeds dpone (an Airflow worker, a Dagster run) user code may hand pyarrow pandas objects, so
-:func:`dpone_core.run` leaves pyarrow alone. See docs/adr/0003-startup-imports.md.
+:func:`dpone_core.run` leaves pyarrow alone. See docs/adr/0004-startup-imports.md.
 """
 
 from __future__ import annotations
