@@ -17,12 +17,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dpone_core.connectors.duckdb.connection import connect, out_of_memory
+from dpone_core.connectors.duckdb.file_scan import GUARD, scan_files
 from dpone_core.connectors.duckdb.profile import DuckDBProfile, database_path
 from dpone_core.connectors.duckdb.sql import DuckDBDialect
 from dpone_core.connectors.sql.sink import SqlSink, staging_name
 from dpone_core.errors import DuplicateKeyError, TransientError
+from dpone_core.gates.contract import ContractGate
 from dpone_core.model import SEQ_COLUMN, StagedLoad, TableRef, TargetColumn, TargetSchema, iter_batches
-from dpone_core.spi.ports import SqlAccess
+from dpone_core.spi.ports import SCAN_LOCATION, FileScan, ScannedRows, ScanViolation, SqlAccess
 
 
 class DuckDBSink(SqlSink):
@@ -72,15 +74,17 @@ class DuckDBSink(SqlSink):
                 fix="deduplicate the source or declare the key unique in schema_contract",
             ) from None
         except duckdb.Error as exc:
-            raise self._translate(exc, "finalize") from None
+            raise self.translate_error(exc, "finalize") from None
         try:
             row = result.fetchone()
         except Exception:  # noqa: BLE001 - DDL has no result set
             return -1
         return int(row[0]) if row and isinstance(row[0], int) else -1
 
-    def _translate(self, exc: duckdb.Error, step: str) -> Exception:
-        """Out of memory and write conflicts as dpone errors; anything else unchanged."""
+    def translate_error(self, exc: duckdb.Error, step: str) -> Exception:
+        """Out of memory and write conflicts as dpone errors, a file scan's guard as its refusal; else unchanged."""
+        if GUARD in str(exc):
+            return ScanViolation("a scanned row breaks the data contract")
         memory = out_of_memory(exc, self.memory_limit, step)
         if memory is not None:
             return memory
@@ -109,7 +113,7 @@ class DuckDBSink(SqlSink):
         try:
             self.con.execute("COMMIT")
         except duckdb.Error as exc:
-            raise self._translate(exc, "finalize") from None
+            raise self.translate_error(exc, "finalize") from None
 
     def rollback(self) -> None:
         """ROLLBACK, ignoring 'no transaction is active'."""
@@ -174,6 +178,12 @@ class DuckDBSink(SqlSink):
         with contextlib.suppress(Exception):
             self.con.unregister(name)
 
+    def scan_files(
+        self, name: str, scan: FileScan, contract: ContractGate, *, split: bool, unique: Sequence[tuple[str, ...]]
+    ) -> ScannedRows:
+        """DuckDB reads the files itself into the TEMP view ``name`` (see :mod:`.file_scan`)."""
+        return scan_files(self, name, scan, contract, split=split, unique=unique)
+
     def discard_staged(self, staged: StagedLoad, seqs: pa.Array) -> StagedLoad:
         """Hide rows by sequence number: the view excludes the sequences listed in a temp table."""
         if not staged.location:  # staged in a TEMP table: delete the rows
@@ -197,7 +207,7 @@ class DuckDBSink(SqlSink):
         with contextlib.suppress(Exception):  # cleanup never masks the load's own outcome
             kind = "VIEW" if staged.location else "TABLE"
             self.execute(f"DROP {kind} IF EXISTS {self.dialect.quote(staged.handle.name)}")
-        if staged.location:
+        if staged.location and staged.location != SCAN_LOCATION:  # a scan's view has no files of its own
             shutil.rmtree(staged.location, ignore_errors=True)
 
     def cleanup_orphans(self, process: str) -> list[str]:
@@ -260,7 +270,7 @@ class DuckDBSink(SqlSink):
         try:
             return list(self.con.execute(sql, dict(params)).fetchall())
         except duckdb.Error as exc:
-            raise self._translate(exc, "reconcile") from None
+            raise self.translate_error(exc, "reconcile") from None
 
     def close(self) -> None:
         """Close the connection (releases the file lock)."""
