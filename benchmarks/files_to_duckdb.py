@@ -10,7 +10,8 @@ each in a fresh subprocess so peak RSS is measured per path (each child's own Vm
 and, unless ``--no-reload``, the same file loaded again into the now full table:
   raw     ``INSERT INTO t SELECT * FROM read_parquet(...) ON CONFLICT (id) DO UPDATE SET ...``
   dpone   the same merge manifest a second time (every key matches)
-It prints rows/s, the dpone/raw ratio and peak RSS of each. The DuckDB connection keeps dpone's
+It prints rows/s, the dpone/raw ratio, peak RSS of each and dpone's write path (``native``: DuckDB
+read the file itself, see docs/connectors/duckdb.md). The DuckDB connection keeps dpone's
 defaults (no memory_limit): a default tuned here must also hold for a real load.
 """
 
@@ -60,7 +61,7 @@ report = dpone_core.api.run(sys.argv[1])
 elapsed = time.perf_counter() - start
 assert report.passed, report.to_text()
 print(json.dumps({"rows": report.result.extracted_rows, "seconds": elapsed, "rss_mb": hwm(),
-                  "steps": report.result.step_seconds}))
+                  "steps": report.result.step_seconds, "path": report.result.write_path}))
 """
 )
 
@@ -133,6 +134,7 @@ def bench(rows: int, workdir: Path, reload: bool) -> dict[str, float]:
             }
         )
         figures[f"{phase}_steps"] = ours["steps"]  # type: ignore[assignment]
+        figures[f"{phase}_path"] = ours["path"]  # type: ignore[assignment]
     return figures
 
 
@@ -148,13 +150,14 @@ def main() -> None:
     phases = ("first",) if args.no_reload else ("first", "reload")
     print(
         f"{'load':>6} {'rows':>11} {'raw rows/s':>12} {'dpone rows/s':>13} {'ratio':>6} "
-        f"{'raw RSS MB':>11} {'dpone RSS MB':>13}"
+        f"{'raw RSS MB':>11} {'dpone RSS MB':>13} {'dpone path':>10}"
     )
     for r in results:
         for p in phases:
             print(
                 f"{p:>6} {r['rows']:>11,} {r[p + '_raw_rows_per_s']:>12,.0f} {r[p + '_dpone_rows_per_s']:>13,.0f} "
-                f"{r[p + '_ratio']:>6.2f} {r[p + '_raw_rss_mb']:>11.0f} {r[p + '_dpone_rss_mb']:>13.0f}"
+                f"{r[p + '_ratio']:>6.2f} {r[p + '_raw_rss_mb']:>11.0f} {r[p + '_dpone_rss_mb']:>13.0f} "
+                f"{r[p + '_path']:>10}"
             )
     for p in phases:
         print(f"dpone step seconds ({p}, {results[-1]['rows']:,} rows):", json.dumps(results[-1][p + "_steps"]))
