@@ -26,7 +26,7 @@ from dpone_core.runtime import write_paths
 
 CONTRACT = """
     schema_contract:
-      enforcement: {enforcement}
+      enforcement: "{enforcement}"
       columns:
         id: {{type: int64, nullable: false, unique: true}}
         amount: {{type: decimal, precision: 18, scale: 2, min: 0, max: 1000}}
@@ -176,11 +176,28 @@ def both_ways(
 
 def test_a_clean_merge_and_reload_match_the_arrow_path(tmp_path: Path, native_off: Callable[[bool], None]) -> None:
     changed = rows(range(0, 1500), amount={3: Decimal("7.50")}, email={10: None})
-    done, paths = both_ways(tmp_path, native_off, [{"a.parquet": rows(range(0, 1000))}, {"a.parquet": changed}])
+    loads = [{"a.parquet": rows(range(0, 1000))}, {"a.parquet": changed}]
+    done, paths = both_ways(tmp_path, native_off, loads)
     assert paths == ["native", "native"]
     assert done[0]["counts"] == (1000, 1000, 1000, 0, 0, 0)
     assert done[1]["counts"] == (1500, 1500, 500, 2, 0, 0)
+    # The new table's key, proven unique by the scan, was added after its first rows: it is there.
+    with duckdb.connect(str(tmp_path / "native" / "wh.duckdb")) as con:
+        key = "SELECT constraint_column_names FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY' "
+        key += "AND table_name = 't'"
+        assert con.execute(key).fetchall() == [(["id"],)]
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute("INSERT INTO t (id) VALUES (1)")
     assert {g["verdict"] for g in done[1]["gates"]} == {"passed"}
+
+
+def test_snapshot_diff_deletes_what_the_files_no_longer_hold(
+    tmp_path: Path, native_off: Callable[[bool], None]
+) -> None:
+    loads = [{"a.parquet": rows(range(0, 100))}, {"a.parquet": rows(range(50, 120), status={60: "new"})}]
+    done, paths = both_ways(tmp_path, native_off, loads, strategy="snapshot_diff")
+    assert paths == ["native", "native"]
+    assert done[1]["counts"] == (70, 70, 20, 1, 50, 0)
 
 
 def test_quarantine_splits_the_same_rows_with_the_same_reasons(
@@ -232,6 +249,17 @@ def test_a_strict_violation_fails_as_the_arrow_gate_says_and_commits_nothing(
     assert not done[1]["passed"] and "status.allowed" in done[1]["errors"][0]
     assert done[1]["target"] == done[0]["target"]  # nothing of the failed load
     assert done[1]["state"] == {}
+
+
+def test_a_key_without_a_value_under_off_fails_as_the_arrow_gate_says(
+    tmp_path: Path, native_off: Callable[[bool], None]
+) -> None:
+    keyless = rows(range(0, 20), status={3: "lost"})
+    keyless = keyless.set_column(0, "id", pa.array([None if i == 7 else i for i in range(20)], pa.int64()))
+    loads = [{"a.parquet": rows(range(0, 20), status={3: "lost"})}, {"a.parquet": keyless}]
+    done, paths = both_ways(tmp_path, native_off, loads, enforcement="off")
+    assert paths[0] == "native" and done[0]["counts"][0] == 20  # off: the allowed rule is not enforced
+    assert not done[1]["passed"] and "id.not_null" in done[1]["errors"][0]
 
 
 def test_repeated_keys_go_to_the_gates(tmp_path: Path, native_off: Callable[[bool], None]) -> None:

@@ -53,6 +53,7 @@ def scan_files(
     if scan.format != "parquet" or not scan.paths:
         raise ScanRefused(f"DuckDB reads no {scan.format} scan here")
     d = sink.dialect
+    sink.key_proven = False
     source = "read_parquet([" + ", ".join(d.literal(p) for p in scan.paths) + "])"
     columns = d.column_list(scan.schema.names)
     try:
@@ -69,6 +70,9 @@ def scan_files(
         sink.con.execute(f"CREATE OR REPLACE TEMP VIEW {d.quote(name)} AS SELECT {columns} FROM {source}{where}")
         for key in unique:
             _require_unique(sink, name, scan, key, types, found.rows - found.rejected_rows)
+        new = sink.new_table
+        # A new table's key proved unique by its rise through the files may be added after the rows.
+        sink.key_proven = new is not None and _rising_key(scan, new.key, types)
         if found.rejected_rows:
             reasons = ", ".join(f"CASE WHEN {t.sql} THEN {d.literal(t.reason)} END" for t in terms)
             found.rejected = sink.con.sql(
@@ -121,12 +125,17 @@ def _require_unique(
     An integer key that rises strictly through the files (an export in key order) is unique without
     a hash of every key: reading that one column costs a few milliseconds per million rows.
     """
-    if len(key) == 1 and is_integer(types[key[0]]) and _rises(scan.paths, key[0]):
+    if _rising_key(scan, key, types):
         return
     keys = sink.dialect.column_list(key)
     distinct = sink.query(f"SELECT count(*) FROM (SELECT DISTINCT {keys} FROM {sink.dialect.quote(name)})")[0][0]
     if int(distinct) != rows:
         raise ScanRefused(f"a key ({', '.join(key)}) repeats within the files")
+
+
+def _rising_key(scan: FileScan, key: tuple[str, ...], types: dict[str, str]) -> bool:
+    """``key`` is one integer column that rises strictly through the files (so it repeats nowhere)."""
+    return len(key) == 1 and key[0] in types and is_integer(types[key[0]]) and _rises(scan.paths, key[0])
 
 
 def _rises(paths: Sequence[str], column: str) -> bool:
