@@ -283,3 +283,13 @@ def test_files_whose_types_differ_read_as_arrow(tmp_path: Path, native_off: Call
     done, paths = both_ways(tmp_path, native_off, [{"a.parquet": rows(range(0, 10)), "b.parquet": other}])
     assert paths == ["direct"]  # the second file's score is float: the Arrow read converts it
     assert len(done[0]["target"]) == 20
+
+
+def test_a_declared_type_other_than_the_files_reads_as_arrow(
+    tmp_path: Path, native_off: Callable[[bool], None]
+) -> None:
+    whole = {i: float(i) for i in range(30)}
+    scores = rows(range(0, 30), score={**whole, 4: 2.5})  # 2.5 is no int32: the gate's conversion rejects it
+    done, paths = both_ways(tmp_path, native_off, [{"a.parquet": scores}], extra="score: {type: int32}")
+    assert paths == ["direct"]
+    assert [row["id"] for row in done[0]["quarantined"]] == [4]
