@@ -53,7 +53,7 @@ def scan_files(
     if scan.format != "parquet" or not scan.paths:
         raise ScanRefused(f"DuckDB reads no {scan.format} scan here")
     d = sink.dialect
-    sink.key_proven = False
+    sink.defer_key = False
     source = "read_parquet([" + ", ".join(d.literal(p) for p in scan.paths) + "])"
     columns = d.column_list(scan.schema.names)
     try:
@@ -71,8 +71,9 @@ def scan_files(
         for key in unique:
             _require_unique(sink, name, scan, key, types, found.rows - found.rejected_rows)
         new = sink.new_table
-        # A new table's key proved unique by its rise through the files may be added after the rows.
-        sink.key_proven = new is not None and _rising_key(scan, new.key, types)
+        # A new table's key proved unique by its rise through the files may be added after the rows,
+        # unless the profile sets a memory ceiling: building the index at once takes more memory.
+        sink.defer_key = new is not None and sink.memory_limit is None and _rising_key(scan, new.key, types)
         if found.rejected_rows:
             reasons = ", ".join(f"CASE WHEN {t.sql} THEN {d.literal(t.reason)} END" for t in terms)
             found.rejected = sink.con.sql(

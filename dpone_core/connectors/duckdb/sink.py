@@ -55,8 +55,9 @@ class DuckDBSink(SqlSink):
         super().__init__(table, staging_schema, meta_schema)
         self.new_table: NewTable | None = None
         """The new keyed table :meth:`plan_ddl` rendered last (None: the target exists, or has no key)."""
-        self.key_proven = False
-        """A file scan proved the new table's key unique: the finalize may add the key after the rows."""
+        self.defer_key = False
+        """A file scan proved the new table's key unique (and no memory_limit is set): the finalize adds
+        the key after the rows (:class:`NewTable`)."""
         self.path = database_path(profile, base_dir)
         self.memory_limit = profile.memory_limit
         if read_only and not self.path.exists():
@@ -68,7 +69,7 @@ class DuckDBSink(SqlSink):
     def plan_ddl(self, current: TargetSchema | None, desired: TargetSchema) -> list[str]:
         """DDL turning ``current`` into ``desired``; a new keyed table's is remembered (see :class:`NewTable`)."""
         statements = super().plan_ddl(current, desired)
-        self.new_table, self.key_proven = None, False  # a new attempt: only its own scan may prove the key
+        self.new_table, self.defer_key = None, False  # a new attempt: only its own scan may prove the key
         if current is None and desired.primary_key:
             keys = self.dialect.column_list(list(desired.primary_key))
             self.new_table = NewTable(
@@ -318,7 +319,9 @@ class NewTable:
     than the same insert outside a transaction. Building the index over rows already in the table
     (``ADD PRIMARY KEY``) costs less than either. But a repeated key then fails only the COMMIT,
     after the evidence is written, where nothing can take the load through staging any more: so
-    the key is added late only when a file scan has proved it unique (``DuckDBSink.key_proven``).
+    the key is added late only when a file scan has proved it unique (``DuckDBSink.defer_key``).
+    Building the index at once also takes more memory (peak RSS 270 MB against 179 MB at 5M keys),
+    so a profile with a ``memory_limit`` keeps the key in the CREATE TABLE.
     """
 
     create: str
@@ -343,7 +346,7 @@ class DuckDBFinalizeSession(SqlFinalizeSession):
     def apply_ddl(self, statements: list[str]) -> None:
         """Run the DDL; with a proven key, the new table without it (added after the strategy)."""
         new, self.deferred = self.sink.new_table, []
-        if new is not None and self.sink.key_proven and new.create in statements:
+        if new is not None and self.sink.defer_key and new.create in statements:
             statements = [new.keyless if s == new.create else s for s in statements]
             self.deferred = [new.add_key]
         super().apply_ddl(statements)
