@@ -1,6 +1,6 @@
 """Benchmark: Parquet -> DuckDB ``merge`` with a 5-column contract vs DuckDB's own INSERT ... SELECT.
 
-    python benchmarks/files_to_duckdb.py [--rows 1000000 5000000 20000000] [--workdir DIR] [--no-reload]
+    python benchmarks/files_to_duckdb.py [--rows 1000000 5000000 20000000] [--workdir DIR] [--no-reload] [--repeat N]
 
 For each size it generates a Parquet file (ids, decimals, text, timestamps, booleans), then runs,
 each in a fresh subprocess so peak RSS is measured per path (each child's own VmHWM, see
@@ -10,7 +10,8 @@ each in a fresh subprocess so peak RSS is measured per path (each child's own Vm
 and, unless ``--no-reload``, the same file loaded again into the now full table:
   raw     ``INSERT INTO t SELECT * FROM read_parquet(...) ON CONFLICT (id) DO UPDATE SET ...``
   dpone   the same merge manifest a second time (every key matches)
-It prints rows/s, the dpone/raw ratio and peak RSS of each. The DuckDB connection keeps dpone's
+It prints rows/s, the dpone/raw ratio, peak RSS of each and dpone's write path (``native``: DuckDB
+read the file itself, see docs/connectors/duckdb.md). The DuckDB connection keeps dpone's
 defaults (no memory_limit): a default tuned here must also hold for a real load.
 """
 
@@ -18,11 +19,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
 import textwrap
 from pathlib import Path
+from typing import Any
 
 from peak_rss import CHILD_HWM
 
@@ -60,7 +63,7 @@ report = dpone_core.api.run(sys.argv[1])
 elapsed = time.perf_counter() - start
 assert report.passed, report.to_text()
 print(json.dumps({"rows": report.result.extracted_rows, "seconds": elapsed, "rss_mb": hwm(),
-                  "steps": report.result.step_seconds}))
+                  "steps": report.result.step_seconds, "path": report.result.write_path}))
 """
 )
 
@@ -101,38 +104,51 @@ def generate(path: Path, rows: int) -> None:
     )
 
 
-def child(code: str, *args: str) -> dict[str, float]:
+def child(code: str, *args: str) -> dict[str, Any]:
     """Run ``code`` in a fresh interpreter and parse the JSON line it prints."""
     out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench(rows: int, workdir: Path, reload: bool) -> dict[str, float]:
-    """Run both paths for one size (a first load, then optionally a re-load) and return the figures."""
+def bench(rows: int, workdir: Path, reload: bool, repeat: int = 1) -> dict[str, float]:
+    """Run both paths for one size (a first load, then optionally a re-load) and return the figures.
+
+    With ``repeat`` each round starts from empty databases and runs raw and dpone alternately, so
+    both see the same load of a shared machine; the figures are medians over the rounds (the ratio
+    the median of each round's ratio), peak RSS the largest.
+    """
     folder = workdir / f"rows_{rows}"
     folder.mkdir(parents=True, exist_ok=True)
     data = folder / "data.parquet"
     if not data.exists():
         generate(data, rows)
-    for name in ("raw.duckdb", "dpone.duckdb"):
-        (folder / name).unlink(missing_ok=True)
     manifest = folder / "bench.yaml"
     manifest.write_text(textwrap.dedent(MANIFEST.format(root=folder, db=folder / "dpone.duckdb")))
-    figures: dict[str, float] = {"rows": rows}
-    for phase in ("first", "reload") if reload else ("first",):
-        raw = child(RAW, str(data), str(folder / "raw.duckdb"), phase)
-        ours = child(DPONE, str(manifest))
-        assert raw["rows"] == ours["rows"] == rows, (raw, ours)
+    phases = ("first", "reload") if reload else ("first",)
+    runs: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {phase: [] for phase in phases}
+    for _ in range(repeat):
+        for name in ("raw.duckdb", "dpone.duckdb"):
+            (folder / name).unlink(missing_ok=True)
+        for phase in phases:
+            raw = child(RAW, str(data), str(folder / "raw.duckdb"), phase)
+            ours = child(DPONE, str(manifest))
+            assert raw["rows"] == ours["rows"] == rows, (raw, ours)
+            runs[phase].append((raw, ours))
+    figures: dict[str, Any] = {"rows": rows}
+    for phase, pairs in runs.items():
+        raw_s = statistics.median(raw["seconds"] for raw, _ in pairs)
+        ours_s = statistics.median(ours["seconds"] for _, ours in pairs)
         figures.update(
             {
-                f"{phase}_raw_rows_per_s": rows / raw["seconds"],
-                f"{phase}_dpone_rows_per_s": rows / ours["seconds"],
-                f"{phase}_ratio": raw["seconds"] / ours["seconds"],
-                f"{phase}_raw_rss_mb": raw["rss_mb"],
-                f"{phase}_dpone_rss_mb": ours["rss_mb"],
+                f"{phase}_raw_rows_per_s": rows / raw_s,
+                f"{phase}_dpone_rows_per_s": rows / ours_s,
+                f"{phase}_ratio": statistics.median(raw["seconds"] / ours["seconds"] for raw, ours in pairs),
+                f"{phase}_raw_rss_mb": max(raw["rss_mb"] for raw, _ in pairs),
+                f"{phase}_dpone_rss_mb": max(ours["rss_mb"] for _, ours in pairs),
+                f"{phase}_steps": pairs[-1][1]["steps"],
+                f"{phase}_path": ",".join(sorted({str(ours["path"]) for _, ours in pairs})),
             }
         )
-        figures[f"{phase}_steps"] = ours["steps"]  # type: ignore[assignment]
     return figures
 
 
@@ -142,19 +158,21 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[1_000_000, 5_000_000, 20_000_000])
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--no-reload", action="store_true", help="Only the first load into a new table.")
+    parser.add_argument("--repeat", type=int, default=1, help="Rounds per size (medians; raw and dpone alternate).")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="dpone-bench-"))
-    results = [bench(rows, workdir, not args.no_reload) for rows in args.rows]
+    results = [bench(rows, workdir, not args.no_reload, args.repeat) for rows in args.rows]
     phases = ("first",) if args.no_reload else ("first", "reload")
     print(
         f"{'load':>6} {'rows':>11} {'raw rows/s':>12} {'dpone rows/s':>13} {'ratio':>6} "
-        f"{'raw RSS MB':>11} {'dpone RSS MB':>13}"
+        f"{'raw RSS MB':>11} {'dpone RSS MB':>13} {'dpone path':>10}"
     )
     for r in results:
         for p in phases:
             print(
                 f"{p:>6} {r['rows']:>11,} {r[p + '_raw_rows_per_s']:>12,.0f} {r[p + '_dpone_rows_per_s']:>13,.0f} "
-                f"{r[p + '_ratio']:>6.2f} {r[p + '_raw_rss_mb']:>11.0f} {r[p + '_dpone_rss_mb']:>13.0f}"
+                f"{r[p + '_ratio']:>6.2f} {r[p + '_raw_rss_mb']:>11.0f} {r[p + '_dpone_rss_mb']:>13.0f} "
+                f"{r[p + '_path']:>10}"
             )
     for p in phases:
         print(f"dpone step seconds ({p}, {results[-1]['rows']:,} rows):", json.dumps(results[-1][p + "_steps"]))

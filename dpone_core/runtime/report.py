@@ -63,8 +63,9 @@ class RunResult(BaseModel):
     quarantined_rows: int = 0
     write_path: str | None = None
     """How the rows reached the target: ``staged`` (a staging table, then the strategy's SQL),
-    ``direct`` (Arrow batches COPYed into the target in the commit's transaction) or ``relay``
-    (a Postgres source's binary COPY piped into a Postgres target; see docs/postgres.md)."""
+    ``direct`` (Arrow batches COPYed into the target in the commit's transaction), ``relay``
+    (a Postgres source's binary COPY piped into a Postgres target; see docs/postgres.md) or
+    ``native`` (the sink's engine read the source's files itself; see docs/connectors/duckdb.md)."""
     errors: list[ErrorEntry] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
     duration_seconds: float = 0.0

@@ -7,7 +7,7 @@ from typing import Any
 from dpone_core.model import StagedLoad, StrategyCounts, TargetSchema
 from dpone_core.runtime.pipeline import GatedStream
 from dpone_core.runtime.report import GateVerdict, RunResult
-from dpone_core.spi.ports import Sink, Source
+from dpone_core.spi.ports import SCAN_LOCATION, Sink, Source
 
 
 def load_result(
@@ -35,7 +35,8 @@ def load_result(
     path = None
     if staged is not None:
         relayed = counts is not None and any(name.startswith("relay_into_") for name in counts.details)
-        path = "relay" if relayed else "direct" if staged.location == "direct" else "staged"
+        direct = staged.location in {"direct", SCAN_LOCATION}
+        path = "relay" if relayed else (staged.location if direct else "staged")
     return RunResult(
         write_path=path,
         extracted_rows=stats.extracted if stats else 0,

@@ -7,6 +7,8 @@
 * ``relay``: a direct load whose sink has ``binary_relay`` and whose source offers its rows as the
   system's own bytes (:func:`.direct.relay_allowed`); also a merge, whose sink relays the rows into
   a staging table inside the commit and merges from it (:func:`.direct.relay_staging_eligible`).
+* ``native``: a sink that reads the source's files itself (``reads_files``), the contract as SQL
+  over the same scan (:mod:`.native_read`). Tried before the others.
 
 A path that cannot finish without breaking a rule *declines* (a duplicate key in a direct load, a
 row the relay's checks would reject) with a reason; nothing was committed, and the attempt
@@ -17,6 +19,7 @@ line in :func:`choose`.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
@@ -30,11 +33,12 @@ from dpone_core.runtime.chunks.store import chunk_store
 from dpone_core.runtime.commit import commit, record_verdicts
 from dpone_core.runtime.context import AttemptOutcome
 from dpone_core.runtime.direct import direct_eligible, relay_allowed, relay_staging_eligible
+from dpone_core.runtime.native_read import count_scanned, describe_rules, native_scan, scan_keys
 from dpone_core.runtime.preparation import Prepared
 from dpone_core.runtime.verdicts import resolve_duplicates
-from dpone_core.spi.ports import RelayOffer, RelayRefused
+from dpone_core.spi.ports import SCAN_LOCATION, FileScan, RelayOffer, RelayRefused, ScanRefused, ScanViolation
 
-PathName = Literal["relay", "direct", "staged"]
+PathName = Literal["native", "relay", "direct", "staged"]
 
 
 @dataclass(frozen=True)
@@ -183,6 +187,58 @@ class DirectWrite:
         return outcome
 
 
+class NativeRead:
+    """The sink reads the source's files into a view of its own, the contract runs as SQL, then the commit.
+
+    Guarded first (a breaking row stops the statement reading it); under ``quarantine`` a breaking
+    row makes it scan again, split. Anything else that stops it declines to the Arrow paths.
+    """
+
+    name: PathName = "native"
+
+    def __init__(self, scan: FileScan) -> None:
+        self.scan = scan
+
+    def write(self, prepared: Prepared) -> AttemptOutcome | Declined:
+        """Scan and commit, or decline (nothing committed)."""
+        if not describe_rules(prepared, self.scan.schema):
+            return Declined("native", "")
+        prepared.draft.log.step("stage")
+        for split in (False, True):
+            try:
+                outcome = self._write(prepared, split=split)
+            except ScanViolation:
+                prepared.quarantine.discard()
+                if split or prepared.contract.enforcement != "quarantine":
+                    break  # the gates stop the load, naming the first failing value
+                continue
+            except (ScanRefused, DuplicateKeyError):
+                prepared.quarantine.discard()  # a repeated key, or the engine would read otherwise
+                break
+            except BaseException as exc:
+                failure = failed(prepared, exc)
+                if failure is exc:
+                    raise
+                raise failure from None
+            prepared.stream.progress.advance(prepared.stream.stats.extracted)
+            finished(prepared)
+            return outcome
+        return Declined("native", "")
+
+    def _write(self, prepared: Prepared, *, split: bool) -> AttemptOutcome:
+        ctx, sink = prepared.draft.ctx, prepared.draft.sink
+        name = staging_name(ctx.process.name, ctx.load_id)
+        staged = StagedLoad(ctx.load_id, SCAN_LOCATION, -1, self.scan.schema, TableRef("temp", name))
+        try:
+            scanned = sink.scan_files(name, self.scan, prepared.contract, split=split, unique=scan_keys(prepared))
+            count_scanned(prepared, scanned)
+            checkpoint("stage")
+            staged = dataclasses.replace(staged, rows=scanned.rows - scanned.rejected_rows)
+            return commit(prepared, staged)
+        finally:
+            sink.drop_staging(staged)
+
+
 def choose(prepared: Prepared, excluded: set[PathName]) -> WritePath:
     """The fastest path the connectors' capabilities and this load allow, minus those that declined.
 
@@ -192,6 +248,10 @@ def choose(prepared: Prepared, excluded: set[PathName]) -> WritePath:
     draft = prepared.draft
     ctx, process = draft.ctx, draft.ctx.process
     can = ctx.sink_spec.capabilities
+    whole = ctx.partition is None and ctx.chunk_keys is None
+    scan = native_scan(prepared, whole=whole) if "native" not in excluded and can.reads_files else None
+    if scan is not None:
+        return NativeRead(scan)
     direct = "direct" not in excluded and direct_eligible(
         process, can, draft.sink, prepared.evolution, prepared.contract, prepared.ddl, draft.source
     )
@@ -202,7 +262,6 @@ def choose(prepared: Prepared, excluded: set[PathName]) -> WritePath:
     )
     if not (direct or staging_relay):
         return StagedWrite()
-    whole = ctx.partition is None and ctx.chunk_keys is None
     relay = None
     if "relay" not in excluded and relay_allowed(
         process, can, draft.opened, prepared.contract, prepared.evolution, whole=whole

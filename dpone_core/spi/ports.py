@@ -19,6 +19,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from dpone_core.model import ReadRequest, StagedLoad, StrategyCounts, TableRef, TargetColumn, TargetSchema
+from dpone_core.spi.scans import SCAN_LOCATION, FileScan, ScannedRows, ScanRefused, ScanViolation
+
+__all__ = ["SCAN_LOCATION", "FileScan", "ScanRefused", "ScanViolation", "ScannedRows"]
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -124,6 +127,10 @@ class Source(Described, Protocol):
         """The source table by SQL, for the reconcile gate (None: the gate reads it as Arrow)."""
         ...
 
+    def file_scan(self) -> FileScan | None:
+        """The rows of the read opened last as local files a sink's engine may read itself, or None."""
+        ...
+
 
 class FinalizeSession(Protocol):
     """One open commit on the target, holding the per-process lease."""
@@ -209,6 +216,25 @@ class DirectLoader(Protocol):
         ...
 
 
+class FileReader(Protocol):
+    """A target whose engine reads a source's files itself (``reads_files`` capability)."""
+
+    def scan_files(
+        self, name: str, scan: FileScan, contract: ContractGate, *, split: bool, unique: Sequence[tuple[str, ...]]
+    ) -> ScannedRows:
+        """Expose the scanned rows to SQL under ``name`` (read by the finalize's strategy as staging).
+
+        The contract's rules run as SQL over the scan. Without ``split`` no row may break them: the
+        scan counts only the files' rows, and a breaking row raises :class:`ScanViolation` when a
+        statement reads it (inside the finalize, which rolls back). With ``split`` one aggregate
+        counts each rule's failures first, ``name`` holds only the rows that pass, and the rejected
+        rows come back to be quarantined. ``unique``: keys whose values must not repeat within the
+        scan (a repeat raises :class:`ScanRefused`). Anything the engine would read or judge other
+        than the Arrow path raises :class:`ScanRefused` before a statement runs.
+        """
+        ...
+
+
 class Committer(Protocol):
     """The commit: DDL, strategy, audit row and state as one step."""
 
@@ -237,7 +263,7 @@ class AuditLog(Protocol):
         ...
 
 
-class Sink(Described, Catalog, Stager, DirectLoader, Committer, StateStore, AuditLog, Protocol):
+class Sink(Described, Catalog, Stager, DirectLoader, FileReader, Committer, StateStore, AuditLog, Protocol):
     """Writes staged batches and commits them with audit and state, exactly once where possible."""
 
     table: TableRef
@@ -308,6 +334,10 @@ class SourceBase:
         """Not by SQL: the reconcile gate reads the rows as Arrow."""
         return None
 
+    def file_scan(self) -> FileScan | None:
+        """Not files a sink can read."""
+        return None
+
 
 class SinkBase:
     """Neutral defaults for a sink's optional features; a connector overrides what it has."""
@@ -349,6 +379,12 @@ class SinkBase:
     def register_relay(self, name: str, relay: RelayOffer) -> None:
         """Relays are not supported."""
         raise NotImplementedError(f"{type(self).__name__} takes no binary relay")
+
+    def scan_files(
+        self, name: str, scan: FileScan, contract: ContractGate, *, split: bool, unique: Sequence[tuple[str, ...]]
+    ) -> ScannedRows:
+        """The engine reads no files itself."""
+        raise ScanRefused(f"{type(self).__name__} reads no files itself")
 
     def maintain(self, statements: Sequence[str]) -> list[str]:
         """No maintenance."""

@@ -102,7 +102,13 @@ SPEC = ConnectorSpec(
     profile=DuckDBProfile,
     summary="a DuckDB database file",
     capabilities=Capabilities(
-        source=True, sink=True, transactional=True, direct_load=True, single_writer=True, enforces_keys=True
+        source=True,
+        sink=True,
+        transactional=True,
+        direct_load=True,
+        single_writer=True,
+        enforces_keys=True,
+        reads_files=frozenset({"parquet"}),
     ),
     open_source=_open_source,
     open_sink=_open_sink,

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 
 from dpone_core.connectors.object_store.file_state import DEFAULT_LOOKBACK_SECONDS, FileIncrement
 from dpone_core.connectors.object_store.formats import FileReading
@@ -16,7 +17,7 @@ from dpone_core.errors import ConfigurationError, TerminalError
 from dpone_core.manifest.process import CsvOptions, parse_duration_seconds
 from dpone_core.manifest.references import resolve_setting
 from dpone_core.model import ReadRequest
-from dpone_core.spi.ports import SourceBase
+from dpone_core.spi.ports import FileScan, SourceBase
 from dpone_core.spi.spec import SourceRequest
 
 
@@ -50,6 +51,8 @@ class FileSetSource(SourceBase):
         self.lookback_seconds = lookback_seconds
         self.increment: FileIncrement | None = None
         self._complete = False
+        self._opened: tuple[FileReading, pa.Schema, frozenset[str]] | None = None
+        """The last read's reading, columns and partition columns (what :meth:`file_scan` offers)."""
 
     def describe(self) -> str:
         """``files:<where>/<pattern> (<format>)``."""
@@ -105,7 +108,36 @@ class FileSetSource(SourceBase):
             )
         schema = pa.schema([full.field(c) for c in request.columns]) if request.columns else full
         self._complete = False
-        return pa.RecordBatchReader.from_batches(schema, self._stream(reading, schema, partitions & set(schema.names)))
+        chosen = partitions & set(schema.names)
+        self._opened = (reading, schema, chosen)
+        return pa.RecordBatchReader.from_batches(schema, self._stream(reading, schema, chosen))
+
+    def file_scan(self) -> FileScan | None:
+        """The last read's files, for a sink that reads local Parquet itself; None where it would differ.
+
+        Only local Parquet without Hive partition columns, and only when every chosen file has each
+        read column with the first file's Arrow type (the Arrow read would otherwise convert it).
+        Choosing the files is reading them for ``incremental.mode: files``: the files state then
+        commits with the load, as after a complete Arrow read (a declined scan reads again).
+        """
+        if self._opened is None:
+            return None
+        reading, schema, partitions = self._opened
+        if reading.format != "parquet" or partitions or not isinstance(self.store.filesystem, pafs.LocalFileSystem):
+            return None
+        increment = self.increment
+        if increment is not None:
+            increment.loaded.clear()
+            increment.skipped = 0
+        chosen = [i for i in self.store.objects(self.pattern) if increment is None or increment.wants(i)]
+        paths = tuple(self.store.path(info.key) for info in chosen)
+        if not paths or not all(_same_columns(path, schema) for path in paths):
+            return None
+        if increment is not None:
+            for info in chosen:
+                increment.read(info)
+        self._complete = True
+        return FileScan("parquet", paths, schema)
 
     def _stream(self, reading: FileReading, schema: pa.Schema, partitions: frozenset[str]) -> Iterator[pa.RecordBatch]:
         increment = self.increment
@@ -122,3 +154,15 @@ class FileSetSource(SourceBase):
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+def _same_columns(path: str, schema: pa.Schema) -> bool:
+    """The Parquet file at ``path`` has each column of ``schema`` with its type (read from the footer)."""
+    import pyarrow.parquet as pq
+
+    try:
+        found = pq.read_schema(path)
+    except (pa.ArrowException, OSError):
+        return False  # the Arrow read reports the damaged file
+    indexes = [found.get_field_index(f.name) for f in schema]  # -1: missing, or named twice
+    return all(i >= 0 and found.field(i).type == f.type for i, f in zip(indexes, schema, strict=True))

@@ -172,11 +172,15 @@ class SqlSink(SinkBase, ABC):
         self.begin()
         try:
             self.acquire_lease(process)
-            yield SqlFinalizeSession(self, process)
+            yield self.session(process)
         except BaseException:
             self.rollback()
             raise
         self.commit()
+
+    def session(self, process: str) -> SqlFinalizeSession:
+        """The session of an open finalize transaction (a sink whose DDL or strategy differs returns its subclass)."""
+        return SqlFinalizeSession(self, process)
 
     def drop_staging(self, staged: StagedLoad) -> None:
         """Drop the staging table; never raises (a leftover is cleaned by the next run)."""
