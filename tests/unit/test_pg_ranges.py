@@ -22,7 +22,9 @@ def test_ranges_cover_every_page_once_and_the_last_is_open() -> None:
 
 
 def test_ranges_follow_the_cpus_and_the_option() -> None:
-    assert len(plan_ranges(10 * MIN_RANGE_BYTES, 8192, None, 2)) == 2
+    assert len(plan_ranges(10 * MIN_RANGE_BYTES, 8192, None, 2)) == 1  # a range per two CPUs
+    assert len(plan_ranges(10 * MIN_RANGE_BYTES, 8192, None, 4)) == 2
+    assert len(plan_ranges(10 * MIN_RANGE_BYTES, 8192, 2, 2)) == 2
     assert len(plan_ranges(10 * MIN_RANGE_BYTES, 8192, 1, 8)) == 1
     assert len(plan_ranges(3 * 8192, 8192, 8, 8)) == 3  # never more ranges than pages
     assert plan_ranges(0, 8192, 4, 8) == [CtidRange(0, None)]

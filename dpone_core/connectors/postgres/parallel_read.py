@@ -31,7 +31,9 @@ from dpone_core.connectors.postgres.connection import ParallelSessions
 MIN_RANGE_BYTES = 64 << 20
 """A range below this is not worth a session of its own (its start costs ~40 ms)."""
 MAX_RANGES = 4
-_QUEUE_DEPTH = 2
+_QUEUE_DEPTH = 8
+"""Batches (about ``batch_bytes`` each) a range may read ahead: enough that the round-robin hand-on
+rarely waits on one range while another's queue is full (depth 2 measured such stalls)."""
 _DONE = object()
 
 
@@ -57,16 +59,18 @@ class CtidRange:
 def plan_ranges(heap_bytes: int, block_size: int, wanted: int | None, cpus: int) -> list[CtidRange]:
     """Split a heap of ``heap_bytes`` into ranges of equal pages; one range means a single COPY.
 
-    ``wanted`` is ``source.options.parallel_reads`` (None: one range per ``MIN_RANGE_BYTES``, at most
-    ``MAX_RANGES`` and the number of CPUs).
+    ``wanted`` is ``source.options.parallel_reads``. None: one range per ``MIN_RANGE_BYTES``, at most
+    ``MAX_RANGES`` and one per two CPUs, since each range keeps a server backend and a decoding
+    thread busy (on two cores a second range measured no faster: the backend, the decoder and the
+    sink already share both, see docs/connectors/postgres.md).
 
-    >>> plan_ranges(1 << 20, 8192, None, 2)
-    [CtidRange(first=0, end=None)]
     >>> plan_ranges(200 << 20, 8192, None, 2)
+    [CtidRange(first=0, end=None)]
+    >>> plan_ranges(200 << 20, 8192, None, 4)
     [CtidRange(first=0, end=12800), CtidRange(first=12800, end=None)]
     """
     pages = heap_bytes // max(block_size, 1)
-    count = wanted if wanted is not None else min(MAX_RANGES, cpus, heap_bytes // MIN_RANGE_BYTES)
+    count = wanted if wanted is not None else min(MAX_RANGES, cpus // 2, heap_bytes // MIN_RANGE_BYTES)
     count = max(1, min(count, pages))
     bounds = [pages * index // count for index in range(count)]
     return [CtidRange(first, bounds[i + 1] if i + 1 < count else None) for i, first in enumerate(bounds)]
