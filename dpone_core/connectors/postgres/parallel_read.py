@@ -90,12 +90,15 @@ def table_ranges(control: Any, regclass: str, wanted: int | None) -> list[CtidRa
     have a heap of their own; Postgres 14 brought the TID range scan that keeps each range's COPY
     from scanning the whole table.
     """
+    cpus = os.cpu_count() or 1
+    if wanted is None and cpus < 4:  # one range by default: no round trip to learn the size
+        return [CtidRange(0, None)]
     with control.cursor() as cur:
         cur.execute(RANGES_SQL, (regclass,))
         row = cur.fetchone()
     if row is None or row[0] not in ("r", "m") or int(row[3]) < 140000:
         return [CtidRange(0, None)]
-    return plan_ranges(int(row[1]), int(row[2]), wanted, os.cpu_count() or 1)
+    return plan_ranges(int(row[1]), int(row[2]), wanted, cpus)
 
 
 class SnapshotSessions:
