@@ -202,6 +202,20 @@ class DuckDBSink(SqlSink):
             f"CREATE OR REPLACE TEMP VIEW {self.dialect.quote(ref.name)} AS SELECT * FROM read_parquet({files}){where}"
         )
 
+    def direct_load_allowed(self, strategy: str, primary_key: Sequence[str]) -> bool:
+        """A full_refresh streams into the existing table when the table's own primary key is the load's key
+        (or the load has none).
+
+        Its DELETE and INSERT run in the finalize transaction, as they do over staging, without
+        writing and reading the rows as Parquet first (the file lock keeps every other writer out). A
+        duplicate key then fails the INSERT, and the runtime reads again through staging, where the
+        contract decides.
+        """
+        if strategy != "full_refresh":
+            return False
+        current = self.target_schema()
+        return current is not None and (not primary_key or sorted(current.primary_key) == sorted(primary_key))
+
     def register_stream(self, name: str, reader: pa.RecordBatchReader) -> None:
         """Expose an Arrow stream to SQL under ``name`` (for direct first loads)."""
         self.con.register(name, reader)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from dpone_core.connectors.postgres.options import PostgresSourceOptions
 from dpone_core.connectors.postgres.profile import PostgresProfile
 from dpone_core.manifest.identifiers import split_table_name
 from dpone_core.manifest.references import resolve_params
@@ -39,6 +40,7 @@ def _open_source(request: SourceRequest) -> Any:
 
     assert isinstance(request.profile, PostgresProfile)
     spec = request.process.source
+    options = request.options if isinstance(request.options, PostgresSourceOptions) else PostgresSourceOptions()
     table = None
     if spec.table is not None:
         schema, name = split_table_name(spec.table)
@@ -50,6 +52,7 @@ def _open_source(request: SourceRequest) -> Any:
         query=spec.query,
         params=resolve_params(spec.params, request.base_dir),
         process=request.process.name,
+        parallel_reads=options.parallel_reads,
     )
 
 
@@ -102,6 +105,7 @@ SPEC = ConnectorSpec(
     requires=("psycopg2", "adbc_driver_postgresql"),
     open_source=_open_source,
     open_sink=_open_sink,
+    source_options=PostgresSourceOptions,
     lineage=_lineage,
     sql_dialect="postgres",
     airflow=AirflowMapping(("postgres", "postgresql"), _from_airflow),

@@ -29,6 +29,7 @@ from dpone_core.connectors.postgres.connection import (
     translate,
     where,
 )
+from dpone_core.connectors.postgres.parallel_read import CtidRange, RangeReader, SnapshotSessions, table_ranges
 from dpone_core.connectors.postgres.profile import PostgresProfile
 from dpone_core.connectors.postgres.relay import BinaryRelay, RelayColumn, build_relay
 from dpone_core.connectors.postgres.sql import PostgresDialect, to_pyformat
@@ -59,9 +60,11 @@ class PostgresSource(SourceBase):
         query: str | None,
         params: dict[str, Any],
         process: str = "dpone",
+        parallel_reads: int | None = None,
     ) -> None:
         super().__init__()
         self.table, self.query, self.params = table, query, params
+        self.parallel_reads = parallel_reads
         self.conn_params = connection_params(profile, base_dir, f"dpone/{process}")
         self.con = connect(self.conn_params)
         self.adbc: Any = None
@@ -72,6 +75,7 @@ class PostgresSource(SourceBase):
         self._xmin_plan: XminPlan | None = None
         self._arrays: list[str] = []
         self._relay_read: tuple[str, tuple[RelayColumn, ...]] | None = None
+        self._ranges_open: tuple[RangeReader, SnapshotSessions] | None = None
 
     def describe(self) -> str:
         """``postgres:<db>/<table or query>``."""
@@ -95,8 +99,8 @@ class PostgresSource(SourceBase):
         inner, _ = bind_named(self.query.replace("%", "%%"), lambda name: f"%(p_{name})s", self.params)
         return "(" + inner + ") AS dpone_q", {f"p_{k}": v for k, v in self.params.items()}
 
-    def sql(self, request: ReadRequest) -> str:
-        """The SELECT this source copies out, with every value bound by psycopg2 (never string-built)."""
+    def sql(self, request: ReadRequest, extra: str | None = None) -> str:
+        """The SELECT this source copies out, every value bound by psycopg2; ``extra``: a ctid range of dpone's."""
         d = self.dialect
         cols = d.column_list(list(request.columns)) if request.columns else "*"
         source, values = self._from()
@@ -114,6 +118,8 @@ class PostgresSource(SourceBase):
             ndims = f"array_ndims({to_pyformat(d.quote(column))})"
             where_parts.append(f"CASE WHEN {ndims} > 1 THEN CAST(%(nd{index})s || {ndims} AS int) > 0 ELSE TRUE END")
             values[f"nd{index}"] = f"{_NDIMS_MARK}{index}:"
+        if extra is not None:
+            where_parts.append(extra)
         sql = base + (f" WHERE {' AND '.join(where_parts)}" if where_parts else "")
         with self.con.cursor() as cur:
             rendered: bytes = cur.mogrify(sql, values)
@@ -269,6 +275,7 @@ class PostgresSource(SourceBase):
         here) but not run: a load that relays the rows (:meth:`binary_relay`) never pulls it.
         """
         not_null, typmods, oids = self._columns()
+        self._end_ranges()
         self.adbc_session()
         if self._xmin_on:
             self._begin_xmin()
@@ -290,7 +297,52 @@ class PostgresSource(SourceBase):
         if self.table is not None and not self._xmin_on and all(f.name in oids for f in schema):
             columns = tuple(RelayColumn(f.name, oids[f.name], typmods[f.name], f.type) for f in schema)
             self._relay_read = (sql, columns)
+        ranges = self._ranges()
+        if len(ranges) > 1:
+            parallel = self._range_batches(request, ranges, cursor, plans, schema)
+            return pa.RecordBatchReader.from_batches(schema, parallel)
         return pa.RecordBatchReader.from_batches(schema, self._batches(sql, cursor, plans, schema))
+
+    def _ranges(self) -> list[CtidRange]:
+        """The ctid ranges a read of this table takes (see :mod:`.parallel_read`); one: a single COPY."""
+        if self.table is None or self._xmin_on or self.parallel_reads == 1:
+            return [CtidRange(0, None)]
+        try:
+            return table_ranges(self.con, self.dialect.table(self.table), self.parallel_reads)
+        except Exception as exc:  # noqa: BLE001
+            raise translate(exc, "extract", f"size of {self.describe()}") from None
+
+    def _range_batches(
+        self, request: ReadRequest, ranges: list[CtidRange], cursor: Any, plans: list[Any], schema: pa.Schema
+    ) -> Iterator[pa.RecordBatch]:
+        """The read as ctid ranges on sessions sharing one snapshot; one COPY if those cannot be had."""
+        cursor.close()
+        sessions = SnapshotSessions.open(self.con, self.adbc, self.conn_params, len(ranges))
+        if sessions is None:
+            yield from self._batches(self.sql(request), self.adbc.cursor(), plans, schema)
+            return
+        sqls = [self.sql(request, r.predicate()) for r in ranges]
+        reader = RangeReader(sessions.sessions, sqls, request.batch_bytes, lambda b: conform(b, plans, schema))
+        self._ranges_open = (reader, sessions)
+        try:
+            for index, batch in enumerate(reader.batches()):
+                yield batch
+                if index == 0:
+                    checkpoint("extract")
+        except DponeError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            raise self._read_error(exc) from None
+        finally:
+            self._end_ranges()
+
+    def _end_ranges(self) -> None:
+        """Stop a parallel read's threads and end its sessions (a stream abandoned mid-way is never resumed)."""
+        if self._ranges_open is not None:
+            reader, sessions = self._ranges_open
+            self._ranges_open = None
+            reader.close()
+            sessions.close()
 
     def binary_relay(self, contract: ContractGate) -> BinaryRelay | None:
         """The last read as a Postgres binary relay (:mod:`.relay`), when its types and rules allow one.
@@ -352,7 +404,8 @@ class PostgresSource(SourceBase):
             raise translate(exc, "reconcile", self.describe()) from None
 
     def close(self) -> None:
-        """Close both connections."""
+        """Close both connections (and a parallel read's own)."""
+        self._end_ranges()
         if self._opener is not None:
             self._opener.close()
         for con in (self.adbc, self.con):
