@@ -49,7 +49,10 @@ def empty_batch(schema: pa.Schema) -> pa.RecordBatch:
     Built from typed empty arrays: ``Schema.empty_table()`` and ``RecordBatch.from_pylist`` import
     pandas where it is installed (half a second), which a load path must not pay.
 
+    >>> import pyarrow as pa
     >>> empty_batch(pa.schema([("id", pa.int64())])).num_rows
     0
     """
+    import pyarrow as pa  # the model is imported by paths that never touch Arrow (manifest validate)
+
     return pa.RecordBatch.from_arrays([pa.nulls(0, f.type) for f in schema], schema=schema)

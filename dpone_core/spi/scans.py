@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SCAN_LOCATION = "native"
 """``StagedLoad.location`` of a load staged as a sink's view over a :class:`FileScan`."""
