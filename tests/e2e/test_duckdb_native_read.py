@@ -293,3 +293,14 @@ def test_a_declared_type_other_than_the_files_reads_as_arrow(
     done, paths = both_ways(tmp_path, native_off, [{"a.parquet": scores}], extra="score: {type: int32}")
     assert paths == ["direct"]
     assert [row["id"] for row in done[0]["quarantined"]] == [4]
+
+
+def test_the_incremental_strategy_by_file_skips_keys_already_loaded(
+    tmp_path: Path, native_off: Callable[[bool], None]
+) -> None:
+    loads = [{"a.parquet": rows(range(0, 100))}, {"b.parquet": rows(range(90, 130))}]
+    done, paths = both_ways(
+        tmp_path, native_off, loads, strategy="incremental", incremental=", incremental: {mode: files}"
+    )
+    assert paths == ["native", "native"]
+    assert done[1]["counts"][:3] == (40, 40, 30)  # the 10 keys loaded before are skipped
