@@ -8,7 +8,11 @@ rows and reasons, the audit row and the state must be the same; only ``write_pat
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import signal
+import subprocess
 import textwrap
 from collections.abc import Callable, Iterator
 from decimal import Decimal
@@ -23,6 +27,7 @@ import pytest
 import dpone_core
 from dpone_core.api import RunReport
 from dpone_core.runtime import write_paths
+from tests.e2e.conftest import CLI, wait_for
 
 CONTRACT = """
     schema_contract:
@@ -293,3 +298,33 @@ def test_a_declared_type_other_than_the_files_reads_as_arrow(
     done, paths = both_ways(tmp_path, native_off, [{"a.parquet": scores}], extra="score: {type: int32}")
     assert paths == ["direct"]
     assert [row["id"] for row in done[0]["quarantined"]] == [4]
+
+
+def test_the_incremental_strategy_by_file_skips_keys_already_loaded(
+    tmp_path: Path, native_off: Callable[[bool], None]
+) -> None:
+    loads = [{"a.parquet": rows(range(0, 100))}, {"b.parquet": rows(range(90, 130))}]
+    done, paths = both_ways(
+        tmp_path, native_off, loads, strategy="incremental", incremental=", incremental: {mode: files}"
+    )
+    assert paths == ["native", "native"]
+    assert done[1]["counts"][:3] == (40, 40, 30)  # the 10 keys loaded before are skipped
+
+
+def test_ctrl_c_inside_a_native_load_exits_130_and_commits_nothing(tmp_path: Path) -> None:
+    project = Project(tmp_path / "p", "merge", "quarantine")
+    project.write("a.parquet", rows(range(0, 50)))
+    marker = tmp_path / "paused"
+    env = {**os.environ, "DPONE_TEST_PAUSE_AT": "stage", "DPONE_TEST_PAUSE_FILE": str(marker)}
+    victim = subprocess.Popen(
+        [*CLI, "run", str(project.manifest), "--format", "json"], env=env, stdout=subprocess.PIPE, text=True
+    )
+    wait_for(marker)  # the view over the file exists, the commit has not begun
+    victim.send_signal(signal.SIGINT)
+    out, _ = victim.communicate(timeout=60)
+    assert victim.returncode == 130, out
+    report = json.loads(out)
+    assert report["status"] == "interrupted"
+    assert [e["code"] for e in report["result"]["errors"]] == ["DPONE_INTERRUPTED"]
+    with duckdb.connect(str(project.root / "wh.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 't'").fetchone() == (0,)
