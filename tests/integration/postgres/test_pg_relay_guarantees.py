@@ -6,7 +6,9 @@ same kind of term on a column without the guarantee stays, and still finds the r
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg2
@@ -24,7 +26,7 @@ from dpone_core.connectors.postgres.relay_checks import (
 from dpone_core.connectors.postgres.sql import to_pyformat
 from dpone_core.gates.contract import ContractGate
 from dpone_core.manifest.contract import SchemaContract
-from tests.integration.postgres.conftest import PgDatabase, run_ok
+from tests.integration.postgres.conftest import PgDatabase, run_cli, run_ok
 
 pytestmark = pytest.mark.integration
 
@@ -107,23 +109,58 @@ def _scans(pg: PgDatabase, table: str) -> int:
     return int(rows[0][0]) if rows else 0
 
 
-def test_a_relay_whose_target_guarantees_every_term_reads_the_target_no_more(pg: PgDatabase) -> None:
-    """The scan is a query of its own: a target that rules out every term is not read after the COPY."""
+def _settled_scans(pg: PgDatabase, enough: Callable[[int, int], bool]) -> tuple[int, int]:
+    """Sequential scans of dst_scanned and dst once ``enough`` holds for them (the statistics arrive late)."""
+    deadline = time.monotonic() + 10
+    while not enough(_scans(pg, "dst_scanned"), _scans(pg, "dst")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)  # nothing more is on its way
+    return _scans(pg, "dst_scanned"), _scans(pg, "dst")
+
+
+def test_the_check_scan_runs_only_where_a_term_is_left_and_a_new_target_checks_in_its_copy(pg: PgDatabase) -> None:
+    """A new target takes the checks as a CHECK for its COPY (dropped after); a loaded one is scanned if one is left."""
     pg.sql("CREATE TABLE src (id bigint PRIMARY KEY, label text NOT NULL, n int)")
     pg.sql("INSERT INTO src SELECT g, 'L' || g, g FROM generate_series(1, 500) g")
-    contract = {"enforcement": "strict", "columns": {"label": {"nullable": False}}}
-    for table, rules in (("dst_scanned", {**contract["columns"], "n": {"min": 0}}), ("dst", contract["columns"])):
+    label = {"label": {"nullable": False}}
+    manifests = []
+    for table, rules in (("dst_scanned", {**label, "n": {"min": 0}}), ("dst", label)):
         process = {
             "name": table,
             "source": {"connection": "pg", "table": "public.src"},
             "sink": {"connection": "pg", "table": f"public.{table}", "strategy": "full_refresh", "primary_key": ["id"]},
             "schema_contract": {"enforcement": "strict", "columns": rules},
         }
-        report = run_ok(pg.manifest([process], name=f"{table}.yaml"))
-        assert report.result.write_path == "relay"
-    # Building the primary key reads each new table once; a min rule is always scanned for, once more.
-    deadline = time.monotonic() + 10
-    while _scans(pg, "dst_scanned") < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _scans(pg, "dst_scanned") == 2
-    assert _scans(pg, "dst") == 1  # id and label are NOT NULL in the new target: nothing to scan for
+        manifests.append(pg.manifest([process], name=f"{table}.yaml"))
+    for manifest in manifests:
+        assert run_ok(manifest).result.write_path == "relay"
+    # New targets: building the primary key reads each once, and nothing else does.
+    assert _settled_scans(pg, lambda scanned, plain: scanned >= 1 and plain >= 1) == (1, 1)
+    assert pg.sql("SELECT conname FROM pg_constraint WHERE conrelid = 'dst_scanned'::regclass") == [
+        ("dst_scanned_pkey",)
+    ]
+    for manifest in manifests:
+        assert run_ok(manifest).result.write_path == "relay"
+    # Loaded targets: the same statements for both (the count of the rows replaced may scan each),
+    # plus one scan where the min rule is left to look for.
+    scanned, plain = _settled_scans(pg, lambda scanned, plain: scanned > plain)
+    assert scanned == plain + 1
+
+
+def test_a_new_target_refuses_a_row_its_copy_check_flags_and_the_run_fails_as_on_the_arrow_path(
+    pg: PgDatabase,
+) -> None:
+    pg.sql("CREATE TABLE src (id bigint PRIMARY KEY, label text NOT NULL, n int)")
+    pg.sql("INSERT INTO src SELECT g, 'L' || g, g FROM generate_series(1, 500) g")
+    pg.sql("UPDATE src SET n = -5 WHERE id = 300")
+    process = {
+        "name": "p",
+        "source": {"connection": "pg", "table": "public.src"},
+        "sink": {"connection": "pg", "table": "public.dst", "strategy": "full_refresh", "primary_key": ["id"]},
+        "schema_contract": {"enforcement": "strict", "columns": {"n": {"min": 0}}},
+    }
+    result = run_cli(pg.manifest([process]), "--format", "json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    error = json.loads(result.stdout)["result"]["errors"][0]
+    assert error["code"] == "DPONE_CONTRACT_VIOLATION" and "n.min" in error["message"]
+    assert pg.sql("SELECT to_regclass('public.dst')") == [(None,)] and pg.loads("p") == 0
