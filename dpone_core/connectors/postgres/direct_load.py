@@ -135,7 +135,7 @@ def load_stream(
         require_compatible(sink, plan.target, relay)  # before the TRUNCATE: a refusal costs nothing
         before = [] if plan.target_empty else [s for s in renderer.render(plan) if s.counts_as != "inserted"]
         counts = run_statements(sink, before)
-        rows = relay_into(sink, plan.target, relay, created=plan.target_empty)
+        rows = relay_into(sink, plan.target, relay)
         counts.inserted = rows
         counts.details["relay_into_target"] = rows
         return counts

@@ -21,7 +21,7 @@ SQL form here (a regex, a type conversion, quarantine) never takes the relay.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -195,46 +195,24 @@ def create_staging(sink: PostgresSink, name: str, relay: BinaryRelay, key: tuple
     held = TableGuarantees(not_null=required, bounded_numeric=numerics)
     rest = [t for t in terms if not held.rules_out(t)]
     if rest:
-        parts.append(_check_constraint(sink, " OR ".join(t.sql for t in rest), [p for t in rest for p in t.params]))
+        condition = sink.inline_values(" OR ".join(t.sql for t in rest), [p for t in rest for p in t.params])
+        parts.append(f"CONSTRAINT dpone_relay_checks CHECK (NOT ({condition}))")
     parts.append(f"PRIMARY KEY ({sink.dialect.column_list(key)})")
     sink.execute(f"CREATE TEMP TABLE {sink.dialect.quote(name)} ({', '.join(parts)}) ON COMMIT DROP")
     return TableRef("pg_temp", name)
 
 
-_CHECKS = "dpone_relay_checks"
-
-
-def _check_constraint(sink: PostgresSink, condition: str, params: Sequence[object]) -> str:
-    """A CHECK refusing every row ``condition`` is true for, its values inlined (DDL binds none).
-
-    A CHECK fails exactly where its expression is false, so where the condition is true; a
-    condition that is null (a null column) passes both, as a scan's WHERE does.
-    """
-    return f"CONSTRAINT {_CHECKS} CHECK (NOT ({sink.inline_values(condition, params)}))"
-
-
-def relay_into(
-    sink: PostgresSink, table: TableRef, relay: BinaryRelay, *, staging: bool = False, created: bool = False
-) -> int:
-    """Pipe the source's COPY into ``table`` in the open transaction, checking the rows as the Arrow gates would.
+def relay_into(sink: PostgresSink, table: TableRef, relay: BinaryRelay, *, staging: bool = False) -> int:
+    """Pipe the source's COPY into ``table`` in the open transaction, then run the row checks.
 
     Returns the rows loaded. A row the checks flag or the COPY rejects raises :class:`RelayRefused`,
     except a duplicate key in the target, which sends the load through staging
     (:class:`DuplicateKeyError`). A ``staging`` table (:func:`create_staging`) checks its rows
-    itself. A table the load ``created`` in this transaction (nobody else sees it) gets the checks
-    as a CHECK constraint for the COPY, dropped after it: the COPY refuses a flagged row as it
-    arrives, with no scan afterwards. Any other target is scanned after the COPY. A failed source
-    raises its own error. Either way the caller's transaction rolls back.
+    itself as they arrive: no scan. A failed source raises its own error. Either way the caller's
+    transaction rolls back.
     """
     from dpone_core.connectors.postgres.direct_load import duplicate_key  # it imports this module
 
-    checks: tuple[str, list[object]] = ("", [])
-    if not staging:
-        checks = _remaining_checks(sink, table, relay)
-    constrained = created and bool(checks[0])
-    if constrained:
-        # NOT VALID: the table is empty, and the CHECK holds for every row written from now on.
-        sink.execute(f"ALTER TABLE {sink.dialect.table(table)} ADD {_check_constraint(sink, *checks)} NOT VALID")
     columns = ", ".join(sink.dialect.quote(c.name) for c in relay.columns)
     sql = f"COPY {sink.dialect.table(table)} ({columns}) FROM STDIN (FORMAT binary)"
     reporter = _Progress(relay)
@@ -259,22 +237,22 @@ def relay_into(
     if loaded != sent:
         raise RelayRefused(f"the source sent {sent} rows and the target took {loaded}")
     relay.on_rows(loaded - reporter.reported)
-    if constrained:
-        sink.execute(f"ALTER TABLE {sink.dialect.table(table)} DROP CONSTRAINT {_CHECKS}")
-    elif checks[0]:
-        scan = f"SELECT EXISTS (SELECT 1 FROM {sink.dialect.table(table)} WHERE {checks[0]})"
-        if sink.query(scan, checks[1])[0][0]:
-            raise RelayRefused("a row needs the contract gate")
+    if not staging:
+        _check_rows(sink, table, relay)
     return loaded
 
 
-def _remaining_checks(sink: PostgresSink, table: TableRef, relay: BinaryRelay) -> tuple[str, list[object]]:
-    """The check condition minus the terms ``table``'s types and constraints guarantee (empty: nothing to check)."""
+def _check_rows(sink: PostgresSink, table: TableRef, relay: BinaryRelay) -> None:
+    """One scan of the loaded rows for the terms the table does not guarantee; none when nothing is left."""
     guarantees = guarantees_of(sink.query(GUARANTEES_SQL, (sink.dialect.table(table),)))
     found = violation_condition(relay.columns, relay.contract, int(sink.con.server_version), guarantees)
     if found is None:
         raise RelayRefused("the contract has no SQL form here")
-    return found
+    checks, params = found
+    if checks:
+        scan = f"SELECT EXISTS (SELECT 1 FROM {sink.dialect.table(table)} WHERE {checks})"
+        if sink.query(scan, params)[0][0]:
+            raise RelayRefused("a row needs the contract gate")
 
 
 def _raise_source_error(relay: BinaryRelay) -> None:
