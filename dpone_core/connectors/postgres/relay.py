@@ -11,10 +11,11 @@ then read as they read any staging table.
 
 The gates still decide before the commit. Because that table holds only the load's rows, one SQL
 scan in the same transaction looks for every row the Arrow gates could reject
-(:mod:`.relay_checks`, minus what the table's own types and constraints rule out), and, in a
-merge's staging, for a key that repeats. When it finds such a row, or a COPY rejects one, the
-sink declines with :class:`RelayRefused`: the transaction rolls back and the runtime reads again
-as Arrow, whose gates decide and report as they always do. A load with a rule that has no exact
+(:mod:`.relay_checks`, minus what the table's own types and constraints rule out); a merge's
+staging table declares the same checks (and its key) as constraints, so its COPY refuses such a
+row instead. When the scan finds a row, or a COPY rejects one, the sink declines with
+:class:`RelayRefused`: the transaction rolls back and the runtime reads again as Arrow, whose
+gates decide and report as they always do. A load with a rule that has no exact
 SQL form here (a regex, a type conversion, quarantine) never takes the relay.
 """
 

@@ -6,7 +6,9 @@ same kind of term on a column without the guarantee stays, and still finds the r
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 import psycopg2
@@ -24,7 +26,7 @@ from dpone_core.connectors.postgres.relay_checks import (
 from dpone_core.connectors.postgres.sql import to_pyformat
 from dpone_core.gates.contract import ContractGate
 from dpone_core.manifest.contract import SchemaContract
-from tests.integration.postgres.conftest import PgDatabase, run_ok
+from tests.integration.postgres.conftest import PgDatabase, run_cli, run_ok
 
 pytestmark = pytest.mark.integration
 
@@ -107,23 +109,47 @@ def _scans(pg: PgDatabase, table: str) -> int:
     return int(rows[0][0]) if rows else 0
 
 
-def test_a_relay_whose_target_guarantees_every_term_reads_the_target_no_more(pg: PgDatabase) -> None:
-    """The scan is a query of its own: a target that rules out every term is not read after the COPY."""
+def _settled_scans(pg: PgDatabase, enough: Callable[[int, int], bool]) -> tuple[int, int]:
+    """Sequential scans of dst_scanned and dst once ``enough`` holds for them (the statistics arrive late)."""
+    deadline = time.monotonic() + 10
+    while not enough(_scans(pg, "dst_scanned"), _scans(pg, "dst")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)  # nothing more is on its way
+    return _scans(pg, "dst_scanned"), _scans(pg, "dst")
+
+
+def test_the_check_scan_runs_only_where_a_term_is_left(pg: PgDatabase) -> None:
+    """A target whose catalog rules out every term is not read after the COPY; one with a term left is."""
     pg.sql("CREATE TABLE src (id bigint PRIMARY KEY, label text NOT NULL, n int)")
     pg.sql("INSERT INTO src SELECT g, 'L' || g, g FROM generate_series(1, 500) g")
-    contract = {"enforcement": "strict", "columns": {"label": {"nullable": False}}}
-    for table, rules in (("dst_scanned", {**contract["columns"], "n": {"min": 0}}), ("dst", contract["columns"])):
+    label = {"label": {"nullable": False}}
+    for table, rules in (("dst_scanned", {**label, "n": {"min": 0}}), ("dst", label)):
         process = {
             "name": table,
             "source": {"connection": "pg", "table": "public.src"},
             "sink": {"connection": "pg", "table": f"public.{table}", "strategy": "full_refresh", "primary_key": ["id"]},
             "schema_contract": {"enforcement": "strict", "columns": rules},
         }
-        report = run_ok(pg.manifest([process], name=f"{table}.yaml"))
-        assert report.result.write_path == "relay"
-    # Building the primary key reads each new table once; a min rule is always scanned for, once more.
-    deadline = time.monotonic() + 10
-    while _scans(pg, "dst_scanned") < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert _scans(pg, "dst_scanned") == 2
-    assert _scans(pg, "dst") == 1  # id and label are NOT NULL in the new target: nothing to scan for
+        assert run_ok(pg.manifest([process], name=f"{table}.yaml")).result.write_path == "relay"
+    # Building the primary key reads each new table once; the min rule is scanned for once more.
+    # In dst, id and label are NOT NULL: nothing is left to scan for.
+    assert _settled_scans(pg, lambda scanned, plain: scanned >= 2 and plain >= 1) == (2, 1)
+
+
+def test_a_row_the_scan_finds_in_a_new_target_fails_the_run_as_on_the_arrow_path(
+    pg: PgDatabase,
+) -> None:
+    pg.sql("CREATE TABLE src (id bigint PRIMARY KEY, label text NOT NULL, n int)")
+    pg.sql("INSERT INTO src SELECT g, 'L' || g, g FROM generate_series(1, 500) g")
+    pg.sql("UPDATE src SET n = -5 WHERE id = 300")
+    process = {
+        "name": "p",
+        "source": {"connection": "pg", "table": "public.src"},
+        "sink": {"connection": "pg", "table": "public.dst", "strategy": "full_refresh", "primary_key": ["id"]},
+        "schema_contract": {"enforcement": "strict", "columns": {"n": {"min": 0}}},
+    }
+    result = run_cli(pg.manifest([process]), "--format", "json")
+    assert result.returncode == 1, result.stdout + result.stderr
+    error = json.loads(result.stdout)["result"]["errors"][0]
+    assert error["code"] == "DPONE_CONTRACT_VIOLATION" and "n.min" in error["message"]
+    assert pg.sql("SELECT to_regclass('public.dst')") == [(None,)] and pg.loads("p") == 0

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.integration.postgres.conftest import PgDatabase, run_cli, run_ok, spawn_cli, wait_for_pause
 
@@ -34,20 +35,24 @@ def _seed(pg: PgDatabase) -> None:
     )
 
 
-def _manifest(pg: PgDatabase, strategy: str = "merge", *, staged: bool = False, **source: Any) -> Path:
+def _manifest(pg: PgDatabase, strategy: str = "merge", **source: Any) -> Path:
     process: dict[str, Any] = {
         "name": "p",
         "source": {"connection": "pg", "table": "public.src", "batch_rows": 1000, **source},
         "sink": {"connection": "pg", "table": "public.dst", "strategy": strategy, "primary_key": ["id"]},
     }
-    if staged:
-        # A regex has no exact SQL form in the relay, so the merge stages through Arrow into an
-        # UNLOGGED staging table (a relayed merge's TEMP table dies with its session: its kill
-        # test is in test_pg_relay_merge.py).
-        process["schema_contract"] = {"columns": {"v": {"type": "string", "regex": "^[a-z]"}}}
     if strategy == "append":
         process["sink"].pop("primary_key")
     return pg.manifest([process])
+
+
+def _query_manifest(pg: PgDatabase) -> Path:
+    """The merge of :func:`_manifest` from a query source (which stages through Arrow, never relays)."""
+    path = _manifest(pg)
+    doc = yaml.safe_load(path.read_text())
+    doc["processes"][0]["source"] = {"connection": "pg", "query": "SELECT * FROM public.src", "batch_rows": 1000}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path
 
 
 def _snapshot(pg: PgDatabase) -> tuple[Any, ...]:
@@ -55,10 +60,14 @@ def _snapshot(pg: PgDatabase) -> tuple[Any, ...]:
     return target, pg.state("p"), pg.loads("p")
 
 
+@pytest.mark.parametrize("path", ["staged", "relay"])
 @pytest.mark.parametrize("step", ["extract", "copy", "stage", "finalize", "commit"])
-def test_kill_9_leaves_target_and_state_and_the_next_run_converges(pg: PgDatabase, step: str, tmp_path: Path) -> None:
+def test_kill_9_leaves_target_and_state_and_the_next_run_converges(
+    pg: PgDatabase, step: str, path: str, tmp_path: Path
+) -> None:
+    """The merge stages in the staging schema (a query source never relays), or relays into a TEMP table."""
     _seed(pg)
-    manifest = _manifest(pg, staged=True)
+    manifest = _manifest(pg) if path == "relay" else _query_manifest(pg)
     run_ok(manifest)
     pg.sql("UPDATE src SET v = v || '!' WHERE id % 7 = 0")
     pg.sql(f"INSERT INTO src VALUES ({ROWS + 1}, 'new', 1, now())")
@@ -73,11 +82,15 @@ def test_kill_9_leaves_target_and_state_and_the_next_run_converges(pg: PgDatabas
 
     time.sleep(0.3)  # the server notices the closed socket and rolls back
     assert _snapshot(pg) == before
-    if step in {"extract", "copy", "stage", "finalize", "commit"}:
+    if path == "staged":
         assert pg.staging_tables(), "the killed run should have left its staging table behind"
+    else:
+        assert pg.staging_tables() == []  # a TEMP table of the killed session's transaction: gone with it
 
     report = run_ok(manifest)
-    assert any("dropped staging left by an interrupted run" in w for w in report.result.warnings)
+    assert report.result.write_path == path
+    dropped = any("dropped staging left by an interrupted run" in w for w in report.result.warnings)
+    assert dropped is (path == "staged")
     assert pg.staging_tables() == []
     assert (report.result.inserted_rows, report.result.updated_rows) == (1, ROWS // 7)
     assert pg.sql("SELECT count(*) FROM dst")[0][0] == ROWS + 1
