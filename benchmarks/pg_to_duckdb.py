@@ -39,7 +39,7 @@ from statistics import median
 from typing import Any
 
 import yaml
-from pg_to_pg import COLUMNS, _env, _find, psql, settle, timed
+from pg_to_pg import COLUMNS, CONTRACT, _env, _find, psql, settle, timed
 from results import CaseResult, write_results
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,16 +82,6 @@ types = {"id": "BIGINT", "a": "INTEGER", "b": "BIGINT", "amount": "DECIMAL(18,2)
 con.execute(f"INSERT INTO t SELECT * FROM read_csv('/dev/stdin', header=false, columns={types!r})")
 con.close()
 """
-CONTRACT = {
-    "enforcement": "strict",
-    "columns": {
-        "id": {"type": "int64", "nullable": False},
-        "amount": {"type": "decimal", "precision": 18, "scale": 2, "min": 0},
-        "name": {"type": "string", "nullable": False},
-        "created_at": {"type": "timestamp", "tz": "UTC", "nullable": False},
-        "flag": {"type": "boolean"},
-    },
-}
 DPONE_PYTHON = [sys.executable]
 RAW, NEW, RANGES, LOADED = "raw", "dpone new target", "dpone new target, 2 ranges", "dpone over loaded target"
 

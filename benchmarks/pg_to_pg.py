@@ -61,6 +61,17 @@ from pgserver import PostgresServer, start_server  # noqa: E402
 COLUMNS = """id bigint PRIMARY KEY, a int NOT NULL, b bigint, amount numeric(18,2) NOT NULL, name text NOT NULL,
   descr text, created_at timestamptz NOT NULL, updated_at timestamptz, flag boolean, uid uuid, payload jsonb"""
 CHANGED = 100_000
+# The 5-column contract every Postgres benchmark loads with (pg_to_pg_ab.py, pg_to_duckdb.py too).
+CONTRACT = {
+    "enforcement": "strict",
+    "columns": {
+        "id": {"type": "int64", "nullable": False},
+        "amount": {"type": "decimal", "precision": 18, "scale": 2, "min": 0},
+        "name": {"type": "string", "nullable": False},
+        "created_at": {"type": "timestamp", "tz": "UTC", "nullable": False},
+        "flag": {"type": "boolean"},
+    },
+}
 DLT_PYTHON = Path(os.environ.get("DPONE_BENCH_DLT_PYTHON", Path.home() / ".cache/dpone-bench/dlt-venv/bin/python"))
 DLT_SCRIPT = """
 import sys, dlt
@@ -264,16 +275,6 @@ def bench(
         results.append(("dlt sql_table pyarrow -> postgres (peer)", rows, times, rss))
         psql(server, db, "DROP SCHEMA dlt_bench CASCADE")
 
-    contract = {
-        "enforcement": "strict",
-        "columns": {
-            "id": {"type": "int64", "nullable": False},
-            "amount": {"type": "decimal", "precision": 18, "scale": 2, "min": 0},
-            "name": {"type": "string", "nullable": False},
-            "created_at": {"type": "timestamp", "tz": "UTC", "nullable": False},
-            "flag": {"type": "boolean"},
-        },
-    }
     full = manifest(
         folder,
         server,
@@ -283,7 +284,7 @@ def bench(
             "name": "full",
             "source": {"connection": "pg", "table": "public.src"},
             "sink": {"connection": "pg", "table": "public.dst", "strategy": "full_refresh", "primary_key": ["id"]},
-            "schema_contract": contract,
+            "schema_contract": CONTRACT,
         },
     )
 

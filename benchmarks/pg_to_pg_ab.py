@@ -23,19 +23,9 @@ from pathlib import Path
 from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pg_to_pg import COLUMN_NAMES, COLUMNS, _env, _find, dpone, manifest, psql, settle, timed
+from pg_to_pg import COLUMN_NAMES, COLUMNS, CONTRACT, _env, _find, dpone, manifest, psql, settle, timed
 from pgserver import PostgresServer, start_server
 
-CONTRACT = {
-    "enforcement": "strict",
-    "columns": {
-        "id": {"type": "int64", "nullable": False},
-        "amount": {"type": "decimal", "precision": 18, "scale": 2, "min": 0},
-        "name": {"type": "string", "nullable": False},
-        "created_at": {"type": "timestamp", "tz": "UTC", "nullable": False},
-        "flag": {"type": "boolean"},
-    },
-}
 SETS = ", ".join(
     f"{c} = EXCLUDED.{c}"
     for c in ("a", "b", "amount", "name", "descr", "created_at", "updated_at", "flag", "uid", "payload")
