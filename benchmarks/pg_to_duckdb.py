@@ -39,7 +39,7 @@ from statistics import median
 from typing import Any
 
 import yaml
-from pg_to_pg import COLUMNS, CONTRACT, _env, _find, psql, settle, timed
+from pg_to_pg import COLUMNS, CONTRACT, _env, _find, pg_profile, psql, settle, timed
 from results import CaseResult, write_results
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,14 +94,7 @@ def manifest(folder: Path, server: PostgresServer, db: str, target: Path, parall
     doc = {
         "version": 1,
         "connections": {
-            "pg": {
-                "type": "postgres",
-                "host": server.host,
-                "port": server.port,
-                "database": db,
-                "user": server.user,
-                "password": "${env:DPONE_BENCH_PG_PASSWORD}",
-            },
+            "pg": pg_profile(server, db),
             "wh": {"type": "duckdb", "path": str(target)},
         },
         "processes": [

@@ -144,20 +144,23 @@ def timed(commands: list[list[str]], env: dict[str, str], output: Path | None = 
     return time.perf_counter() - start, peak
 
 
+def pg_profile(server: PostgresServer, db: str) -> dict[str, Any]:
+    """The manifest connection of the benchmark database (the password from the environment)."""
+    return {
+        "type": "postgres",
+        "host": server.host,
+        "port": server.port,
+        "database": db,
+        "user": server.user,
+        "password": "${env:DPONE_BENCH_PG_PASSWORD}",
+    }
+
+
 def manifest(folder: Path, server: PostgresServer, db: str, name: str, process: dict[str, Any]) -> Path:
     """Write a one-process manifest for the benchmark database."""
     doc = {
         "version": 1,
-        "connections": {
-            "pg": {
-                "type": "postgres",
-                "host": server.host,
-                "port": server.port,
-                "database": db,
-                "user": server.user,
-                "password": "${env:DPONE_BENCH_PG_PASSWORD}",
-            }
-        },
+        "connections": {"pg": pg_profile(server, db)},
         "processes": [process],
     }
     path = folder / f"{name}.yaml"
@@ -167,6 +170,52 @@ def manifest(folder: Path, server: PostgresServer, db: str, name: str, process: 
 
 DPONE_PYTHON = [sys.executable]
 """The interpreter that runs dpone (``--dpone-python``); a list so main() can point it elsewhere."""
+
+
+def dpone_manifests(folder: Path, server: PostgresServer, db: str) -> tuple[Path, Path]:
+    """The two loads the Postgres benchmarks run: full_refresh of ``src``, merge of ``changes``."""
+    full = manifest(
+        folder,
+        server,
+        db,
+        "full",
+        {
+            "name": "full",
+            "source": {"connection": "pg", "table": "public.src"},
+            "sink": {"connection": "pg", "table": "public.dst", "strategy": "full_refresh", "primary_key": ["id"]},
+            "schema_contract": CONTRACT,
+        },
+    )
+    merge = manifest(
+        folder,
+        server,
+        db,
+        "merge",
+        {
+            "name": "merge",
+            "source": {"connection": "pg", "table": "public.changes"},
+            "sink": {"connection": "pg", "table": "public.dst", "strategy": "merge", "primary_key": ["id"]},
+        },
+    )
+    return full, merge
+
+
+def raw_upsert(folder: Path) -> list[list[str]]:
+    """The raw merge: ``changes`` COPYed into a temp table and upserted into ``dst_raw``, one transaction."""
+    sets = ", ".join(
+        f"{c} = EXCLUDED.{c}"
+        for c in ("a", "b", "amount", "name", "descr", "created_at", "updated_at", "flag", "uid", "payload")
+    )
+    script = folder / "merge.sql"
+    script.write_text(
+        "CREATE TEMP TABLE tmp (LIKE dst_raw) ON COMMIT DROP;\n"
+        "\\copy tmp FROM pstdin WITH (FORMAT binary)\n"
+        f"INSERT INTO dst_raw SELECT * FROM tmp ON CONFLICT (id) DO UPDATE SET {sets};\n"
+    )
+    return [
+        ["psql", "-c", "COPY changes TO STDOUT (FORMAT binary)"],
+        ["psql", "-v", "ON_ERROR_STOP=1", "-1", "-q", "-f", str(script)],
+    ]
 
 
 def dpone(path: Path, env: dict[str, str]) -> tuple[float, float]:
@@ -275,18 +324,7 @@ def bench(
         results.append(("dlt sql_table pyarrow -> postgres (peer)", rows, times, rss))
         psql(server, db, "DROP SCHEMA dlt_bench CASCADE")
 
-    full = manifest(
-        folder,
-        server,
-        db,
-        "full",
-        {
-            "name": "full",
-            "source": {"connection": "pg", "table": "public.src"},
-            "sink": {"connection": "pg", "table": "public.dst", "strategy": "full_refresh", "primary_key": ["id"]},
-            "schema_contract": CONTRACT,
-        },
-    )
+    full, merge = dpone_manifests(folder, server, db)
 
     def no_target() -> None:
         psql(server, db, "DROP TABLE IF EXISTS dst")
@@ -297,20 +335,7 @@ def bench(
     times, rss = repeated(repeat, lambda: settle(server, db), lambda: dpone(full, env))
     results.append(("dpone full_refresh (over loaded target)", rows, times, rss))
 
-    merge_sql = folder / "merge.sql"
-    sets = ", ".join(
-        f"{c} = EXCLUDED.{c}"
-        for c in ("a", "b", "amount", "name", "descr", "created_at", "updated_at", "flag", "uid", "payload")
-    )
-    merge_sql.write_text(
-        "CREATE TEMP TABLE tmp (LIKE dst_raw) ON COMMIT DROP;\n"
-        "\\copy tmp FROM pstdin WITH (FORMAT binary)\n"
-        f"INSERT INTO dst_raw SELECT * FROM tmp ON CONFLICT (id) DO UPDATE SET {sets};\n"
-    )
-    upsert = [
-        ["psql", "-c", "COPY changes TO STDOUT (FORMAT binary)"],
-        ["psql", "-v", "ON_ERROR_STOP=1", "-1", "-q", "-f", str(merge_sql)],
-    ]
+    upsert = raw_upsert(folder)
 
     def reset(table: str) -> Callable[[], None]:
         # Every merge repetition starts from the unchanged 1M rows, so each one really changes 100k.
@@ -322,17 +347,6 @@ def bench(
 
     times, rss = repeated(repeat, reset("dst_raw"), lambda: timed(upsert, env))
     results.append(("raw COPY + INSERT ON CONFLICT (100k into table)", changed, times, rss))
-    merge = manifest(
-        folder,
-        server,
-        db,
-        "merge",
-        {
-            "name": "merge",
-            "source": {"connection": "pg", "table": "public.changes"},
-            "sink": {"connection": "pg", "table": "public.dst", "strategy": "merge", "primary_key": ["id"]},
-        },
-    )
     times, rss = repeated(repeat, reset("dst"), lambda: dpone(merge, env))
     results.append(("dpone merge (100k changed into table)", changed, times, rss))
     check = psql(

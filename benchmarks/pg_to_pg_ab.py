@@ -23,13 +23,8 @@ from pathlib import Path
 from statistics import median
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pg_to_pg import COLUMN_NAMES, COLUMNS, CONTRACT, _env, _find, dpone, manifest, psql, settle, timed
+from pg_to_pg import COLUMN_NAMES, COLUMNS, _env, _find, dpone, dpone_manifests, psql, raw_upsert, settle, timed
 from pgserver import PostgresServer, start_server
-
-SETS = ", ".join(
-    f"{c} = EXCLUDED.{c}"
-    for c in ("a", "b", "amount", "name", "descr", "created_at", "updated_at", "flag", "uid", "payload")
-)
 
 
 class Sitting:
@@ -75,29 +70,7 @@ class Sitting:
 def repetition(sitting: Sitting, checkouts: dict[str, Path], modes: list[str], folder: Path) -> None:
     """One round: each mode's raw path, then each checkout."""
     server, db = sitting.server, sitting.db
-    full = manifest(
-        folder,
-        server,
-        db,
-        "full",
-        {
-            "name": "full",
-            "source": {"connection": "pg", "table": "public.src"},
-            "sink": {"connection": "pg", "table": "public.dst", "strategy": "full_refresh", "primary_key": ["id"]},
-            "schema_contract": CONTRACT,
-        },
-    )
-    merge = manifest(
-        folder,
-        server,
-        db,
-        "merge",
-        {
-            "name": "merge",
-            "source": {"connection": "pg", "table": "public.changes"},
-            "sink": {"connection": "pg", "table": "public.dst", "strategy": "merge", "primary_key": ["id"]},
-        },
-    )
+    full, merge = dpone_manifests(folder, server, db)
     out = ["psql", "-c", "COPY src TO STDOUT (FORMAT binary)"]
     if "full" in modes:
         sitting.sql("TRUNCATE dst_raw")
@@ -116,17 +89,9 @@ def repetition(sitting: Sitting, checkouts: dict[str, Path], modes: list[str], f
             settle(server, db)
             sitting.run(f"full loaded {name}", checkout, full)
     if "merge" in modes:
-        script = folder / "merge.sql"
-        script.write_text(
-            "CREATE TEMP TABLE tmp (LIKE dst_raw) ON COMMIT DROP;\n\\copy tmp FROM pstdin WITH (FORMAT binary)\n"
-            f"INSERT INTO dst_raw SELECT * FROM tmp ON CONFLICT (id) DO UPDATE SET {SETS};\n"
-        )
         sitting.sql(f"DROP TABLE IF EXISTS dst; CREATE TABLE dst ({COLUMNS})")
         sitting.fresh("dst_raw")
-        upsert = [
-            ["psql", "-c", "COPY changes TO STDOUT (FORMAT binary)"],
-            ["psql", "-v", "ON_ERROR_STOP=1", "-1", "-q", "-f", str(script)],
-        ]
+        upsert = raw_upsert(folder)
         sitting.record("raw upsert", *timed(upsert, sitting.env))
         for name, checkout in checkouts.items():
             sitting.fresh("dst")

@@ -34,25 +34,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "integration" / "postgres"))
 sys.path.insert(0, str(REPO))
 
+from pg_to_pg import pg_profile  # noqa: E402
 from pgserver import PostgresServer, start_server  # noqa: E402
 
 from tests.imported_modules import cli_modules  # noqa: E402
 
 PASSWORD_ENV = "DPONE_BENCH_PG_PASSWORD"
+"""The variable ``pg_to_pg.pg_profile`` reads the password from."""
 
 
 def _manifest(server: PostgresServer, folder: Path) -> Path:
-    profile = {
-        "type": "postgres",
-        "host": server.host,
-        "port": server.port,
-        "database": "postgres",
-        "user": server.user,
-        "password": "${env:" + PASSWORD_ENV + "}",
-    }
     doc = {
         "version": 1,
-        "connections": {"pg": profile},
+        "connections": {"pg": pg_profile(server, "postgres")},
         "processes": [
             {
                 "name": "orders",
