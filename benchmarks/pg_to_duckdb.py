@@ -39,7 +39,7 @@ from statistics import median
 from typing import Any
 
 import yaml
-from pg_to_pg import COLUMNS, CONTRACT, _env, _find, pg_profile, psql, settle, timed
+from pg_to_pg import CONTRACT, _env, _find, create_source, pg_profile, psql, settle, timed
 from results import CaseResult, write_results
 
 REPO = Path(__file__).resolve().parents[1]
@@ -161,15 +161,7 @@ def bench(
     psql(server, "postgres", f"DROP DATABASE IF EXISTS {db}")
     psql(server, "postgres", f"CREATE DATABASE {db}")
     env = _env(server, db)
-    print(f"generating {rows:,} rows ...", flush=True)
-    psql(server, db, f"CREATE TABLE src ({COLUMNS})")
-    psql(
-        server,
-        db,
-        f"""INSERT INTO src SELECT g, g % 1000, g * 7, (g % 100000) / 100.0, 'name ' || g,
-        md5(g::text) || ' ,"quoted"', '2026-01-01'::timestamptz - g * interval '1 second', now(), g % 2 = 0,
-        md5(g::text)::uuid, jsonb_build_object('k', g, 'v', 'x') FROM generate_series(1, {rows}) g""",
-    )
+    create_source(server, db, rows)
     raw_db, ours_db = folder / f"raw_{rows}.duckdb", folder / f"dpone_{rows}.duckdb"
     path = manifest(folder, server, db, ours_db, None)
     ranges = manifest(folder, server, db, ours_db, 2)

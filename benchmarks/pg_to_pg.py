@@ -144,6 +144,19 @@ def timed(commands: list[list[str]], env: dict[str, str], output: Path | None = 
     return time.perf_counter() - start, peak
 
 
+def create_source(server: PostgresServer, db: str, rows: int) -> None:
+    """The benchmark's 11-column ``src`` table with ``rows`` generated rows."""
+    print(f"generating {rows:,} rows ...", flush=True)
+    psql(server, db, f"CREATE TABLE src ({COLUMNS})")
+    psql(
+        server,
+        db,
+        f"""INSERT INTO src SELECT g, g % 1000, g * 7, (g % 100000) / 100.0, 'name ' || g,
+        md5(g::text) || ' ,"quoted"', '2026-01-01'::timestamptz - g * interval '1 second', now(), g % 2 = 0,
+        md5(g::text)::uuid, jsonb_build_object('k', g, 'v', 'x') FROM generate_series(1, {rows}) g""",
+    )
+
+
 def pg_profile(server: PostgresServer, db: str) -> dict[str, Any]:
     """The manifest connection of the benchmark database (the password from the environment)."""
     return {
@@ -278,15 +291,7 @@ def bench(
     psql(server, "postgres", f"CREATE DATABASE {db}")
     env = _env(server, db)
     changed = min(CHANGED, max(rows // 10, 1))  # 100k, fewer for a small --rows trial
-    print(f"generating {rows:,} rows ...", flush=True)
-    psql(server, db, f"CREATE TABLE src ({COLUMNS})")
-    psql(
-        server,
-        db,
-        f"""INSERT INTO src SELECT g, g % 1000, g * 7, (g % 100000) / 100.0, 'name ' || g,
-        md5(g::text) || ' ,"quoted"', '2026-01-01'::timestamptz - g * interval '1 second', now(), g % 2 = 0,
-        md5(g::text)::uuid, jsonb_build_object('k', g, 'v', 'x') FROM generate_series(1, {rows}) g""",
-    )
+    create_source(server, db, rows)
     psql(server, db, f"CREATE TABLE changes AS SELECT * FROM src WHERE id % {rows // changed} = 0")
     psql(server, db, "UPDATE changes SET amount = amount + 1, name = name || ' v2', updated_at = now()")
     psql(server, db, f"CREATE TABLE dst_raw ({COLUMNS})")
