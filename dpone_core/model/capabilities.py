@@ -42,8 +42,9 @@ class Capabilities:
     """The target's primary key rejects duplicates itself and the finalize reports that as
     ``DuplicateKeyError``, so the runtime may leave a new table's key check to it."""
     reads_files: frozenset[str] = frozenset()
-    """File formats the sink's engine reads itself from a source's local paths (a ``FileScan``), checking
-    the contract in SQL over the scan instead of receiving the rows as Arrow (DuckDB: ``parquet``)."""
+    """File formats the sink's engine reads itself from a source's files, local or on a store (a
+    ``FileScan``), checking the contract in SQL over the scan instead of receiving the rows as Arrow
+    (DuckDB: ``parquet``)."""
     key_bounds: bool = False
     """The source can split a key column into ranges for ``partitions.ranges``."""
     own_state_modes: frozenset[str] = frozenset()

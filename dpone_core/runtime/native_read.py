@@ -1,8 +1,8 @@
 """When and how the ``native`` write path (``write_paths.NativeRead``) lets the sink's engine read the files.
 
 When the sink reads a file format itself (``Capabilities.reads_files``: DuckDB's ``read_parquet``
-on every core) and the source's rows are local files of that format (``Source.file_scan``), the
-rows need not pass one Python-fed Arrow stream. The sink stages a view over the files and runs the
+on every core) and the source's rows are files of that format, local or on a store
+(``Source.file_scan``), the rows need not pass one Python-fed Arrow stream. The sink stages a view over the files and runs the
 contract as SQL over the same scan (``Sink.scan_files``); the commit then applies the strategy,
 audit row and state in one transaction, as for any staged load.
 

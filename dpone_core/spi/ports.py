@@ -128,7 +128,7 @@ class Source(Described, Protocol):
         ...
 
     def file_scan(self) -> FileScan | None:
-        """The rows of the read opened last as local files a sink's engine may read itself, or None."""
+        """The rows of the read opened last as files a sink's engine may read itself, or None."""
         ...
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.fs as pafs
 
 SCAN_LOCATION = "native"
 """``StagedLoad.location`` of a load staged as a sink's view over a :class:`FileScan`."""
@@ -22,7 +23,7 @@ SCAN_LOCATION = "native"
 
 @dataclass(frozen=True)
 class FileScan:
-    """A source's rows as local files a sink's engine reads itself (the sink's ``reads_files`` capability).
+    """A source's rows as files a sink's engine reads itself (the sink's ``reads_files`` capability).
 
     The source offers it only when the files are exactly what its Arrow read would stream: the same
     columns and types in every file (``schema``, as the Arrow read types them), nothing derived from
@@ -32,9 +33,20 @@ class FileScan:
     format: str
     """``parquet``."""
     paths: tuple[str, ...]
-    """Absolute paths, in the order the Arrow read takes them (never empty)."""
+    """Paths of ``filesystem`` (absolute for local files), in the order the Arrow read takes them (never empty)."""
     schema: pa.Schema
     """The columns the read returns, with the Arrow types the Arrow read gives them."""
+    filesystem: pafs.FileSystem
+    """Where the paths are: pyarrow's ``LocalFileSystem``, or an object store's (``S3FileSystem``)."""
+    rows: int
+    """Rows in the files, from their footers (what the Arrow read would extract)."""
+
+    @property
+    def local(self) -> bool:
+        """The paths are files of this machine (an engine may open them by name)."""
+        import pyarrow.fs as pafs
+
+        return isinstance(self.filesystem, pafs.LocalFileSystem)
 
 
 class ScanRefused(Exception):

@@ -159,13 +159,18 @@ def both_ways(
     enforcement: str = "quarantine",
     incremental: str = "",
     extra: str = "",
+    make: Callable[[Path, str, str, str, str], Project] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str | None]]:
-    """Run ``loads`` (file name -> rows, one dict per run) natively and as Arrow; return the summaries."""
+    """Run ``loads`` (file name -> rows, one dict per run) natively and as Arrow; return the summaries.
+
+    ``make`` builds each of the two projects (default: :class:`Project`, files in a local folder).
+    """
     outcomes: dict[bool, list[dict[str, Any]]] = {}
     paths: list[str | None] = []
     for off in (False, True):
         native_off(off)
-        project = Project(tmp_path / ("arrow" if off else "native"), strategy, enforcement, incremental, extra)
+        folder = tmp_path / ("arrow" if off else "native")
+        project = (make or Project)(folder, strategy, enforcement, incremental, extra)
         outcomes[off] = []
         for files in loads:
             for name, table in files.items():

@@ -3,7 +3,10 @@
 The Arrow path feeds every row through one Python producer (read, then the gates, on one
 thread); ``read_parquet`` reads on every core. So for a :class:`~dpone_core.spi.ports.FileScan`
 the staging is a TEMP view over ``read_parquet`` that the finalize's strategy reads, and the
-contract (:mod:`.contract_sql`) is a condition on that scan:
+contract (:mod:`.contract_sql`) is a condition on that scan. Files of an object store (S3) are
+scanned as a ``pyarrow.dataset`` over the store's own filesystem, registered on the connection:
+DuckDB pulls its batches on every core as the raw path does, and no DuckDB extension (httpfs) or
+second set of credentials is needed.
 
 * guarded (no quarantine expected): each statement reading the view raises on the first row that
   breaks a rule (``error()`` inside a ``CASE``), which :class:`ScanViolation` reports; the scan costs
@@ -54,13 +57,13 @@ def scan_files(
         raise ScanRefused(f"DuckDB reads no {scan.format} scan here")
     d = sink.dialect
     sink.defer_key = False
-    source = "read_parquet([" + ", ".join(d.literal(p) for p in scan.paths) + "])"
     columns = d.column_list(scan.schema.names)
     try:
+        source = _files_source(sink, name, scan)
         types = _same_types(sink, source, columns, scan.schema)
         terms = rule_terms(contract, scan.schema, types)
         broken = " OR ".join(t.sql for t in terms)
-        found = ScannedRows(int(sink.query(f"SELECT count(*) FROM {source}")[0][0]))
+        found = ScannedRows(scan.rows)
         where = ""
         if broken and split:
             found.failures, found.rejected_rows = _count_failures(sink, source, terms)
@@ -81,7 +84,26 @@ def scan_files(
             ).to_arrow_reader(_REJECTED_BATCH_ROWS)
     except duckdb.Error as exc:
         raise _refusal(sink, exc) from None
+    except (pa.ArrowException, OSError) as exc:  # a store's footer that cannot be read: Arrow reports it
+        raise ScanRefused(f"the files cannot be scanned: {str(exc).splitlines()[0]}") from None
     return found
+
+
+def files_name(name: str) -> str:
+    """The name a store's files are registered under for the view ``name`` (unregistered with it)."""
+    return name + "__files"
+
+
+def _files_source(sink: DuckDBSink, name: str, scan: FileScan) -> str:
+    """The FROM item the view reads the files through: ``read_parquet`` of local files, else a dataset."""
+    d = sink.dialect
+    if scan.local:
+        return "read_parquet([" + ", ".join(d.literal(p) for p in scan.paths) + "])"
+    import pyarrow.dataset as ds
+
+    files = ds.dataset(list(scan.paths), schema=scan.schema, format="parquet", filesystem=scan.filesystem)
+    sink.con.register(files_name(name), files)
+    return d.quote(files_name(name))
 
 
 def _refusal(sink: DuckDBSink, exc: duckdb.Error) -> Exception:
@@ -136,10 +158,10 @@ def _require_unique(
 
 def _rising_key(scan: FileScan, key: tuple[str, ...], types: dict[str, str]) -> bool:
     """``key`` is one integer column that rises strictly through the files (so it repeats nowhere)."""
-    return len(key) == 1 and key[0] in types and is_integer(types[key[0]]) and _rises(scan.paths, key[0])
+    return len(key) == 1 and key[0] in types and is_integer(types[key[0]]) and _rises(scan, key[0])
 
 
-def _rises(paths: Sequence[str], column: str) -> bool:
+def _rises(scan: FileScan, column: str) -> bool:
     """The integer ``column`` has no NULL and rises strictly from the first file's first row to the last's.
 
     Batch by batch (bounded memory); the first batch that does not rise ends it.
@@ -147,15 +169,16 @@ def _rises(paths: Sequence[str], column: str) -> bool:
     import pyarrow.parquet as pq
 
     last: int | None = None
-    for path in paths:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=1 << 20, columns=[column]):
-            values = batch.column(0)
-            if values.null_count:
-                return False
-            if not len(values):
-                continue
-            array = values.to_numpy()
-            if (last is not None and array[0] <= last) or not bool((array[1:] > array[:-1]).all()):
-                return False
-            last = int(array[-1])
+    for path in scan.paths:
+        with scan.filesystem.open_input_file(path) as handle:
+            for batch in pq.ParquetFile(handle).iter_batches(batch_size=1 << 20, columns=[column]):
+                values = batch.column(0)
+                if values.null_count:
+                    return False
+                if not len(values):
+                    continue
+                array = values.to_numpy()
+                if (last is not None and array[0] <= last) or not bool((array[1:] > array[:-1]).all()):
+                    return False
+                last = int(array[-1])
     return True

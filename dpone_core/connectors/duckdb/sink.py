@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dpone_core.connectors.duckdb.connection import connect, out_of_memory
-from dpone_core.connectors.duckdb.file_scan import GUARD, scan_files
+from dpone_core.connectors.duckdb.file_scan import GUARD, files_name, scan_files
 from dpone_core.connectors.duckdb.profile import DuckDBProfile, database_path
 from dpone_core.connectors.duckdb.sql import DuckDBDialect
 from dpone_core.connectors.sql.sink import SqlFinalizeSession, SqlSink, staging_name
@@ -254,7 +254,10 @@ class DuckDBSink(SqlSink):
         with contextlib.suppress(Exception):  # cleanup never masks the load's own outcome
             kind = "VIEW" if staged.location else "TABLE"
             self.execute(f"DROP {kind} IF EXISTS {self.dialect.quote(staged.handle.name)}")
-        if staged.location and staged.location != SCAN_LOCATION:  # a scan's view has no files of its own
+        if staged.location == SCAN_LOCATION:  # a scan's view has no files of its own; a store's are registered
+            with contextlib.suppress(Exception):
+                self.con.unregister(files_name(staged.handle.name))
+        elif staged.location:
             shutil.rmtree(staged.location, ignore_errors=True)
 
     def cleanup_orphans(self, process: str) -> list[str]:

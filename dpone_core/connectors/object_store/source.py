@@ -113,17 +113,18 @@ class FileSetSource(SourceBase):
         return pa.RecordBatchReader.from_batches(schema, self._stream(reading, schema, chosen))
 
     def file_scan(self) -> FileScan | None:
-        """The last read's files, for a sink that reads local Parquet itself; None where it would differ.
+        """The last read's files, for a sink that reads Parquet itself; None where it would differ.
 
-        Only local Parquet without Hive partition columns, and only when every chosen file has each
-        read column with the first file's Arrow type (the Arrow read would otherwise convert it).
+        Only Parquet without Hive partition columns (local files or objects of a store), and only
+        when every chosen file has each read column with the first file's Arrow type (the Arrow read
+        would otherwise convert it).
         Choosing the files is reading them for ``incremental.mode: files``: the files state then
         commits with the load, as after a complete Arrow read (a declined scan reads again).
         """
         if self._opened is None:
             return None
         reading, schema, partitions = self._opened
-        if reading.format != "parquet" or partitions or not isinstance(self.store.filesystem, pafs.LocalFileSystem):
+        if reading.format != "parquet" or partitions:
             return None
         increment = self.increment
         if increment is not None:
@@ -131,13 +132,15 @@ class FileSetSource(SourceBase):
             increment.skipped = 0
         chosen = [i for i in self.store.objects(self.pattern) if increment is None or increment.wants(i)]
         paths = tuple(self.store.path(info.key) for info in chosen)
-        if not paths or not all(_same_columns(path, schema) for path in paths):
+        filesystem = self.store.filesystem
+        counts = [_rows_if_same_columns(filesystem, path, schema) for path in paths]
+        if not paths or None in counts:
             return None
         if increment is not None:
             for info in chosen:
                 increment.read(info)
         self._complete = True
-        return FileScan("parquet", paths, schema)
+        return FileScan("parquet", paths, schema, filesystem, sum(c for c in counts if c is not None))
 
     def _stream(self, reading: FileReading, schema: pa.Schema, partitions: frozenset[str]) -> Iterator[pa.RecordBatch]:
         increment = self.increment
@@ -156,13 +159,18 @@ class FileSetSource(SourceBase):
         """Nothing to release."""
 
 
-def _same_columns(path: str, schema: pa.Schema) -> bool:
-    """The Parquet file at ``path`` has each column of ``schema`` with its type (read from the footer)."""
+def _rows_if_same_columns(filesystem: pafs.FileSystem, path: str, schema: pa.Schema) -> int | None:
+    """The rows of the Parquet file at ``path`` when it has each column of ``schema`` with its type, else None.
+
+    Both from the footer (one read of it per file, also on a store).
+    """
     import pyarrow.parquet as pq
 
     try:
-        found = pq.read_schema(path)
+        metadata = pq.read_metadata(path, filesystem=filesystem)
+        found = metadata.schema.to_arrow_schema()
     except (pa.ArrowException, OSError):
-        return False  # the Arrow read reports the damaged file
+        return None  # the Arrow read reports the damaged file
     indexes = [found.get_field_index(f.name) for f in schema]  # -1: missing, or named twice
-    return all(i >= 0 and found.field(i).type == f.type for i, f in zip(indexes, schema, strict=True))
+    same = all(i >= 0 and found.field(i).type == f.type for i, f in zip(indexes, schema, strict=True))
+    return int(metadata.num_rows) if same else None
