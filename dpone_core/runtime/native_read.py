@@ -2,9 +2,9 @@
 
 When the sink reads a file format itself (``Capabilities.reads_files``: DuckDB's ``read_parquet``
 on every core) and the source's rows are files of that format, local or on a store
-(``Source.file_scan``), the rows need not pass one Python-fed Arrow stream. The sink stages a view over the files and runs the
-contract as SQL over the same scan (``Sink.scan_files``); the commit then applies the strategy,
-audit row and state in one transaction, as for any staged load.
+(``Source.file_scan``), the rows need not pass one Python-fed Arrow stream. The sink stages a
+view over the files and runs the contract as SQL over the same scan (``Sink.scan_files``); the
+commit then applies the strategy, audit row and state in one transaction, as for any staged load.
 
 Exactness first: this path is taken only where the Arrow path would convert nothing (no declared
 type other than the file's, no type gate cast, no rename, filter, cursor, marker or chunk), and

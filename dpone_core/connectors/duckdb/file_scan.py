@@ -4,9 +4,9 @@ The Arrow path feeds every row through one Python producer (read, then the gates
 thread); ``read_parquet`` reads on every core. So for a :class:`~dpone_core.spi.ports.FileScan`
 the staging is a TEMP view over ``read_parquet`` that the finalize's strategy reads, and the
 contract (:mod:`.contract_sql`) is a condition on that scan. Files of an object store (S3) are
-scanned as a ``pyarrow.dataset`` over the store's own filesystem, registered on the connection:
-DuckDB pulls its batches on every core as the raw path does, and no DuckDB extension (httpfs) or
-second set of credentials is needed.
+read by pyarrow through the store's own filesystem (no DuckDB extension such as httpfs, no second
+set of credentials) as a stream DuckDB pulls, batch by batch, and can scan again
+(:class:`StoreFiles`).
 
 * guarded (no quarantine expected): each statement reading the view raises on the first row that
   breaks a rule (``error()`` inside a ``CASE``), which :class:`ScanViolation` reports; the scan costs
@@ -22,7 +22,7 @@ must compare byte by byte (no default collation). Otherwise :class:`ScanRefused`
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -95,15 +95,43 @@ def files_name(name: str) -> str:
 
 
 def _files_source(sink: DuckDBSink, name: str, scan: FileScan) -> str:
-    """The FROM item the view reads the files through: ``read_parquet`` of local files, else a dataset."""
+    """The FROM item the view reads the files through: ``read_parquet`` of local files, else a stream."""
     d = sink.dialect
     if scan.local:
         return "read_parquet([" + ", ".join(d.literal(p) for p in scan.paths) + "])"
-    import pyarrow.dataset as ds
-
-    files = ds.dataset(list(scan.paths), schema=scan.schema, format="parquet", filesystem=scan.filesystem)
-    sink.con.register(files_name(name), files)
+    sink.con.register(files_name(name), StoreFiles(scan))
     return d.quote(files_name(name))
+
+
+class StoreFiles:
+    """A store's Parquet files as an Arrow stream that DuckDB may scan any number of times.
+
+    Each scan (DuckDB asks once per statement, and when it binds one) gets a new reader that opens
+    the files one after another and decodes a batch when DuckDB pulls it, so memory holds a row
+    group per file being read, whatever the files' size. A ``pyarrow.dataset`` registered instead
+    reads ahead of DuckDB without bound: peak RSS grew 1.9x from 1M to 5M rows (1.2x this way) and,
+    on two busy cores, its read-ahead threads made the load slower, not faster.
+    """
+
+    batch_rows = 65_536
+
+    def __init__(self, scan: FileScan) -> None:
+        self.scan = scan
+
+    def __arrow_c_stream__(self, requested_schema: object | None = None) -> object:
+        """A fresh stream over every file, in the scan's order (the Arrow PyCapsule interface)."""
+        reader = pa.RecordBatchReader.from_batches(self.scan.schema, self._batches())
+        return reader.__arrow_c_stream__(requested_schema)
+
+    def _batches(self) -> Iterator[pa.RecordBatch]:
+        import pyarrow.parquet as pq
+
+        columns = self.scan.schema.names
+        for path in self.scan.paths:
+            with self.scan.filesystem.open_input_file(path) as handle:
+                yield from pq.ParquetFile(handle, pre_buffer=True).iter_batches(
+                    batch_size=self.batch_rows, columns=columns, use_threads=True
+                )
 
 
 def _refusal(sink: DuckDBSink, exc: duckdb.Error) -> Exception:

@@ -113,3 +113,13 @@ def test_objects_whose_types_differ_read_as_arrow(
     done, paths = both_ways(tmp_path, native_off, loads, make=on_s3(moto_server))
     assert paths == ["direct"]
     assert len(done[0]["target"]) == 20
+
+
+def test_snapshot_diff_from_s3_reads_the_objects_once_per_statement(
+    tmp_path: Path, moto_server: MotoServer, native_off: Callable[[bool], None]
+) -> None:
+    # Its statements read the staging view several times: each scan of the objects starts afresh.
+    loads = [{"a.parquet": rows(range(0, 100))}, {"a.parquet": rows(range(50, 120), status={60: "new"})}]
+    done, paths = both_ways(tmp_path, native_off, loads, strategy="snapshot_diff", make=on_s3(moto_server))
+    assert paths == ["native", "native"]
+    assert done[1]["counts"] == (70, 70, 20, 1, 50, 0)
