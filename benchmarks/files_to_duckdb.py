@@ -1,11 +1,13 @@
-"""Benchmark: Parquet -> DuckDB ``merge`` with a 5-column contract vs DuckDB's own INSERT ... SELECT.
+"""Benchmark: Parquet or CSV -> DuckDB ``merge`` with a 5-column contract vs DuckDB's own INSERT ... SELECT.
 
     python benchmarks/files_to_duckdb.py [--rows 1000000 5000000 20000000] [--workdir DIR] [--no-reload] [--repeat N]
+                                         [--format parquet|csv]
 
-For each size it generates a Parquet file (ids, decimals, text, timestamps, booleans), then runs,
+For each size it generates a Parquet file, or with ``--format csv`` a CSV file with a header
+(ids, decimals, text, timestamps, booleans), then runs,
 each in a fresh subprocess so peak RSS is measured per path (each child's own VmHWM, see
 ``peak_rss.py``):
-  raw     DuckDB ``CREATE TABLE ... ; INSERT INTO t SELECT * FROM read_parquet(...)``
+  raw     DuckDB ``CREATE TABLE ... ; INSERT INTO t SELECT * FROM read_parquet(...)`` (``read_csv``)
   dpone   ``dpone_core.run`` of a merge manifest (primary key, contract on 5 columns, evidence on)
 and, unless ``--no-reload``, the same file loaded again into the now full table:
   raw     ``INSERT INTO t SELECT * FROM read_parquet(...) ON CONFLICT (id) DO UPDATE SET ...``
@@ -34,16 +36,17 @@ RAW = (
     + """
 import duckdb, json, sys, time
 path, db, reload = sys.argv[1], sys.argv[2], sys.argv[3] == "reload"
+scan = f"read_csv('{path}')" if path.endswith(".csv") else f"read_parquet('{path}')"
 con = duckdb.connect(db)
 start = time.perf_counter()
 if reload:
-    con.execute(f"INSERT INTO t SELECT * FROM read_parquet('{path}') ON CONFLICT (id) DO UPDATE SET "
+    con.execute(f"INSERT INTO t SELECT * FROM {scan} ON CONFLICT (id) DO UPDATE SET "
                 "customer_id = excluded.customer_id, amount = excluded.amount, status = excluded.status, "
                 "email = excluded.email, updated_at = excluded.updated_at, flag = excluded.flag")
 else:
     con.execute("CREATE TABLE t (id BIGINT PRIMARY KEY, customer_id BIGINT, amount DECIMAL(18,2), status VARCHAR, "
                 "email VARCHAR, updated_at TIMESTAMPTZ, flag BOOLEAN)")
-    con.execute(f"INSERT INTO t SELECT * FROM read_parquet('{path}')")
+    con.execute(f"INSERT INTO t SELECT * FROM {scan}")
 rows = con.execute("SELECT count(*) FROM t").fetchone()[0]
 con.close()  # both paths end with the database checkpointed and closed, as dpone.run does
 elapsed = time.perf_counter() - start
@@ -74,7 +77,7 @@ connections:
   wh: {{type: duckdb, path: {db}}}
 processes:
   - name: bench
-    source: {{connection: files, path: data.parquet, format: parquet}}
+    source: {{connection: files, path: data.{format}, format: {format}}}
     sink: {{connection: wh, table: t, strategy: merge, primary_key: [id]}}
     runtime_evidence: {{output_dir: evidence}}
     quarantine: {{dir: quarantine}}
@@ -90,9 +93,10 @@ processes:
 
 
 def generate(path: Path, rows: int) -> None:
-    """Write ``rows`` rows of a 7-column orders table with DuckDB (fast, no Python per row)."""
+    """Write ``rows`` rows of a 7-column orders table with DuckDB (no Python per row), as ``path``'s suffix says."""
     import duckdb
 
+    options = "FORMAT csv, HEADER" if path.suffix == ".csv" else "FORMAT parquet, ROW_GROUP_SIZE 122880"
     duckdb.sql(
         f"""COPY (SELECT i::BIGINT AS id, (i % 9000)::BIGINT AS customer_id,
                    ((i % 50000) / 100.0)::DECIMAL(18,2) AS amount,
@@ -100,7 +104,7 @@ def generate(path: Path, rows: int) -> None:
                    'customer' || (i % 9000) || '@example.com' AS email,
                    TIMESTAMPTZ '2026-01-01 00:00:00+00' + to_seconds(i) AS updated_at,
                    (i % 2 = 0) AS flag
-            FROM range({rows}) r(i)) TO '{path}' (FORMAT parquet, ROW_GROUP_SIZE 122880)"""
+            FROM range({rows}) r(i)) TO '{path}' ({options})"""
     )
 
 
@@ -110,7 +114,7 @@ def child(code: str, *args: str) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def bench(rows: int, workdir: Path, reload: bool, repeat: int = 1) -> dict[str, float]:
+def bench(rows: int, workdir: Path, reload: bool, repeat: int = 1, file_format: str = "parquet") -> dict[str, float]:
     """Run both paths for one size (a first load, then optionally a re-load) and return the figures.
 
     With ``repeat`` each round starts from empty databases and runs raw and dpone alternately, so
@@ -119,11 +123,12 @@ def bench(rows: int, workdir: Path, reload: bool, repeat: int = 1) -> dict[str, 
     """
     folder = workdir / f"rows_{rows}"
     folder.mkdir(parents=True, exist_ok=True)
-    data = folder / "data.parquet"
+    data = folder / f"data.{file_format}"
     if not data.exists():
         generate(data, rows)
     manifest = folder / "bench.yaml"
-    manifest.write_text(textwrap.dedent(MANIFEST.format(root=folder, db=folder / "dpone.duckdb")))
+    text = MANIFEST.format(root=folder, db=folder / "dpone.duckdb", format=file_format)
+    manifest.write_text(textwrap.dedent(text))
     phases = ("first", "reload") if reload else ("first",)
     runs: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = {phase: [] for phase in phases}
     for _ in range(repeat):
@@ -159,9 +164,10 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--no-reload", action="store_true", help="Only the first load into a new table.")
     parser.add_argument("--repeat", type=int, default=1, help="Rounds per size (medians; raw and dpone alternate).")
+    parser.add_argument("--format", choices=("parquet", "csv"), default="parquet", help="The input file's format.")
     args = parser.parse_args()
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="dpone-bench-"))
-    results = [bench(rows, workdir, not args.no_reload, args.repeat) for rows in args.rows]
+    results = [bench(rows, workdir, not args.no_reload, args.repeat, args.format) for rows in args.rows]
     phases = ("first",) if args.no_reload else ("first", "reload")
     print(
         f"{'load':>6} {'rows':>11} {'raw rows/s':>12} {'dpone rows/s':>13} {'ratio':>6} "

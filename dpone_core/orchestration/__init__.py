@@ -17,7 +17,7 @@ _EXPORTS = {
     "LocalJobStateStore": "job_state",
     "LocalRunLockManager": "locks",
     "LockHandle": "locks",
-    "OrchestratedRunReport": "service",
+    "OrchestratedRunReport": "run_report",
     "OrchestratedRunRequest": "service",
     "OrchestratedRunService": "service",
 }
@@ -26,11 +26,8 @@ if TYPE_CHECKING:
     from dpone_core.orchestration.handoff import HandoffSpec, SchedulerHandoff, SchedulerHandoffBuilder
     from dpone_core.orchestration.job_state import JobState, LocalJobStateStore
     from dpone_core.orchestration.locks import LocalRunLockManager, LockHandle
-    from dpone_core.orchestration.service import (
-        OrchestratedRunReport,
-        OrchestratedRunRequest,
-        OrchestratedRunService,
-    )
+    from dpone_core.orchestration.run_report import OrchestratedRunReport
+    from dpone_core.orchestration.service import OrchestratedRunRequest, OrchestratedRunService
 
 
 def __getattr__(name: str) -> Any:
