@@ -33,7 +33,6 @@ from dpone_core.model import SEQ_COLUMN, StrategyCounts, TableRef, TargetSchema
 from dpone_core.strategies.plan import LoadPlan
 
 if TYPE_CHECKING:
-    from dpone_core.connectors.clickhouse.client import ClickHouseClient
     from dpone_core.connectors.clickhouse.sink import ClickHouseSink
 
 INSERT_STRATEGIES = frozenset({"append", "incremental"})
@@ -45,12 +44,12 @@ ATOMIC_ENGINES = frozenset({"Atomic", "Replicated", "Shared"})
 def committing(sink: ClickHouseSink, process: str, load_id: str) -> Iterator[ClickHouseCommit]:
     """Hold the lease around the session; publish on clean exit, drop what was built on failure."""
     sink.bookkeeping.ensure_table()
-    atomic_database(sink.client, str(sink.table.schema), step="finalize")
+    atomic_database(sink, str(sink.table.schema), step="finalize")
     holder = holder_id(load_id)
     epoch = sink.lease.acquire(process, holder, sink.options.lease_seconds, sink.options.lease_wait_seconds)
     session = ClickHouseCommit(sink, process, load_id)
     try:
-        _check_unchanged(sink, process)
+        session.seq = _check_unchanged(sink, process) + 1
         yield session
         session.publish()
     except BaseException:
@@ -62,11 +61,9 @@ def committing(sink: ClickHouseSink, process: str, load_id: str) -> Iterator[Cli
             sink.lease.release(process, holder, epoch)
 
 
-def atomic_database(client: ClickHouseClient, database: str, *, step: str) -> None:
+def atomic_database(sink: ClickHouseSink, database: str, *, step: str) -> None:
     """Create ``database`` as Atomic when missing; refuse one whose engine cannot EXCHANGE TABLES."""
-    client.command(f"CREATE DATABASE IF NOT EXISTS {quote(database)} ENGINE = Atomic", step=step)
-    rows = client.rows("SELECT engine FROM system.databases WHERE name = {d:String}", {"d": database})
-    engine = str(rows[0][0]) if rows else ""
+    engine = sink.presence.ensure_database(database, step=step)
     if engine not in ATOMIC_ENGINES:
         raise ConfigurationError(
             f"database {database} has engine {engine}, where tables cannot be swapped atomically",
@@ -76,17 +73,18 @@ def atomic_database(client: ClickHouseClient, database: str, *, step: str) -> No
         )
 
 
-def _check_unchanged(sink: ClickHouseSink, process: str) -> None:
-    if process not in sink.observed:
-        return
-    current = sink.bookkeeping.last_committed(process)
-    if current != sink.observed[process]:
+def _check_unchanged(sink: ClickHouseSink, process: str) -> int:
+    """Under the lease: refuse when another load committed since this run read its state; the highest
+    load number so far (only lease holders write the journal, so it holds until the publish)."""
+    head = sink.bookkeeping.head(process)
+    if process in sink.observed and head.last_committed != sink.observed[process]:
         raise ConcurrentRunError(
-            f"process {process} is already running elsewhere: load {current} committed while this run was "
+            f"process {process} is already running elsewhere: load {head.last_committed} committed while this run was "
             "loading, so this run's read is stale; nothing was published",
             step="finalize",
             fix="run again: the next run starts from the new state",
         )
+    return head.max_seq
 
 
 class ClickHouseCommit:
@@ -99,6 +97,8 @@ class ClickHouseCommit:
         self.state: dict[str, Any] | None = None
         self.journalled = False
         self.staging: TableRef | None = None
+        self.seq = 0
+        """The load's number in its process's journal (set under the lease)."""
 
     def apply_ddl(self, statements: list[str]) -> None:
         """Nothing yet: the DDL goes into the built table (or runs at the publish of an append)."""
@@ -150,9 +150,9 @@ class ClickHouseCommit:
         }  # fmt: skip
         build(sink.client, self.plan)
         sink.built, sink.built_scope = staging, None
-        inserted = int(sink.client.rows(f"SELECT count() FROM {table(staging)}")[0][0])
-        deleted = 0 if current is None else int(sink.client.rows(f"SELECT count() FROM {table(plan.target)}")[0][0])
-        return StrategyCounts(inserted=inserted, deleted=deleted)
+        old = "0" if current is None else f"(SELECT count() FROM {table(plan.target)})"
+        inserted, deleted = sink.client.rows(f"SELECT (SELECT count() FROM {table(staging)}), {old}")[0]
+        return StrategyCounts(inserted=int(inserted), deleted=int(deleted))
 
     def _replaces_partitions(self, plan: LoadPlan, current: TargetSchema, desired: TargetSchema) -> bool:
         """REPLACE PARTITION fits: the target is partitioned by the load's slices and needs no DDL."""
@@ -181,17 +181,15 @@ class ClickHouseCommit:
             keys = column_list(plan.primary_key)
             where = f"({column_list(plan.primary_key, 'dpone_s')}) NOT IN (SELECT {keys} FROM {table(plan.target)})"
         staging, seq = table(plan.staging), quote(SEQ_COLUMN)
-        filters = f" WHERE {where}" if where else ""
-        counted = sink.client.rows(
-            f"SELECT count(), max({seq}) FROM {staging} AS dpone_s{filters}", settings_free(), what="counting the load"
-        )[0]
-        highest = sink.client.rows(f"SELECT max({seq}), count() FROM {staging}")[0]
+        inserting = f"countIf({where})" if where else "count()"
+        sql = f"SELECT {inserting}, max({seq}), count() FROM {staging} AS dpone_s"
+        counted, highest, staged = sink.client.rows(sql, settings_free(), what="counting the load")[0]
         size = sink.options.publish_chunk_rows
-        chunks = (int(highest[0]) // size + 1) if int(highest[1]) else 0
+        chunks = (int(highest) // size + 1) if int(staged) else 0
         insert = {"columns": list(plan.target_columns), "where": where, "chunk_rows": size, "chunks": chunks}
         self.plan = {**base, "kind": "insert", "ddl": ddl, "insert": insert}
         sink.built, sink.built_scope = plan.staging, "the load's staged rows, which the publish inserts"
-        return StrategyCounts(inserted=int(counted[0]))
+        return StrategyCounts(inserted=int(counted))
 
     def _dedup_window(self, target: TableRef) -> list[str]:
         """A plain MergeTree target without a deduplication window gets one: the publish's retry needs it."""
@@ -212,9 +210,8 @@ class ClickHouseCommit:
         """Journal the intent, publish, journal the commit, then drop the old version and the built table."""
         sink = self.sink
         assert self.audit is not None, "record() must run before the commit"
-        entry = JournalEntry(
-            self.process, self.load_id, sink.bookkeeping.next_seq(self.process), self.audit, self.state, self.plan
-        )
+        assert self.seq, "the load number is read under the lease"
+        entry = JournalEntry(self.process, self.load_id, self.seq, self.audit, self.state, self.plan)
         sink.bookkeeping.write(entry, PUBLISHING)
         self.journalled = True
         if self.staging is not None:
@@ -241,6 +238,8 @@ class ClickHouseCommit:
                 self.sink.client.command(f"DROP TABLE IF EXISTS {table(TableRef(built[0], built[1]))}")
             except Exception:  # noqa: BLE001 - best effort: the next run's clean-up drops leftovers
                 return
+            if self.plan.get("adopted"):
+                self.sink.dropped.add(str(built[1]))  # the staging itself: drop_staging need not drop it again
 
 
 def settings_free() -> dict[str, Any]:
