@@ -22,6 +22,7 @@ import pyarrow as pa
 
 from dpone_core.connectors.clickhouse.arrow_body import table_chunk
 from dpone_core.connectors.clickhouse.client import ClickHouseClient
+from dpone_core.connectors.clickhouse.presence import Presence
 from dpone_core.connectors.clickhouse.sql import TableLayout, create_table_sql, quote, table
 from dpone_core.model import TableRef, TargetColumn, TargetSchema
 from dpone_core.state.tables import LOAD_COLUMNS, LOADS_SCHEMA, LOADS_TABLE
@@ -41,6 +42,24 @@ PUBLISHING, COMMITTED, ABANDONED = "publishing", "committed", "abandoned"
 """Row statuses: the intent, the commit, and an intent given up because it never became visible."""
 
 
+@dataclass(frozen=True)
+class JournalHead:
+    """A process's journal as a run reads it, in one query: its newest committed load, the state of
+    the newest committed load that carried one, and the highest load number written."""
+
+    last_committed: str | None
+    state: dict[str, Any] | None
+    max_seq: int
+
+
+HEAD_SQL = (
+    "SELECT countIf(status = 'committed'), argMaxIf(load_id, seq, status = 'committed'), "
+    "argMaxIf(state_json, seq, status = 'committed' AND state_json IS NOT NULL), "
+    "countIf(status = 'committed' AND state_json IS NOT NULL), max(seq) "
+    "FROM {journal} FINAL WHERE process = {{p:String}}"
+)
+
+
 @dataclass
 class JournalEntry:
     """One load as the journal holds it."""
@@ -56,31 +75,29 @@ class JournalEntry:
 class ClickHouseBookkeeping:
     """Journal reads and writes in ``<meta database>.__dpone__loads``."""
 
-    def __init__(self, client: ClickHouseClient, database: str) -> None:
+    def __init__(self, client: ClickHouseClient, database: str, presence: Presence | None = None) -> None:
         self.client, self.database = client, database
         self.ref = TableRef(database, LOADS_TABLE)
+        self.presence = presence or Presence(client, (database,), database, (LOADS_TABLE,))
         self._ready = False
 
     def ensure_table(self) -> None:
         """Create the database and the journal when missing."""
-        if self._ready:
+        if self.exists():
             return
-        self.client.command(f"CREATE DATABASE IF NOT EXISTS {quote(self.database)} ENGINE = Atomic", step="finalize")
+        self.presence.ensure_database(self.database, step="finalize")
         ddl = create_table_sql(self.ref, JOURNAL_SCHEMA, JOURNAL_LAYOUT).replace(
             "CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1
         )
         self.client.command(ddl, step="finalize", what=f"creating {self.database}.{LOADS_TABLE}")
+        self.presence.add_table(LOADS_TABLE)
         self._ready = True
 
     def exists(self) -> bool:
-        """The journal exists."""
-        if self._ready:
-            return True
-        rows = self.client.rows(
-            "SELECT count() FROM system.tables WHERE database = {d:String} AND name = {n:String}",
-            {"d": self.database, "n": LOADS_TABLE},
-        )
-        return bool(rows[0][0])
+        """The journal exists (once seen, for the rest of the run: dpone never drops it)."""
+        if not self._ready:
+            self._ready = self.presence.has_table(LOADS_TABLE)
+        return self._ready
 
     def _select(self, where: str, params: dict[str, object], order: str = "seq DESC") -> list[dict[str, Any]]:
         if not self.exists():
@@ -94,22 +111,15 @@ class ClickHouseBookkeeping:
         names = [c.name for c in JOURNAL_SCHEMA.columns]
         return [dict(zip(names, row, strict=True)) for row in rows]
 
-    def read_state(self, process: str) -> dict[str, Any] | None:
-        """The state of ``process``'s newest committed load that carried one."""
-        rows = self._select("process = {p:String} AND status = 'committed' AND state_json IS NOT NULL", {"p": process})
-        return json.loads(rows[0]["state_json"]) if rows else None
-
-    def last_committed(self, process: str) -> str | None:
-        """The load id of ``process``'s newest committed load."""
-        rows = self._select("process = {p:String} AND status = 'committed'", {"p": process})
-        return str(rows[0]["load_id"]) if rows else None
-
-    def next_seq(self, process: str) -> int:
-        """The number of the next load of ``process`` (under its lease)."""
+    def head(self, process: str) -> JournalHead:
+        """Newest committed load, its state and the highest load number of ``process``, in one query."""
         if not self.exists():
-            return 1
-        rows = self.client.rows(f"SELECT max(seq) FROM {table(self.ref)} WHERE process = {{p:String}}", {"p": process})
-        return int(rows[0][0] or 0) + 1
+            return JournalHead(None, None, 0)
+        committed, load_id, state, with_state, seq = self.client.rows(
+            HEAD_SQL.format(journal=table(self.ref)), {"p": process}, what=f"reading {self.database}.{LOADS_TABLE}"
+        )[0]
+        last = str(load_id) if committed else None
+        return JournalHead(last, json.loads(state) if with_state else None, int(seq or 0))
 
     def committed_load(self, process: str, run_id: str) -> dict[str, Any] | None:
         """The audit record of ``run_id``'s committed load."""

@@ -24,6 +24,7 @@ import pyarrow as pa
 
 from dpone_core.connectors.clickhouse.arrow_body import table_chunk
 from dpone_core.connectors.clickhouse.client import ClickHouseClient
+from dpone_core.connectors.clickhouse.presence import Presence
 from dpone_core.connectors.clickhouse.sql import TableLayout, create_table_sql, table
 from dpone_core.errors import ConcurrentRunError
 from dpone_core.model import TableRef, TargetColumn, TargetSchema
@@ -43,17 +44,20 @@ LEASE_SCHEMA = TargetSchema(
 class Lease:
     """Take and give back the lease of one process."""
 
-    def __init__(self, client: ClickHouseClient, database: str, describe: str) -> None:
+    def __init__(
+        self, client: ClickHouseClient, database: str, describe: str, presence: Presence | None = None
+    ) -> None:
         self.client, self.describe = client, describe
         self.ref = TableRef(database, LEASES_TABLE)
-        self._ready = False
+        self.presence = presence or Presence(client, (database,), database, (LEASES_TABLE,))
 
     def ensure_table(self) -> None:
-        """Create the lease table when missing."""
-        if not self._ready:
+        """Create the lease table when missing (its database exists: the journal's, created first)."""
+        if not self.presence.has_table(LEASES_TABLE):
+            self.presence.ensure_database(str(self.ref.schema), step="finalize")
             ddl = create_table_sql(self.ref, LEASE_SCHEMA, TableLayout(order_by=("process", "epoch")))
             self.client.command(ddl.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS", 1), step="finalize")
-            self._ready = True
+            self.presence.add_table(LEASES_TABLE)
 
     def _newest(self, process: str) -> tuple[int, str, datetime]:
         rows = self.client.rows(
@@ -67,8 +71,9 @@ class Lease:
         epoch, holder, expires = rows[0]
         return int(epoch), str(holder), _aware(expires)
 
-    def _claim(self, process: str, epoch: int, holder: str, expires: datetime) -> str | None:
-        """Insert ``epoch`` for ``holder``; the holder ClickHouse kept for it (None: nothing stored)."""
+    def _claim(self, process: str, epoch: int, holder: str, expires: datetime, *, read_back: bool = True) -> str | None:
+        """Insert ``epoch`` for ``holder``; the holder ClickHouse kept for it (None: nothing stored, or not
+        ``read_back``)."""
         row = pa.table(
             {"process": [process], "epoch": pa.array([epoch], pa.uint64()), "holder": [holder],
              "expires_at": pa.array([expires], _TS)},
@@ -82,6 +87,8 @@ class Lease:
             step="finalize",
             what="writing the finalize lease",
         )
+        if not read_back:
+            return None
         rows = self.client.rows(
             f"SELECT holder FROM {table(self.ref)} WHERE process = {{p:String}} AND epoch = {{e:UInt64}}",
             {"p": process, "e": epoch},
@@ -117,8 +124,11 @@ class Lease:
             time.sleep(0.5)
 
     def release(self, process: str, holder: str, epoch: int) -> None:
-        """Give the lease back (a no-op when another run took it over after it expired)."""
-        self._claim(process, epoch + 1, "", datetime.now(UTC))
+        """Give the lease back (a no-op when another run took it over after it expired).
+
+        Nothing is read back: whichever row ClickHouse kept for the next epoch, this run holds no lease.
+        """
+        self._claim(process, epoch + 1, "", datetime.now(UTC), read_back=False)
 
     def held(self, process: str, holder: str, epoch: int) -> bool:
         """The lease of ``epoch`` is still ours (not expired, not taken over)."""

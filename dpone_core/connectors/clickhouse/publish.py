@@ -30,13 +30,18 @@ def ref(value: list[str] | tuple[str, str]) -> TableRef:
     return TableRef(value[0], value[1])
 
 
-def table_uuid(client: ClickHouseClient, target: TableRef) -> str:
-    """The table's UUID ('' when it does not exist)."""
+def table_identity(client: ClickHouseClient, target: TableRef) -> tuple[str, str]:
+    """The table's UUID and engine (both '' when it does not exist)."""
     rows = client.rows(
-        "SELECT toString(uuid) FROM system.tables WHERE database = {d:String} AND name = {n:String}",
+        "SELECT toString(uuid), engine FROM system.tables WHERE database = {d:String} AND name = {n:String}",
         {"d": target.schema, "n": target.name},
     )
-    return str(rows[0][0]) if rows else ""
+    return (str(rows[0][0]), str(rows[0][1])) if rows else ("", "")
+
+
+def table_uuid(client: ClickHouseClient, target: TableRef) -> str:
+    """The table's UUID ('' when it does not exist)."""
+    return table_identity(client, target)[0]
 
 
 def build(client: ClickHouseClient, plan: dict[str, Any]) -> None:

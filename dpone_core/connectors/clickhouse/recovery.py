@@ -11,9 +11,10 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from dpone_core.connectors.clickhouse.bookkeeping import ABANDONED, COMMITTED, JournalEntry
+from dpone_core.connectors.clickhouse.bookkeeping import ABANDONED, COMMITTED, PUBLISHING, JournalEntry
 from dpone_core.connectors.clickhouse.lease import holder_id
 from dpone_core.connectors.clickhouse.publish import publish, published, ref, table_uuid
+from dpone_core.connectors.clickhouse.sink import STAGING_WHERE
 from dpone_core.connectors.clickhouse.sql import table
 from dpone_core.errors import ConcurrentRunError, DponeError, TerminalError
 from dpone_core.model import TableRef
@@ -26,7 +27,7 @@ def recover(sink: ClickHouseSink, process: str) -> list[str]:
     """Finish ``process``'s unfinished publishes and drop its leftovers; returns what was done."""
     if not sink.bookkeeping.exists():
         return []
-    if not sink.bookkeeping.pending(process) and not sink.staging_tables(process):
+    if not _anything_left(sink, process):
         return []  # the usual case: nothing to finish or drop, so no lease round trips
     holder = holder_id("recovery")
     try:
@@ -44,6 +45,18 @@ def recover(sink: ClickHouseSink, process: str) -> list[str]:
     finally:
         with contextlib.suppress(DponeError):
             sink.lease.release(process, holder, epoch)
+
+
+def _anything_left(sink: ClickHouseSink, process: str) -> bool:
+    """A journalled publish without its commit, or a staging table of ``process``: one query for both."""
+    journal = table(sink.bookkeeping.ref)
+    pending, tables = sink.client.rows(
+        f"SELECT (SELECT count() FROM {journal} FINAL WHERE process = {{p:String}} AND status = {{s:String}}), "
+        f"(SELECT count() FROM system.tables WHERE {STAGING_WHERE})",
+        {"p": process, "s": PUBLISHING, **sink.staging_params(process)},
+        what="looking for what an interrupted run left",
+    )[0]
+    return bool(pending or tables)
 
 
 def _finish(sink: ClickHouseSink, entry: JournalEntry) -> str:

@@ -20,8 +20,9 @@ import pyarrow as pa
 from dpone_core.connectors.clickhouse.arrow_body import chunks
 from dpone_core.connectors.clickhouse.bookkeeping import ClickHouseBookkeeping
 from dpone_core.connectors.clickhouse.client import ClickHouseClient
-from dpone_core.connectors.clickhouse.lease import Lease
+from dpone_core.connectors.clickhouse.lease import LEASES_TABLE, Lease
 from dpone_core.connectors.clickhouse.options import ClickHouseSinkOptions
+from dpone_core.connectors.clickhouse.presence import Presence
 from dpone_core.connectors.clickhouse.sql import (
     TableLayout,
     add_column_sql,
@@ -36,6 +37,7 @@ from dpone_core.errors import ConcurrentRunError, TransientError
 from dpone_core.model import SEQ_COLUMN, ReadRequest, StagedLoad, TableRef, TargetColumn, TargetSchema
 from dpone_core.model.batches import iter_batches
 from dpone_core.spi.ports import SinkBase, SqlAccess
+from dpone_core.state.tables import LOADS_TABLE
 from dpone_core.strategies.plan import PartitionSpec
 
 if TYPE_CHECKING:
@@ -45,6 +47,10 @@ if TYPE_CHECKING:
 CHUNK_ATTEMPTS = 4
 """A chunk whose insert failed transiently is sent again, with the same token, after 0.5, 1 and 2 s
 (the server drops a resend that reached it; the run's own retries start the load over)."""
+
+
+STAGING_WHERE = "database = {d:String} AND (startsWith(name, {a:String}) OR startsWith(name, {b:String}))"
+"""The ``system.tables`` rows of one process's staging and built tables (see :meth:`ClickHouseSink.staging_params`)."""
 
 
 def staging_name(kind: str, database: str, process: str, load_id: str) -> str:
@@ -71,9 +77,15 @@ class ClickHouseSink(SinkBase):
         super().__init__()
         self.client, self.table, self.options = client, target, options
         self.staging_database, self.primary_key, self.partition = staging_database, primary_key, partition
-        self.bookkeeping = ClickHouseBookkeeping(client, meta_database)
-        self.lease = Lease(client, meta_database, self.describe())
+        self.presence = Presence(
+            client, (str(target.schema), staging_database, meta_database), meta_database, (LOADS_TABLE, LEASES_TABLE)
+        )
+        """One query for the databases and dpone's tables a load needs (see ``presence.py``)."""
+        self.bookkeeping = ClickHouseBookkeeping(client, meta_database, self.presence)
+        self.lease = Lease(client, meta_database, self.describe(), self.presence)
         self.desired: TargetSchema | None = None
+        self.current: TargetSchema | None = None
+        """The target as the run described it before planning its DDL (the staging is laid out from it)."""
         self.observed: dict[str, str | None] = {}
         """Per process: the newest committed load when the run read its state (checked at the commit)."""
         self.built: TableRef | None = None
@@ -85,7 +97,8 @@ class ClickHouseSink(SinkBase):
         """full_refresh: stage straight into a table laid out as the target, which then becomes it."""
         self.adopted: set[str] = set()
         """Staging tables created that way (their sequence column is dropped before the swap)."""
-        """Staging tables a journalled, unfinished publish still needs (not dropped)."""
+        self.dropped: set[str] = set()
+        """Staging tables the commit already dropped (an adopted one, holding the old version after the swap)."""
 
     # ---- descriptions ----------------------------------------------------------------------------
     def describe(self) -> str:
@@ -139,7 +152,7 @@ class ClickHouseSink(SinkBase):
 
     def plan_ddl(self, current: TargetSchema | None, desired: TargetSchema) -> list[str]:
         """The DDL the load needs; applied to the built table (or, for appends, at the publish)."""
-        self.desired = desired
+        self.desired, self.current = desired, current
         return self.evolve(self.table, current, desired)
 
     def evolve(self, ref: TableRef, current: TargetSchema | None, desired: TargetSchema) -> list[str]:
@@ -166,9 +179,10 @@ class ClickHouseSink(SinkBase):
 
     # ---- state and audit -------------------------------------------------------------------------
     def read_state(self, process: str) -> dict[str, Any] | None:
-        """The state of the newest committed load of ``process``."""
-        self.observed[process] = self.bookkeeping.last_committed(process)
-        return self.bookkeeping.read_state(process)
+        """The state of the newest committed load of ``process`` (and which load that was, checked at the commit)."""
+        head = self.bookkeeping.head(process)
+        self.observed[process] = head.last_committed
+        return head.state
 
     def committed_load(self, process: str, run_id: str) -> dict[str, Any] | None:
         """The audit record of ``run_id``'s committed load."""
@@ -182,9 +196,7 @@ class ClickHouseSink(SinkBase):
     def stage(self, reader: pa.RecordBatchReader, load_id: str, process: str = "load") -> StagedLoad:
         """Create the load's staging table and insert the stream into it in coalesced chunks."""
         ref = TableRef(self.staging_database, self.staging_name("stg", process, load_id))
-        self.client.command(
-            f"CREATE DATABASE IF NOT EXISTS {quote(self.staging_database)} ENGINE = Atomic", step="stage"
-        )
+        self.presence.ensure_database(self.staging_database, step="stage")
         for statement in self._staging_ddl(ref, reader.schema):
             self.client.command(statement, step="stage", what=f"creating {ref.display()}")
         rows = 0
@@ -206,7 +218,7 @@ class ClickHouseSink(SinkBase):
             layout = TableLayout(order_by=(SEQ_COLUMN,) if SEQ_COLUMN in stream.names else ())
             return [create_table_sql(ref, schema, layout)]
         self.adopted.add(ref.name)
-        current = self.target_schema()
+        current = self.current  # described by this run a moment ago, before plan_ddl
         seq = add_column_sql(ref, SEQ_COLUMN, "Int64")
         if current is None:
             return [create_table_sql(ref, desired, self.layout(desired)), seq]
@@ -265,7 +277,7 @@ class ClickHouseSink(SinkBase):
     def drop_staging(self, staged: StagedLoad) -> None:
         """Drop the staging table unless an unfinished publish needs it (best effort)."""
         ref: TableRef = staged.handle
-        if ref.name in self.kept:
+        if ref.name in self.kept or ref.name in self.dropped:
             return
         try:
             self.client.command(f"DROP TABLE IF EXISTS {table(ref)}")
@@ -293,16 +305,16 @@ class ClickHouseSink(SinkBase):
 
     def staging_tables(self, process: str) -> list[str]:
         """Names of this process's staging and built tables."""
-        rows = self.client.rows(
-            "SELECT name FROM system.tables WHERE database = {d:String} AND "
-            "(startsWith(name, {a:String}) OR startsWith(name, {b:String}))",
-            {
-                "d": self.staging_database,
-                "a": self.staging_name("stg", process, ""),
-                "b": self.staging_name("new", process, ""),
-            },
-        )
+        rows = self.client.rows(f"SELECT name FROM system.tables WHERE {STAGING_WHERE}", self.staging_params(process))
         return [str(r[0]) for r in rows]
+
+    def staging_params(self, process: str) -> dict[str, object]:
+        """The parameters of :data:`STAGING_WHERE` for ``process``."""
+        return {
+            "d": self.staging_database,
+            "a": self.staging_name("stg", process, ""),
+            "b": self.staging_name("new", process, ""),
+        }
 
     def read_target(self, columns: Sequence[str] | None = None) -> pa.Table:
         """The whole target as Arrow, typed as the source reads it (enums as text, zones kept)."""

@@ -34,6 +34,11 @@ _ENGINE = re.compile(
 """A MergeTree-family engine with plain arguments (column names, Keeper paths, macros)."""
 
 
+def replicated(engine: str) -> bool:
+    """A table engine whose changes go through Keeper (``Replicated*``, ClickHouse Cloud's ``Shared*``)."""
+    return engine.startswith(("Replicated", "Shared"))
+
+
 def quote(identifier: str) -> str:
     """A quoted identifier.
 

@@ -18,7 +18,10 @@ ignored, so SET and temporary tables do not outlive a request), no authenticatio
 compression (a ``Content-Encoding`` body is refused), results sent whole rather than streamed,
 no external data, no progress headers.
 
-Run: ``python -m tests.integration.clickhouse.chshim PORT DATA_DIR`` (ready when /ping answers).
+With a LOG_FILE, each request appends one JSON line ``{"sql": ..., "seconds": ...}`` (the
+statement, or ``/ping``): tests count the round trips a load makes from it.
+
+Run: ``python -m tests.integration.clickhouse.chshim PORT DATA_DIR [LOG_FILE]`` (ready when /ping answers).
 """
 
 from __future__ import annotations
@@ -153,16 +156,26 @@ class Engine:
     The anchor handle keeps the engine open between requests; the lock runs one at a time.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, log: Path | None = None) -> None:
         import chdb
 
         self._chdb, self.path = chdb, str(path)
         self.lock = threading.Lock()
         self.anchor = chdb.connect(self.path)
+        self.log = log
+
+    def record(self, sql: str, started: float) -> None:
+        """Append one request to the log (under the lock, so lines never interleave)."""
+        if self.log is None:
+            return
+        line = json.dumps({"sql": sql, "seconds": round(time.perf_counter() - started, 6)})
+        with self.log.open("a", encoding="utf-8") as out:
+            out.write(line + "\n")
 
     def run(self, sql: str, fmt: str, call: Call) -> Any:
         """Run one statement in ``call``'s database with its settings and parameters."""
         with self.lock:
+            started = time.perf_counter()
             conn = self._chdb.connect(self.path)
             try:
                 if call.database:
@@ -174,6 +187,7 @@ class Engine:
                 raise ShimError.from_engine(exc) from None
             finally:
                 conn.close()
+                self.record(sql, started)
 
     def close(self) -> None:
         """Close the engine (flushes its tables)."""
@@ -234,6 +248,10 @@ class Handler(BaseHTTPRequestHandler):
     """One HTTP request: parse, run on the engine, answer like the server."""
 
     protocol_version = "HTTP/1.1"  # keep-alive, as clickhouse-connect's pool expects
+    disable_nagle_algorithm = True
+    """TCP_NODELAY: the headers and the body go out as two writes, and with Nagle's algorithm the
+    body waited for the client's delayed ACK of the headers, about 40 ms on every answer that has
+    a body (a SELECT), which a server on the same host does not cost."""
     server: ShimServer
 
     def log_message(self, format: str, *args: Any) -> None:
@@ -246,6 +264,8 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if url.path in ("/ping", "/ping/"):
                 _drain(body)
+                with self.server.engine.lock:
+                    self.server.engine.record("/ping", time.perf_counter())
                 self._reply(200, b"Ok.\n", {"Content-Type": "text/html; charset=UTF-8"})
                 return
             if url.path not in ("", "/"):
@@ -393,15 +413,15 @@ class ShimServer(ThreadingHTTPServer):
 
 def main(argv: list[str]) -> int:
     """``chshim PORT DATA_DIR``: serve until SIGTERM or SIGINT."""
-    if len(argv) != 2:
-        print("usage: python -m tests.integration.clickhouse.chshim PORT DATA_DIR", file=sys.stderr)
+    if len(argv) not in (2, 3):
+        print("usage: python -m tests.integration.clickhouse.chshim PORT DATA_DIR [LOG_FILE]", file=sys.stderr)
         return 2
     # The engine's timezone is the process's: UTC, as the response header says.
     os.environ["TZ"] = "UTC"
     time.tzset()
     folder = Path(argv[1])
     folder.mkdir(parents=True, exist_ok=True)
-    engine = Engine(folder)
+    engine = Engine(folder, Path(argv[2]) if len(argv) == 3 else None)
     server = ShimServer(int(argv[0]), engine)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     try:

@@ -8,6 +8,7 @@ against a real server instead; its password reaches manifests only as an ``${env
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -46,6 +47,8 @@ class ClickHouseServer:
     secure: bool = False
     pid: int | None = None
     folder: Path | None = None
+    request_log: Path | None = None
+    """A shim's log of the requests it answered, one JSON line each (None for a real server)."""
 
     @property
     def url(self) -> str:
@@ -67,6 +70,13 @@ class ClickHouseServer:
             autogenerate_session_id=False,
         )
 
+    def requests(self) -> list[str]:
+        """The statements (or ``/ping``) of every request the shim answered so far, in order."""
+        if self.request_log is None or not self.request_log.exists():
+            return []
+        lines = self.request_log.read_text(encoding="utf-8").splitlines()
+        return [str(json.loads(line)["sql"]) for line in lines]
+
     def stop(self) -> None:
         """Stop a started shim by its pid (SIGKILL after 10 s) and remove its folder; a real server is left alone."""
         if self.pid is None:
@@ -80,15 +90,16 @@ def start_shim(timeout: float = 60) -> ClickHouseServer:
     """Start ``chshim`` on a free port in a temp folder and wait until /ping answers."""
     folder = Path(tempfile.mkdtemp(prefix="dpone-chshim-"))
     port = free_port()
-    log_path = folder / "server.log"
+    log_path, requests = folder / "server.log", folder / "requests.jsonl"
     with log_path.open("wb") as log:
+        command = [sys.executable, "-m", "tests.integration.clickhouse.chshim", str(port), str(folder / "data")]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.clickhouse.chshim", str(port), str(folder / "data")],
+            [*command, str(requests)],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO,
         )
-    server = ClickHouseServer("127.0.0.1", port, pid=proc.pid, folder=folder)
+    server = ClickHouseServer("127.0.0.1", port, pid=proc.pid, folder=folder, request_log=requests)
     deadline = time.monotonic() + timeout
     while True:
         try:
