@@ -1,6 +1,6 @@
 """A Delta Lake table on a folder or S3 (delta-rs), with dpone's state and audit in the Delta commit.
 
-Rows are staged as local Parquet files (the per-load key checks run there), then one delta-rs
+Rows are staged as local Arrow IPC files (the per-load key checks run there), then one delta-rs
 operation writes them at the end of the finalize: an overwrite (``full_refresh``), an append
 (``append``, ``incremental``) or a merge on the primary key (``merge``). That operation's commit
 carries dpone's records as commit metadata (``dpone.process``, ``dpone.run_id``,
@@ -29,6 +29,7 @@ import pyarrow.dataset as ds
 from dpone_core.connectors.object_store.delta_commit import DeltaCommit
 from dpone_core.connectors.object_store.local import LocalStore
 from dpone_core.connectors.object_store.sql_access import dataset_access
+from dpone_core.connectors.object_store.staged_formats import ARROW
 from dpone_core.connectors.object_store.table_files import (
     FileWriter,
     StagedFiles,
@@ -145,11 +146,15 @@ class DeltaTableSink(SinkBase):
                 return dict(json.loads(entry["dpone.audit"]))
         return None
 
-    # ---- staging (local Parquet) -----------------------------------------------------------------
+    # ---- staging (local Arrow IPC files) ---------------------------------------------------------
     def stage(self, reader: pa.RecordBatchReader, load_id: str, process: str = "load") -> StagedLoad:
-        """Stage the rows as local Parquet files (checked for duplicate keys before the write)."""
+        """Stage the rows as local Arrow IPC files (checked for duplicate keys before the write).
+
+        Only delta-rs and the key checks read them back, so they are Arrow, not Parquet: see
+        :mod:`.staged_formats` for what that saves.
+        """
         store = LocalStore(Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{process}-")))
-        staged = FileWriter(store, f"load={load_id}/", reader.schema, None).write(reader)
+        staged = FileWriter(store, f"load={load_id}/", reader.schema, None, ARROW).write(reader)
         self._staged[load_id] = (store, staged)
         schema = pa.schema([f for f in reader.schema if f.name != SEQ_COLUMN])
         return StagedLoad(load_id, str(store.root), sum(f.rows for f in staged.files), schema, staged)
@@ -190,7 +195,8 @@ class DeltaTableSink(SinkBase):
     def staged_dataset(self, load_id: str) -> ds.FileSystemDataset:
         """The staged rows as a dataset (counted, scanned and joined by the Delta operation)."""
         store, files = self._staged[load_id]
-        return ds.dataset([store.path(f.key) for f in files.files], schema=files.schema, format="parquet")
+        paths = [store.path(f.key) for f in files.files]
+        return ds.dataset(paths, schema=files.schema, format=ARROW.dataset_format)
 
     def staged_reader(
         self, load_id: str, columns: Sequence[str] | None = None, keep: ds.Expression | None = None
