@@ -214,3 +214,18 @@ def test_repeated_keys_are_quarantined_out_of_the_arrow_staging(
     assert rows(path) == [(1, "a"), (2, "b"), (3, "c")]  # the first row of each key
     # The repeats were cut out by writing the file again under a new name, still Arrow.
     assert list(staged) == ["part-00000-r0.arrow"] and staged["part-00000-r0.arrow"].num_rows == 3
+
+
+def test_a_first_load_looks_for_the_missing_table_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[str] = []
+    real = deltalake.DeltaTable.__init__
+
+    def counted(table: Any, uri: str, *args: Any, **kwargs: Any) -> None:
+        opened.append(str(uri))
+        real(table, uri, *args, **kwargs)
+
+    monkeypatch.setattr(deltalake.DeltaTable, "__init__", counted)
+    run(manifest(tmp_path, "id,v,n\n1,a,1\n", "append"))
+    # Each look for the table is a listing of the store (requests to S3): the run looks once and
+    # keeps "no table" as its view; write_deltalake, given the folder, looks once more itself.
+    assert len(opened) == 2

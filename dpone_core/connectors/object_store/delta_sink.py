@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from dpone_core.connectors.object_store.delta_commit import DeltaCommit
@@ -58,6 +59,8 @@ class DeltaTableSink(SinkBase):
         self.uri, self.storage_options, self._lineage = uri, storage_options, lineage
         self._staged: dict[str, tuple[LocalStore, StagedFiles]] = {}
         self._table: Any = None
+        self._opened = False
+        """Whether ``_table`` holds this run's view of the table (None: there was no table)."""
         self._finalizing: str | None = None
 
     def describe(self) -> str:
@@ -74,22 +77,25 @@ class DeltaTableSink(SinkBase):
         The version is pinned for the run: the state it read and the write it commits start from
         the same version, so a run of the same process that committed in between (its application
         transaction) fails this commit in delta-rs's conflict check instead of being written over.
+        No table is remembered too: each open of a missing table is a listing of the store, and a
+        first load asked seven times (0.15 s of a 1M-row load on moto).
         """
-        if self._table is None:
+        if not self._opened:
             from deltalake import DeltaTable
             from deltalake.exceptions import TableNotFoundError
 
             try:
                 self._table = DeltaTable(self.uri, storage_options=self.storage_options)
             except TableNotFoundError:
-                return None
+                self._table = None
             except OSError as exc:
                 raise TerminalError(f"cannot open the delta table {self.uri}: {exc}", step="connect") from None
+            self._opened = True
         return self._table
 
     def forget_version(self) -> None:
         """Read the newest version next time (after this run's commit, or a lost race)."""
-        self._table = None
+        self._table, self._opened = None, False
 
     # ---- catalog, state, audit -------------------------------------------------------------------
     def target_schema(self) -> TargetSchema | None:
@@ -106,9 +112,18 @@ class DeltaTableSink(SinkBase):
         return list(table.file_uris()) if table is not None else []
 
     def row_count(self) -> int | None:
-        """Rows of the current version, or None before the first load."""
+        """Rows of the current version, or None before the first load.
+
+        From the log's per-file record counts (delta-rs writes them) when every file has one and no
+        deletion vector can hide rows; else counted from the data files' footers, a read of each.
+        """
         table = self.delta()
-        return None if table is None else int(table.to_pyarrow_dataset().count_rows())
+        if table is None:
+            return None
+        records = pa.table(table.get_add_actions(flatten=False)).column("num_records")
+        if records.null_count == 0 and "deletionVectors" not in (table.protocol().reader_features or []):
+            return int(pc.sum(records).as_py() or 0)
+        return int(table.to_pyarrow_dataset().count_rows())
 
     def plan_ddl(self, current: TargetSchema | None, desired: TargetSchema) -> list[str]:
         """Delta evolves its schema in the write itself: no DDL."""
@@ -240,7 +255,7 @@ class DeltaTableSink(SinkBase):
         for store, _ in self._staged.values():
             shutil.rmtree(store.root, ignore_errors=True)
         self._staged.clear()
-        self._table = None
+        self.forget_version()
 
 
 if TYPE_CHECKING:
