@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -229,3 +230,20 @@ def test_a_first_load_looks_for_the_missing_table_once(tmp_path: Path, monkeypat
     # Each look for the table is a listing of the store (requests to S3): the run looks once and
     # keeps "no table" as its view; write_deltalake, given the folder, looks once more itself.
     assert len(opened) == 2
+
+
+def test_the_staging_is_scratch_and_never_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    staged = staged_at_finalize(tmp_path, monkeypatch)
+    synced: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    path = manifest(tmp_path, "id,v,n\n1,a,1\n2,b,2\n", "append")
+    run(path)
+    assert list(staged) == ["part-00000.arrow"] and rows(path) == [(1, "a"), (2, "b")]
+    # A killed run abandons its staging, so nothing of it is forced to disk (the target's log is).
+    assert [p for p in synced if p.startswith(str(tmp_path / "scratch"))] == []

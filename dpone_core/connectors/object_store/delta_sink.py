@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from dpone_core.connectors.object_store.delta_commit import DeltaCommit
-from dpone_core.connectors.object_store.local import LocalStore
+from dpone_core.connectors.object_store.local import LocalStore, ScratchStore
 from dpone_core.connectors.object_store.sql_access import dataset_access
 from dpone_core.connectors.object_store.staged_formats import ARROW
 from dpone_core.connectors.object_store.table_files import (
@@ -168,7 +168,7 @@ class DeltaTableSink(SinkBase):
         Only delta-rs and the key checks read them back, so they are Arrow, not Parquet: see
         :mod:`.staged_formats` for what that saves.
         """
-        store = LocalStore(Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{process}-")))
+        store = ScratchStore(Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{process}-")))
         staged = FileWriter(store, f"load={load_id}/", reader.schema, None, ARROW).write(reader)
         self._staged[load_id] = (store, staged)
         schema = pa.schema([f for f in reader.schema if f.name != SEQ_COLUMN])
