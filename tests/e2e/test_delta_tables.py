@@ -10,6 +10,7 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from pyarrow import ipc
 
@@ -247,3 +248,19 @@ def test_the_staging_is_scratch_and_never_fsynced(tmp_path: Path, monkeypatch: p
     assert list(staged) == ["part-00000.arrow"] and rows(path) == [(1, "a"), (2, "b")]
     # A killed run abandons its staging, so nothing of it is forced to disk (the target's log is).
     assert [p for p in synced if p.startswith(str(tmp_path / "scratch"))] == []
+
+
+def test_dictionary_columns_with_a_dictionary_per_row_group_stage_as_arrow(tmp_path: Path) -> None:
+    # An Arrow IPC file holds one dictionary per column: the staging must see the values decoded.
+    (tmp_path / "in").mkdir()
+    first = pa.table({"id": [1, 2], "v": pa.array(["x", "y"]).dictionary_encode()})
+    second = pa.table({"id": [3, 4], "v": pa.array(["z", "x"]).dictionary_encode()})
+    with pq.ParquetWriter(tmp_path / "in" / "d.parquet", first.schema) as writer:
+        writer.write_table(first)
+        writer.write_table(second)
+    doc = json.loads(manifest(tmp_path, "id,v,n\n", "append").read_text())
+    doc["processes"][0]["source"] = {"connection": "inbox", "path": "d.parquet", "format": "parquet"}
+    path = tmp_path / "m.yaml"
+    path.write_text(json.dumps(doc))
+    assert run(path).result.inserted_rows == 4
+    assert rows(path) == [(1, "x"), (2, "y"), (3, "z"), (4, "x")]

@@ -77,8 +77,8 @@ class DeltaTableSink(SinkBase):
         The version is pinned for the run: the state it read and the write it commits start from
         the same version, so a run of the same process that committed in between (its application
         transaction) fails this commit in delta-rs's conflict check instead of being written over.
-        No table is remembered too: each open of a missing table is a listing of the store, and a
-        first load asked seven times (0.15 s of a 1M-row load on moto).
+        A missing table is remembered as well: each look for it lists the store, and a first load
+        looked seven times (0.15 s of a 1M-row load on moto).
         """
         if not self._opened:
             from deltalake import DeltaTable

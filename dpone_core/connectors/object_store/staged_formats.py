@@ -1,11 +1,15 @@
 """The file formats a load's rows are written in: Parquet (a table's data files) and Arrow IPC (scratch).
 
 A Parquet table's data files are what its readers read, so they are Parquet with pyarrow's
-defaults. The Delta sink's local staging is read back once, by delta-rs, and by nobody else: it is
-Arrow IPC (LZ4-compressed record batches), which pyarrow writes and reads without encoding. For
+defaults. The Delta sink's local staging is read back only by delta-rs and the load's key checks:
+it is Arrow IPC (LZ4-compressed record batches), which pyarrow writes and reads without encoding. For
 1M rows of the Delta case of ``benchmarks/s3.py`` that took the staging's CPU from about 0.38 s
 (Parquet write 0.23 s + read 0.15 s) to 0.09 s, at the same size on disk (31 MB; zstd: 0.14 s and
 12 MB; uncompressed: 0.04 s and 78 MB). A file's format is named by its key's suffix.
+
+An IPC file holds one dictionary per column, where Parquet takes one per row group; the rows a
+sink stages carry the target's types, which are never dictionaries (the evolution gate decodes
+them), so that rule does not bind.
 """
 
 from __future__ import annotations
