@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from pyarrow import ipc
 
 import dpone_core
+from dpone_core import checkpoints
 from dpone_core.api import committed_files, loads, read_target, states
 
 deltalake = pytest.importorskip("deltalake")
@@ -164,3 +170,97 @@ def test_scd2_closes_keys_the_delete_marker_names(tmp_path: Path) -> None:
         (1, False, False),
         (2, True, True),
     ]
+
+
+def staged_at_finalize(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, pa.Table]:
+    """The files in the Delta sink's local staging when the commit starts, by name (filled by the run)."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    seen: dict[str, pa.Table] = {}
+
+    def look(name: str) -> None:
+        if name == "finalize":
+            for file in scratch.glob("dpone-delta-p-*/load=*/*"):
+                with pa.OSFile(str(file)) as handle:
+                    magic = handle.read(6)
+                    # An Arrow IPC file starts with ARROW1; anything else is kept as an empty table.
+                    seen[file.name] = ipc.open_file(handle).read_all() if magic == b"ARROW1" else pa.table({})
+
+    monkeypatch.setattr(checkpoints, "_listeners", [*checkpoints._listeners, look])
+    return seen
+
+
+def test_rows_are_staged_once_as_arrow_files_and_the_staging_is_removed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staged = staged_at_finalize(tmp_path, monkeypatch)
+    path = manifest(tmp_path, "id,v,n\n1,a,1\n2,b,2\n3,c,3\n", "full_refresh")
+    report = run(path)
+    assert list(staged) == ["part-00000.arrow"]  # one file, not Parquet (encoded twice before delta-rs)
+    assert sorted(staged["part-00000.arrow"].column("id").to_pylist()) == [1, 2, 3]
+    assert report.result.inserted_rows == 3 and rows(path) == [(1, "a"), (2, "b"), (3, "c")]
+    assert list((tmp_path / "scratch").iterdir()) == []  # dropped after the commit
+
+
+def test_repeated_keys_are_quarantined_out_of_the_arrow_staging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    staged = staged_at_finalize(tmp_path, monkeypatch)
+    path = manifest(tmp_path, "id,v,n\n1,a,1\n2,b,2\n1,x,3\n3,c,4\n2,y,5\n", "merge", primary_key=["id"])
+    doc = json.loads(path.read_text())
+    doc["processes"][0] |= {"schema_contract": {"enforcement": "quarantine"}, "quarantine": {"dir": "q"}}
+    path.write_text(json.dumps(doc))
+    report = run(path)
+    assert (report.result.inserted_rows, report.result.quarantined_rows) == (3, 2)
+    assert rows(path) == [(1, "a"), (2, "b"), (3, "c")]  # the first row of each key
+    # The repeats were cut out by writing the file again under a new name, still Arrow.
+    assert list(staged) == ["part-00000-r0.arrow"] and staged["part-00000-r0.arrow"].num_rows == 3
+
+
+def test_a_first_load_looks_for_the_missing_table_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    opened: list[str] = []
+    real = deltalake.DeltaTable.__init__
+
+    def counted(table: Any, uri: str, *args: Any, **kwargs: Any) -> None:
+        opened.append(str(uri))
+        real(table, uri, *args, **kwargs)
+
+    monkeypatch.setattr(deltalake.DeltaTable, "__init__", counted)
+    run(manifest(tmp_path, "id,v,n\n1,a,1\n", "append"))
+    # Each look for the table is a listing of the store (requests to S3): the run looks once and
+    # keeps "no table" as its view; write_deltalake, given the folder, looks once more itself.
+    assert len(opened) == 2
+
+
+def test_the_staging_is_scratch_and_never_fsynced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    staged = staged_at_finalize(tmp_path, monkeypatch)
+    synced: list[str] = []
+    real = os.fsync
+
+    def fsync(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    path = manifest(tmp_path, "id,v,n\n1,a,1\n2,b,2\n", "append")
+    run(path)
+    assert list(staged) == ["part-00000.arrow"] and rows(path) == [(1, "a"), (2, "b")]
+    # A killed run abandons its staging, so nothing of it is forced to disk (the target's log is).
+    assert [p for p in synced if p.startswith(str(tmp_path / "scratch"))] == []
+
+
+def test_dictionary_columns_with_a_dictionary_per_row_group_stage_as_arrow(tmp_path: Path) -> None:
+    # An Arrow IPC file holds one dictionary per column: the staging must see the values decoded.
+    (tmp_path / "in").mkdir()
+    first = pa.table({"id": [1, 2], "v": pa.array(["x", "y"]).dictionary_encode()})
+    second = pa.table({"id": [3, 4], "v": pa.array(["z", "x"]).dictionary_encode()})
+    with pq.ParquetWriter(tmp_path / "in" / "d.parquet", first.schema) as writer:
+        writer.write_table(first)
+        writer.write_table(second)
+    doc = json.loads(manifest(tmp_path, "id,v,n\n", "append").read_text())
+    doc["processes"][0]["source"] = {"connection": "inbox", "path": "d.parquet", "format": "parquet"}
+    path = tmp_path / "m.yaml"
+    path.write_text(json.dumps(doc))
+    assert run(path).result.inserted_rows == 4
+    assert rows(path) == [(1, "x"), (2, "y"), (3, "z"), (4, "x")]

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field, replace
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
-import pyarrow.parquet as pq
 
+from dpone_core.connectors.object_store.staged_formats import PARQUET, BatchWriter, FileFormat, format_of
 from dpone_core.connectors.object_store.store import TableStore
 from dpone_core.connectors.object_store.table_log import DataFile
 from dpone_core.model import SEQ_COLUMN, iter_batches
@@ -68,13 +68,20 @@ class _Hashing:
 
 
 class FileWriter:
-    """Writes a load's rows as Parquet files, one set per partition slice, ``ROWS_PER_FILE`` each."""
+    """Writes a load's rows as files of ``file_format``, one set per partition slice, ``ROWS_PER_FILE`` each."""
 
-    def __init__(self, store: TableStore, folder: str, schema: pa.Schema, partition: PartitionSpec | None) -> None:
-        self.store, self.folder, self.partition = store, folder, partition
+    def __init__(
+        self,
+        store: TableStore,
+        folder: str,
+        schema: pa.Schema,
+        partition: PartitionSpec | None,
+        file_format: FileFormat = PARQUET,
+    ) -> None:
+        self.store, self.folder, self.partition, self.format = store, folder, partition, file_format
         self.schema = pa.schema([f for f in schema if f.name != SEQ_COLUMN])
         self.staged = StagedFiles(folder.rstrip("/").rsplit("load=", 1)[-1], self.schema)
-        self._open: dict[str | None, tuple[pq.ParquetWriter, _Hashing, str, int]] = {}
+        self._open: dict[str | None, tuple[BatchWriter, _Hashing, str, int]] = {}
         self._count = 0
 
     def write(self, reader: pa.RecordBatchReader) -> StagedFiles:
@@ -105,10 +112,10 @@ class FileWriter:
             self._close(slice_key)
             current = None
         if current is None:
-            key = f"{self.folder}part-{self._count:05d}.parquet"
+            key = f"{self.folder}part-{self._count:05d}{self.format.suffix}"
             self._count += 1
             sink = _Hashing(self.store.open_output(key))
-            current = (pq.ParquetWriter(sink, self.schema), sink, key, 0)
+            current = (self.format.writer(sink, self.schema), sink, key, 0)
         writer, sink, key, written = current
         writer.write_batch(rows.cast(self.schema) if not rows.schema.equals(self.schema) else rows)
         self._open[slice_key] = (writer, sink, key, written + rows.num_rows)
@@ -132,7 +139,8 @@ def in_file_order(
 ) -> pa.RecordBatchReader:
     """``dataset``'s rows (only ``columns``; only those ``keep`` matches) as one stream, file by file.
 
-    It reads one row group at a time, so what it holds does not grow with the load. A dataset
+    It reads one row group (one stored batch of an Arrow file) at a time, so what it holds does not
+    grow with the load. A dataset
     scanner reads ahead (4 files of 16 batches by default) whenever its consumer is slower, as
     delta-rs encoding and uploading is: a Delta write of 5M staged rows held most of them at once.
     """
@@ -144,7 +152,7 @@ def in_file_order(
             with dataset.filesystem.open_input_file(path) as handle:
                 # ``keep`` may name columns left out of ``columns``: read whole rows, then project.
                 read = names if keep is None else None
-                for rows in pq.ParquetFile(handle).iter_batches(batch_size=READ_BATCH_ROWS, columns=read):
+                for rows in format_of(path).batches(handle, read, READ_BATCH_ROWS):
                     batch = rows if keep is None else rows.filter(keep).select(names)
                     yield batch if batch.schema.equals(schema) else batch.cast(schema)
 
@@ -156,7 +164,7 @@ def positions(store: TableStore, files: list[DataFile], columns: list[str]) -> p
     tables, offset = [], 0
     for data in files:
         with store.filesystem.open_input_file(store.path(data.key)) as handle:
-            table = pq.read_table(handle, columns=columns)
+            table = format_of(data.key).read(handle, columns)
         tables.append(table.append_column(SEQ_COLUMN, pa.array(range(offset, offset + table.num_rows), pa.int64())))
         offset += table.num_rows
     return pa.concat_tables(tables) if tables else pa.table({SEQ_COLUMN: pa.array([], pa.int64())})
@@ -186,7 +194,7 @@ def rows_at(store: TableStore, files: list[DataFile], seqs: list[int]) -> pa.Tab
         local = [s - offset for s in wanted if offset <= s < offset + data.rows]
         if local:
             with store.filesystem.open_input_file(store.path(data.key)) as handle:
-                table = pq.read_table(handle).take(pa.array(local))
+                table = format_of(data.key).read(handle).take(pa.array(local))
             parts.append(table.append_column(SEQ_COLUMN, pa.array([s + offset for s in local], pa.int64())))
         offset += data.rows
     if not parts:
@@ -203,14 +211,18 @@ def without_rows(store: TableStore, staged: StagedFiles, seqs: set[int]) -> Stag
         if not local:
             kept.append(data)
             continue
+        file_format = format_of(data.key)
         with store.filesystem.open_input_file(store.path(data.key)) as handle:
-            table = pq.read_table(handle)
+            table = file_format.read(handle)
         mask = pc.invert(pc.is_in(pa.array(range(table.num_rows)), pa.array(local)))
         table = table.filter(mask)
-        key = data.key.replace(".parquet", f"-r{rewritten}.parquet")
+        key = f"{data.key.removesuffix(file_format.suffix)}-r{rewritten}{file_format.suffix}"
         rewritten += 1
         sink = _Hashing(store.open_output(key))
-        pq.write_table(table, sink)
+        writer = file_format.writer(sink, table.schema)
+        for batch in table.to_batches():
+            writer.write_batch(batch)
+        writer.close()
         sink.close()
         store.sync([key])
         store.delete([data.key])
