@@ -91,20 +91,34 @@ class DeltaCommit:
         return {"commit_properties": commit, "writer_properties": WriterProperties(max_row_group_size=ROW_GROUP_ROWS)}
 
     def write(self) -> None:
-        """Run the Delta operation; its commit holds the rows, the state and the audit record."""
-        from deltalake.exceptions import CommitFailedError
+        """Run the Delta operation; its commit holds the rows, the state and the audit record.
+
+        A load that found no table creates it, and fails if one appeared meanwhile (delta-rs's
+        ``mode="error"``): two first loads of a process would otherwise both commit, the later one
+        appending to the table the other created.
+        """
+        from deltalake.exceptions import CommitFailedError, DeltaError
 
         assert self.plan is not None
+        creates = self.sink.delta() is None
         try:
             self._operate()
         except CommitFailedError as exc:
             self.sink.forget_version()
-            raise ConcurrentRunError(
-                f"another writer committed to {self.sink.uri} first ({exc})",
-                step="finalize",
-                fix="run again: the next attempt starts from the new version",
-            ) from None
+            raise self._lost(str(exc)) from None
+        except DeltaError:
+            self.sink.forget_version()
+            if creates and self.sink.delta() is not None:
+                raise self._lost("it created the table this load was to create") from None
+            raise
         self.sink.forget_version()
+
+    def _lost(self, reason: str) -> ConcurrentRunError:
+        return ConcurrentRunError(
+            f"another writer committed to {self.sink.uri} first ({reason})",
+            step="finalize",
+            fix="run again: the next attempt starts from the new version",
+        )
 
     def _operate(self) -> None:
         from deltalake import write_deltalake
@@ -118,7 +132,10 @@ class DeltaCommit:
         def write(data: Any, overwrite: bool, **options: Any) -> None:
             options.setdefault("schema_mode", "merge")
             options.update(storage_options=sink.storage_options, **self._options(table))
-            if overwrite:
+            if table is None:
+                options.pop("schema_mode")
+                write_deltalake(target, data, mode="error", **options)
+            elif overwrite:
                 write_deltalake(target, data, mode="overwrite", **options)
             else:
                 write_deltalake(target, data, mode="append", **options)
