@@ -85,21 +85,29 @@ def test_kill_9_inside_the_commit_leaves_the_old_load_and_the_next_run_converges
     assert len(dpone_core.loads(m)) == 2
 
 
+def _race(target: Target, manifest: Path) -> None:
+    """Run ``manifest`` twice at once (the first paused inside its finalize): exactly one commits.
+
+    A sink with a lease (a file lock, an advisory lock) turns the second away; a table committed
+    by a conditional create lets both write and the later commit lose. Either way the loser ends
+    with the retryable DPONE_ALREADY_RUNNING.
+    """
+    marker = target.folder / "paused"
+    env = {"DPONE_TEST_PAUSE_AT": "finalize", "DPONE_TEST_PAUSE_FILE": str(marker), "DPONE_TEST_PAUSE_SECONDS": "3"}
+    first = target.spawn("run", str(manifest), "--format", "json", env={**target.env, **env})
+    _wait_for(marker)  # the first run is inside its finalize
+    second = target.cli("run", str(manifest), "--format", "json", env=target.env)
+    out, err = first.communicate(timeout=120)
+    outcomes = sorted([(first.returncode, out), (second.returncode, second.stdout)])
+    assert [code for code, _ in outcomes] == [0, 1], out + err + second.stdout + second.stderr
+    assert json.loads(outcomes[1][1])["result"]["errors"][0]["code"] == "DPONE_ALREADY_RUNNING"
+
+
 def test_two_concurrent_runs_never_both_commit(target: Target) -> None:
     m = target.manifest(PROCESS, FIRST)
     run(m)
     target.write(SECOND)
-    marker = target.folder / "paused"
-    env = {"DPONE_TEST_PAUSE_AT": "finalize", "DPONE_TEST_PAUSE_FILE": str(marker), "DPONE_TEST_PAUSE_SECONDS": "3"}
-    first = target.spawn("run", str(m), "--format", "json", env={**target.env, **env})
-    _wait_for(marker)  # the first run is inside its finalize
-    second = target.cli("run", str(m), "--format", "json", env=target.env)
-    out, err = first.communicate(timeout=120)
-    # A sink with a lease (a file lock, an advisory lock) turns the second away; a table committed
-    # by a conditional create lets both write and the later commit lose. Either way: one commits.
-    outcomes = sorted([(first.returncode, out), (second.returncode, second.stdout)])
-    assert [code for code, _ in outcomes] == [0, 1], out + err + second.stdout + second.stderr
-    assert json.loads(outcomes[1][1])["result"]["errors"][0]["code"] == "DPONE_ALREADY_RUNNING"
+    _race(target, m)
     assert len(dpone_core.loads(m)) == 2 and target.rows(m) == [(1, "c"), (2, "b"), (3, "d")]
 
 
@@ -107,13 +115,5 @@ def test_two_concurrent_first_loads_never_both_commit(target: Target) -> None:
     # No table yet: neither run can have read a version the other's commit changes, so the sink's
     # own exclusion (a lease, a lock, a conditional create of the first version) must decide.
     m = target.manifest(PROCESS.replace("strategy: full_refresh", "strategy: append"), FIRST)
-    marker = target.folder / "paused"
-    env = {"DPONE_TEST_PAUSE_AT": "finalize", "DPONE_TEST_PAUSE_FILE": str(marker), "DPONE_TEST_PAUSE_SECONDS": "3"}
-    first = target.spawn("run", str(m), "--format", "json", env={**target.env, **env})
-    _wait_for(marker)  # the first run is inside its finalize
-    second = target.cli("run", str(m), "--format", "json", env=target.env)
-    out, err = first.communicate(timeout=120)
-    outcomes = sorted([(first.returncode, out), (second.returncode, second.stdout)])
-    assert [code for code, _ in outcomes] == [0, 1], out + err + second.stdout + second.stderr
-    assert json.loads(outcomes[1][1])["result"]["errors"][0]["code"] == "DPONE_ALREADY_RUNNING"
+    _race(target, m)
     assert len(dpone_core.loads(m)) == 1 and target.rows(m) == [(1, "a"), (2, "b")]
