@@ -133,7 +133,7 @@ class FileSetSource(SourceBase):
         chosen = [i for i in self.store.objects(self.pattern) if increment is None or increment.wants(i)]
         paths = tuple(self.store.path(info.key) for info in chosen)
         filesystem = self.store.filesystem
-        counts = [_rows_if_same_columns(filesystem, path, schema) for path in paths]
+        counts = _footer_rows(filesystem, paths, schema)
         if not paths or None in counts:
             return None
         if increment is not None:
@@ -157,6 +157,23 @@ class FileSetSource(SourceBase):
 
     def close(self) -> None:
         """Nothing to release."""
+
+
+FOOTER_READERS = 8
+"""Footers read at once: on a store each is a round trip or two, and a set may have hundreds of files.
+
+moto serves one request at a time, so the tests' server shows no gain (40 footers: 0.15 s either
+way); against a store's real latency the reads overlap, as pyarrow's own dataset discovery does."""
+
+
+def _footer_rows(filesystem: pafs.FileSystem, paths: tuple[str, ...], schema: pa.Schema) -> list[int | None]:
+    """:func:`_rows_if_same_columns` of every path, in order; several at once when there are several."""
+    if len(paths) < 2:
+        return [_rows_if_same_columns(filesystem, path, schema) for path in paths]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(FOOTER_READERS, len(paths)), thread_name_prefix="dpone-footers") as pool:
+        return list(pool.map(lambda path: _rows_if_same_columns(filesystem, path, schema), paths))
 
 
 def _rows_if_same_columns(filesystem: pafs.FileSystem, path: str, schema: pa.Schema) -> int | None:
