@@ -28,9 +28,10 @@ from dpone_core.lineage.events import openlineage_run_id
 from dpone_core.model import LineageDataset
 from dpone_core.ops.catalog_model import CatalogTable
 from dpone_core.ops.dbt_sources import loaded_at_query
-from tests.conftest import QUICKSTART, REPO
+from tests.conftest import QUICKSTART
 from tests.e2e.conftest import query, run_cli
 from tests.openlineage_schema import validate_event
+from tests.side_tools import side_tool
 
 SECRET = "s3cr3t-catalog-Pa55"
 CRM = "  crm:\n    type: postgres\n    host: localhost\n    database: crm\n    user: reader\n"
@@ -262,14 +263,8 @@ class _Quoting:
         return '"' + text + '"'
 
 
-def _dbt() -> Path | None:
-    found = Path(os.environ.get("DPONE_DBT") or REPO / ".venv-dbt" / "bin" / "dbt")
-    if found.is_file():
-        return found
-    if os.environ.get("DPONE_REQUIRE_DBT") == "1":
-        pytest.fail(f"dbt not found at {found} (scripts/test installs it into .venv-dbt)")
-    pytest.skip("dbt is not installed (.venv-dbt/bin/dbt or DPONE_DBT)")
-    return None
+def _dbt() -> Path:
+    return side_tool(".venv-dbt", "dbt", override="DPONE_DBT", require="DPONE_REQUIRE_DBT", what="dbt")
 
 
 def _dbt_project(published: Published, folder: Path) -> Path:

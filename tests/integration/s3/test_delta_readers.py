@@ -12,21 +12,19 @@ reads must be the live version dpone reads back.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pytest
 
 import dpone_core
 from dpone_core.api import read_target
 from tests.integration.s3.conftest import Bucket
 from tests.integration.s3.motoserver import ACCESS_KEY, SECRET_KEY
+from tests.side_tools import side_tool
 
-REPO = Path(__file__).resolve().parents[3]
 READER = r"""
 import duckdb, json, sys
 from pathlib import Path
@@ -49,12 +47,13 @@ print(json.dumps(rows))
 
 def reader_python() -> Path:
     """The interpreter whose DuckDB has the delta extension (a test failure in CI when it is missing)."""
-    found = Path(os.environ.get("DPONE_TEST_DUCKDB_DELTA_PYTHON") or REPO / ".venv-duckdb-delta" / "bin" / "python")
-    if found.is_file():
-        return found
-    if os.environ.get("DPONE_REQUIRE_DUCKDB_DELTA") == "1":
-        pytest.fail(f"no DuckDB with the delta extension at {found} (scripts/test installs it)")
-    pytest.skip("DuckDB's delta extension is not installed (.venv-duckdb-delta)")
+    return side_tool(
+        ".venv-duckdb-delta",
+        "python",
+        override="DPONE_TEST_DUCKDB_DELTA_PYTHON",
+        require="DPONE_REQUIRE_DUCKDB_DELTA",
+        what="DuckDB with the delta extension",
+    )
 
 
 def delta_scan(where: str, bucket: Bucket | None = None) -> list[list[Any]]:
