@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from tests.integration.postgres.conftest import PgDatabase, run_cli, run_ok, spawn_cli, wait_for_pause
-from tests.integration.postgres.test_pg_relay import READING
+from tests.integration.postgres.test_pg_relay import CONTRACT, READING
 
 pytestmark = pytest.mark.integration
 
@@ -25,15 +25,6 @@ COLUMNS = """id bigint PRIMARY KEY, n int NOT NULL, amount numeric(18, 2), label
 ROWS = """SELECT g, g % 7, g / 100.0, 'L' || g, CASE g % 3 WHEN 0 THEN NULL ELSE 'b' || g END,
   '2026-01-01 00:00:00+00'::timestamptz + g * interval '1 minute', DATE '2026-01-01' + g % 400, g % 2 = 0,
   md5(g::text)::uuid, jsonb_build_object('k', g) FROM generate_series(1, {rows}) g"""
-CONTRACT = {
-    "enforcement": "strict",
-    "columns": {
-        "id": {"type": "int64", "nullable": False},
-        "amount": {"type": "decimal", "precision": 18, "scale": 2, "min": 0},
-        "label": {"type": "string", "max_length": 40, "nullable": False},
-        "n": {"allowed": [0, 1, 2, 3, 4, 5, 6]},
-    },
-}
 LOADS = (
     "SELECT rows_extracted, rows_staged, rows_inserted, rows_updated, rows_deleted, rows_quarantined "
     "FROM public.__dpone__loads WHERE process = %s"
