@@ -84,7 +84,7 @@ def scan_files(
             ).to_arrow_reader(_REJECTED_BATCH_ROWS)
     except duckdb.Error as exc:
         raise _refusal(sink, exc) from None
-    except (pa.ArrowException, OSError) as exc:  # a store's footer that cannot be read: Arrow reports it
+    except (pa.ArrowException, OSError) as exc:  # a file the key check reads fails: the Arrow read reports it
         raise ScanRefused(f"the files cannot be scanned: {str(exc).splitlines()[0]}") from None
     return found
 
